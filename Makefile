@@ -1,0 +1,38 @@
+# Two entry points: `make demo` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODE_PEER := tests/interop/node
+
+.PHONY: demo test check system-deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages (as root) and the npm peer the interop tests talk to.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && ! command -v coap-client-notls >/dev/null; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends libcoap3-bin; fi
+	@if ! command -v npm >/dev/null; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends nodejs npm; fi
+	npm ci --prefix $(NODE_PEER) --no-audit --no-fund --loglevel=error
+
+demo: $(STAMP)
+	$(BIN)/mlaas demo
+
+check: $(STAMP)
+	$(BIN)/ruff check lwm2m_mlaas tests benchmarks
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps check
+	$(BIN)/pytest -n 2
+
+bench: $(STAMP) system-deps
+	$(BIN)/python benchmarks/registration.py
+
+clean:
+	rm -rf $(VENV) $(NODE_PEER)/node_modules

@@ -1,0 +1,70 @@
+"""Typed configuration: defaults, overridden by a TOML file, then MLAAS_* environment variables,
+then command-line flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "lwm2m-mlaas"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    coap_host: str = "::"
+    """Address the CoAP (UDP) server binds; '::' means every IPv4 and IPv6 address."""
+    coap_port: int = 5683
+    """CoAP port; LwM2M downlink requests leave from the same socket."""
+    data_dir: Path = default_data_dir()
+    """Folder for the database file and artifacts."""
+    db: str = ""
+    """SQLite file path or SQLAlchemy URL; empty means <data_dir>/mlaas.db."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+    lifetime_grace: float = 15.0
+    """Seconds a registration outlives its lifetime before it is dropped."""
+    expiry_interval: float = 1.0
+    """Seconds between sweeps for expired registrations."""
+    request_timeout: float = 10.0
+    """Default seconds to wait for a device's answer to a downlink request."""
+    queue_awake_time: float = 93.0
+    """Seconds a queue-mode device is taken to listen after it registers or updates
+    (LwM2M 1.1 default MAX_TRANSMIT_WAIT)."""
+    block_size: int = 512
+    """Largest block size (bytes) the server sends or asks for unless the device asks less."""
+
+    @property
+    def database_url(self) -> str:
+        if not self.db:
+            return f"sqlite+aiosqlite:///{self.data_dir / 'mlaas.db'}"
+        if "://" in self.db:
+            return self.db
+        return f"sqlite+aiosqlite:///{Path(self.db).expanduser().resolve()}"
+
+    @classmethod
+    def load(cls, toml_file: Path | None = None, **overrides: Any) -> ServerConfig:
+        """Defaults < TOML file ([server] table) < MLAAS_<FIELD> environment < overrides."""
+        values: dict[str, Any] = {}
+        if toml_file is not None:
+            values.update(tomllib.loads(toml_file.read_text()).get("server", {}))
+        names = {f.name: f for f in fields(cls)}
+        for name in names:
+            env = os.environ.get(f"MLAAS_{name.upper()}")
+            if env is not None:
+                values[name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls()
+        typed: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in names:
+                raise ValueError(f"unknown setting {name!r}")
+            kind = type(getattr(config, name))
+            typed[name] = Path(value) if kind is Path or isinstance(getattr(config, name), Path) \
+                else kind(value)
+        return replace(config, **typed)

@@ -1,0 +1,38 @@
+"""Content-format codecs: pure `encode(node, path, model) -> bytes` and
+`decode(data, path, model) -> node`, one module per format, chosen by `CODECS[format]`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..content_format import ContentFormat
+from ..errors import UnsupportedContentFormat
+from ..model import ObjectRegistry
+from ..nodes import Node
+from ..paths import Lwm2mPath
+
+
+class Codec(Protocol):
+    content_format: ContentFormat
+
+    def encode(self, node: Node, path: Lwm2mPath, model: ObjectRegistry) -> bytes: ...
+
+    def decode(self, data: bytes, path: Lwm2mPath, model: ObjectRegistry) -> Node: ...
+
+
+CODECS: dict[ContentFormat, Codec] = {}
+
+
+def codec_for(content_format: ContentFormat | int) -> Codec:
+    try:
+        return CODECS[ContentFormat(content_format)]
+    except (KeyError, ValueError):
+        raise UnsupportedContentFormat(f"content format {content_format} is not supported") from None
+
+
+def encode(node: Node, path: Lwm2mPath, model: ObjectRegistry, content_format: ContentFormat) -> bytes:
+    return codec_for(content_format).encode(node, path, model)
+
+
+def decode(data: bytes, path: Lwm2mPath, model: ObjectRegistry, content_format: ContentFormat | int) -> Node:
+    return codec_for(content_format).decode(data, path, model)

@@ -1,0 +1,208 @@
+"""One place that wires the LwM2M server together: `build_server(config)`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import aiocoap
+import aiocoap.resource as coap_resource
+
+from ..config import ServerConfig
+from ..core.content_format import ContentFormat
+from ..core.ddf import load_default
+from ..core.errors import UnknownRegistration
+from ..core.model import ObjectRegistry
+from ..core.nodes import Node
+from ..core.paths import Lwm2mPath
+from ..core.registration import Registration
+from ..core.requests import DownlinkRequest, Operation, Response
+from ..store import Store
+from .downlink import CoapSender
+from .events import Event, EventBus, EventKind
+from .observation import ObservationService
+from .queue import Queued, QueueModeSender
+from .registration import RegistrationService
+from .resources import add_registration_interface
+
+log = logging.getLogger(__name__)
+
+
+class Lwm2mServer:
+    """The running server: CoAP endpoint, registrations, downlink requests, observations."""
+
+    def __init__(self, config: ServerConfig, model: ObjectRegistry, store: Store | None) -> None:
+        self.config = config
+        self.model = model
+        self.events = EventBus()
+        self._store = store
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.context: aiocoap.Context | None = None
+
+    # life cycle
+    async def start(self) -> None:
+        if self._store is None:
+            self._store = await Store.open(self.config.database_url)
+        self.registrations = RegistrationService(self.store, self.events,
+                                                 grace=self.config.lifetime_grace)
+        site = coap_resource.Site()
+        site.add_resource([".well-known", "core"],
+                          coap_resource.WKCResource(site.get_resources_as_linkheader))
+        add_registration_interface(site, self.registrations, self.events)
+        bind = (self.config.coap_host, self.config.coap_port)
+        self.context = await aiocoap.Context.create_server_context(
+            site, bind=bind, transports=["udp6"])
+        self.coap = CoapSender(self.context, self.model, self.config.block_size)
+        self.sender = QueueModeSender(self.coap, self.store, self.events, self.model,
+                                      awake_time=self.config.queue_awake_time,
+                                      timeout=self.config.request_timeout)
+        self.observations = ObservationService(self.coap, self.store, self.events, self.model)
+        self._unlisten = self.events.listening(self._on_event)
+        self._unlisten.__enter__()
+        self._spawn(self.registrations.run_expiry(self.config.expiry_interval), "expiry")
+        self._spawn(self._resume(), "resume")
+        log.info("LwM2M server listening on coap://%s:%d", *bind)
+
+    async def stop(self) -> None:
+        self._unlisten.__exit__(None, None, None)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.observations.close()
+        if self.context is not None:
+            await self.context.shutdown()
+        await self.store.close()
+
+    async def __aenter__(self) -> Lwm2mServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "server not started"
+        return self._store
+
+    @property
+    def port(self) -> int:
+        """The bound CoAP port (useful with coap_port=0)."""
+        assert self.context is not None
+        for interface in self.context.request_interfaces:
+            transport = getattr(getattr(interface, "token_interface", None), "message_interface",
+                                None)
+            endpoint = getattr(transport, "_transport", None)
+            sock = getattr(getattr(endpoint, "transport", None), "get_extra_info", None)
+            if sock is not None:
+                return int(sock("sockname")[1])
+        return self.config.coap_port
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # reactions to registration events
+    def _on_event(self, event: Event) -> None:
+        reg = event.registration
+        if event.kind in (EventKind.DEREGISTRATION, EventKind.EXPIRED):
+            self.sender.forget(reg)
+            self._spawn(self.observations.drop(reg.id), f"drop observations {reg.endpoint}")
+        elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED) and reg.queue_mode:
+            self.sender.wake(reg)
+            self._spawn(self._after_wake(reg), f"flush {reg.endpoint}")
+
+    async def _after_wake(self, registration: Registration) -> None:
+        await self.sender.flush(registration)
+        await self.observations.restore(registration, self.config.request_timeout)
+
+    async def _resume(self) -> None:
+        """After a restart: re-establish stored observations of devices that listen."""
+        for registration in await self.registrations.all():
+            if not registration.queue_mode:
+                self._spawn(self.observations.restore(registration, self.config.request_timeout),
+                            f"restore {registration.endpoint}")
+
+    # device management by endpoint name
+    async def registration(self, endpoint: str) -> Registration:
+        registration = await self.registrations.by_endpoint(endpoint)
+        if registration is None:
+            raise UnknownRegistration(f"No registered client with id '{endpoint}'")
+        return registration
+
+    async def send(self, endpoint: str, request: DownlinkRequest,
+                   timeout: float | None = None) -> Response | Queued:
+        registration = await self.registration(endpoint)
+        return await self.sender.send(registration, request,
+                                      timeout or self.config.request_timeout)
+
+    async def read(self, endpoint: str, path: str | Lwm2mPath,
+                   content_format: ContentFormat | None = None,
+                   timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(
+            Operation.READ, _path(path), content_format), timeout)
+
+    async def discover(self, endpoint: str, path: str | Lwm2mPath,
+                       timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(Operation.DISCOVER, _path(path)),
+                               timeout)
+
+    async def write(self, endpoint: str, path: str | Lwm2mPath, node: Node, *,
+                    replace: bool = True, content_format: ContentFormat | None = None,
+                    timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(
+            Operation.WRITE, _path(path), content_format, node=node, replace=replace), timeout)
+
+    async def execute(self, endpoint: str, path: str | Lwm2mPath, arguments: str = "",
+                      timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(
+            Operation.EXECUTE, _path(path), arguments=arguments), timeout)
+
+    async def create(self, endpoint: str, path: str | Lwm2mPath, node: Node,
+                     content_format: ContentFormat | None = None,
+                     timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(
+            Operation.CREATE, _path(path), content_format, node=node), timeout)
+
+    async def delete(self, endpoint: str, path: str | Lwm2mPath,
+                     timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(Operation.DELETE, _path(path)), timeout)
+
+    async def write_attributes(self, endpoint: str, path: str | Lwm2mPath,
+                               attributes: dict[str, str | None],
+                               timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(
+            Operation.WRITE_ATTRIBUTES, _path(path), attributes=attributes), timeout)
+
+    async def read_composite(self, endpoint: str, paths: list[str | Lwm2mPath],
+                             content_format: ContentFormat = ContentFormat.SENML_CBOR,
+                             timeout: float | None = None) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(
+            Operation.READ_COMPOSITE, Lwm2mPath(()), content_format,
+            paths=tuple(_path(p) for p in paths)), timeout)
+
+    async def observe(self, endpoint: str, path: str | Lwm2mPath,
+                      content_format: ContentFormat | None = None,
+                      timeout: float | None = None) -> Response:
+        registration = await self.registration(endpoint)
+        return await self.observations.observe(registration, _path(path), content_format,
+                                               timeout or self.config.request_timeout)
+
+    async def cancel_observation(self, endpoint: str, path: str | Lwm2mPath, *,
+                                 active: bool = False,
+                                 timeout: float | None = None) -> Response:
+        registration = await self.registration(endpoint)
+        return await self.observations.cancel(registration, _path(path), active=active,
+                                               timeout=timeout or self.config.request_timeout)
+
+
+def _path(path: str | Lwm2mPath) -> Lwm2mPath:
+    return path if isinstance(path, Lwm2mPath) else Lwm2mPath.parse(path)
+
+
+def build_server(config: ServerConfig, *, store: Store | None = None,
+                 model: ObjectRegistry | None = None) -> Lwm2mServer:
+    return Lwm2mServer(config, model or load_default(), store)

@@ -1,0 +1,206 @@
+"""Device management requests from the server's own socket to a registered address:
+translates core `DownlinkRequest`s to aiocoap messages and answers back to typed `Response`s."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import replace
+from typing import Protocol
+
+import aiocoap
+import cbor2
+from aiocoap import error as coap_error
+from aiocoap.numbers.codes import Code
+
+from ..core.codecs import codec_for, encode
+from ..core.content_format import ContentFormat
+from ..core.errors import Lwm2mError, ResponseCode
+from ..core.linkformat import parse_link_format
+from ..core.model import ObjectRegistry
+from ..core.nodes import ResourceType
+from ..core.registration import Registration
+from ..core.requests import DownlinkRequest, Operation, Response
+
+log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    async def send(
+        self, registration: Registration, request: DownlinkRequest, timeout: float
+    ) -> Response: ...
+
+
+def block_exp(size: int) -> int:
+    """Block size in bytes (16..1024) to the SZX exponent."""
+    if size not in (16, 32, 64, 128, 256, 512, 1024):
+        raise ValueError(f"block size {size} is not a power of two in 16..1024")
+    return size.bit_length() - 5
+
+
+def device_uri(registration: Registration) -> str:
+    return f"coap://{registration.address}"
+
+
+def uri_path(registration: Registration, request: DownlinkRequest) -> tuple[str, ...]:
+    root = tuple(s for s in registration.root_path.split("/") if s)
+    return root + request.path.segments
+
+
+def write_format(registration: Registration, request: DownlinkRequest,
+                 model: ObjectRegistry) -> ContentFormat:
+    """The payload format of a Write or Create the caller left open."""
+    if request.content_format is not None:
+        return request.content_format
+    path = request.path
+    if path.is_resource and path.object_id is not None and path.resource_id is not None:
+        resource = model.resource(path.object_id, path.resource_id)
+        if resource is not None and not resource.multiple:
+            return (ContentFormat.OPAQUE if resource.type is ResourceType.OPAQUE
+                    else ContentFormat.TEXT)
+    if registration.lwm2m_version == "1.0":
+        return ContentFormat.TLV
+    return ContentFormat.SENML_CBOR
+
+
+def payload_of(registration: Registration, request: DownlinkRequest,
+               model: ObjectRegistry) -> tuple[bytes, ContentFormat | None]:
+    """The encoded payload and its format, encoding `request.node` where needed."""
+    if request.operation is Operation.EXECUTE:
+        return request.arguments.encode(), None
+    if request.operation is Operation.READ_COMPOSITE:
+        fmt = request.content_format or ContentFormat.SENML_CBOR
+        names = [{"n": str(p)} for p in request.paths]
+        if fmt is ContentFormat.SENML_JSON:
+            return json.dumps(names, separators=(",", ":")).encode(), fmt
+        return cbor2.dumps([{0: str(p)} for p in request.paths]), ContentFormat.SENML_CBOR
+    if request.payload is not None:
+        return request.payload, request.content_format
+    if request.node is None:
+        return b"", None
+    fmt = write_format(registration, request, model)
+    return encode(request.node, request.path, model, fmt), fmt
+
+
+_METHODS = {
+    Operation.READ: Code.GET,
+    Operation.DISCOVER: Code.GET,
+    Operation.OBSERVE: Code.GET,
+    Operation.EXECUTE: Code.POST,
+    Operation.CREATE: Code.POST,
+    Operation.DELETE: Code.DELETE,
+    Operation.WRITE_ATTRIBUTES: Code.PUT,
+    Operation.READ_COMPOSITE: Code.FETCH,
+}
+
+
+def build_message(registration: Registration, request: DownlinkRequest,
+                  model: ObjectRegistry) -> aiocoap.Message:
+    if request.operation is Operation.WRITE:
+        code = Code.PUT if request.replace else Code.POST
+    else:
+        code = _METHODS[request.operation]
+    payload, fmt = payload_of(registration, request, model)
+    msg = aiocoap.Message(code=code, uri=device_uri(registration), payload=payload)
+    msg.opt.uri_path = uri_path(registration, request)
+    if request.operation in (Operation.WRITE, Operation.CREATE, Operation.READ_COMPOSITE):
+        if fmt is not None:
+            msg.opt.content_format = int(fmt)
+    if request.operation is Operation.DISCOVER:
+        msg.opt.accept = int(ContentFormat.LINK)
+    elif request.operation in (Operation.READ, Operation.OBSERVE, Operation.READ_COMPOSITE):
+        accept = request.content_format if request.operation is not Operation.READ_COMPOSITE \
+            else None
+        if accept is not None:
+            msg.opt.accept = int(accept)
+    if request.operation is Operation.WRITE_ATTRIBUTES:
+        msg.opt.uri_query = tuple(
+            name if value is None else f"{name}={value}"
+            for name, value in request.attributes.items()
+        )
+    if request.operation is Operation.OBSERVE:
+        msg.opt.observe = 0
+    return msg
+
+
+def to_response(request: DownlinkRequest, answer: aiocoap.Message,
+                model: ObjectRegistry) -> Response:
+    """The device's answer as a typed Response; payloads of successful reads are decoded."""
+    try:
+        code = ResponseCode(int(answer.code))
+    except ValueError:
+        return Response(ResponseCode.BAD_GATEWAY, error=f"unexpected answer code {answer.code}")
+    fmt = answer.opt.content_format
+    if code is ResponseCode.CONTINUE:
+        return Response(ResponseCode.REQUEST_ENTITY_INCOMPLETE,
+                        error="device answered 2.31 Continue to the last block")
+    if not code.is_success:
+        text = answer.payload.decode("utf-8", "replace") or None
+        return Response(code, payload=answer.payload, content_format=fmt, error=text)
+    location = "/" + "/".join(answer.opt.location_path) if answer.opt.location_path else None
+    base = Response(code, payload=answer.payload, content_format=fmt, location=location)
+    if not answer.payload or request.operation not in (
+        Operation.READ, Operation.OBSERVE, Operation.DISCOVER, Operation.READ_COMPOSITE
+    ):
+        return base
+    try:
+        if request.operation is Operation.DISCOVER:
+            return replace(base, links=parse_link_format(answer.payload.decode("utf-8")))
+        if request.operation is Operation.READ_COMPOSITE:
+            codec = codec_for(fmt if fmt is not None else ContentFormat.SENML_CBOR)
+            nodes = codec.decode_nodes(answer.payload, model)  # type: ignore[attr-defined]
+            return replace(base, nodes=nodes)
+        decoded = codec_for(fmt if fmt is not None else ContentFormat.TEXT).decode(
+            answer.payload, request.path, model
+        )
+        return replace(base, node=decoded)
+    except (Lwm2mError, UnicodeDecodeError) as exc:
+        return replace(base, error=f"undecodable {fmt} payload: {exc}")
+
+
+class CoapSender:
+    """Sends downlink requests through the server's aiocoap context (so they leave from the
+    registration port, as LwM2M requires)."""
+
+    def __init__(self, context: aiocoap.Context, model: ObjectRegistry, block_size: int) -> None:
+        self.context = context
+        self.model = model
+        self.block_exp = block_exp(block_size)
+
+    async def prepare(self, registration: Registration, request: DownlinkRequest,
+                      block_exponent: int | None = None) -> aiocoap.Message:
+        msg = build_message(registration, request, self.model)
+        await self.context.find_remote_and_interface(msg)
+        msg.remote.maximum_block_size_exp = (
+            self.block_exp if block_exponent is None else block_exponent
+        )
+        return msg
+
+    async def send(self, registration: Registration, request: DownlinkRequest,
+                   timeout: float) -> Response:
+        try:
+            async with asyncio.timeout(timeout):
+                answer = await self._exchange(registration, request)
+        except TimeoutError:
+            return Response.timeout()
+        except coap_error.UnexpectedBlock1Option as exc:
+            return Response(ResponseCode.REQUEST_ENTITY_INCOMPLETE, error=str(exc))
+        except coap_error.NetworkError as exc:
+            return Response(ResponseCode.SERVICE_UNAVAILABLE, error=f"device unreachable: {exc}",
+                            timed_out=True)
+        except Lwm2mError as exc:
+            return Response(exc.code, error=str(exc))
+        return to_response(request, answer, self.model)
+
+    async def _exchange(self, registration: Registration,
+                        request: DownlinkRequest) -> aiocoap.Message:
+        msg = await self.prepare(registration, request)
+        answer = await self.context.request(msg).response
+        block1 = answer.opt.block1
+        if (answer.code == Code.REQUEST_ENTITY_TOO_LARGE and block1 is not None
+                and block1.size_exponent < self.block_exp):
+            # the device asks for smaller blocks (RFC 7959 2.9.3): resend at its size
+            msg = await self.prepare(registration, request, block1.size_exponent)
+            answer = await self.context.request(msg).response
+        return answer

@@ -1,0 +1,168 @@
+"""Observations (LwM2M Information Reporting): observe, notifications, passive and active cancel.
+Persisted; after a restart each stored observation is established anew."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import aiocoap
+from aiocoap import error as coap_error
+from aiocoap.pipe import Pipe
+from aiocoap.protocol import Request
+
+from ..core.content_format import ContentFormat
+from ..core.errors import ResponseCode
+from ..core.model import ObjectRegistry
+from ..core.paths import Lwm2mPath
+from ..core.registration import Registration
+from ..core.requests import DownlinkRequest, Operation, Response
+from ..store import Store
+from .downlink import CoapSender, to_response
+from .events import Event, EventBus, EventKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Live:
+    observation_id: int
+    registration: Registration
+    request: DownlinkRequest
+    coap_request: object
+    token: bytes
+    task: asyncio.Task[None] | None = None
+    notifications: int = field(default=0)
+
+
+class ObservationService:
+    def __init__(self, sender: CoapSender, store: Store, events: EventBus,
+                 model: ObjectRegistry) -> None:
+        self.sender = sender
+        self.store = store
+        self.events = events
+        self.model = model
+        self._live: dict[tuple[str, Lwm2mPath], _Live] = {}
+
+    def active(self, registration_id: str) -> list[Lwm2mPath]:
+        return sorted(p for (rid, p) in self._live if rid == registration_id)
+
+    async def observe(self, registration: Registration, path: Lwm2mPath,
+                      content_format: ContentFormat | None, timeout: float) -> Response:
+        request = DownlinkRequest(Operation.OBSERVE, path, content_format)
+        msg = await self.sender.prepare(registration, request)
+        coap_request = self.sender.context.request(msg)
+        try:
+            async with asyncio.timeout(timeout):
+                answer = await coap_request.response
+        except TimeoutError:
+            coap_request.observation.cancel()
+            return Response.timeout()
+        except coap_error.NetworkError as exc:
+            return Response(ResponseCode.SERVICE_UNAVAILABLE, error=f"device unreachable: {exc}")
+        response = to_response(request, answer, self.model)
+        observation = coap_request.observation
+        if not response.success or answer.opt.observe is None or observation.cancelled:
+            if not observation.cancelled:
+                observation.cancel()
+            return response
+        await self._forget(registration.id, path)
+        async with self.store.transaction() as repo:
+            if await repo.registration(registration.id) is None:
+                observation.cancel()
+                return Response(ResponseCode.NOT_FOUND, error="registration ended meanwhile")
+            stored = await repo.add_observation(
+                registration.id, path, None if content_format is None else int(content_format),
+                answer.token.hex())
+        live = _Live(stored.id, registration, request, coap_request, answer.token)
+        live.task = asyncio.create_task(self._follow(live), name=f"observe {path}")
+        self._live[(registration.id, path)] = live
+        return response
+
+    async def _follow(self, live: _Live) -> None:
+        observation = live.coap_request.observation  # type: ignore[attr-defined]
+        try:
+            async for notification in observation:
+                live.notifications += 1
+                response = to_response(live.request, notification, self.model)
+                self.events.publish(Event(EventKind.NOTIFICATION, live.registration, {
+                    "path": live.request.path, "response": response,
+                    "observation_id": live.observation_id}))
+        except (coap_error.Error, asyncio.CancelledError) as exc:
+            log.debug("observation %s ended: %r", live.request.path, exc)
+
+    async def _forget(self, registration_id: str, path: Lwm2mPath) -> _Live | None:
+        live = self._live.pop((registration_id, path), None)
+        if live is None:
+            return None
+        observation = live.coap_request.observation  # type: ignore[attr-defined]
+        if not observation.cancelled:
+            observation.cancel()
+        if live.task is not None:
+            live.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await live.task
+        return live
+
+    async def cancel(self, registration: Registration, path: Lwm2mPath, *, active: bool = False,
+                     timeout: float = 10.0) -> Response:
+        """Passive cancel forgets the observation (the next notification gets a reset);
+        active cancel also sends GET with Observe=1 on the observation's token (RFC 7641 3.6)."""
+        live = await self._forget(registration.id, path)
+        token: bytes | None = live.token if live else None
+        async with self.store.transaction() as repo:
+            for stored in await repo.observations(registration.id):
+                if stored.path == path:
+                    token = token or bytes.fromhex(stored.token)
+                    await repo.remove_observation(stored.id)
+        if token is None:
+            return Response(ResponseCode.NOT_FOUND, error=f"no observation of {path}")
+        if not active:
+            return Response(ResponseCode.DELETED)
+        request = DownlinkRequest(Operation.READ, path,
+                                  live.request.content_format if live else None)
+        msg = await self.sender.prepare(registration, request)
+        msg.opt.observe = 1
+        try:
+            async with asyncio.timeout(timeout):
+                answer = await self._request_with_token(msg, token)
+        except TimeoutError:
+            return Response.timeout()
+        return to_response(request, answer, self.model)
+
+    async def _request_with_token(self, msg: aiocoap.Message, token: bytes) -> aiocoap.Message:
+        # aiocoap always picks a fresh token; an active cancel must reuse the observation's
+        context = self.sender.context
+        interface = await context.find_remote_and_interface(msg)
+        pipe = Pipe(msg, log)
+        request = Request(pipe, asyncio.get_running_loop(), log)
+        interface.next_token = lambda: token
+        try:
+            interface.request(pipe)
+        finally:
+            del interface.next_token
+        return await request.response  # type: ignore[no-any-return]
+
+    async def drop(self, registration_id: str) -> None:
+        """Forget every observation of a registration that ended (rows go with it, cascading)."""
+        for rid, path in [k for k in self._live if k[0] == registration_id]:
+            await self._forget(rid, path)
+
+    async def restore(self, registration: Registration, timeout: float) -> None:
+        """Establish the stored observations of `registration` anew (after a restart)."""
+        async with self.store.transaction() as repo:
+            stored = await repo.observations(registration.id)
+        for item in stored:
+            if (registration.id, item.path) in self._live:
+                continue
+            fmt = None if item.content_format is None else ContentFormat(item.content_format)
+            response = await self.observe(registration, item.path, fmt, timeout)
+            if not response.success:
+                log.info("could not restore observation of %s on %s: %s", item.path,
+                         registration.endpoint, response.error or response.code.name)
+
+    async def close(self) -> None:
+        for rid, path in list(self._live):
+            await self._forget(rid, path)

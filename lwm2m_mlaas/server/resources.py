@@ -1,0 +1,106 @@
+"""aiocoap resources: they only translate CoAP to typed calls and typed answers back."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Sequence
+
+import aiocoap
+import aiocoap.resource as coap_resource
+from aiocoap.numbers.codes import Code
+
+from ..core.errors import InvalidRequest, Lwm2mError, ResponseCode
+from ..core.registration import parse_register, parse_update
+from .events import Event, EventBus
+from .registration import RegistrationService
+
+log = logging.getLogger(__name__)
+
+
+def error_message(exc: Exception) -> aiocoap.Message:
+    """The one mapping of errors to CoAP answers: code plus a text/plain diagnostic payload."""
+    if isinstance(exc, Lwm2mError):
+        code, text = exc.code, str(exc)
+    else:
+        log.exception("internal error handling a request", exc_info=exc)
+        code, text = ResponseCode.INTERNAL_SERVER_ERROR, "internal server error"
+    return aiocoap.Message(code=Code(int(code)), payload=text.encode()[:1024], content_format=0)
+
+
+def peer_address(remote: object) -> tuple[str, int]:
+    """(host, port) of an aiocoap remote, with IPv4-mapped IPv6 addresses unmapped."""
+    sockaddr = getattr(remote, "sockaddr", None)
+    if sockaddr is None:
+        host, _, port = str(getattr(remote, "hostinfo", "")).rpartition(":")
+        return host.strip("[]"), int(port)
+    host = str(sockaddr[0])
+    mapped = ipaddress.IPv6Address(host).ipv4_mapped if ":" in host else None
+    return (str(mapped) if mapped else host), int(sockaddr[1])
+
+
+def publish_after_reply(events: EventBus, to_publish: Sequence[Event]) -> None:
+    """Publish once the current reply has been handed to the transport."""
+    loop = asyncio.get_running_loop()
+    for event in to_publish:
+        loop.call_soon(events.publish, event)
+
+
+class RegistrationResource(coap_resource.Resource):
+    """/rd (Register) and, as `RegistrationSubtree`, /rd/<id> (Update, De-register)."""
+
+    rt = "core.rd"
+
+    def __init__(self, service: RegistrationService, events: EventBus) -> None:
+        super().__init__()
+        self.service = service
+        self.events = events
+
+    def get_link_description(self) -> dict[str, str]:
+        return {"rt": self.rt, "ct": "40"}
+
+    async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        try:
+            return await self._handle(request)
+        except Exception as exc:
+            return error_message(exc)
+
+    async def _handle(self, request: aiocoap.Message) -> aiocoap.Message:
+        path = tuple(request.opt.uri_path)
+        query = tuple(request.opt.uri_query)
+        fmt = request.opt.content_format
+        fmt_value = None if fmt is None else int(fmt)
+        host, port = peer_address(request.remote)
+        if not path:
+            if request.code != Code.POST:
+                raise Lwm2mError("only POST registers", code=ResponseCode.METHOD_NOT_ALLOWED)
+            params = parse_register(query, request.payload, fmt_value)
+            registration, events = await self.service.register(params, host, port)
+            publish_after_reply(self.events, events)
+            return aiocoap.Message(code=Code.CREATED, location_path=("rd", registration.id))
+        if len(path) != 1:
+            raise Lwm2mError(f"no resource /rd/{'/'.join(path)}", code=ResponseCode.NOT_FOUND)
+        if request.code == Code.POST:
+            params = parse_update(query, request.payload, fmt_value)
+            _, events = await self.service.update(path[0], params, host, port)
+            publish_after_reply(self.events, events)
+            return aiocoap.Message(code=Code.CHANGED)
+        if request.code == Code.DELETE:
+            if query or request.payload:
+                raise InvalidRequest("de-register takes no query and no payload")
+            _, events = await self.service.deregister(path[0])
+            publish_after_reply(self.events, events)
+            return aiocoap.Message(code=Code.DELETED)
+        raise Lwm2mError(f"{request.code} not allowed on /rd/<id>",
+                         code=ResponseCode.METHOD_NOT_ALLOWED)
+
+
+class RegistrationSubtree(RegistrationResource, coap_resource.PathCapable):
+    """aiocoap hands a path-capable resource only the paths below its own."""
+
+
+def add_registration_interface(site: coap_resource.Site, service: RegistrationService,
+                               events: EventBus) -> None:
+    site.add_resource(["rd"], RegistrationResource(service, events))
+    site.add_resource(["rd"], RegistrationSubtree(service, events))

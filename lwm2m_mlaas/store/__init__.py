@@ -1,0 +1,5 @@
+"""Persistence: SQLAlchemy 2.0 async; SQLite (aiosqlite) by default."""
+
+from .repositories import QueuedRequest, Repository, Store, StoredObservation
+
+__all__ = ["QueuedRequest", "Repository", "Store", "StoredObservation"]

@@ -1,0 +1,245 @@
+"""Repositories over one AsyncSession each; they take and return core values."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ..core.linkformat import format_link_format, parse_link_format
+from ..core.paths import Lwm2mPath
+from ..core.registration import Registration
+from ..core.requests import DownlinkRequest
+from .database import create_engine, create_schema, session_factory
+from .tables import ObservationRow, QueuedRequestRow, RegistrationRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObservation:
+    id: int
+    registration_id: str
+    path: Lwm2mPath
+    content_format: int | None
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRequest:
+    id: int
+    endpoint: str
+    request: DownlinkRequest
+    status: str
+    """'pending', 'done' or 'failed'."""
+    response_code: int | None = None
+    error: str | None = None
+
+
+def _to_row(reg: Registration) -> RegistrationRow:
+    return RegistrationRow(
+        id=reg.id,
+        endpoint=reg.endpoint,
+        host=reg.host,
+        port=reg.port,
+        lifetime=reg.lifetime,
+        lwm2m_version=reg.lwm2m_version,
+        binding=reg.binding,
+        queue_mode=reg.queue_mode,
+        sms=reg.sms,
+        secure=reg.secure,
+        object_links=format_link_format(reg.object_links),
+        additional_attributes=dict(reg.additional_attributes),
+        registration_date=reg.registration_date,
+        last_update=reg.last_update,
+        expires_at=reg.expires_at,
+    )
+
+
+def _from_row(row: RegistrationRow) -> Registration:
+    return Registration(
+        id=row.id,
+        endpoint=row.endpoint,
+        host=row.host,
+        port=row.port,
+        lifetime=row.lifetime,
+        lwm2m_version=row.lwm2m_version,
+        binding=row.binding,
+        queue_mode=row.queue_mode,
+        sms=row.sms,
+        secure=row.secure,
+        object_links=parse_link_format(row.object_links),
+        additional_attributes=row.additional_attributes or {},
+        registration_date=row.registration_date,
+        last_update=row.last_update,
+    )
+
+
+class Repository:
+    """Everything persisted, reached through one session (one transaction)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # registrations
+    async def add_registration(self, reg: Registration) -> Registration | None:
+        """Store `reg`, replacing (and returning) an earlier registration of the same endpoint."""
+        old = await self.registration_by_endpoint(reg.endpoint)
+        if old is not None:
+            await self.session.execute(delete(RegistrationRow).where(RegistrationRow.id == old.id))
+        self.session.add(_to_row(reg))
+        return old
+
+    async def save_registration(self, reg: Registration) -> None:
+        await self.session.merge(_to_row(reg))
+
+    async def registration(self, registration_id: str) -> Registration | None:
+        row = await self.session.get(RegistrationRow, registration_id)
+        return None if row is None else _from_row(row)
+
+    async def registration_by_endpoint(self, endpoint: str) -> Registration | None:
+        row = await self.session.scalar(
+            select(RegistrationRow).where(RegistrationRow.endpoint == endpoint)
+        )
+        return None if row is None else _from_row(row)
+
+    async def registrations(self) -> list[Registration]:
+        rows = await self.session.scalars(select(RegistrationRow).order_by(RegistrationRow.endpoint))
+        return [_from_row(r) for r in rows]
+
+    async def remove_registration(self, registration_id: str) -> Registration | None:
+        row = await self.session.get(RegistrationRow, registration_id)
+        if row is None:
+            return None
+        reg = _from_row(row)
+        await self.session.delete(row)
+        return reg
+
+    async def expired_registrations(self, before: float) -> list[Registration]:
+        rows = await self.session.scalars(
+            select(RegistrationRow).where(RegistrationRow.expires_at < before)
+        )
+        return [_from_row(r) for r in rows]
+
+    # observations
+    async def add_observation(
+        self, registration_id: str, path: Lwm2mPath, content_format: int | None, token: str
+    ) -> StoredObservation:
+        await self.session.execute(
+            delete(ObservationRow).where(
+                ObservationRow.registration_id == registration_id, ObservationRow.path == str(path)
+            )
+        )
+        row = ObservationRow(
+            registration_id=registration_id,
+            path=str(path),
+            content_format=content_format,
+            token=token,
+            created=time.time(),
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return StoredObservation(row.id, registration_id, path, content_format, token)
+
+    async def set_observation_token(self, observation_id: int, token: str) -> None:
+        await self.session.execute(
+            update(ObservationRow).where(ObservationRow.id == observation_id).values(token=token)
+        )
+
+    async def observations(self, registration_id: str | None = None) -> list[StoredObservation]:
+        query = select(ObservationRow).order_by(ObservationRow.id)
+        if registration_id is not None:
+            query = query.where(ObservationRow.registration_id == registration_id)
+        return [
+            StoredObservation(
+                r.id, r.registration_id, Lwm2mPath.parse(r.path), r.content_format, r.token
+            )
+            for r in await self.session.scalars(query)
+        ]
+
+    async def remove_observation(self, observation_id: int) -> None:
+        await self.session.execute(delete(ObservationRow).where(ObservationRow.id == observation_id))
+
+    async def remove_observations(self, registration_id: str) -> None:
+        await self.session.execute(
+            delete(ObservationRow).where(ObservationRow.registration_id == registration_id)
+        )
+
+    # queue mode
+    async def enqueue(self, endpoint: str, request: DownlinkRequest) -> int:
+        row = QueuedRequestRow(
+            endpoint=endpoint, request=request.to_json(), status="pending", created=time.time()
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    async def pending_requests(self, endpoint: str) -> list[QueuedRequest]:
+        rows = await self.session.scalars(
+            select(QueuedRequestRow)
+            .where(QueuedRequestRow.endpoint == endpoint, QueuedRequestRow.status == "pending")
+            .order_by(QueuedRequestRow.id)
+        )
+        return [_queued(r) for r in rows]
+
+    async def queued_request(self, request_id: int) -> QueuedRequest | None:
+        row = await self.session.get(QueuedRequestRow, request_id)
+        return None if row is None else _queued(row)
+
+    async def complete_request(
+        self,
+        request_id: int,
+        *,
+        ok: bool,
+        code: int | None,
+        payload: bytes | None,
+        content_format: int | None,
+        error: str | None,
+    ) -> None:
+        await self.session.execute(
+            update(QueuedRequestRow)
+            .where(QueuedRequestRow.id == request_id)
+            .values(
+                status="done" if ok else "failed",
+                response_code=code,
+                response_payload=payload,
+                response_format=content_format,
+                error=error,
+                completed=time.time(),
+            )
+        )
+
+
+def _queued(row: QueuedRequestRow) -> QueuedRequest:
+    return QueuedRequest(
+        row.id,
+        row.endpoint,
+        DownlinkRequest.from_json(row.request),
+        row.status,
+        row.response_code,
+        row.error,
+    )
+
+
+class Store:
+    """The database: `async with store.transaction() as repo:` gives one session, committed on exit."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        engine = create_engine(url)
+        await create_schema(engine)
+        return cls(engine)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repository]:
+        async with self._sessions() as session, session.begin():
+            yield Repository(session)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

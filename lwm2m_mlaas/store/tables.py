@@ -1,0 +1,60 @@
+"""ORM rows and their mapping; rows never leave store/ (repositories return core values)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RegistrationRow(Base):
+    __tablename__ = "registrations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    host: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int] = mapped_column(Integer)
+    lifetime: Mapped[int] = mapped_column(Integer)
+    lwm2m_version: Mapped[str] = mapped_column(String(8))
+    binding: Mapped[str] = mapped_column(String(8))
+    queue_mode: Mapped[bool] = mapped_column(Boolean)
+    sms: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    secure: Mapped[bool] = mapped_column(Boolean, default=False)
+    object_links: Mapped[str] = mapped_column(Text)
+    additional_attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    registration_date: Mapped[float] = mapped_column(Float)
+    last_update: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ObservationRow(Base):
+    __tablename__ = "observations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    registration_id: Mapped[str] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(32))
+    content_format: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    token: Mapped[str] = mapped_column(String(16), default="")
+    created: Mapped[float] = mapped_column(Float)
+
+
+class QueuedRequestRow(Base):
+    __tablename__ = "queued_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(255), index=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    response_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_payload: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    response_format: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created: Mapped[float] = mapped_column(Float)
+    completed: Mapped[float | None] = mapped_column(Float, nullable=True)
