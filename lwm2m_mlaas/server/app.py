@@ -10,6 +10,7 @@ from typing import Any
 import aiocoap
 import aiocoap.resource as coap_resource
 
+from ..coap import bound_port
 from ..config import ServerConfig
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
@@ -91,14 +92,7 @@ class Lwm2mServer:
     def port(self) -> int:
         """The bound CoAP port (useful with coap_port=0)."""
         assert self.context is not None
-        for interface in self.context.request_interfaces:
-            transport = getattr(getattr(interface, "token_interface", None), "message_interface",
-                                None)
-            endpoint = getattr(transport, "_transport", None)
-            sock = getattr(getattr(endpoint, "transport", None), "get_extra_info", None)
-            if sock is not None:
-                return int(sock("sockname")[1])
-        return self.config.coap_port
+        return bound_port(self.context)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         task = asyncio.create_task(coro, name=name)

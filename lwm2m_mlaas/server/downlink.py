@@ -14,6 +14,7 @@ import cbor2
 from aiocoap import error as coap_error
 from aiocoap.numbers.codes import Code
 
+from ..coap import block_exp
 from ..core.codecs import codec_for, encode
 from ..core.content_format import ContentFormat
 from ..core.errors import Lwm2mError, ResponseCode
@@ -30,13 +31,6 @@ class Sender(Protocol):
     async def send(
         self, registration: Registration, request: DownlinkRequest, timeout: float
     ) -> Response: ...
-
-
-def block_exp(size: int) -> int:
-    """Block size in bytes (16..1024) to the SZX exponent."""
-    if size not in (16, 32, 64, 128, 256, 512, 1024):
-        raise ValueError(f"block size {size} is not a power of two in 16..1024")
-    return size.bit_length() - 5
 
 
 def device_uri(registration: Registration) -> str:

@@ -27,12 +27,33 @@ def codec_for(content_format: ContentFormat | int) -> Codec:
     try:
         return CODECS[ContentFormat(content_format)]
     except (KeyError, ValueError):
-        raise UnsupportedContentFormat(f"content format {content_format} is not supported") from None
+        raise UnsupportedContentFormat(
+            f"content format {content_format} is not supported"
+        ) from None
 
 
-def encode(node: Node, path: Lwm2mPath, model: ObjectRegistry, content_format: ContentFormat) -> bytes:
+def encode(
+    node: Node, path: Lwm2mPath, model: ObjectRegistry, content_format: ContentFormat
+) -> bytes:
     return codec_for(content_format).encode(node, path, model)
 
 
-def decode(data: bytes, path: Lwm2mPath, model: ObjectRegistry, content_format: ContentFormat | int) -> Node:
+def decode(
+    data: bytes, path: Lwm2mPath, model: ObjectRegistry, content_format: ContentFormat | int
+) -> Node:
     return codec_for(content_format).decode(data, path, model)
+
+
+def _register() -> None:
+    from .lwm2m_json import JSON, OLD_JSON
+    from .opaque import OPAQUE
+    from .senml_cbor import SENML_CBOR
+    from .senml_json import SENML_JSON
+    from .text import TEXT
+    from .tlv import OLD_TLV, TLV
+
+    for codec in (TEXT, OPAQUE, TLV, OLD_TLV, SENML_JSON, SENML_CBOR, JSON, OLD_JSON):
+        CODECS[codec.content_format] = codec
+
+
+_register()

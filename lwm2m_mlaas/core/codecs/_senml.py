@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeAlias
 from ..content_format import ContentFormat
 from ..errors import CodecError, InvalidPath
 from ..model import ObjectRegistry
-from ..nodes import Node, ObjectLink, ResourceInstance, ResourceType, SingleResource, Value
+from ..nodes import Node, ResourceInstance, ResourceType, SingleResource, Value
 from ..paths import Lwm2mPath
 from ._values import (
     Leaf,
@@ -35,7 +35,7 @@ VALUE_LABELS = ("v", "vs", "vb", "vd", "vlo")
 class Entry(NamedTuple):
     """A record with its name and time resolved against the base values before it."""
 
-    index: int
+    position: int
     path: Lwm2mPath
     label: str | None
     value: object
@@ -155,7 +155,7 @@ def to_leaf(entry: Entry, model: ObjectRegistry) -> Leaf:
     """The typed value of one record: the model's type, or the one its value label implies."""
     path, label, value = entry.path, entry.label, entry.value
     if label is None:
-        raise CodecError(f"SenML record {entry.index} ({path}) has no value")
+        raise CodecError(f"SenML record {entry.position} ({path}) has no value")
     type_ = model_type(model, path)
     if type_ is None or type_ is ResourceType.NONE:
         if label == "v":
@@ -165,13 +165,13 @@ def to_leaf(entry: Entry, model: ObjectRegistry) -> Leaf:
     expected = _LABEL_OF[type_]
     if label != expected:
         raise CodecError(
-            f"SenML record {entry.index} ({path}): a {type_.value} value belongs in "
+            f"SenML record {entry.position} ({path}): a {type_.value} value belongs in "
             f"{expected!r}, found {label!r}"
         )
     if label != "v":
         if not isinstance(value, _PYTHON_TYPE[label]):
             raise CodecError(
-                f"SenML record {entry.index} ({path}): {label!r} holds {value!r}, "
+                f"SenML record {entry.position} ({path}): {label!r} holds {value!r}, "
                 f"not a {_PYTHON_TYPE[label].__name__}"
             )
         if label == "vlo":
@@ -184,7 +184,7 @@ def to_leaf(entry: Entry, model: ObjectRegistry) -> Leaf:
         return Leaf(path, type_, seconds_to_time(value, path))
     if isinstance(value, float):
         if not value.is_integer():
-            raise CodecError(f"SenML record {entry.index} ({path}): {value} is not an integer")
+            raise CodecError(f"SenML record {entry.position} ({path}): {value} is not an integer")
         value = int(value)
     return Leaf(path, type_, check_int(value, type_, path))
 
@@ -196,10 +196,10 @@ def to_leaves(entries: Iterable[Entry], model: ObjectRegistry) -> list[Leaf]:
         leaf = to_leaf(entry, model)
         previous = newest.get(entry.path)
         if previous is not None and previous[0].time == entry.time:
-            raise CodecError(f"SenML record {entry.index}: duplicate value for {entry.path}")
+            raise CodecError(f"SenML record {entry.position}: duplicate value for {entry.path}")
         if previous is None or entry.time > previous[0].time:
             newest[entry.path] = (entry, leaf)
-    return [leaf for _, leaf in sorted(newest.values(), key=lambda pair: pair[0].index)]
+    return [leaf for _, leaf in sorted(newest.values(), key=lambda pair: pair[0].position)]
 
 
 def group_nodes(
@@ -261,9 +261,8 @@ class SenmlCodec:
         out: list[Lwm2mPath] = []
         for entry in self._entries(data):
             if entry.label is not None or entry.time:
-                raise CodecError(f"SenML record {entry.index} ({entry.path}): a path carries no value")
+                raise CodecError(
+                    f"SenML record {entry.position} ({entry.path}): a path carries no value"
+                )
             out.append(entry.path)
         return tuple(out)
-
-
-__all__ = ["ObjectLink", "Record", "SenmlCodec", "node_records", "resolve", "to_leaves"]

@@ -101,7 +101,9 @@ def parse_objlnk(text: str, path: Lwm2mPath) -> ObjectLink:
 
 
 def check_int(value: int, type_: ResourceType, path: Lwm2mPath) -> int:
-    low, high = (0, UINT64_MAX) if type_ is ResourceType.UNSIGNED_INTEGER else (INT64_MIN, INT64_MAX)
+    low, high = (
+        (0, UINT64_MAX) if type_ is ResourceType.UNSIGNED_INTEGER else (INT64_MIN, INT64_MAX)
+    )
     if not low <= value <= high:
         raise CodecError(f"{path}: {value} is out of range for {type_.value}")
     return value
@@ -110,7 +112,13 @@ def check_int(value: int, type_: ResourceType, path: Lwm2mPath) -> int:
 # ---- nodes <-> leaves ---------------------------------------------------------------------
 
 
-_DEPTH = {Lwm2mObject: 1, ObjectInstance: 2, SingleResource: 3, MultiResource: 3, ResourceInstance: 4}
+_DEPTH = {
+    Lwm2mObject: 1,
+    ObjectInstance: 2,
+    SingleResource: 3,
+    MultiResource: 3,
+    ResourceInstance: 4,
+}
 
 
 def node_path(node: Node, path: Lwm2mPath) -> Lwm2mPath:
@@ -132,7 +140,7 @@ def _leaves(node: Node, path: Lwm2mPath) -> Iterator[Leaf]:
     match node:
         case Lwm2mObject(instances=children) | ObjectInstance(resources=children):
             for child_id in sorted(children):
-                yield from _leaves(children[child_id], path.child(child_id))  # type: ignore[index]
+                yield from _leaves(children[child_id], path.child(child_id))
         case MultiResource(type=type_, instances=values):
             for ri in sorted(values):
                 child = path.child(ri)

@@ -8,7 +8,7 @@ from ..errors import CodecError
 from ..model import ObjectRegistry
 from ..nodes import Node, ResourceInstance, ResourceType, SingleResource
 from ..paths import Lwm2mPath
-from ._values import node_path, model_multiple, model_type
+from ._values import model_multiple, model_type, node_path
 
 
 class OpaqueCodec:

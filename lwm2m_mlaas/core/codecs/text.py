@@ -18,10 +18,10 @@ from ..nodes import Node, ResourceInstance, ResourceType, SingleResource, Value
 from ..paths import Lwm2mPath
 from ._values import (
     check_int,
-    node_path,
     check_value,
     model_multiple,
     model_type,
+    node_path,
     parse_objlnk,
     seconds_to_time,
     time_to_seconds,

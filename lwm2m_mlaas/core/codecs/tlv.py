@@ -203,7 +203,9 @@ def decode_value(tlv: Tlv, type_: ResourceType, path: Lwm2mPath) -> Value:
 
 def _encode_resource(resource: Resource, path: Lwm2mPath) -> bytes:
     if isinstance(resource, SingleResource):
-        return encode_tlv(TlvKind.RESOURCE, resource.id, encode_value(resource.value, resource.type, path))
+        return encode_tlv(
+            TlvKind.RESOURCE, resource.id, encode_value(resource.value, resource.type, path)
+        )
     content = b"".join(
         encode_tlv(TlvKind.RESOURCE_INSTANCE, ri, encode_value(v, resource.type, path.child(ri)))
         for ri, v in sorted(resource.instances.items())
@@ -213,7 +215,8 @@ def _encode_resource(resource: Resource, path: Lwm2mPath) -> bytes:
 
 def _encode_instance(instance: ObjectInstance, path: Lwm2mPath) -> bytes:
     return b"".join(
-        _encode_resource(resource, path.child(r)) for r, resource in sorted(instance.resources.items())
+        _encode_resource(resource, path.child(r))
+        for r, resource in sorted(instance.resources.items())
     )
 
 
@@ -249,7 +252,9 @@ def _instance(
     return ObjectInstance(instance_id, resources)
 
 
-def _unwrap(tlvs: tuple[Tlv, ...], kind: TlvKind, expected_id: int, path: Lwm2mPath) -> tuple[Tlv, ...]:
+def _unwrap(
+    tlvs: tuple[Tlv, ...], kind: TlvKind, expected_id: int, path: Lwm2mPath
+) -> tuple[Tlv, ...]:
     """The children of a lone container TLV of `kind` (with the id the path gives), else `tlvs`."""
     if len(tlvs) == 1 and tlvs[0].kind is kind:
         if tlvs[0].id != expected_id:
@@ -297,7 +302,9 @@ class TlvCodec:
                         f"found a {tlv.kind.name.lower()}"
                     )
                 if tlv.id in instances:
-                    raise CodecError(f"TLV at byte offset {tlv.offset}: duplicate instance {tlv.id}")
+                    raise CodecError(
+                        f"TLV at byte offset {tlv.offset}: duplicate instance {tlv.id}"
+                    )
                 instances[tlv.id] = _instance(tlv.id, tlv.children, path.child(tlv.id), model)
             return Lwm2mObject(path.ids[0], instances)
         tlvs = _unwrap(tlvs, TlvKind.OBJECT_INSTANCE, path.ids[1], path)
@@ -312,14 +319,18 @@ class TlvCodec:
                         f"does not match {path}"
                     )
                 return _resource(tlvs[0], path, model)
-            if tlvs and all(t.kind is TlvKind.RESOURCE_INSTANCE for t in tlvs) or (
-                not tlvs and model_multiple(model, path)
+            if all(t.kind is TlvKind.RESOURCE_INSTANCE for t in tlvs) and (
+                tlvs or model_multiple(model, path)
             ):
                 type_ = model_type(model, path) or ResourceType.OPAQUE
                 return MultiResource(path.ids[2], type_, _instances(tlvs, path, type_))
             raise CodecError(f"TLV payload does not hold a value for the resource {path}")
         tlvs = _unwrap(tlvs, TlvKind.MULTIPLE_RESOURCE, path.ids[2], path)
-        if len(tlvs) != 1 or tlvs[0].kind is not TlvKind.RESOURCE_INSTANCE or tlvs[0].id != path.ids[3]:
+        if (
+            len(tlvs) != 1
+            or tlvs[0].kind is not TlvKind.RESOURCE_INSTANCE
+            or tlvs[0].id != path.ids[3]
+        ):
             raise CodecError(f"TLV payload does not hold the resource instance {path}")
         type_ = model_type(model, resource_path) or ResourceType.OPAQUE
         return ResourceInstance(path.ids[3], type_, decode_value(tlvs[0], type_, path))

@@ -1,0 +1,437 @@
+"""A simulated LwM2M client, faithful to Zephyr's: registration forms, lifetime and early
+update, de-register on exit, queue mode, 512-byte blocks; objects 1, 3, 5 and the ML objects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiocoap
+import aiocoap.resource as coap_resource
+from aiocoap.numbers.codes import Code
+
+from ..coap import block_exp, bound_port, message_interface
+from ..core.codecs import codec_for
+from ..core.codecs._senml import SenmlCodec
+from ..core.content_format import ContentFormat
+from ..core.ddf import load_default
+from ..core.errors import Lwm2mError, ResponseCode
+from ..core.linkformat import format_link_format
+from ..core.model import ObjectRegistry
+from ..core.nodes import Node, SingleResource
+from ..core.paths import Lwm2mPath
+from .firmware import FirmwareUpdate
+from .objects import ObjectTree
+from .profile import BOARDS, BoardProfile
+
+log = logging.getLogger(__name__)
+
+ML_CAPABILITY = 32100
+ML_INFERENCE = 32101
+UPDATE_EARLY = 6.0
+"""Zephyr's CONFIG_LWM2M_SECONDS_TO_UPDATE_EARLY."""
+
+REGISTRATION_FORMS = ("senml-cbor", "json-rt", "versioned", "plain", "root-path")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    endpoint: str
+    server: str = "coap://127.0.0.1:5683"
+    lifetime: int = 30
+    lwm2m_version: str = "1.1"
+    queue_mode: bool = False
+    awake_time: float = 10.0
+    """Seconds a queue-mode device listens after each Register / Update."""
+    registration_form: str = "senml-cbor"
+    """One of REGISTRATION_FORMS: the payload shapes Zephyr and other clients send."""
+    root_path: str = "/lwm2m"
+    """Alternate path served when registration_form is 'root-path'."""
+    block_size: int = 512
+    board: BoardProfile = field(default_factory=lambda: BOARDS["nrf52840"])
+    task: str = "gesture"
+    bind_host: str = "127.0.0.1"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class SimulatedDevice:
+    def __init__(self, config: DeviceConfig, model: ObjectRegistry | None = None) -> None:
+        self.config = config
+        self.model = model or load_default()
+        self.tree = ObjectTree(self.model)
+        self.lifetime = config.lifetime
+        self.location: str | None = None
+        self.context: aiocoap.Context | None = None
+        self.received: list[tuple[float, str, str]] = []
+        """(time, method, path) of every request the device answered."""
+        self.registered = asyncio.Event()
+        self._objects_changed = False
+        self._lifetime_changed = False
+        self._awake_until = 0.0
+        self._update_now = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[Lwm2mPath], None]] = []
+        self._install_objects()
+        self.firmware = FirmwareUpdate(self)
+
+    # object set-up
+    def _install_objects(self) -> None:
+        c, tree = self.config, self.tree
+        board = c.board
+        for path, value in {
+            "/1/0/0": 1, "/1/0/1": c.lifetime, "/1/0/2": 0, "/1/0/3": 0, "/1/0/5": 86400,
+            "/1/0/6": False, "/1/0/7": "UQ" if c.queue_mode and c.lwm2m_version == "1.0" else "U",
+            "/3/0/0": board.manufacturer, "/3/0/1": f"sim-{board.board}",
+            "/3/0/2": f"SN-{c.endpoint}", "/3/0/3": "1.0.0", "/3/0/9": 100,
+            "/3/0/11": {0: 0}, "/3/0/13": _now(), "/3/0/14": "+00:00",
+            "/3/0/15": "UTC", "/3/0/16": "U", "/3/0/17": board.board,
+            "/3/0/18": "1.0", "/3/0/19": "1.0.0", "/3/0/21": board.ml_flash // 1024,
+            "/5/0/0": b"", "/5/0/1": "", "/5/0/3": 0, "/5/0/5": 0, "/5/0/6": "",
+            "/5/0/7": "", "/5/0/8": {0: 0}, "/5/0/9": 2,
+            f"/{ML_CAPABILITY}/0/0": board.core, f"/{ML_CAPABILITY}/0/1": board.clock_mhz,
+            f"/{ML_CAPABILITY}/0/2": board.ml_ram, f"/{ML_CAPABILITY}/0/3": board.ml_flash,
+            f"/{ML_CAPABILITY}/0/4": dict(enumerate(board.runtimes)),
+            f"/{ML_CAPABILITY}/0/5": c.task, f"/{ML_CAPABILITY}/0/6": "",
+            f"/{ML_CAPABILITY}/0/7": "", f"/{ML_CAPABILITY}/0/8": board.board,
+            f"/{ML_INFERENCE}/0/0": "", f"/{ML_INFERENCE}/0/1": "", f"/{ML_INFERENCE}/0/2": 0,
+            f"/{ML_INFERENCE}/0/3": "", f"/{ML_INFERENCE}/0/4": 0.0, f"/{ML_INFERENCE}/0/5": 0,
+            f"/{ML_INFERENCE}/0/6": True,
+        }.items():
+            tree.set(path, value)
+        tree.on_execute("/1/0/8", lambda _args: self._update_now.set())
+        tree.on_execute("/3/0/4", lambda _args: log.info("%s: reboot requested", c.endpoint))
+        tree.on_execute("/3/0/5", lambda _args: log.info("%s: factory reset", c.endpoint))
+        tree.on_execute(f"/{ML_INFERENCE}/0/7",
+                        lambda _args: tree.set(f"/{ML_INFERENCE}/0/2", 0))
+        tree.on_write(1, 1, self._lifetime_written)
+        tree.listeners.append(self._on_change)
+
+    def _lifetime_written(self, _path: Lwm2mPath, value: Any) -> None:
+        self.lifetime = int(value)
+        self._lifetime_changed = True
+        self._update_now.set()
+
+    def _on_change(self, path: Lwm2mPath) -> None:
+        if path.is_object:
+            self._objects_changed = True
+        for listener in list(self._listeners):
+            listener(path)
+
+    # registration payload
+    def object_links(self) -> str:
+        form = self.config.registration_form
+        root = self.config.root_path.rstrip("/") if form == "root-path" else ""
+        links = []
+        if form == "senml-cbor":
+            links.append("</>;ct=112")
+        elif form == "json-rt":
+            links.append('</>;rt="oma.lwm2m";ct=11543')
+        elif form == "root-path":
+            links.append(f'<{root}>;rt="oma.lwm2m";ct=11542')
+        for o in sorted(self.tree.data):
+            if o == 0:
+                continue
+            model = self.model.object(o)
+            if form == "versioned" and model is not None and model.version != "1.0":
+                links.append(f"<{root}/{o}>;ver={model.version}")
+            instances = sorted(self.tree.data[o])
+            if not instances:
+                links.append(f"<{root}/{o}>")
+            links.extend(f"<{root}/{o}/{i}>" for i in instances)
+        return ",".join(links)
+
+    # life cycle
+    async def start(self) -> None:
+        resource = DeviceResource(self)
+        self.context = await aiocoap.Context.create_server_context(
+            resource, bind=(self.config.bind_host, 0), transports=["udp6"])
+        self._install_sleep_filter()
+        await self.register()
+        self._task = asyncio.create_task(self._run(), name=f"sim {self.config.endpoint}")
+
+    async def stop(self, deregister: bool = True) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if deregister and self.location is not None:
+            with contextlib.suppress(Exception):
+                await self._request(Code.DELETE, self.location, timeout=5)
+            self.location = None
+        if self.context is not None:
+            await self.context.shutdown()
+            self.context = None
+
+    async def __aenter__(self) -> SimulatedDevice:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self.context is not None
+        return bound_port(self.context)
+
+    def _wake(self) -> None:
+        self._awake_until = time.monotonic() + self.config.awake_time
+
+    @property
+    def awake(self) -> bool:
+        return not self.config.queue_mode or time.monotonic() < self._awake_until
+
+    def _install_sleep_filter(self) -> None:
+        """Queue mode: while asleep the radio is off, so incoming datagrams are lost."""
+        if not self.config.queue_mode:
+            return
+        assert self.context is not None
+        interface = message_interface(self.context)
+        receive = interface.datagram_msg_received
+
+        def filtered(data: bytes, ancdata: Any, flags: int, address: Any) -> None:
+            if self.awake:
+                receive(data, ancdata, flags, address)
+
+        interface.datagram_msg_received = filtered
+
+    async def _request(self, code: Code, path: str, query: tuple[str, ...] = (),
+                       payload: bytes = b"", content_format: int | None = None,
+                       timeout: float = 10.0) -> aiocoap.Message:
+        assert self.context is not None
+        msg = aiocoap.Message(code=code, uri=self.config.server.rstrip("/") + path,
+                              payload=payload)
+        if query:
+            msg.opt.uri_query = query
+        if content_format is not None:
+            msg.opt.content_format = content_format
+        async with asyncio.timeout(timeout):
+            return await self.context.request(msg).response
+
+    async def register(self) -> None:
+        c = self.config
+        query = [f"ep={c.endpoint}", f"lt={self.lifetime}", f"lwm2m={c.lwm2m_version}"]
+        if c.queue_mode and c.lwm2m_version == "1.0":
+            query.append("b=UQ")
+        else:
+            query.append("b=U")
+            if c.queue_mode:
+                query.append("Q")
+        self._wake()
+        answer = await self._request(Code.POST, "/rd", tuple(query),
+                                     self.object_links().encode(), int(ContentFormat.LINK))
+        if answer.code != Code.CREATED:
+            raise RuntimeError(f"{c.endpoint}: register answered {answer.code}: "
+                               f"{answer.payload.decode(errors='replace')}")
+        self.location = "/" + "/".join(answer.opt.location_path)
+        self._objects_changed = self._lifetime_changed = False
+        self.registered.set()
+        log.debug("%s registered at %s", c.endpoint, self.location)
+
+    async def update(self) -> None:
+        assert self.location is not None
+        query = (f"lt={self.lifetime}",) if self._lifetime_changed else ()
+        payload = self.object_links().encode() if self._objects_changed else b""
+        self._wake()
+        answer = await self._request(Code.POST, self.location, query, payload,
+                                     int(ContentFormat.LINK) if payload else None)
+        if answer.code == Code.NOT_FOUND:
+            log.info("%s: registration gone, registering again", self.config.endpoint)
+            await self.register()
+        elif answer.code != Code.CHANGED:
+            raise RuntimeError(f"update answered {answer.code}")
+        self._objects_changed = self._lifetime_changed = False
+
+    def update_interval(self) -> float:
+        if self.lifetime > 2 * UPDATE_EARLY:
+            return self.lifetime - UPDATE_EARLY
+        return self.lifetime / 2
+
+    async def _clock(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.tree.set("/3/0/13", _now())
+
+    async def _run(self) -> None:
+        clock = asyncio.create_task(self._clock())
+        try:
+            await self._keep_registered()
+        finally:
+            clock.cancel()
+
+    async def _keep_registered(self) -> None:
+        while True:
+            self._update_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._update_now.wait(), self.update_interval())
+            if self._objects_changed:
+                self._update_now.set()
+            try:
+                await self.update()
+            except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
+                log.info("%s: update failed (%s); registering again", self.config.endpoint, exc)
+                with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
+                    await self.register()
+
+    # request handling (called by DeviceResource)
+    def local_path(self, uri_path: tuple[str, ...]) -> Lwm2mPath:
+        segments = uri_path
+        if self.config.registration_form == "root-path":
+            root = tuple(s for s in self.config.root_path.split("/") if s)
+            if segments[: len(root)] != root:
+                raise Lwm2mError(f"/{'/'.join(uri_path)} not found", code=ResponseCode.NOT_FOUND)
+            segments = segments[len(root):]
+        return Lwm2mPath.parse("/".join(segments))
+
+    def default_format(self, path: Lwm2mPath, node: Node) -> ContentFormat:
+        if isinstance(node, SingleResource):
+            if isinstance(node.value, bytes):
+                return ContentFormat.OPAQUE
+            return ContentFormat.TEXT
+        if self.config.lwm2m_version == "1.0":
+            return ContentFormat.TLV
+        return ContentFormat.SENML_CBOR
+
+
+class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable):
+    """The whole device tree as one root resource."""
+
+    def __init__(self, device: SimulatedDevice) -> None:
+        super().__init__()
+        self.device = device
+
+    async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
+        return True
+
+    async def add_observation(self, request: aiocoap.Message, serverobservation: Any) -> None:
+        try:
+            path = self.device.local_path(tuple(request.opt.uri_path))
+        except Lwm2mError:
+            return
+        observer = _Observer(self.device, path, serverobservation)
+        self.device._listeners.append(observer.changed)
+
+        def cancelled() -> None:
+            observer.stop()
+            with contextlib.suppress(ValueError):
+                self.device._listeners.remove(observer.changed)
+
+        serverobservation.accept(cancelled)
+
+    async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        device = self.device
+        request.remote.maximum_block_size_exp = block_exp(device.config.block_size)
+        try:
+            path = device.local_path(tuple(request.opt.uri_path))
+            device.received.append((time.monotonic(), str(request.code), str(path)))
+            return self._handle(request, path)
+        except Lwm2mError as exc:
+            return aiocoap.Message(code=Code(int(exc.code)), payload=str(exc).encode()[:200])
+
+    def _handle(self, request: aiocoap.Message, path: Lwm2mPath) -> aiocoap.Message:
+        tree, model = self.device.tree, self.device.model
+        fmt = request.opt.content_format
+        if request.code == Code.GET:
+            if request.opt.accept == ContentFormat.LINK:
+                return aiocoap.Message(code=Code.CONTENT, content_format=int(ContentFormat.LINK),
+                                       payload=format_link_format(tree.discover(path)).encode())
+            node = tree.read(path)
+            accept = request.opt.accept
+            out = ContentFormat(accept) if accept is not None else \
+                self.device.default_format(path, node)
+            payload = codec_for(out).encode(node, path, model)
+            return aiocoap.Message(code=Code.CONTENT, content_format=int(out), payload=payload)
+        if request.code == Code.FETCH:
+            codec = codec_for(fmt if fmt is not None else ContentFormat.SENML_CBOR)
+            assert isinstance(codec, SenmlCodec)
+            nodes = {p: tree.read(p) for p in codec.decode_paths(request.payload)}
+            out = ContentFormat(request.opt.accept or codec.content_format)
+            out_codec = codec_for(out)
+            assert isinstance(out_codec, SenmlCodec)
+            return aiocoap.Message(code=Code.CONTENT, content_format=int(out),
+                                   payload=out_codec.encode_nodes(nodes, model))
+        if request.code == Code.PUT and request.opt.uri_query and not request.payload:
+            attributes = {}
+            for item in request.opt.uri_query:
+                name, _, value = item.partition("=")
+                attributes[name] = value or None
+            tree.write_attributes(path, attributes)
+            return aiocoap.Message(code=Code.CHANGED)
+        if request.code in (Code.PUT, Code.POST) and not path.is_object:
+            if request.code == Code.POST and path.is_resource:
+                tree.execute(path, request.payload.decode("utf-8", "replace"))
+                return aiocoap.Message(code=Code.CHANGED)
+            node = self._decode(request, path)
+            tree.write(path, node, replace=request.code == Code.PUT)
+            return aiocoap.Message(code=Code.CHANGED)
+        if request.code == Code.POST and path.is_object:
+            node = self._decode(request, path)
+            instance_id = tree.create(path, node)
+            location = self.device.config.root_path if \
+                self.device.config.registration_form == "root-path" else ""
+            segments = tuple(s for s in location.split("/") if s) + (
+                str(path.object_id), str(instance_id))
+            return aiocoap.Message(code=Code.CREATED, location_path=segments)
+        if request.code == Code.DELETE:
+            tree.delete(path)
+            return aiocoap.Message(code=Code.DELETED)
+        raise Lwm2mError(f"{request.code} not supported", code=ResponseCode.METHOD_NOT_ALLOWED)
+
+    def _decode(self, request: aiocoap.Message, path: Lwm2mPath) -> Node:
+        fmt = request.opt.content_format
+        if fmt is None:
+            raise Lwm2mError("payload without content format", code=ResponseCode.BAD_REQUEST)
+        return codec_for(fmt).decode(request.payload, path, self.device.model)
+
+
+class _Observer:
+    """One server observation: notify on change, no more often than pmin, at least every pmax."""
+
+    def __init__(self, device: SimulatedDevice, path: Lwm2mPath, observation: Any) -> None:
+        self.device = device
+        self.path = path
+        self.observation = observation
+        self.last = time.monotonic()
+        self._pending: asyncio.TimerHandle | None = None
+        self._task = asyncio.get_running_loop().create_task(self._pmax())
+
+    def changed(self, path: Lwm2mPath) -> None:
+        if not (path.startswith(self.path) or self.path.startswith(path)):
+            return
+        pmin = self.device.tree.attribute(self.path, "pmin") or 0.0
+        wait = self.last + pmin - time.monotonic()
+        if wait <= 0:
+            self._notify()
+        elif self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(wait, self._notify)
+
+    def _notify(self) -> None:
+        self._pending = None
+        self.last = time.monotonic()
+        self.observation.trigger()
+
+    async def _pmax(self) -> None:
+        while True:
+            pmax = self.device.tree.attribute(self.path, "pmax")
+            if not pmax:
+                await asyncio.sleep(1.0)
+                continue
+            due = self.last + pmax - time.monotonic()
+            if due <= 0:
+                self._notify()
+            else:
+                await asyncio.sleep(min(due, 1.0))
+
+    def stop(self) -> None:
+        self._task.cancel()
+        if self._pending is not None:
+            self._pending.cancel()

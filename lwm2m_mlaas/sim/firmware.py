@@ -1,0 +1,141 @@
+"""Object 5 (Firmware Update) on the simulated device, with Zephyr's states and results:
+push (write /5/0/0), pull (write /5/0/1, fetched with Block2), cancel by empty write,
+execute /5/0/2 only in DOWNLOADED."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+import aiocoap
+from aiocoap.numbers.codes import Code
+
+from ..coap import block_exp
+from ..core.errors import Lwm2mError, ResponseCode
+from ..core.paths import Lwm2mPath
+
+if TYPE_CHECKING:
+    from .device import SimulatedDevice
+
+log = logging.getLogger(__name__)
+
+
+class FirmwareState(IntEnum):
+    IDLE = 0
+    DOWNLOADING = 1
+    DOWNLOADED = 2
+    UPDATING = 3
+
+
+class FirmwareResult(IntEnum):
+    INITIAL = 0
+    SUCCESS = 1
+    NOT_ENOUGH_STORAGE = 2
+    OUT_OF_RAM = 3
+    CONNECTION_LOST = 4
+    INTEGRITY_FAILURE = 5
+    UNSUPPORTED_PACKAGE = 6
+    INVALID_URI = 7
+    UPDATE_FAILED = 8
+    UNSUPPORTED_PROTOCOL = 9
+
+
+Installer = Callable[[bytes], Awaitable[tuple[FirmwareResult, str, str]]]
+"""Checks and installs a package; returns (result, package name, package version)."""
+
+
+async def accept_any(package: bytes) -> tuple[FirmwareResult, str, str]:
+    return FirmwareResult.SUCCESS, "package", f"{len(package)}B"
+
+
+class FirmwareUpdate:
+    def __init__(self, device: SimulatedDevice, installer: Installer = accept_any) -> None:
+        self.device = device
+        self.installer = installer
+        self.package = b""
+        self._download: asyncio.Task[None] | None = None
+        tree = device.tree
+        tree.on_write(5, 0, self._package_written)
+        tree.on_write(5, 1, self._uri_written)
+        tree.on_execute("/5/0/2", self._update)
+
+    @property
+    def state(self) -> FirmwareState:
+        return FirmwareState(int(self.device.tree.get("/5/0/3")))  # type: ignore[arg-type]
+
+    def _set(self, state: FirmwareState, result: FirmwareResult | None = None) -> None:
+        self.device.tree.set("/5/0/3", int(state))
+        if result is not None:
+            self.device.tree.set("/5/0/5", int(result))
+
+    def _cancel(self) -> None:
+        if self._download is not None:
+            self._download.cancel()
+            self._download = None
+        self.package = b""
+        self._set(FirmwareState.IDLE, FirmwareResult.INITIAL)
+
+    def _package_written(self, _path: Lwm2mPath, value: Any) -> None:
+        self.device.tree.data[5][0][0] = b""  # the package is write-only; keep no copy there
+        if not value:
+            self._cancel()
+            return
+        if self.state is not FirmwareState.IDLE:
+            raise Lwm2mError("a package is already being handled", code=ResponseCode.BAD_REQUEST)
+        if len(value) > self.device.config.board.ml_flash:
+            self._set(FirmwareState.IDLE, FirmwareResult.NOT_ENOUGH_STORAGE)
+            return
+        self.package = bytes(value)
+        self._set(FirmwareState.DOWNLOADED, FirmwareResult.INITIAL)
+
+    def _uri_written(self, _path: Lwm2mPath, value: Any) -> None:
+        if not value:
+            self._cancel()
+            return
+        uri = str(value)
+        if not uri.startswith("coap://"):
+            self._set(FirmwareState.IDLE, FirmwareResult.UNSUPPORTED_PROTOCOL
+                      if "://" in uri else FirmwareResult.INVALID_URI)
+            return
+        self._set(FirmwareState.DOWNLOADING, FirmwareResult.INITIAL)
+        self._download = asyncio.get_running_loop().create_task(self._pull(uri))
+
+    async def _pull(self, uri: str) -> None:
+        context = self.device.context
+        assert context is not None
+        msg = aiocoap.Message(code=Code.GET, uri=uri)
+        try:
+            await context.find_remote_and_interface(msg)
+            msg.remote.maximum_block_size_exp = block_exp(self.device.config.block_size)
+            async with asyncio.timeout(120):
+                answer = await context.request(msg).response
+        except (TimeoutError, aiocoap.error.Error) as exc:
+            log.info("%s: download of %s failed: %s", self.device.config.endpoint, uri, exc)
+            self._set(FirmwareState.IDLE, FirmwareResult.CONNECTION_LOST)
+            return
+        if answer.code == Code.NOT_FOUND or not answer.code.is_successful():
+            self._set(FirmwareState.IDLE, FirmwareResult.INVALID_URI)
+            return
+        if len(answer.payload) > self.device.config.board.ml_flash:
+            self._set(FirmwareState.IDLE, FirmwareResult.NOT_ENOUGH_STORAGE)
+            return
+        self.package = answer.payload
+        self._set(FirmwareState.DOWNLOADED, FirmwareResult.INITIAL)
+
+    def _update(self, _arguments: str) -> None:
+        if self.state is not FirmwareState.DOWNLOADED:
+            raise Lwm2mError("update is only allowed in state DOWNLOADED",
+                             code=ResponseCode.METHOD_NOT_ALLOWED)
+        self._set(FirmwareState.UPDATING)
+        asyncio.get_running_loop().create_task(self._install())
+
+    async def _install(self) -> None:
+        result, name, version = await self.installer(self.package)
+        self.package = b""
+        if result is FirmwareResult.SUCCESS:
+            self.device.tree.set("/5/0/6", name)
+            self.device.tree.set("/5/0/7", version)
+        self._set(FirmwareState.IDLE, result)
