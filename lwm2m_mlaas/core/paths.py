@@ -38,7 +38,7 @@ class Lwm2mPath:
             return cls(())
         ids: list[int] = []
         for part in stripped.split("/"):
-            if not part.isdigit() or (len(part) > 1 and part[0] == "0"):
+            if not (part.isascii() and part.isdigit()) or (len(part) > 1 and part[0] == "0"):
                 raise InvalidPath(f"invalid path {text!r}: {part!r} is not a decimal id")
             ids.append(int(part))
         return cls(tuple(ids))

@@ -55,7 +55,7 @@ def split_query(query: Sequence[str]) -> dict[str, str]:
 
 
 def _lifetime(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise InvalidRequest(f"lifetime lt={value!r} is not a non-negative integer")
     lifetime = int(value)
     if lifetime == 0 or lifetime > 0xFFFFFFFF:
@@ -180,7 +180,7 @@ class Registration:
         if not link.target.startswith(root):
             return None
         parts = link.target[len(root):].strip("/").split("/")
-        if not parts or not all(p.isdigit() for p in parts) or len(parts) > 2:
+        if not parts or not all(p.isascii() and p.isdigit() for p in parts) or len(parts) > 2:
             return None
         return tuple(int(p) for p in parts)
 

@@ -106,7 +106,7 @@ class Lwm2mServer:
             self.sender.forget(reg)
             self._spawn(self.observations.drop(reg.id), f"drop observations {reg.endpoint}")
         elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED) and reg.queue_mode:
-            self.sender.wake(reg)
+            self.sender.wake(reg, announce=event.kind is EventKind.UPDATED)
             self._spawn(self._after_wake(reg), f"flush {reg.endpoint}")
 
     async def _after_wake(self, registration: Registration) -> None:

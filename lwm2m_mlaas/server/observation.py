@@ -53,7 +53,8 @@ class ObservationService:
                       content_format: ContentFormat | None, timeout: float) -> Response:
         request = DownlinkRequest(Operation.OBSERVE, path, content_format)
         msg = await self.sender.prepare(registration, request)
-        coap_request = self.sender.context.request(msg)
+        # without aiocoap's block-wise layer, so that a cancel ends the exchange at once
+        coap_request = self.sender.context.request(msg, handle_blockwise=False)
         try:
             async with asyncio.timeout(timeout):
                 answer = await coap_request.response
@@ -100,6 +101,8 @@ class ObservationService:
         observation = live.coap_request.observation  # type: ignore[attr-defined]
         if not observation.cancelled:
             observation.cancel()
+        # forget the token now: the device's next notification is answered with a reset
+        live.coap_request._stop_interest()  # type: ignore[attr-defined]
         if live.task is not None:
             live.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

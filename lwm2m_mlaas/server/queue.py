@@ -45,8 +45,9 @@ class QueueModeSender:
             return True
         return self._awake_until.get(registration.endpoint, 0.0) > time.monotonic()
 
-    def wake(self, registration: Registration) -> None:
-        """The device just talked to us: it listens for `awake_time` seconds."""
+    def wake(self, registration: Registration, *, announce: bool = True) -> None:
+        """The device just talked to us: it listens for `awake_time` seconds. AWAKE is
+        published when it was asleep and `announce` holds (a Register is announced on its own)."""
         endpoint = registration.endpoint
         was_awake = self.is_awake(registration)
         self._awake_until[endpoint] = time.monotonic() + self.awake_time
@@ -55,7 +56,7 @@ class QueueModeSender:
             timer.cancel()
         self._sleep_timers[endpoint] = asyncio.get_running_loop().call_later(
             self.awake_time, self._fall_asleep, registration)
-        if not was_awake:
+        if announce and not was_awake:
             self.events.publish(Event(EventKind.AWAKE, registration))
 
     def _fall_asleep(self, registration: Registration) -> None:
@@ -79,7 +80,7 @@ class QueueModeSender:
             return response
         payload, fmt = payload_of(registration, request, self.model)
         stored = replace(request, node=None, payload=payload,
-                         content_format=fmt or request.content_format)
+                         content_format=fmt if fmt is not None else request.content_format)
         async with self.store.transaction() as repo:
             request_id = await repo.enqueue(registration.endpoint, stored)
         log.info("%s sleeps: queued %s %s as #%d", registration.endpoint,

@@ -15,6 +15,7 @@ from typing import Any
 import aiocoap
 import aiocoap.resource as coap_resource
 from aiocoap.numbers.codes import Code
+from aiocoap.numbers.types import CON
 
 from ..coap import block_exp, bound_port, message_interface
 from ..core.codecs import codec_for
@@ -317,7 +318,7 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             path = self.device.local_path(tuple(request.opt.uri_path))
         except Lwm2mError:
             return
-        observer = _Observer(self.device, path, serverobservation)
+        observer = _Observer(self, request, path, serverobservation)
         self.device._listeners.append(observer.changed)
 
         def cancelled() -> None:
@@ -328,8 +329,11 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
         serverobservation.accept(cancelled)
 
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
+        request.remote.maximum_block_size_exp = block_exp(self.device.config.block_size)
+        return self.respond(request)
+
+    def respond(self, request: aiocoap.Message) -> aiocoap.Message:
         device = self.device
-        request.remote.maximum_block_size_exp = block_exp(device.config.block_size)
         try:
             path = device.local_path(tuple(request.opt.uri_path))
             device.received.append((time.monotonic(), str(request.code), str(path)))
@@ -394,10 +398,15 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
 
 
 class _Observer:
-    """One server observation: notify on change, no more often than pmin, at least every pmax."""
+    """One server observation: notify on change, no more often than pmin, at least every pmax.
+    Notifications are confirmable, as Zephyr sends them, so a server that forgot the
+    observation answers with a reset and the observer goes away."""
 
-    def __init__(self, device: SimulatedDevice, path: Lwm2mPath, observation: Any) -> None:
-        self.device = device
+    def __init__(self, resource: DeviceResource, request: aiocoap.Message, path: Lwm2mPath,
+                 observation: Any) -> None:
+        self.resource = resource
+        self.device = resource.device
+        self.request = request
         self.path = path
         self.observation = observation
         self.last = time.monotonic()
@@ -417,7 +426,9 @@ class _Observer:
     def _notify(self) -> None:
         self._pending = None
         self.last = time.monotonic()
-        self.observation.trigger()
+        notification = self.resource.respond(self.request)
+        notification.mtype = CON
+        self.observation.trigger(notification)
 
     async def _pmax(self) -> None:
         while True:

@@ -183,7 +183,9 @@ class ObjectTree:
             raise not_allowed(path, "execute")
         model = self._resource_model(path)
         o, i, r = path.ids
-        if not model.executable or o not in self.data or i not in self.data[o]:
+        if o not in self.data or i not in self.data[o]:
+            raise not_found(path)
+        if not model.executable:
             raise not_allowed(path, "execute")
         handler = self.executors.get((o, i, r))
         if handler is not None:
@@ -235,7 +237,8 @@ class ObjectTree:
         if path.is_object:
             version = self.model.object(o)
             ver = version.version if version else "1.0"
-            links.append(Link(str(path), {"ver": ver} if ver != "1.0" else {}))
+            links.append(Link(str(path), {**({"ver": ver} if ver != "1.0" else {}),
+                                          **self.attributes.get(path, {})}))
             instances = sorted(self.data[o])
         else:
             if path.ids[1] not in self.data[o]:
@@ -257,22 +260,38 @@ class ObjectTree:
                 links.append(Link(str(res_path), attrs))
         return tuple(links)
 
+    def _exists(self, path: Lwm2mPath) -> bool:
+        ids = path.ids
+        if not ids or ids[0] not in self.data:
+            return False
+        if len(ids) > 1 and ids[1] not in self.data[ids[0]]:
+            return False
+        if len(ids) > 2 and ids[2] not in self.data[ids[0]][ids[1]]:
+            return False
+        if len(ids) > 3:
+            value = self.data[ids[0]][ids[1]][ids[2]]
+            return isinstance(value, dict) and ids[3] in value
+        return True
+
     def write_attributes(self, path: Lwm2mPath, attributes: Mapping[str, str | None]) -> None:
-        if path.is_root or path.object_id not in self.data:
+        if not self._exists(path):
             raise not_found(path)
-        current = self.attributes.setdefault(path, {})
-        for name, value in attributes.items():
+        for name, value in attributes.items():  # validate all before changing any
             if name not in ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax"):
                 raise Lwm2mError(f"unknown attribute {name!r}", code=ResponseCode.BAD_REQUEST)
             if value is None or value == "":
-                current.pop(name, None)
                 continue
             try:
                 float(value)
             except ValueError:
                 raise Lwm2mError(f"attribute {name}={value!r} is not a number",
                                  code=ResponseCode.BAD_REQUEST) from None
-            current[name] = value
+        current = self.attributes.setdefault(path, {})
+        for name, value in attributes.items():
+            if value is None or value == "":
+                current.pop(name, None)
+            else:
+                current[name] = value
 
     def attribute(self, path: Lwm2mPath, name: str) -> float | None:
         """The effective attribute: the closest one on the path or its ancestors."""

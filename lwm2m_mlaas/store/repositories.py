@@ -115,6 +115,7 @@ class Repository:
             return None
         reg = _from_row(row)
         await self.session.delete(row)
+        await self.session.flush()  # later look-ups in this transaction no longer find it
         return reg
 
     async def expired_registrations(self, before: float) -> list[Registration]:

@@ -17,6 +17,7 @@ from lwm2m_mlaas.core.model import ObjectRegistry
 from lwm2m_mlaas.core.nodes import (
     Lwm2mObject,
     MultiResource,
+    Node,
     ObjectInstance,
     ObjectLink,
     ResourceInstance,
@@ -195,7 +196,7 @@ def test_composite_read_spec_example(model: ObjectRegistry) -> None:
 
 
 def test_composite_grouped_under_requested_paths(model: ObjectRegistry) -> None:
-    nodes = {
+    nodes: dict[Lwm2mPath, Node] = {
         P("/3/0/9"): SingleResource(9, T.INTEGER, 95),
         P("/1/0"): ObjectInstance.of(
             0, SingleResource(1, T.INTEGER, 86400), SingleResource(7, T.STRING, "U")

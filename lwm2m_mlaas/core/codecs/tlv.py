@@ -310,7 +310,6 @@ class TlvCodec:
         tlvs = _unwrap(tlvs, TlvKind.OBJECT_INSTANCE, path.ids[1], path)
         if path.is_object_instance:
             return _instance(path.ids[1], tlvs, path, model)
-        resource_path = Lwm2mPath(path.ids[:3])
         if path.is_resource:
             if len(tlvs) == 1 and tlvs[0].kind in (TlvKind.RESOURCE, TlvKind.MULTIPLE_RESOURCE):
                 if tlvs[0].id != path.ids[2]:
@@ -332,7 +331,7 @@ class TlvCodec:
             or tlvs[0].id != path.ids[3]
         ):
             raise CodecError(f"TLV payload does not hold the resource instance {path}")
-        type_ = model_type(model, resource_path) or ResourceType.OPAQUE
+        type_ = model_type(model, path) or ResourceType.OPAQUE
         return ResourceInstance(path.ids[3], type_, decode_value(tlvs[0], type_, path))
 
 

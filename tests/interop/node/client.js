@@ -6,15 +6,15 @@
 //                  [--shutdown-timeout 10] [--register-timeout 30] [--extra-formats]
 //
 // stdout: one JSON object per line, e.g.
-//   {"event":"registered","location":"rd/abc","localPort":40123}
-//   {"event":"request","method":"GET","path":"/3/0/0","accept":null,"observe":false}
+//   {"event":"registered","location":"rd/abc","localPort":40123,"endpoint":"EP"}
+//   {"event":"request","method":"GET","path":"/3/0/0","query":"","accept":null,"observe":null,"from":"127.0.0.1:5683"}
 //   {"event":"read","path":"/3/0/0","value":"lwm2m-node-lib"}
 //   {"event":"deregistered"}
 // Library logs go to stderr (LWM2M_LOG_LEVEL=DEBUG for more). stdin lines: "deregister"
 // (de-register and exit 0), "update" (Update POST), "set /O/I/R=VALUE" (change a value; observers
 // are notified).
-// SIGTERM / SIGINT also de-register and exit 0. Exit 1: registration failed; 2: de-register
-// failed or timed out; 3: shutdown timed out.
+// SIGTERM / SIGINT also de-register and exit 0. Exit 1: registration failed or unanswered
+// (--register-timeout); 2: de-register failed; 3: no de-register answer in --shutdown-timeout.
 'use strict';
 
 const path = require('path');
@@ -137,7 +137,7 @@ function hookServer(info) {
         };
         emit({ event: 'request', method: req.method, path: req.url.split('?')[0],
             query: req.url.indexOf('?') >= 0 ? req.url.slice(req.url.indexOf('?') + 1) : '',
-            accept: opt('Accept'), observe: req.options.some((x) => x.name === 'Observe'),
+            accept: opt('Accept'), observe: opt('Observe'),
             from: req.rsinfo ? req.rsinfo.address + ':' + req.rsinfo.port : null });
     });
 }

@@ -1,0 +1,233 @@
+"""The Store on a real SQLite file: registrations, observations and queued requests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from lwm2m_mlaas.core.content_format import ContentFormat
+from lwm2m_mlaas.core.linkformat import Link
+from lwm2m_mlaas.core.paths import Lwm2mPath
+from lwm2m_mlaas.core.registration import Registration
+from lwm2m_mlaas.core.requests import DownlinkRequest, Operation
+from lwm2m_mlaas.store import QueuedRequest, Store, StoredObservation
+
+
+def url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'mlaas.db'}"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(url(tmp_path))
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def reg(endpoint: str = "dev-1", reg_id: str = "r1", last_update: float = 1000.0,
+        lifetime: int = 30) -> Registration:
+    return Registration(
+        id=reg_id, endpoint=endpoint, host="2001:db8::7", port=56830, lifetime=lifetime,
+        lwm2m_version="1.1", binding="U", queue_mode=True, sms="+15550100", secure=True,
+        object_links=(Link("/", {"rt": "oma.lwm2m", "ct": "11543"}), Link("/1/0"),
+                      Link("/3", {"ver": "1.1"}), Link("/3/0"), Link("/5/0", {"obs": None})),
+        registration_date=999.5, last_update=last_update,
+        additional_attributes={"imei": "35", "tag": 'a,b;"c"'},
+    )  # fmt: skip
+
+
+async def test_registration_round_trip(store: Store) -> None:
+    original = reg()
+    async with store.transaction() as repo:
+        assert await repo.add_registration(original) is None
+    async with store.transaction() as repo:
+        by_id = await repo.registration("r1")
+        by_endpoint = await repo.registration_by_endpoint("dev-1")
+        assert await repo.registration("nope") is None
+        assert await repo.registration_by_endpoint("nope") is None
+    assert by_id == original
+    assert by_endpoint == original
+    assert by_id is not None
+    assert by_id.object_links == original.object_links
+    assert dict(by_id.additional_attributes) == {"imei": "35", "tag": 'a,b;"c"'}
+    assert by_id.available_instances == {1: (0,), 3: (0,), 5: (0,)}
+    assert by_id.object_versions == {3: "1.1"}
+
+
+async def test_register_again_replaces_and_returns_old(store: Store) -> None:
+    first, second = reg(reg_id="r1"), reg(reg_id="r2", last_update=2000.0)
+    async with store.transaction() as repo:
+        await repo.add_registration(first)
+        await repo.add_registration(reg(endpoint="dev-2", reg_id="r3"))
+    async with store.transaction() as repo:
+        assert await repo.add_registration(second) == first
+    async with store.transaction() as repo:
+        assert await repo.registration("r1") is None
+        assert await repo.registration_by_endpoint("dev-1") == second
+        assert [r.id for r in await repo.registrations()] == ["r2", "r3"]
+
+
+async def test_save_and_remove_registration(store: Store) -> None:
+    async with store.transaction() as repo:
+        await repo.add_registration(reg())
+    updated = replace(reg(), lifetime=300, last_update=1500.0, object_links=(Link("/3/0"),))
+    async with store.transaction() as repo:
+        await repo.save_registration(updated)
+    async with store.transaction() as repo:
+        assert await repo.registration("r1") == updated
+        assert await repo.remove_registration("r1") == updated
+        # later look-ups in the same transaction no longer see it
+        assert await repo.registration("r1") is None
+        assert await repo.remove_registration("r1") is None
+    async with store.transaction() as repo:
+        assert await repo.registrations() == []
+
+
+async def test_expired_registrations(store: Store) -> None:
+    async with store.transaction() as repo:
+        await repo.add_registration(reg("a", "ra", last_update=1000.0, lifetime=30))  # 1030
+        await repo.add_registration(reg("b", "rb", last_update=1000.0, lifetime=60))  # 1060
+        await repo.add_registration(reg("c", "rc", last_update=1020.0, lifetime=30))  # 1050
+    async with store.transaction() as repo:
+        assert await repo.expired_registrations(1030.0) == []
+        assert {r.endpoint for r in await repo.expired_registrations(1050.5)} == {"a", "c"}
+        assert len(await repo.expired_registrations(2000.0)) == 3
+
+
+async def test_observations_cascade_with_their_registration(store: Store) -> None:
+    async with store.transaction() as repo:
+        await repo.add_registration(reg("a", "ra"))
+        await repo.add_registration(reg("b", "rb"))
+        state = await repo.add_observation("ra", Lwm2mPath.parse("/5/0/3"), 112, "aa")
+        await repo.add_observation("ra", Lwm2mPath.parse("/5/0/5"), None, "bb")
+        kept = await repo.add_observation("rb", Lwm2mPath.parse("/3/0"), 11543, "cc")
+    assert state == StoredObservation(state.id, "ra", Lwm2mPath.parse("/5/0/3"), 112, "aa")
+    async with store.transaction() as repo:
+        # observing the same path again replaces the earlier observation
+        again = await repo.add_observation("ra", Lwm2mPath.parse("/5/0/3"), 60, "dd")
+        await repo.set_observation_token(again.id, "ee")
+    async with store.transaction() as repo:
+        assert [(o.path, o.token) for o in await repo.observations("ra")] == [
+            (Lwm2mPath.parse("/5/0/5"), "bb"), (Lwm2mPath.parse("/5/0/3"), "ee"),
+        ]  # fmt: skip
+        assert await repo.remove_registration("ra") is not None
+    async with store.transaction() as repo:
+        assert await repo.observations("ra") == []
+        assert await repo.observations() == [kept]
+        # re-registering the endpoint drops the old registration's observations too
+        await repo.add_registration(reg("b", "rb2"))
+    async with store.transaction() as repo:
+        assert await repo.observations() == []
+
+
+async def test_remove_observations(store: Store) -> None:
+    async with store.transaction() as repo:
+        await repo.add_registration(reg("a", "ra"))
+        first = await repo.add_observation("ra", Lwm2mPath.parse("/3/0/9"), None, "")
+        await repo.add_observation("ra", Lwm2mPath.parse("/3/0/10"), None, "")
+        await repo.remove_observation(first.id)
+        assert [str(o.path) for o in await repo.observations("ra")] == ["/3/0/10"]
+        await repo.remove_observations("ra")
+        assert await repo.observations("ra") == []
+
+
+async def test_observation_needs_a_registration(store: Store) -> None:
+    with pytest.raises(IntegrityError, match="FOREIGN KEY constraint failed"):
+        async with store.transaction() as repo:
+            await repo.add_observation("missing", Lwm2mPath.parse("/3/0"), None, "")
+    async with store.transaction() as repo:
+        assert await repo.observations() == []
+
+
+WRITE = DownlinkRequest(Operation.WRITE, Lwm2mPath.parse("/5/0/0"), ContentFormat.OPAQUE,
+                        payload=bytes(range(256)) + b"\x00\xff", replace=False)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        WRITE,
+        DownlinkRequest(Operation.READ, Lwm2mPath.parse("/3/0"), ContentFormat.SENML_CBOR),
+        DownlinkRequest(Operation.EXECUTE, Lwm2mPath.parse("/5/0/2"), arguments="0='a',1"),
+        DownlinkRequest(Operation.WRITE_ATTRIBUTES, Lwm2mPath.parse("/3/0/9"),
+                        attributes={"pmin": "10", "pmax": None}),
+        DownlinkRequest(Operation.READ_COMPOSITE, Lwm2mPath(()), ContentFormat.SENML_JSON,
+                        paths=(Lwm2mPath.parse("/3/0/9"), Lwm2mPath.parse("/5/0/3"))),
+        DownlinkRequest(Operation.WRITE, Lwm2mPath.parse("/1/0/1"), payload=b""),
+    ],
+)
+def test_downlink_request_json_round_trip(request_: DownlinkRequest) -> None:
+    data = request_.to_json()
+    assert DownlinkRequest.from_json(data) == request_
+    if request_ is WRITE:
+        assert data == {
+            "operation": "write", "path": "/5/0/0", "content_format": 42,
+            "payload": bytes(range(256)).hex() + "00ff", "replace": False, "arguments": "",
+            "attributes": {}, "paths": [],
+        }  # fmt: skip
+
+
+async def test_queued_requests(store: Store) -> None:
+    read = DownlinkRequest(Operation.READ, Lwm2mPath.parse("/3/0/9"), ContentFormat.TEXT)
+    execute = DownlinkRequest(Operation.EXECUTE, Lwm2mPath.parse("/5/0/2"))
+    async with store.transaction() as repo:
+        ids = [await repo.enqueue("dev-1", r) for r in (WRITE, read, execute)]
+        other = await repo.enqueue("dev-2", read)
+    assert ids == sorted(ids) and other not in ids
+    async with store.transaction() as repo:
+        pending = await repo.pending_requests("dev-1")
+        assert pending == [QueuedRequest(i, "dev-1", r, "pending")
+                           for i, r in zip(ids, (WRITE, read, execute), strict=True)]
+        assert pending[0].request.payload == WRITE.payload
+        await repo.complete_request(ids[1], ok=True, code=69, payload=b"100",
+                                    content_format=0, error=None)
+        await repo.complete_request(ids[0], ok=False, code=None, payload=None,
+                                    content_format=None, error="Request timeout")
+    async with store.transaction() as repo:
+        assert [q.request for q in await repo.pending_requests("dev-1")] == [execute]
+        assert await repo.queued_request(ids[1]) == QueuedRequest(ids[1], "dev-1", read, "done",
+                                                                  69, None)
+        assert await repo.queued_request(ids[0]) == QueuedRequest(ids[0], "dev-1", WRITE,
+                                                                  "failed", None,
+                                                                  "Request timeout")
+        assert await repo.queued_request(10_000) is None
+        assert [q.id for q in await repo.pending_requests("dev-2")] == [other]
+        assert await repo.pending_requests("dev-3") == []
+
+
+async def test_failed_transaction_rolls_back(store: Store) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        async with store.transaction() as repo:
+            await repo.add_registration(reg())
+            await repo.enqueue("dev-1", WRITE)
+            raise RuntimeError("boom")
+    async with store.transaction() as repo:
+        assert await repo.registrations() == []
+        assert await repo.pending_requests("dev-1") == []
+
+
+async def test_data_survives_reopening_the_file(tmp_path: Path) -> None:
+    first = await Store.open(url(tmp_path))
+    try:
+        async with first.transaction() as repo:
+            await repo.add_registration(reg())
+            observation = await repo.add_observation("r1", Lwm2mPath.parse("/5/0/3"), 112, "t")
+            queued = await repo.enqueue("dev-1", WRITE)
+    finally:
+        await first.close()
+    assert (tmp_path / "db" / "mlaas.db").is_file()
+    second = await Store.open(url(tmp_path))
+    try:
+        async with second.transaction() as repo:
+            assert await repo.registration("r1") == reg()
+            assert await repo.observations() == [observation]
+            pending = await repo.pending_requests("dev-1")
+            assert [(q.id, q.request) for q in pending] == [(queued, WRITE)]
+    finally:
+        await second.close()
