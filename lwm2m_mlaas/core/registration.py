@@ -116,9 +116,6 @@ def parse_update(
 ) -> RegistrationParams:
     """Validate an Update request (POST /rd/<id>); every parameter and the payload are optional."""
     params = split_query(query)
-    unknown = set(params) - {"lt", "b", "sms", "Q"}
-    if unknown:
-        raise InvalidRequest(f"unexpected update parameter(s): {', '.join(sorted(unknown))}")
     binding, queue = _binding(params["b"]) if "b" in params else (None, None)
     if "Q" in params:
         queue = True
@@ -128,6 +125,8 @@ def parse_update(
         queue_mode=queue,
         sms=params.get("sms"),
         object_links=_links(payload, content_format) if payload else None,
+        # some clients repeat lwm2m= (and ep=) in updates; they cannot change, so are ignored
+        additional_attributes={k: v for k, v in params.items() if k not in _KNOWN_PARAMS},
     )
 
 
@@ -220,6 +219,7 @@ class Registration:
             object_links=(
                 params.object_links if params.object_links is not None else self.object_links
             ),
+            additional_attributes={**self.additional_attributes, **params.additional_attributes},
             last_update=now,
         )
 

@@ -66,8 +66,10 @@ def test_object_versions_form() -> None:
 
 
 def test_alternate_root_path_form() -> None:
-    payload = (b'</lwm2m>;rt="oma.lwm2m",</lwm2m/1/0>,</lwm2m/3>;ver=1.1,</lwm2m/3/0>,'
-               b"</lwm2m/3/1>,</lwm2m/5/0>,</other/4/0>,</4/0>,</lwm2m/3/0/1>")
+    payload = (
+        b'</lwm2m>;rt="oma.lwm2m",</lwm2m/1/0>,</lwm2m/3>;ver=1.1,</lwm2m/3/0>,'
+        b"</lwm2m/3/1>,</lwm2m/5/0>,</other/4/0>,</4/0>,</lwm2m/3/0/1>"
+    )
     reg = registration(parse_register(QUERY_1_1, payload))
     assert reg.root_path == "/lwm2m/"
     # links outside the root path and resource links are not object instances
@@ -122,8 +124,9 @@ def test_split_query() -> None:
     assert split_query(["ep=a=b", "Q", "lt="]) == {"ep": "a=b", "Q": "", "lt": ""}
 
 
-def expect_bad_request(query: list[str], payload: bytes, message: str,
-                       content_format: int | None = None) -> Lwm2mError:
+def expect_bad_request(
+    query: list[str], payload: bytes, message: str, content_format: int | None = None
+) -> Lwm2mError:
     with pytest.raises(InvalidRequest) as caught:
         parse_register(query, payload, content_format)
     assert caught.value.code is ResponseCode.BAD_REQUEST
@@ -171,11 +174,19 @@ def test_unparsable_link_format_refused(payload: bytes, message: str) -> None:
 
 
 def test_payload_not_utf8_or_not_link_format_refused() -> None:
-    error = expect_bad_request(["ep=a"], b"\xff", "registration payload is not UTF-8: 'utf-8' "
-                               "codec can't decode byte 0xff in position 0: invalid start byte")
+    error = expect_bad_request(
+        ["ep=a"],
+        b"\xff",
+        "registration payload is not UTF-8: 'utf-8' "
+        "codec can't decode byte 0xff in position 0: invalid start byte",
+    )
     assert not isinstance(error, CodecError)
-    expect_bad_request(["ep=a"], b"</1/0>", "registration payload must be link-format (40), "
-                       "not 110", content_format=110)
+    expect_bad_request(
+        ["ep=a"],
+        b"</1/0>",
+        "registration payload must be link-format (40), not 110",
+        content_format=110,
+    )
 
 
 @pytest.mark.parametrize("version", ["2.0", "1.3", "1", ""])
@@ -206,9 +217,7 @@ def test_update_with_lifetime_only() -> None:
 
 def test_update_with_payload_only() -> None:
     params = parse_update([], b"</1/0>,</3/0>,</32100/0>", 40)
-    assert params == RegistrationParams(
-        object_links=(Link("/1/0"), Link("/3/0"), Link("/32100/0"))
-    )
+    assert params == RegistrationParams(object_links=(Link("/1/0"), Link("/3/0"), Link("/32100/0")))
     reg = registration(parse_register(QUERY_1_1, b"</1/0>,</3/0>"))
     after = reg.updated(params, reg.host, reg.port, now=1001.0)
     assert after.lifetime == 30

@@ -32,11 +32,20 @@ MODEL = load_default()
 def make_tree() -> ObjectTree:
     tree = ObjectTree(MODEL)
     for path, value in {
-        "/1/0/0": 1, "/1/0/1": 30, "/1/0/7": "U",
-        "/1/1/0": 2, "/1/1/1": 60, "/1/1/7": "U",
-        "/3/0/0": "lwm2m-mlaas", "/3/0/6": {0: 1, 1: 5}, "/3/0/9": 100, "/3/0/13": NOW,
-        "/5/0/0": b"", "/5/0/3": 0,
-        "/32100/0/4": {0: "tflm", 1: "native-armv7em-hardfp"}, "/32100/0/5": "gesture",
+        "/1/0/0": 1,
+        "/1/0/1": 30,
+        "/1/0/7": "U",
+        "/1/1/0": 2,
+        "/1/1/1": 60,
+        "/1/1/7": "U",
+        "/3/0/0": "lwm2m-mlaas",
+        "/3/0/6": {0: 1, 1: 5},
+        "/3/0/9": 100,
+        "/3/0/13": NOW,
+        "/5/0/0": b"",
+        "/5/0/3": 0,
+        "/32100/0/4": {0: "tflm", 1: "native-armv7em-hardfp"},
+        "/32100/0/5": "gesture",
     }.items():
         tree.set(path, value)
     return tree
@@ -113,11 +122,9 @@ def test_write_instance_updates_given_resources() -> None:
 def test_write_multi_instance_resource_replace_vs_partial_update() -> None:
     tree = make_tree()
     runtimes = P("/32100/0/4")
-    tree.write(runtimes, MultiResource(4, T.STRING, {2: "cmsis-nn"}), replace=False,
-               bootstrap=True)
+    tree.write(runtimes, MultiResource(4, T.STRING, {2: "cmsis-nn"}), replace=False, bootstrap=True)
     assert tree.get(str(runtimes)) == {0: "tflm", 1: "native-armv7em-hardfp", 2: "cmsis-nn"}
-    tree.write(runtimes, MultiResource(4, T.STRING, {1: "tflm-int8"}), replace=True,
-               bootstrap=True)
+    tree.write(runtimes, MultiResource(4, T.STRING, {1: "tflm-int8"}), replace=True, bootstrap=True)
     assert tree.get(str(runtimes)) == {1: "tflm-int8"}
     tree.write(P("/32100/0/4/3"), ResourceInstance(3, T.STRING, "x"), replace=True, bootstrap=True)
     assert tree.read(runtimes) == MultiResource(4, T.STRING, {1: "tflm-int8", 3: "x"})
@@ -131,8 +138,11 @@ def test_write_multi_instance_resource_replace_vs_partial_update() -> None:
         ("/3/0/0", SingleResource(0, T.STRING, "x"), "/3/0/0"),
         ("/5/0/3", SingleResource(3, T.INTEGER, 2), "/5/0/3"),
         # one read-only resource refuses the whole instance write
-        ("/1/0", ObjectInstance.of(0, SingleResource(1, T.INTEGER, 5),
-                                   SingleResource(0, T.INTEGER, 9)), "/1/0/0"),
+        (
+            "/1/0",
+            ObjectInstance.of(0, SingleResource(1, T.INTEGER, 5), SingleResource(0, T.INTEGER, 9)),
+            "/1/0/0",
+        ),
         ("/3", Lwm2mObject.of(3), "/3"),
         ("/", Lwm2mObject.of(3), "/"),
     ],
@@ -151,12 +161,24 @@ def test_write_not_allowed(path: str, node: Node, shown: str) -> None:
         ("/4/0/0", SingleResource(0, T.INTEGER, 1), ResponseCode.NOT_FOUND, "/4/0/0 not found"),
         ("/1/5", ObjectInstance.of(5), ResponseCode.NOT_FOUND, "/1/5 not found"),
         ("/1/0/99", SingleResource(99, T.INTEGER, 1), ResponseCode.NOT_FOUND, "/1/0/99 not found"),
-        ("/1/0", SingleResource(1, T.INTEGER, 5), ResponseCode.BAD_REQUEST,
-         "object instance write needs an instance payload"),
-        ("/1/0/1", ObjectInstance.of(0), ResponseCode.BAD_REQUEST,
-         "resource write needs a resource payload"),
-        ("/3/0/6/0", SingleResource(6, T.INTEGER, 1), ResponseCode.BAD_REQUEST,
-         "resource instance write needs a resource instance payload"),
+        (
+            "/1/0",
+            SingleResource(1, T.INTEGER, 5),
+            ResponseCode.BAD_REQUEST,
+            "object instance write needs an instance payload",
+        ),
+        (
+            "/1/0/1",
+            ObjectInstance.of(0),
+            ResponseCode.BAD_REQUEST,
+            "resource write needs a resource payload",
+        ),
+        (
+            "/3/0/6/0",
+            SingleResource(6, T.INTEGER, 1),
+            ResponseCode.BAD_REQUEST,
+            "resource instance write needs a resource instance payload",
+        ),
     ],
 )
 def test_write_refused(path: str, node: Node, code: ResponseCode, message: str) -> None:
@@ -220,13 +242,25 @@ def test_create_instance() -> None:
     [
         ("/1", ObjectInstance.of(0), ResponseCode.BAD_REQUEST, "/1/0 exists"),
         ("/3", ObjectInstance.of(1), ResponseCode.BAD_REQUEST, "/3/1 exists"),
-        ("/1", SingleResource(0, T.INTEGER, 1), ResponseCode.BAD_REQUEST,
-         "create needs one object instance"),
-        ("/1", Lwm2mObject.of(1, ObjectInstance.of(5), ObjectInstance.of(6)),
-         ResponseCode.BAD_REQUEST, "create needs one object instance"),
+        (
+            "/1",
+            SingleResource(0, T.INTEGER, 1),
+            ResponseCode.BAD_REQUEST,
+            "create needs one object instance",
+        ),
+        (
+            "/1",
+            Lwm2mObject.of(1, ObjectInstance.of(5), ObjectInstance.of(6)),
+            ResponseCode.BAD_REQUEST,
+            "create needs one object instance",
+        ),
         ("/4", ObjectInstance.of(0), ResponseCode.NOT_FOUND, "/4 not found"),
-        ("/1/3", ObjectInstance.of(3), ResponseCode.METHOD_NOT_ALLOWED,
-         "create not allowed on /1/3"),
+        (
+            "/1/3",
+            ObjectInstance.of(3),
+            ResponseCode.METHOD_NOT_ALLOWED,
+            "create not allowed on /1/3",
+        ),
         ("/", ObjectInstance.of(3), ResponseCode.METHOD_NOT_ALLOWED, "create not allowed on /"),
     ],
 )
@@ -306,8 +340,12 @@ def test_write_attributes_set_and_remove() -> None:
     ("path", "attributes", "code", "message"),
     [
         ("/3/0/9", {"pmin": "1", "foo": "2"}, ResponseCode.BAD_REQUEST, "unknown attribute 'foo'"),
-        ("/3/0/9", {"pmin": "1", "pmax": "soon"}, ResponseCode.BAD_REQUEST,
-         "attribute pmax='soon' is not a number"),
+        (
+            "/3/0/9",
+            {"pmin": "1", "pmax": "soon"},
+            ResponseCode.BAD_REQUEST,
+            "attribute pmax='soon' is not a number",
+        ),
         ("/", {"pmin": "1"}, ResponseCode.NOT_FOUND, "/ not found"),
         ("/4", {"pmin": "1"}, ResponseCode.NOT_FOUND, "/4 not found"),
         ("/3/7", {"pmin": "1"}, ResponseCode.NOT_FOUND, "/3/7 not found"),

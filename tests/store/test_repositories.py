@@ -30,8 +30,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
-def reg(endpoint: str = "dev-1", reg_id: str = "r1", last_update: float = 1000.0,
-        lifetime: int = 30) -> Registration:
+def reg(
+    endpoint: str = "dev-1", reg_id: str = "r1", last_update: float = 1000.0, lifetime: int = 30
+) -> Registration:
     return Registration(
         id=reg_id, endpoint=endpoint, host="2001:db8::7", port=56830, lifetime=lifetime,
         lwm2m_version="1.1", binding="U", queue_mode=True, sms="+15550100", secure=True,
@@ -145,8 +146,13 @@ async def test_observation_needs_a_registration(store: Store) -> None:
         assert await repo.observations() == []
 
 
-WRITE = DownlinkRequest(Operation.WRITE, Lwm2mPath.parse("/5/0/0"), ContentFormat.OPAQUE,
-                        payload=bytes(range(256)) + b"\x00\xff", replace=False)
+WRITE = DownlinkRequest(
+    Operation.WRITE,
+    Lwm2mPath.parse("/5/0/0"),
+    ContentFormat.OPAQUE,
+    payload=bytes(range(256)) + b"\x00\xff",
+    replace=False,
+)
 
 
 @pytest.mark.parametrize(
@@ -155,10 +161,17 @@ WRITE = DownlinkRequest(Operation.WRITE, Lwm2mPath.parse("/5/0/0"), ContentForma
         WRITE,
         DownlinkRequest(Operation.READ, Lwm2mPath.parse("/3/0"), ContentFormat.SENML_CBOR),
         DownlinkRequest(Operation.EXECUTE, Lwm2mPath.parse("/5/0/2"), arguments="0='a',1"),
-        DownlinkRequest(Operation.WRITE_ATTRIBUTES, Lwm2mPath.parse("/3/0/9"),
-                        attributes={"pmin": "10", "pmax": None}),
-        DownlinkRequest(Operation.READ_COMPOSITE, Lwm2mPath(()), ContentFormat.SENML_JSON,
-                        paths=(Lwm2mPath.parse("/3/0/9"), Lwm2mPath.parse("/5/0/3"))),
+        DownlinkRequest(
+            Operation.WRITE_ATTRIBUTES,
+            Lwm2mPath.parse("/3/0/9"),
+            attributes={"pmin": "10", "pmax": None},
+        ),
+        DownlinkRequest(
+            Operation.READ_COMPOSITE,
+            Lwm2mPath(()),
+            ContentFormat.SENML_JSON,
+            paths=(Lwm2mPath.parse("/3/0/9"), Lwm2mPath.parse("/5/0/3")),
+        ),
         DownlinkRequest(Operation.WRITE, Lwm2mPath.parse("/1/0/1"), payload=b""),
     ],
 )
@@ -182,20 +195,25 @@ async def test_queued_requests(store: Store) -> None:
     assert ids == sorted(ids) and other not in ids
     async with store.transaction() as repo:
         pending = await repo.pending_requests("dev-1")
-        assert pending == [QueuedRequest(i, "dev-1", r, "pending")
-                           for i, r in zip(ids, (WRITE, read, execute), strict=True)]
+        assert pending == [
+            QueuedRequest(i, "dev-1", r, "pending")
+            for i, r in zip(ids, (WRITE, read, execute), strict=True)
+        ]
         assert pending[0].request.payload == WRITE.payload
-        await repo.complete_request(ids[1], ok=True, code=69, payload=b"100",
-                                    content_format=0, error=None)
-        await repo.complete_request(ids[0], ok=False, code=None, payload=None,
-                                    content_format=None, error="Request timeout")
+        await repo.complete_request(
+            ids[1], ok=True, code=69, payload=b"100", content_format=0, error=None
+        )
+        await repo.complete_request(
+            ids[0], ok=False, code=None, payload=None, content_format=None, error="Request timeout"
+        )
     async with store.transaction() as repo:
         assert [q.request for q in await repo.pending_requests("dev-1")] == [execute]
-        assert await repo.queued_request(ids[1]) == QueuedRequest(ids[1], "dev-1", read, "done",
-                                                                  69, None)
-        assert await repo.queued_request(ids[0]) == QueuedRequest(ids[0], "dev-1", WRITE,
-                                                                  "failed", None,
-                                                                  "Request timeout")
+        assert await repo.queued_request(ids[1]) == QueuedRequest(
+            ids[1], "dev-1", read, "done", 69, None
+        )
+        assert await repo.queued_request(ids[0]) == QueuedRequest(
+            ids[0], "dev-1", WRITE, "failed", None, "Request timeout"
+        )
         assert await repo.queued_request(10_000) is None
         assert [q.id for q in await repo.pending_requests("dev-2")] == [other]
         assert await repo.pending_requests("dev-3") == []
