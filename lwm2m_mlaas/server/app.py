@@ -23,6 +23,7 @@ from ..core.requests import DownlinkRequest, Operation, Response
 from ..store import Store
 from .downlink import CoapSender
 from .events import Event, EventBus, EventKind
+from .firmware import FirmwareResource, PackageStore
 from .observation import ObservationService
 from .queue import Queued, QueueModeSender
 from .registration import RegistrationService
@@ -52,6 +53,8 @@ class Lwm2mServer:
         site.add_resource([".well-known", "core"],
                           coap_resource.WKCResource(site.get_resources_as_linkheader))
         add_registration_interface(site, self.registrations, self.events)
+        self.packages = PackageStore(self.config.data_dir / "fw")
+        site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
         self.context = await aiocoap.Context.create_server_context(
             site, bind=bind, transports=["udp6"])
