@@ -65,6 +65,10 @@ class ServerConfig:
             if name not in names:
                 raise ValueError(f"unknown setting {name!r}")
             kind = type(getattr(config, name))
-            typed[name] = Path(value) if kind is Path or isinstance(getattr(config, name), Path) \
-                else kind(value)
+            try:
+                typed[name] = Path(value) if isinstance(getattr(config, name), Path) \
+                    else kind(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"setting {name}={value!r} is not a valid {kind.__name__}") \
+                    from None
         return replace(config, **typed)

@@ -233,11 +233,20 @@ def test_update_binding_queue_and_sms() -> None:
     assert (after.binding, after.queue_mode, after.sms) == ("U", True, "+15550100")
 
 
+def test_update_ignores_ep_and_lwm2m_and_merges_additional_attributes() -> None:
+    params = parse_update(["ep=other", "lwm2m=1.0", "lt=60", "imei=36", "fw=2"], b"")
+    assert params == RegistrationParams(
+        lifetime=60, additional_attributes={"imei": "36", "fw": "2"}
+    )
+    reg = registration(parse_register([*QUERY_1_1, "imei=35", "tag=x"], b"</1/0>"))
+    after = reg.updated(params, reg.host, reg.port, now=1001.0)
+    assert (after.endpoint, after.lwm2m_version, after.lifetime) == ("zephyr-1", "1.1", 60)
+    assert dict(after.additional_attributes) == {"imei": "36", "tag": "x", "fw": "2"}
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        (["ep=a"], "unexpected update parameter(s): ep"),
-        (["lwm2m=1.1", "ep=a", "lt=5"], "unexpected update parameter(s): ep, lwm2m"),
         (["lt=0"], "lifetime lt=0 out of range 1..4294967295"),
         (["lt=x"], "lifetime lt='x' is not a non-negative integer"),
         (["b=Z"], "binding mode b='Z' is not valid"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,7 @@ INSTANCES = {1: (0,), 3: (0,), 5: (0,), 32100: (0,), 32101: (0,)}
 OBJECTS = "</1/0>,</3/0>,</5/0>,</32100/0>,</32101/0>"
 
 
-def sim(
-    form: str = "senml-cbor", model: ObjectRegistry = MODEL, **options: object
-) -> SimulatedDevice:
+def sim(form: str = "senml-cbor", model: ObjectRegistry = MODEL, **options: Any) -> SimulatedDevice:
     config = replace(DeviceConfig("sim-1", registration_form=form), **options)
     return SimulatedDevice(config, model)
 

@@ -19,6 +19,7 @@ from lwm2m_mlaas.core.nodes import (
     ObjectInstance,
     ResourceInstance,
     SingleResource,
+    Value,
 )
 from lwm2m_mlaas.core.nodes import ResourceType as T
 from lwm2m_mlaas.core.paths import Lwm2mPath
@@ -31,7 +32,7 @@ MODEL = load_default()
 
 def make_tree() -> ObjectTree:
     tree = ObjectTree(MODEL)
-    for path, value in {
+    values: dict[str, Value | dict[int, Value]] = {
         "/1/0/0": 1,
         "/1/0/1": 30,
         "/1/0/7": "U",
@@ -46,7 +47,8 @@ def make_tree() -> ObjectTree:
         "/5/0/3": 0,
         "/32100/0/4": {0: "tflm", 1: "native-armv7em-hardfp"},
         "/32100/0/5": "gesture",
-    }.items():
+    }
+    for path, value in values.items():
         tree.set(path, value)
     return tree
 

@@ -1,0 +1,44 @@
+"""The public surface of each package is exactly its __all__ (httpx's test_exported_members.py)."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import lwm2m_mlaas.server
+import lwm2m_mlaas.sim
+import lwm2m_mlaas.store
+
+EXPECTED = {
+    lwm2m_mlaas.server: ["Event", "EventBus", "EventKind", "Lwm2mServer", "Queued", "build_server"],
+    lwm2m_mlaas.store: ["QueuedRequest", "Repository", "Store", "StoredObservation"],
+    lwm2m_mlaas.sim: [
+        "BOARDS",
+        "BoardProfile",
+        "DeviceConfig",
+        "FirmwareResult",
+        "FirmwareState",
+        "SimulatedDevice",
+    ],
+}
+
+
+@pytest.mark.parametrize("package", list(EXPECTED), ids=lambda p: p.__name__)
+def test_all_is_the_expected_sorted_list(package: types.ModuleType) -> None:
+    assert package.__all__ == EXPECTED[package]
+    assert sorted(package.__all__) == package.__all__
+
+
+@pytest.mark.parametrize("package", list(EXPECTED), ids=lambda p: p.__name__)
+def test_all_imports_are_exported(package: types.ModuleType) -> None:
+    public = sorted(
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    )
+    assert public == package.__all__
+    for name in package.__all__:
+        value = getattr(package, name)
+        if isinstance(value, type) or callable(value):
+            assert value.__module__.startswith(package.__name__ + "."), name
