@@ -98,18 +98,27 @@ async def run_load(name: str, port: int, pid: int, args: argparse.Namespace,
                for n in range(args.devices)]
     gate = asyncio.Semaphore(args.concurrency)
     register_latency: list[float] = []
+    failures: dict[str, int] = {}
+    last_registered = 0.0
 
     async def register(device: SimulatedDevice) -> None:
+        nonlocal last_registered
         async with gate:
             started = time.perf_counter()
             try:
-                await device.start()
-            except Exception:
+                await device.register(timeout=60)
+            except Exception as exc:
+                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
                 return
-            register_latency.append(time.perf_counter() - started)
+            last_registered = time.perf_counter()
+            register_latency.append(last_registered - started)
 
     with Progress(TextColumn(f"{name}: {{task.description}}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
+        opening = progress.add_task("opening sockets", total=len(devices))
+        for device in devices:
+            await device.open()
+            progress.advance(opening)
         task = progress.add_task("registering", total=len(devices))
 
         async def tracked(device: SimulatedDevice) -> None:
@@ -118,7 +127,7 @@ async def run_load(name: str, port: int, pid: int, args: argparse.Namespace,
 
         began = time.perf_counter()
         await asyncio.gather(*(tracked(d) for d in devices))
-        register_time = time.perf_counter() - began
+        register_time = last_registered - began
         registered = [d for d in devices if d.location is not None]
 
         update_latency: list[float] = []
@@ -131,9 +140,9 @@ async def run_load(name: str, port: int, pid: int, args: argparse.Namespace,
                 async with gate:
                     started = time.perf_counter()
                     try:
-                        answer = await device._request(Code.POST, device.location or "", timeout=10)
-                    except Exception:
-                        answers["error"] = answers.get("error", 0) + 1
+                        answer = await device._request(Code.POST, device.location or "", timeout=60)
+                    except Exception as exc:
+                        failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
                         continue
                     update_latency.append(time.perf_counter() - started)
                     answers[str(answer.code)] = answers.get(str(answer.code), 0) + 1
@@ -162,7 +171,7 @@ async def run_load(name: str, port: int, pid: int, args: argparse.Namespace,
         updates=len(update_latency), updates_per_s=len(update_latency) / update_time,
         update_p50_ms=percentile(update_latency, 0.5),
         update_p99_ms=percentile(update_latency, 0.99),
-        update_answer=", ".join(f"{k}: {v}" for k, v in sorted(answers.items())),
+        update_answer=", ".join(f"{k}: {v}" for k, v in sorted({**answers, **failures}.items())),
         alive_after=alive, peak_rss_mb=rss)
 
 

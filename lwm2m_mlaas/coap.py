@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import os
+
 import aiocoap
+import aiocoap.resource as coap_resource
 
 
 def block_exp(size: int) -> int:
@@ -25,3 +28,15 @@ def message_interface(context: aiocoap.Context) -> Any:
 
 def bound_port(context: aiocoap.Context) -> int:
     return int(message_interface(context).transport.get_extra_info("socket").getsockname()[1])
+
+
+async def server_context(site: coap_resource.Resource, host: str, port: int) -> aiocoap.Context:
+    """A UDP context bound to host:port that also originates requests from that port.
+
+    aiocoap sets SO_REUSEPORT by default; with it, sockets bound to port 0 can share one
+    ephemeral port (datagrams then reach the wrong device) and a second server can bind a
+    busy port without error. Ports here are exclusive.
+    """
+    os.environ["AIOCOAP_REUSE_PORT"] = "0"
+    return await aiocoap.Context.create_server_context(site, bind=(host, port),
+                                                       transports=["udp6"])

@@ -50,8 +50,8 @@ async def device(server: Lwm2mServer) -> AsyncIterator[DeviceFactory]:
         await sim.stop()
 
 
-async def _registered(server: Lwm2mServer, endpoint: str) -> bool:
-    return await server.registrations.by_endpoint(endpoint) is not None
+def _registered(server: Lwm2mServer, endpoint: str) -> bool:
+    return server.registrations.by_endpoint(endpoint) is not None
 
 
 async def wait_for(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0,

@@ -142,7 +142,7 @@ async def demo(args: argparse.Namespace) -> int:
             task = progress.add_task("devices registering", total=len(fleet.devices))
             failed = await fleet.start(progress=lambda _d: progress.advance(task))
         await asyncio.sleep(0.2)
-        registrations = await server.registrations.all()
+        registrations = server.registrations.all()
         console.print(registrations_table(registrations, "Registered fleet"))
         table = Table(title="Read from each device over LwM2M")
         for column in ("endpoint", "model /3/0/1", "core /32100/0/0", "ML RAM", "task"):
@@ -158,7 +158,7 @@ async def demo(args: argparse.Namespace) -> int:
         console.print(table)
         await fleet.stop()
         await asyncio.sleep(0.2)
-        left = await server.registrations.all()
+        left = server.registrations.all()
         console.print(f"devices de-registered; {len(left)} registration(s) left")
     return 1 if failed else 0
 

@@ -10,7 +10,7 @@ from typing import Any
 import aiocoap
 import aiocoap.resource as coap_resource
 
-from ..coap import bound_port
+from ..coap import bound_port, server_context
 from ..config import ServerConfig
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
@@ -49,6 +49,7 @@ class Lwm2mServer:
             self._store = await Store.open(self.config.database_url)
         self.registrations = RegistrationService(self.store, self.events,
                                                  grace=self.config.lifetime_grace)
+        await self.registrations.load()
         site = coap_resource.Site()
         site.add_resource([".well-known", "core"],
                           coap_resource.WKCResource(site.get_resources_as_linkheader))
@@ -56,8 +57,7 @@ class Lwm2mServer:
         self.packages = PackageStore(self.config.data_dir / "fw")
         site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
-        self.context = await aiocoap.Context.create_server_context(
-            site, bind=bind, transports=["udp6"])
+        self.context = await server_context(site, *bind)
         self.coap = CoapSender(self.context, self.model, self.config.block_size)
         self.sender = QueueModeSender(self.coap, self.store, self.events, self.model,
                                       awake_time=self.config.queue_awake_time,
@@ -75,6 +75,7 @@ class Lwm2mServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.observations.close()
+        await self.registrations.close()
         if self.context is not None:
             await self.context.shutdown()
         await self.store.close()
@@ -118,14 +119,14 @@ class Lwm2mServer:
 
     async def _resume(self) -> None:
         """After a restart: re-establish stored observations of devices that listen."""
-        for registration in await self.registrations.all():
+        for registration in self.registrations.all():
             if not registration.queue_mode:
                 self._spawn(self.observations.restore(registration, self.config.request_timeout),
                             f"restore {registration.endpoint}")
 
     # device management by endpoint name
     async def registration(self, endpoint: str) -> Registration:
-        registration = await self.registrations.by_endpoint(endpoint)
+        registration = self.registrations.by_endpoint(endpoint)
         if registration is None:
             raise UnknownRegistration(f"No registered client with id '{endpoint}'")
         return registration

@@ -1,5 +1,6 @@
-"""Registration handling: register, update, de-register and lifetime expiry, persisted first,
-announced after the commit (and, for CoAP requests, after the reply is out)."""
+"""Registration handling: register, update, de-register and lifetime expiry. The registrations
+live in memory for reads and are written through to the database (group-committed) before any
+answer or event goes out."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 from ..core.errors import UnknownRegistration
 from ..core.registration import Registration, RegistrationParams
-from ..store import Store
+from ..store import Store, WriteBatcher
 from .events import Event, EventBus, EventKind
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,25 @@ class RegistrationService:
         self.events = events
         self.grace = grace
         self.clock = clock
+        self.writes = WriteBatcher(store)
+        self._by_id: dict[str, Registration] = {}
+        self._by_endpoint: dict[str, str] = {}
+
+    async def load(self) -> None:
+        """Read every stored registration (after a restart their lifetimes keep running)."""
+        async with self.store.transaction() as repo:
+            stored = await repo.registrations()
+        self._by_id = {r.id: r for r in stored}
+        self._by_endpoint = {r.endpoint: r.id for r in stored}
+
+    def _put(self, registration: Registration) -> None:
+        self._by_id[registration.id] = registration
+        self._by_endpoint[registration.endpoint] = registration.id
+
+    def _drop(self, registration: Registration) -> None:
+        self._by_id.pop(registration.id, None)
+        if self._by_endpoint.get(registration.endpoint) == registration.id:
+            del self._by_endpoint[registration.endpoint]
 
     async def register(
         self, params: RegistrationParams, host: str, port: int
@@ -57,8 +77,18 @@ class RegistrationService:
             last_update=now,
             additional_attributes=params.additional_attributes,
         )
-        async with self.store.transaction() as repo:
-            old = await repo.add_registration(registration)
+        old = self.by_endpoint(registration.endpoint)
+        if old is not None:
+            self._drop(old)
+        self._put(registration)
+        try:
+            await self.writes.submit(
+                lambda repo: repo.insert_registration(registration, replacing=old))
+        except Exception:
+            self._drop(registration)
+            if old is not None:
+                self._put(old)
+            raise
         events = []
         if old is not None:
             events.append(Event(EventKind.DEREGISTRATION, old, {"replaced": True}))
@@ -70,42 +100,47 @@ class RegistrationService:
     async def update(
         self, registration_id: str, params: RegistrationParams, host: str, port: int
     ) -> tuple[Registration, list[Event]]:
-        async with self.store.transaction() as repo:
-            current = await repo.registration(registration_id)
-            if current is None:
-                raise UnknownRegistration(f"no registration /rd/{registration_id}")
-            updated = current.updated(params, host, port, self.clock())
-            await repo.save_registration(updated)
-        data = {"objectsChanged": params.object_links is not None,
-                "previous": current}
+        current = self._by_id.get(registration_id)
+        if current is None:
+            raise UnknownRegistration(f"no registration /rd/{registration_id}")
+        updated = current.updated(params, host, port, self.clock())
+        self._put(updated)
+        await self.writes.submit(lambda repo: repo.save_registration(updated))
+        data = {"objectsChanged": params.object_links is not None, "previous": current}
         return updated, [Event(EventKind.UPDATED, updated, data)]
 
     async def deregister(self, registration_id: str) -> tuple[Registration, list[Event]]:
-        async with self.store.transaction() as repo:
-            removed = await repo.remove_registration(registration_id)
+        removed = self._by_id.get(registration_id)
         if removed is None:
             raise UnknownRegistration(f"no registration /rd/{registration_id}")
+        self._drop(removed)
+        await self.writes.submit(lambda repo: repo.remove_registration(registration_id))
         log.info("de-registered %s (/rd/%s)", removed.endpoint, removed.id)
         return removed, [Event(EventKind.DEREGISTRATION, removed)]
 
-    async def get(self, registration_id: str) -> Registration | None:
-        async with self.store.transaction() as repo:
-            return await repo.registration(registration_id)
+    def get(self, registration_id: str) -> Registration | None:
+        return self._by_id.get(registration_id)
 
-    async def by_endpoint(self, endpoint: str) -> Registration | None:
-        async with self.store.transaction() as repo:
-            return await repo.registration_by_endpoint(endpoint)
+    def by_endpoint(self, endpoint: str) -> Registration | None:
+        registration_id = self._by_endpoint.get(endpoint)
+        return None if registration_id is None else self._by_id.get(registration_id)
 
-    async def all(self) -> list[Registration]:
-        async with self.store.transaction() as repo:
-            return await repo.registrations()
+    def all(self) -> list[Registration]:
+        return sorted(self._by_id.values(), key=lambda r: r.endpoint)
 
     async def expire(self) -> list[Registration]:
         """Drop every registration past its lifetime plus the grace period."""
-        async with self.store.transaction() as repo:
-            expired = await repo.expired_registrations(self.clock() - self.grace)
+        deadline = self.clock() - self.grace
+        expired = [r for r in self._by_id.values() if r.expires_at < deadline]
+        for registration in expired:
+            self._drop(registration)
+
+        async def remove(repo: object) -> None:
             for registration in expired:
-                await repo.remove_registration(registration.id)
+                await repo.remove_registration(registration.id)  # type: ignore[attr-defined]
+
+        if expired:
+            await self.writes.submit(remove)  # type: ignore[arg-type]
         for registration in expired:
             log.info("registration of %s expired", registration.endpoint)
             self.events.publish(Event(EventKind.EXPIRED, registration))
@@ -118,3 +153,6 @@ class RegistrationService:
             except Exception:
                 log.exception("expiry sweep failed")
             await asyncio.sleep(interval)
+
+    async def close(self) -> None:
+        await self.writes.close()

@@ -17,7 +17,7 @@ import aiocoap.resource as coap_resource
 from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import CON
 
-from ..coap import block_exp, bound_port, message_interface
+from ..coap import block_exp, bound_port, message_interface, server_context
 from ..core.codecs import codec_for
 from ..core.codecs._senml import SenmlCodec
 from ..core.content_format import ContentFormat
@@ -151,12 +151,16 @@ class SimulatedDevice:
         return ",".join(links)
 
     # life cycle
-    async def start(self) -> None:
-        resource = DeviceResource(self)
-        self.context = await aiocoap.Context.create_server_context(
-            resource, bind=(self.config.bind_host, 0), transports=["udp6"])
-        self._install_sleep_filter()
-        await self.register()
+    async def open(self) -> None:
+        """Bind the device's socket (its LwM2M client port)."""
+        if self.context is None:
+            self.context = await server_context(DeviceResource(self), self.config.bind_host, 0)
+            self._install_sleep_filter()
+
+    async def start(self, register_timeout: float = 30.0) -> None:
+        """Open the socket, register, and keep the registration alive until `stop()`."""
+        await self.open()
+        await self.register(register_timeout)
         self._task = asyncio.create_task(self._run(), name=f"sim {self.config.endpoint}")
 
     async def stop(self, deregister: bool = True) -> None:
@@ -218,7 +222,7 @@ class SimulatedDevice:
         async with asyncio.timeout(timeout):
             return await self.context.request(msg).response
 
-    async def register(self) -> None:
+    async def register(self, timeout: float = 30.0) -> None:
         c = self.config
         query = [f"ep={c.endpoint}", f"lt={self.lifetime}", f"lwm2m={c.lwm2m_version}"]
         if c.queue_mode and c.lwm2m_version == "1.0":
@@ -229,7 +233,8 @@ class SimulatedDevice:
                 query.append("Q")
         self._wake()
         answer = await self._request(Code.POST, "/rd", tuple(query),
-                                     self.object_links().encode(), int(ContentFormat.LINK))
+                                     self.object_links().encode(), int(ContentFormat.LINK),
+                                     timeout=timeout)
         if answer.code != Code.CREATED:
             raise RuntimeError(f"{c.endpoint}: register answered {answer.code}: "
                                f"{answer.payload.decode(errors='replace')}")
@@ -238,13 +243,14 @@ class SimulatedDevice:
         self.registered.set()
         log.debug("%s registered at %s", c.endpoint, self.location)
 
-    async def update(self) -> None:
+    async def update(self, timeout: float = 30.0) -> None:
         assert self.location is not None
         query = (f"lt={self.lifetime}",) if self._lifetime_changed else ()
         payload = self.object_links().encode() if self._objects_changed else b""
         self._wake()
         answer = await self._request(Code.POST, self.location, query, payload,
-                                     int(ContentFormat.LINK) if payload else None)
+                                     int(ContentFormat.LINK) if payload else None,
+                                     timeout=timeout)
         if answer.code == Code.NOT_FOUND:
             log.info("%s: registration gone, registering again", self.config.endpoint)
             await self.register()

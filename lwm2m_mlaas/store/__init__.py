@@ -1,5 +1,6 @@
 """Persistence: SQLAlchemy 2.0 async; SQLite (aiosqlite) by default."""
 
+from .batch import WriteBatcher
 from .repositories import QueuedRequest, Repository, Store, StoredObservation
 
-__all__ = ["QueuedRequest", "Repository", "Store", "StoredObservation"]
+__all__ = ["QueuedRequest", "Repository", "Store", "StoredObservation", "WriteBatcher"]

@@ -6,8 +6,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..core.linkformat import format_link_format, parse_link_format
@@ -38,24 +39,28 @@ class QueuedRequest:
     error: str | None = None
 
 
-def _to_row(reg: Registration) -> RegistrationRow:
-    return RegistrationRow(
-        id=reg.id,
-        endpoint=reg.endpoint,
-        host=reg.host,
-        port=reg.port,
-        lifetime=reg.lifetime,
-        lwm2m_version=reg.lwm2m_version,
-        binding=reg.binding,
-        queue_mode=reg.queue_mode,
-        sms=reg.sms,
-        secure=reg.secure,
-        object_links=format_link_format(reg.object_links),
-        additional_attributes=dict(reg.additional_attributes),
-        registration_date=reg.registration_date,
-        last_update=reg.last_update,
-        expires_at=reg.expires_at,
-    )
+# Core statements on the hot paths (the ORM's bulk machinery costs more than the SQL)
+_REGISTRATIONS: Table = RegistrationRow.__table__  # type: ignore[assignment]
+
+
+def _columns(reg: Registration) -> dict[str, Any]:
+    return {
+        "id": reg.id,
+        "endpoint": reg.endpoint,
+        "host": reg.host,
+        "port": reg.port,
+        "lifetime": reg.lifetime,
+        "lwm2m_version": reg.lwm2m_version,
+        "binding": reg.binding,
+        "queue_mode": reg.queue_mode,
+        "sms": reg.sms,
+        "secure": reg.secure,
+        "object_links": format_link_format(reg.object_links),
+        "additional_attributes": dict(reg.additional_attributes),
+        "registration_date": reg.registration_date,
+        "last_update": reg.last_update,
+        "expires_at": reg.expires_at,
+    }
 
 
 def _from_row(row: RegistrationRow) -> Registration:
@@ -87,13 +92,20 @@ class Repository:
     async def add_registration(self, reg: Registration) -> Registration | None:
         """Store `reg`, replacing (and returning) an earlier registration of the same endpoint."""
         old = await self.registration_by_endpoint(reg.endpoint)
-        if old is not None:
-            await self.session.execute(delete(RegistrationRow).where(RegistrationRow.id == old.id))
-        self.session.add(_to_row(reg))
+        await self.insert_registration(reg, replacing=old)
         return old
 
+    async def insert_registration(self, reg: Registration, *,
+                                  replacing: Registration | None) -> None:
+        """Insert `reg`; `replacing` is the endpoint's earlier registration, if any."""
+        if replacing is not None:
+            await self.session.execute(delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == replacing.id))
+        await self.session.execute(insert(_REGISTRATIONS), [_columns(reg)])
+
     async def save_registration(self, reg: Registration) -> None:
-        await self.session.merge(_to_row(reg))
+        await self.session.execute(
+            update(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")),
+            [{"reg_id": reg.id, **_columns(reg)}])
 
     async def registration(self, registration_id: str) -> Registration | None:
         row = await self.session.get(RegistrationRow, registration_id)

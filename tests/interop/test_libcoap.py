@@ -41,7 +41,7 @@ async def test_register_update_deregister(server: Lwm2mServer) -> None:
 
     out, _ = await coap_client("-v", "6", "-m", "delete", f"{base}/rd/{registration_id}")
     assert "c:2.02" in out
-    assert await server.registrations.all() == []
+    assert server.registrations.all() == []
 
 
 async def test_bad_register_gets_a_diagnostic(server: Lwm2mServer) -> None:

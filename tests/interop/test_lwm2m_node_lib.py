@@ -66,5 +66,5 @@ async def test_registers_is_read_and_deregisters(server: Lwm2mServer) -> None:
             await process.wait()
 
 
-async def _gone(server: Lwm2mServer) -> bool:
-    return await server.registrations.by_endpoint("node-lib-1") is None
+def _gone(server: Lwm2mServer) -> bool:
+    return server.registrations.by_endpoint("node-lib-1") is None

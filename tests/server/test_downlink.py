@@ -89,8 +89,8 @@ async def test_write_lifetime_makes_the_device_update(server: Lwm2mServer,
     await device("dev-1", lifetime=30)
     await server.write("dev-1", "/1/0/1", SingleResource(1, ResourceType.INTEGER, 120))
 
-    async def lifetime_is_120() -> bool:
-        registration = await server.registrations.by_endpoint("dev-1")
+    def lifetime_is_120() -> bool:
+        registration = server.registrations.by_endpoint("dev-1")
         return registration is not None and registration.lifetime == 120
 
     await wait_for(lifetime_is_120)

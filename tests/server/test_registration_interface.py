@@ -45,12 +45,14 @@ async def test_register_answers_created_with_two_location_path_options(
     assert answer.code == Code.CREATED
     assert len(answer.opt.location_path) == 2
     assert answer.opt.location_path[0] == "rd"
-    registration = await server.registrations.by_endpoint("node-1")
+    registration = server.registrations.by_endpoint("node-1")
     assert registration is not None
     assert registration.id == answer.opt.location_path[1]
     assert registration.lifetime == 30 and registration.lwm2m_version == "1.1"
     assert registration.available_instances == {1: (0,), 3: (0,), 5: (0,)}
     assert registration.root_path == ("/lwm2m/" if form == "root-path" else "/")
+    async with server.store.transaction() as repo:
+        assert await repo.registration(registration.id) == registration
 
 
 async def test_register_records_queue_mode_sms_and_extra_attributes(
@@ -58,7 +60,7 @@ async def test_register_records_queue_mode_sms_and_extra_attributes(
     answer = await post(client, server, "/rd", "ep=q&lt=60&lwm2m=1.1&b=U&Q&sms=123&pos=a",
                         PAYLOADS["plain"])
     assert answer.code == Code.CREATED
-    registration = await server.registrations.by_endpoint("q")
+    registration = server.registrations.by_endpoint("q")
     assert registration is not None
     assert registration.queue_mode and registration.binding == "U"
     assert registration.sms == "123"
@@ -78,7 +80,7 @@ async def test_bad_register_is_refused_with_a_diagnostic(
     answer = await post(client, server, "/rd", query, payload)
     assert answer.code == Code.BAD_REQUEST
     assert diagnostic in answer.payload.decode()
-    assert await server.registrations.all() == []
+    assert server.registrations.all() == []
 
 
 async def test_update_lifetime_payload_and_deregister(
@@ -87,21 +89,21 @@ async def test_update_lifetime_payload_and_deregister(
     with server.events.listening(lambda e: events.append(e.kind)):
         created = await post(client, server, "/rd", "ep=u&lt=30", PAYLOADS["plain"])
         location = "/" + "/".join(created.opt.location_path)
-        first = await server.registrations.by_endpoint("u")
+        first = server.registrations.by_endpoint("u")
         assert first is not None
 
         assert (await post(client, server, location)).code == Code.CHANGED
         assert (await post(client, server, location, "lt=90")).code == Code.CHANGED
         changed = await post(client, server, location, "", "</1/0>,</3/0>,</5/0>,</32100/0>")
         assert changed.code == Code.CHANGED
-        updated = await server.registrations.by_endpoint("u")
+        updated = server.registrations.by_endpoint("u")
         assert updated is not None
         assert updated.lifetime == 90
         assert 32100 in updated.available_instances
         assert updated.last_update >= first.last_update
 
         assert (await post(client, server, location, code=Code.DELETE)).code == Code.DELETED
-        assert await server.registrations.by_endpoint("u") is None
+        assert server.registrations.by_endpoint("u") is None
         await wait_for(lambda: EventKind.DEREGISTRATION in events)
     assert events == [EventKind.REGISTRATION, EventKind.UPDATED, EventKind.UPDATED,
                       EventKind.UPDATED, EventKind.DEREGISTRATION]
@@ -120,7 +122,7 @@ async def test_new_registration_of_same_endpoint_replaces_old(
     first = await post(client, server, "/rd", "ep=twice&lt=30", PAYLOADS["plain"])
     second = await post(client, server, "/rd", "ep=twice&lt=40", PAYLOADS["plain"])
     assert first.opt.location_path != second.opt.location_path
-    registrations = await server.registrations.all()
+    registrations = server.registrations.all()
     assert [(r.endpoint, r.lifetime) for r in registrations] == [("twice", 40)]
     old_location = "/" + "/".join(first.opt.location_path)
     assert (await post(client, server, old_location)).code == Code.NOT_FOUND
@@ -135,7 +137,7 @@ async def test_registration_expires_after_lifetime_and_grace(
         await post(client, server, "/rd", "ep=brief&lt=1", PAYLOADS["plain"])
         await post(client, server, "/rd", "ep=long&lt=300", PAYLOADS["plain"])
         await wait_for(lambda: expired == ["brief"], timeout=6)
-    assert [r.endpoint for r in await server.registrations.all()] == ["long"]
+    assert [r.endpoint for r in server.registrations.all()] == ["long"]
 
 
 async def test_junk_datagrams_and_methods_leave_the_server_up(

@@ -1,0 +1,72 @@
+"""Group commit: writes submitted while a transaction is in flight share the next one, so a
+burst of registrations costs one commit instead of one each. Each caller still returns only
+after its write has committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from .repositories import Repository, Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Write = Callable[[Repository], Awaitable[Any]]
+
+
+class WriteBatcher:
+    def __init__(self, store: Store, max_batch: int = 256) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Write, asyncio.Future[Any]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, write: Callable[[Repository], Awaitable[T]]) -> T:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run(), name="group commit")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((write, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                results = []
+                async with self.store.transaction() as repo:
+                    for write, _ in batch:
+                        results.append(await write(repo))
+            except Exception:
+                # one bad write must not sink the others: redo each in its own transaction
+                for write, future in batch:
+                    await self._alone(write, future)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _alone(self, write: Write, future: asyncio.Future[Any]) -> None:
+        try:
+            async with self.store.transaction() as repo:
+                result = await write(repo)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(result)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            future.cancel()
