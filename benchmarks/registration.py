@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,8 +77,9 @@ async def wait_until_up(port: int) -> None:
     try:
         async with asyncio.timeout(30):
             while True:
-                msg = aiocoap.Message(code=Code.GET,
-                                      uri=f"coap://127.0.0.1:{port}/.well-known/core")
+                msg = aiocoap.Message(
+                    code=Code.GET, uri=f"coap://127.0.0.1:{port}/.well-known/core"
+                )
                 try:
                     async with asyncio.timeout(0.5):
                         await context.request(msg).response
@@ -90,12 +90,19 @@ async def wait_until_up(port: int) -> None:
         await context.shutdown()
 
 
-async def run_load(name: str, port: int, pid: int, args: argparse.Namespace,
-                   count_alive: bool) -> Result:
+async def run_load(
+    name: str, port: int, pid: int, args: argparse.Namespace, count_alive: bool
+) -> Result:
     model = load_default()
-    devices = [SimulatedDevice(DeviceConfig(f"bench-{n:05d}", server=f"coap://127.0.0.1:{port}",
-                                            lifetime=args.lifetime), model)
-               for n in range(args.devices)]
+    devices = [
+        SimulatedDevice(
+            DeviceConfig(
+                f"bench-{n:05d}", server=f"coap://127.0.0.1:{port}", lifetime=args.lifetime
+            ),
+            model,
+        )
+        for n in range(args.devices)
+    ]
     gate = asyncio.Semaphore(args.concurrency)
     register_latency: list[float] = []
     failures: dict[str, int] = {}
@@ -113,8 +120,13 @@ async def run_load(name: str, port: int, pid: int, args: argparse.Namespace,
             last_registered = time.perf_counter()
             register_latency.append(last_registered - started)
 
-    with Progress(TextColumn(f"{name}: {{task.description}}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn(f"{name}: {{task.description}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         opening = progress.add_task("opening sockets", total=len(devices))
         for device in devices:
             await device.open()
@@ -164,15 +176,20 @@ async def run_load(name: str, port: int, pid: int, args: argparse.Namespace,
     for device in devices:
         await device.stop(deregister=False)
     return Result(
-        server=name, devices=len(devices), registered=len(registered),
+        server=name,
+        devices=len(devices),
+        registered=len(registered),
         registrations_per_s=len(registered) / register_time,
         register_p50_ms=percentile(register_latency, 0.5),
         register_p99_ms=percentile(register_latency, 0.99),
-        updates=len(update_latency), updates_per_s=len(update_latency) / update_time,
+        updates=len(update_latency),
+        updates_per_s=len(update_latency) / update_time,
         update_p50_ms=percentile(update_latency, 0.5),
         update_p99_ms=percentile(update_latency, 0.99),
         update_answer=", ".join(f"{k}: {v}" for k, v in sorted({**answers, **failures}.items())),
-        alive_after=alive, peak_rss_mb=rss)
+        alive_after=alive,
+        peak_rss_mb=rss,
+    )
 
 
 async def main(args: argparse.Namespace) -> list[Result]:
@@ -180,9 +197,23 @@ async def main(args: argparse.Namespace) -> list[Result]:
     port = free_udp_port()
     env = dict(os.environ, MLAAS_LIFETIME_GRACE="15")
     ours = subprocess.Popen(
-        [sys.executable, "-m", "lwm2m_mlaas.cli.main", "serve", "--coap-host", "127.0.0.1",
-         "--coap-port", str(port), "--db", str(args.db), "--log-level", "WARNING"],
-        env=env, stdout=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "lwm2m_mlaas.cli.main",
+            "serve",
+            "--coap-host",
+            "127.0.0.1",
+            "--coap-port",
+            str(port),
+            "--db",
+            str(args.db),
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         await wait_until_up(port)
         results.append(await run_load("lwm2m-mlaas", port, ours.pid, args, count_alive=True))
@@ -190,8 +221,11 @@ async def main(args: argparse.Namespace) -> list[Result]:
         ours.terminate()
         ours.wait(10)
     port = free_udp_port()
-    theirs = subprocess.Popen(["coap-rd-notls", "-A", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    theirs = subprocess.Popen(
+        ["coap-rd-notls", "-A", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         await wait_until_up(port)
         results.append(await run_load("coap-rd-notls", port, theirs.pid, args, count_alive=False))
@@ -221,8 +255,10 @@ def report(results: list[Result]) -> None:
     Console().print(table)
     ours, theirs = results
     print(f"our/their registrations/s: {ours.registrations_per_s / theirs.registrations_per_s:.2f}")
-    print(f"our/their requests/s during updates: {ours.updates_per_s / theirs.updates_per_s:.2f}"
-          " (coap-rd-notls answers updates 4.05: it has no update operation)")
+    print(
+        f"our/their requests/s during updates: {ours.updates_per_s / theirs.updates_per_s:.2f}"
+        " (coap-rd-notls answers updates 4.05: it has no update operation)"
+    )
 
 
 if __name__ == "__main__":

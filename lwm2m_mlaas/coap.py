@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
+from typing import Any
 
 import aiocoap
 import aiocoap.resource as coap_resource
@@ -38,5 +37,4 @@ async def server_context(site: coap_resource.Resource, host: str, port: int) -> 
     busy port without error. Ports here are exclusive.
     """
     os.environ["AIOCOAP_REUSE_PORT"] = "0"
-    return await aiocoap.Context.create_server_context(site, bind=(host, port),
-                                                       transports=["udp6"])
+    return await aiocoap.Context.create_server_context(site, bind=(host, port), transports=["udp6"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ class ServerConfig:
     """Address the CoAP (UDP) server binds; '::' means every IPv4 and IPv6 address."""
     coap_port: int = 5683
     """CoAP port; LwM2M downlink requests leave from the same socket."""
-    data_dir: Path = default_data_dir()
+    data_dir: Path = field(default_factory=default_data_dir)
     """Folder for the database file and artifacts."""
     db: str = ""
     """SQLite file path or SQLAlchemy URL; empty means <data_dir>/mlaas.db."""
@@ -66,9 +66,11 @@ class ServerConfig:
                 raise ValueError(f"unknown setting {name!r}")
             kind = type(getattr(config, name))
             try:
-                typed[name] = Path(value) if isinstance(getattr(config, name), Path) \
-                    else kind(value)
+                typed[name] = (
+                    Path(value) if isinstance(getattr(config, name), Path) else kind(value)
+                )
             except (TypeError, ValueError):
-                raise ValueError(f"setting {name}={value!r} is not a valid {kind.__name__}") \
-                    from None
+                raise ValueError(
+                    f"setting {name}={value!r} is not a valid {kind.__name__}"
+                ) from None
         return replace(config, **typed)

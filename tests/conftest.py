@@ -20,9 +20,15 @@ DeviceFactory = Callable[..., Awaitable[SimulatedDevice]]
 
 @pytest.fixture
 def server_config(tmp_path: Path) -> ServerConfig:
-    return ServerConfig(coap_host="127.0.0.1", coap_port=0, data_dir=tmp_path,
-                        lifetime_grace=1.0, expiry_interval=0.2, request_timeout=3.0,
-                        queue_awake_time=1.0)
+    return ServerConfig(
+        coap_host="127.0.0.1",
+        coap_port=0,
+        data_dir=tmp_path,
+        lifetime_grace=1.0,
+        expiry_interval=0.2,
+        request_timeout=3.0,
+        queue_awake_time=1.0,
+    )
 
 
 @pytest.fixture
@@ -37,8 +43,9 @@ async def device(server: Lwm2mServer) -> AsyncIterator[DeviceFactory]:
     started: list[SimulatedDevice] = []
 
     async def start(endpoint: str = "dev-1", **options: Any) -> SimulatedDevice:
-        config = replace(DeviceConfig(endpoint, server=f"coap://127.0.0.1:{server.port}"),
-                         **options)
+        config = replace(
+            DeviceConfig(endpoint, server=f"coap://127.0.0.1:{server.port}"), **options
+        )
         sim = SimulatedDevice(config, server.model)
         await sim.start()
         started.append(sim)
@@ -54,8 +61,9 @@ def _registered(server: Lwm2mServer, endpoint: str) -> bool:
     return server.registrations.by_endpoint(endpoint) is not None
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0,
-                   interval: float = 0.05) -> None:
+async def wait_for(
+    condition: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0, interval: float = 0.05
+) -> None:
     """Poll `condition` until it holds; fail the test after `timeout` seconds."""
     async with asyncio.timeout(timeout):
         while True:

@@ -12,7 +12,13 @@ import lwm2m_mlaas.store
 
 EXPECTED = {
     lwm2m_mlaas.server: ["Event", "EventBus", "EventKind", "Lwm2mServer", "Queued", "build_server"],
-    lwm2m_mlaas.store: ["QueuedRequest", "Repository", "Store", "StoredObservation", "WriteBatcher"],
+    lwm2m_mlaas.store: [
+        "QueuedRequest",
+        "Repository",
+        "Store",
+        "StoredObservation",
+        "WriteBatcher",
+    ],
     lwm2m_mlaas.sim: [
         "BOARDS",
         "BoardProfile",

@@ -39,8 +39,12 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("coap-server").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("coap-server").setLevel(
+        max(logging.WARNING, logging.getLevelName(level.upper()))
+    )
 
 
 async def _until_signal() -> None:
@@ -58,21 +62,34 @@ def registrations_table(registrations: Sequence[Registration], title: str) -> Ta
     table.add_column("objects")
     now = time.time()
     for r in registrations:
-        table.add_row(r.endpoint, r.id, r.address, r.lwm2m_version,
-                      r.binding + ("Q" if r.queue_mode else ""), f"{r.lifetime}s",
-                      f"{now - r.last_update:.0f}s ago",
-                      ",".join(str(o) for o in r.available_instances))
+        table.add_row(
+            r.endpoint,
+            r.id,
+            r.address,
+            r.lwm2m_version,
+            r.binding + ("Q" if r.queue_mode else ""),
+            f"{r.lifetime}s",
+            f"{now - r.last_update:.0f}s ago",
+            ",".join(str(o) for o in r.available_instances),
+        )
     return table
 
 
 def registration_json(r: Registration) -> dict[str, Any]:
     return {
-        "endpoint": r.endpoint, "registrationId": r.id, "address": r.address,
-        "lwM2mVersion": r.lwm2m_version, "bindingMode": r.binding, "queuemode": r.queue_mode,
-        "lifetime": r.lifetime, "registrationDate": int(r.registration_date * 1000),
-        "lastUpdate": int(r.last_update * 1000), "rootPath": r.root_path,
-        "objectLinks": [{"url": link.target, "attributes": dict(link.attributes)}
-                        for link in r.object_links],
+        "endpoint": r.endpoint,
+        "registrationId": r.id,
+        "address": r.address,
+        "lwM2mVersion": r.lwm2m_version,
+        "bindingMode": r.binding,
+        "queuemode": r.queue_mode,
+        "lifetime": r.lifetime,
+        "registrationDate": int(r.registration_date * 1000),
+        "lastUpdate": int(r.last_update * 1000),
+        "rootPath": r.root_path,
+        "objectLinks": [
+            {"url": link.target, "attributes": dict(link.attributes)} for link in r.object_links
+        ],
     }
 
 
@@ -83,8 +100,10 @@ async def serve(args: argparse.Namespace) -> int:
     config = _server_config(args)
     _logging(config.log_level)
     async with build_server(config):
-        console.print(f"LwM2M server on coap://{config.coap_host}:{config.coap_port}, "
-                      f"database {config.database_url}")
+        console.print(
+            f"LwM2M server on coap://{config.coap_host}:{config.coap_port}, "
+            f"database {config.database_url}"
+        )
         await _until_signal()
     return 0
 
@@ -92,15 +111,23 @@ async def serve(args: argparse.Namespace) -> int:
 async def sim(args: argparse.Namespace) -> int:
     _logging(args.log_level)
     configs = fleet_configs(
-        args.server, args.devices, prefix=args.prefix, boards=args.board or (),
-        lifetime=args.lifetime, lwm2m_version=args.lwm2m, queue_mode=args.queue,
-        registration_form=args.form)
+        args.server,
+        args.devices,
+        prefix=args.prefix,
+        boards=args.board or (),
+        lifetime=args.lifetime,
+        lwm2m_version=args.lwm2m,
+        queue_mode=args.queue,
+        registration_form=args.form,
+    )
     fleet = Fleet(configs)
     with _progress() as progress:
         task = progress.add_task("registering", total=len(configs))
         failed = await fleet.start(progress=lambda _d: progress.advance(task))
-    console.print(f"{len(configs) - len(failed)} of {len(configs)} devices registered"
-                  + (f"; failed: {', '.join(failed[:10])}" if failed else ""))
+    console.print(
+        f"{len(configs) - len(failed)} of {len(configs)} devices registered"
+        + (f"; failed: {', '.join(failed[:10])}" if failed else "")
+    )
     try:
         if args.duration:
             await asyncio.wait_for(_until_signal(), args.duration)
@@ -164,8 +191,14 @@ async def demo(args: argparse.Namespace) -> int:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _add_storage(parser: argparse.ArgumentParser) -> None:
@@ -192,10 +225,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lifetime", type=int, default=30, help="registration lifetime, seconds")
     p.add_argument("--lwm2m", default="1.1", choices=("1.0", "1.1"), help="LwM2M version")
     p.add_argument("--queue", action="store_true", help="queue mode (sleepy devices)")
-    p.add_argument("--form", default="senml-cbor", choices=REGISTRATION_FORMS,
-                   help="registration payload form")
-    p.add_argument("--board", action="append", choices=sorted(BOARDS),
-                   help="board profile (repeat to mix; default all)")
+    p.add_argument(
+        "--form", default="senml-cbor", choices=REGISTRATION_FORMS, help="registration payload form"
+    )
+    p.add_argument(
+        "--board",
+        action="append",
+        choices=sorted(BOARDS),
+        help="board profile (repeat to mix; default all)",
+    )
     p.add_argument("--duration", type=float, help="seconds to run, then de-register and exit")
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(run=sim)

@@ -178,7 +178,7 @@ class Registration:
         root = self.root_path
         if not link.target.startswith(root):
             return None
-        parts = link.target[len(root):].strip("/").split("/")
+        parts = link.target[len(root) :].strip("/").split("/")
         if not parts or not all(p.isascii() and p.isdigit() for p in parts) or len(parts) > 2:
             return None
         return tuple(int(p) for p in parts)

@@ -47,21 +47,28 @@ class Lwm2mServer:
     async def start(self) -> None:
         if self._store is None:
             self._store = await Store.open(self.config.database_url)
-        self.registrations = RegistrationService(self.store, self.events,
-                                                 grace=self.config.lifetime_grace)
+        self.registrations = RegistrationService(
+            self.store, self.events, grace=self.config.lifetime_grace
+        )
         await self.registrations.load()
         site = coap_resource.Site()
-        site.add_resource([".well-known", "core"],
-                          coap_resource.WKCResource(site.get_resources_as_linkheader))
+        site.add_resource(
+            [".well-known", "core"], coap_resource.WKCResource(site.get_resources_as_linkheader)
+        )
         add_registration_interface(site, self.registrations, self.events)
         self.packages = PackageStore(self.config.data_dir / "fw")
         site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
         self.context = await server_context(site, *bind)
         self.coap = CoapSender(self.context, self.model, self.config.block_size)
-        self.sender = QueueModeSender(self.coap, self.store, self.events, self.model,
-                                      awake_time=self.config.queue_awake_time,
-                                      timeout=self.config.request_timeout)
+        self.sender = QueueModeSender(
+            self.coap,
+            self.store,
+            self.events,
+            self.model,
+            awake_time=self.config.queue_awake_time,
+            timeout=self.config.request_timeout,
+        )
         self.observations = ObservationService(self.coap, self.store, self.events, self.model)
         self._unlisten = self.events.listening(self._on_event)
         self._unlisten.__enter__()
@@ -121,8 +128,10 @@ class Lwm2mServer:
         """After a restart: re-establish stored observations of devices that listen."""
         for registration in self.registrations.all():
             if not registration.queue_mode:
-                self._spawn(self.observations.restore(registration, self.config.request_timeout),
-                            f"restore {registration.endpoint}")
+                self._spawn(
+                    self.observations.restore(registration, self.config.request_timeout),
+                    f"restore {registration.endpoint}",
+                )
 
     # device management by endpoint name
     async def registration(self, endpoint: str) -> Registration:
@@ -131,76 +140,138 @@ class Lwm2mServer:
             raise UnknownRegistration(f"No registered client with id '{endpoint}'")
         return registration
 
-    async def send(self, endpoint: str, request: DownlinkRequest,
-                   timeout: float | None = None) -> Response | Queued:
+    async def send(
+        self, endpoint: str, request: DownlinkRequest, timeout: float | None = None
+    ) -> Response | Queued:
         registration = await self.registration(endpoint)
-        return await self.sender.send(registration, request,
-                                      timeout or self.config.request_timeout)
+        return await self.sender.send(registration, request, timeout or self.config.request_timeout)
 
-    async def read(self, endpoint: str, path: str | Lwm2mPath,
-                   content_format: ContentFormat | None = None,
-                   timeout: float | None = None) -> Response | Queued:
-        return await self.send(endpoint, DownlinkRequest(
-            Operation.READ, _path(path), content_format), timeout)
+    async def read(
+        self,
+        endpoint: str,
+        path: str | Lwm2mPath,
+        content_format: ContentFormat | None = None,
+        timeout: float | None = None,
+    ) -> Response | Queued:
+        return await self.send(
+            endpoint, DownlinkRequest(Operation.READ, _path(path), content_format), timeout
+        )
 
-    async def discover(self, endpoint: str, path: str | Lwm2mPath,
-                       timeout: float | None = None) -> Response | Queued:
-        return await self.send(endpoint, DownlinkRequest(Operation.DISCOVER, _path(path)),
-                               timeout)
+    async def discover(
+        self, endpoint: str, path: str | Lwm2mPath, timeout: float | None = None
+    ) -> Response | Queued:
+        return await self.send(endpoint, DownlinkRequest(Operation.DISCOVER, _path(path)), timeout)
 
-    async def write(self, endpoint: str, path: str | Lwm2mPath, node: Node, *,
-                    replace: bool = True, content_format: ContentFormat | None = None,
-                    timeout: float | None = None) -> Response | Queued:
-        return await self.send(endpoint, DownlinkRequest(
-            Operation.WRITE, _path(path), content_format, node=node, replace=replace), timeout)
+    async def write(
+        self,
+        endpoint: str,
+        path: str | Lwm2mPath,
+        node: Node,
+        *,
+        replace: bool = True,
+        content_format: ContentFormat | None = None,
+        timeout: float | None = None,
+    ) -> Response | Queued:
+        return await self.send(
+            endpoint,
+            DownlinkRequest(
+                Operation.WRITE, _path(path), content_format, node=node, replace=replace
+            ),
+            timeout,
+        )
 
-    async def execute(self, endpoint: str, path: str | Lwm2mPath, arguments: str = "",
-                      timeout: float | None = None) -> Response | Queued:
-        return await self.send(endpoint, DownlinkRequest(
-            Operation.EXECUTE, _path(path), arguments=arguments), timeout)
+    async def execute(
+        self,
+        endpoint: str,
+        path: str | Lwm2mPath,
+        arguments: str = "",
+        timeout: float | None = None,
+    ) -> Response | Queued:
+        return await self.send(
+            endpoint, DownlinkRequest(Operation.EXECUTE, _path(path), arguments=arguments), timeout
+        )
 
-    async def create(self, endpoint: str, path: str | Lwm2mPath, node: Node,
-                     content_format: ContentFormat | None = None,
-                     timeout: float | None = None) -> Response | Queued:
-        return await self.send(endpoint, DownlinkRequest(
-            Operation.CREATE, _path(path), content_format, node=node), timeout)
+    async def create(
+        self,
+        endpoint: str,
+        path: str | Lwm2mPath,
+        node: Node,
+        content_format: ContentFormat | None = None,
+        timeout: float | None = None,
+    ) -> Response | Queued:
+        return await self.send(
+            endpoint,
+            DownlinkRequest(Operation.CREATE, _path(path), content_format, node=node),
+            timeout,
+        )
 
-    async def delete(self, endpoint: str, path: str | Lwm2mPath,
-                     timeout: float | None = None) -> Response | Queued:
+    async def delete(
+        self, endpoint: str, path: str | Lwm2mPath, timeout: float | None = None
+    ) -> Response | Queued:
         return await self.send(endpoint, DownlinkRequest(Operation.DELETE, _path(path)), timeout)
 
-    async def write_attributes(self, endpoint: str, path: str | Lwm2mPath,
-                               attributes: dict[str, str | None],
-                               timeout: float | None = None) -> Response | Queued:
-        return await self.send(endpoint, DownlinkRequest(
-            Operation.WRITE_ATTRIBUTES, _path(path), attributes=attributes), timeout)
+    async def write_attributes(
+        self,
+        endpoint: str,
+        path: str | Lwm2mPath,
+        attributes: dict[str, str | None],
+        timeout: float | None = None,
+    ) -> Response | Queued:
+        return await self.send(
+            endpoint,
+            DownlinkRequest(Operation.WRITE_ATTRIBUTES, _path(path), attributes=attributes),
+            timeout,
+        )
 
-    async def read_composite(self, endpoint: str, paths: list[str | Lwm2mPath],
-                             content_format: ContentFormat = ContentFormat.SENML_CBOR,
-                             timeout: float | None = None) -> Response | Queued:
-        return await self.send(endpoint, DownlinkRequest(
-            Operation.READ_COMPOSITE, Lwm2mPath(()), content_format,
-            paths=tuple(_path(p) for p in paths)), timeout)
+    async def read_composite(
+        self,
+        endpoint: str,
+        paths: list[str | Lwm2mPath],
+        content_format: ContentFormat = ContentFormat.SENML_CBOR,
+        timeout: float | None = None,
+    ) -> Response | Queued:
+        return await self.send(
+            endpoint,
+            DownlinkRequest(
+                Operation.READ_COMPOSITE,
+                Lwm2mPath(()),
+                content_format,
+                paths=tuple(_path(p) for p in paths),
+            ),
+            timeout,
+        )
 
-    async def observe(self, endpoint: str, path: str | Lwm2mPath,
-                      content_format: ContentFormat | None = None,
-                      timeout: float | None = None) -> Response:
+    async def observe(
+        self,
+        endpoint: str,
+        path: str | Lwm2mPath,
+        content_format: ContentFormat | None = None,
+        timeout: float | None = None,
+    ) -> Response:
         registration = await self.registration(endpoint)
-        return await self.observations.observe(registration, _path(path), content_format,
-                                               timeout or self.config.request_timeout)
+        return await self.observations.observe(
+            registration, _path(path), content_format, timeout or self.config.request_timeout
+        )
 
-    async def cancel_observation(self, endpoint: str, path: str | Lwm2mPath, *,
-                                 active: bool = False,
-                                 timeout: float | None = None) -> Response:
+    async def cancel_observation(
+        self,
+        endpoint: str,
+        path: str | Lwm2mPath,
+        *,
+        active: bool = False,
+        timeout: float | None = None,
+    ) -> Response:
         registration = await self.registration(endpoint)
-        return await self.observations.cancel(registration, _path(path), active=active,
-                                               timeout=timeout or self.config.request_timeout)
+        return await self.observations.cancel(
+            registration, _path(path), active=active, timeout=timeout or self.config.request_timeout
+        )
 
 
 def _path(path: str | Lwm2mPath) -> Lwm2mPath:
     return path if isinstance(path, Lwm2mPath) else Lwm2mPath.parse(path)
 
 
-def build_server(config: ServerConfig, *, store: Store | None = None,
-                 model: ObjectRegistry | None = None) -> Lwm2mServer:
+def build_server(
+    config: ServerConfig, *, store: Store | None = None, model: ObjectRegistry | None = None
+) -> Lwm2mServer:
     return Lwm2mServer(config, model or load_default(), store)

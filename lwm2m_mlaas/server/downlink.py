@@ -42,8 +42,9 @@ def uri_path(registration: Registration, request: DownlinkRequest) -> tuple[str,
     return root + request.path.segments
 
 
-def write_format(registration: Registration, request: DownlinkRequest,
-                 model: ObjectRegistry) -> ContentFormat:
+def write_format(
+    registration: Registration, request: DownlinkRequest, model: ObjectRegistry
+) -> ContentFormat:
     """The payload format of a Write or Create the caller left open."""
     if request.content_format is not None:
         return request.content_format
@@ -51,15 +52,17 @@ def write_format(registration: Registration, request: DownlinkRequest,
     if path.is_resource and path.object_id is not None and path.resource_id is not None:
         resource = model.resource(path.object_id, path.resource_id)
         if resource is not None and not resource.multiple:
-            return (ContentFormat.OPAQUE if resource.type is ResourceType.OPAQUE
-                    else ContentFormat.TEXT)
+            return (
+                ContentFormat.OPAQUE if resource.type is ResourceType.OPAQUE else ContentFormat.TEXT
+            )
     if registration.lwm2m_version == "1.0":
         return ContentFormat.TLV
     return ContentFormat.SENML_CBOR
 
 
-def payload_of(registration: Registration, request: DownlinkRequest,
-               model: ObjectRegistry) -> tuple[bytes, ContentFormat | None]:
+def payload_of(
+    registration: Registration, request: DownlinkRequest, model: ObjectRegistry
+) -> tuple[bytes, ContentFormat | None]:
     """The encoded payload and its format, encoding `request.node` where needed."""
     if request.operation is Operation.EXECUTE:
         return request.arguments.encode(), None
@@ -89,8 +92,9 @@ _METHODS = {
 }
 
 
-def build_message(registration: Registration, request: DownlinkRequest,
-                  model: ObjectRegistry) -> aiocoap.Message:
+def build_message(
+    registration: Registration, request: DownlinkRequest, model: ObjectRegistry
+) -> aiocoap.Message:
     if request.operation is Operation.WRITE:
         code = Code.PUT if request.replace else Code.POST
     else:
@@ -98,14 +102,19 @@ def build_message(registration: Registration, request: DownlinkRequest,
     payload, fmt = payload_of(registration, request, model)
     msg = aiocoap.Message(code=code, uri=device_uri(registration), payload=payload)
     msg.opt.uri_path = uri_path(registration, request)
-    if request.operation in (Operation.WRITE, Operation.CREATE, Operation.READ_COMPOSITE):
-        if fmt is not None:
-            msg.opt.content_format = int(fmt)
+    sends_content = request.operation in (
+        Operation.WRITE,
+        Operation.CREATE,
+        Operation.READ_COMPOSITE,
+    )
+    if sends_content and fmt is not None:
+        msg.opt.content_format = int(fmt)
     if request.operation is Operation.DISCOVER:
         msg.opt.accept = int(ContentFormat.LINK)
     elif request.operation in (Operation.READ, Operation.OBSERVE, Operation.READ_COMPOSITE):
-        accept = request.content_format if request.operation is not Operation.READ_COMPOSITE \
-            else None
+        accept = (
+            request.content_format if request.operation is not Operation.READ_COMPOSITE else None
+        )
         if accept is not None:
             msg.opt.accept = int(accept)
     if request.operation is Operation.WRITE_ATTRIBUTES:
@@ -118,8 +127,9 @@ def build_message(registration: Registration, request: DownlinkRequest,
     return msg
 
 
-def to_response(request: DownlinkRequest, answer: aiocoap.Message,
-                model: ObjectRegistry) -> Response:
+def to_response(
+    request: DownlinkRequest, answer: aiocoap.Message, model: ObjectRegistry
+) -> Response:
     """The device's answer as a typed Response; payloads of successful reads are decoded."""
     try:
         code = ResponseCode(int(answer.code))
@@ -127,15 +137,20 @@ def to_response(request: DownlinkRequest, answer: aiocoap.Message,
         return Response(ResponseCode.BAD_GATEWAY, error=f"unexpected answer code {answer.code}")
     fmt = answer.opt.content_format
     if code is ResponseCode.CONTINUE:
-        return Response(ResponseCode.REQUEST_ENTITY_INCOMPLETE,
-                        error="device answered 2.31 Continue to the last block")
+        return Response(
+            ResponseCode.REQUEST_ENTITY_INCOMPLETE,
+            error="device answered 2.31 Continue to the last block",
+        )
     if not code.is_success:
         text = answer.payload.decode("utf-8", "replace") or None
         return Response(code, payload=answer.payload, content_format=fmt, error=text)
     location = "/" + "/".join(answer.opt.location_path) if answer.opt.location_path else None
     base = Response(code, payload=answer.payload, content_format=fmt, location=location)
     if not answer.payload or request.operation not in (
-        Operation.READ, Operation.OBSERVE, Operation.DISCOVER, Operation.READ_COMPOSITE
+        Operation.READ,
+        Operation.OBSERVE,
+        Operation.DISCOVER,
+        Operation.READ_COMPOSITE,
     ):
         return base
     try:
@@ -162,8 +177,12 @@ class CoapSender:
         self.model = model
         self.block_exp = block_exp(block_size)
 
-    async def prepare(self, registration: Registration, request: DownlinkRequest,
-                      block_exponent: int | None = None) -> aiocoap.Message:
+    async def prepare(
+        self,
+        registration: Registration,
+        request: DownlinkRequest,
+        block_exponent: int | None = None,
+    ) -> aiocoap.Message:
         msg = build_message(registration, request, self.model)
         await self.context.find_remote_and_interface(msg)
         msg.remote.maximum_block_size_exp = (
@@ -171,8 +190,9 @@ class CoapSender:
         )
         return msg
 
-    async def send(self, registration: Registration, request: DownlinkRequest,
-                   timeout: float) -> Response:
+    async def send(
+        self, registration: Registration, request: DownlinkRequest, timeout: float
+    ) -> Response:
         try:
             async with asyncio.timeout(timeout):
                 answer = await self._exchange(registration, request)
@@ -181,19 +201,24 @@ class CoapSender:
         except coap_error.UnexpectedBlock1Option as exc:
             return Response(ResponseCode.REQUEST_ENTITY_INCOMPLETE, error=str(exc))
         except coap_error.NetworkError as exc:
-            return Response(ResponseCode.SERVICE_UNAVAILABLE, error=f"device unreachable: {exc}",
-                            timed_out=True)
+            return Response(
+                ResponseCode.SERVICE_UNAVAILABLE, error=f"device unreachable: {exc}", timed_out=True
+            )
         except Lwm2mError as exc:
             return Response(exc.code, error=str(exc))
         return to_response(request, answer, self.model)
 
-    async def _exchange(self, registration: Registration,
-                        request: DownlinkRequest) -> aiocoap.Message:
+    async def _exchange(
+        self, registration: Registration, request: DownlinkRequest
+    ) -> aiocoap.Message:
         msg = await self.prepare(registration, request)
         answer = await self.context.request(msg).response
         block1 = answer.opt.block1
-        if (answer.code == Code.REQUEST_ENTITY_TOO_LARGE and block1 is not None
-                and block1.size_exponent < self.block_exp):
+        if (
+            answer.code == Code.REQUEST_ENTITY_TOO_LARGE
+            and block1 is not None
+            and block1.size_exponent < self.block_exp
+        ):
             # the device asks for smaller blocks (RFC 7959 2.9.3): resend at its size
             msg = await self.prepare(registration, request, block1.size_exponent)
             answer = await self.context.request(msg).response

@@ -38,8 +38,9 @@ class _Live:
 
 
 class ObservationService:
-    def __init__(self, sender: CoapSender, store: Store, events: EventBus,
-                 model: ObjectRegistry) -> None:
+    def __init__(
+        self, sender: CoapSender, store: Store, events: EventBus, model: ObjectRegistry
+    ) -> None:
         self.sender = sender
         self.store = store
         self.events = events
@@ -49,8 +50,13 @@ class ObservationService:
     def active(self, registration_id: str) -> list[Lwm2mPath]:
         return sorted(p for (rid, p) in self._live if rid == registration_id)
 
-    async def observe(self, registration: Registration, path: Lwm2mPath,
-                      content_format: ContentFormat | None, timeout: float) -> Response:
+    async def observe(
+        self,
+        registration: Registration,
+        path: Lwm2mPath,
+        content_format: ContentFormat | None,
+        timeout: float,
+    ) -> Response:
         request = DownlinkRequest(Operation.OBSERVE, path, content_format)
         msg = await self.sender.prepare(registration, request)
         # without aiocoap's block-wise layer, so that a cancel ends the exchange at once
@@ -75,8 +81,11 @@ class ObservationService:
                 observation.cancel()
                 return Response(ResponseCode.NOT_FOUND, error="registration ended meanwhile")
             stored = await repo.add_observation(
-                registration.id, path, None if content_format is None else int(content_format),
-                answer.token.hex())
+                registration.id,
+                path,
+                None if content_format is None else int(content_format),
+                answer.token.hex(),
+            )
         live = _Live(stored.id, registration, request, coap_request, answer.token)
         live.task = asyncio.create_task(self._follow(live), name=f"observe {path}")
         self._live[(registration.id, path)] = live
@@ -88,9 +97,17 @@ class ObservationService:
             async for notification in observation:
                 live.notifications += 1
                 response = to_response(live.request, notification, self.model)
-                self.events.publish(Event(EventKind.NOTIFICATION, live.registration, {
-                    "path": live.request.path, "response": response,
-                    "observation_id": live.observation_id}))
+                self.events.publish(
+                    Event(
+                        EventKind.NOTIFICATION,
+                        live.registration,
+                        {
+                            "path": live.request.path,
+                            "response": response,
+                            "observation_id": live.observation_id,
+                        },
+                    )
+                )
         except (coap_error.Error, asyncio.CancelledError) as exc:
             log.debug("observation %s ended: %r", live.request.path, exc)
 
@@ -109,8 +126,14 @@ class ObservationService:
                 await live.task
         return live
 
-    async def cancel(self, registration: Registration, path: Lwm2mPath, *, active: bool = False,
-                     timeout: float = 10.0) -> Response:
+    async def cancel(
+        self,
+        registration: Registration,
+        path: Lwm2mPath,
+        *,
+        active: bool = False,
+        timeout: float = 10.0,
+    ) -> Response:
         """Passive cancel forgets the observation (the next notification gets a reset);
         active cancel also sends GET with Observe=1 on the observation's token (RFC 7641 3.6)."""
         live = await self._forget(registration.id, path)
@@ -124,8 +147,9 @@ class ObservationService:
             return Response(ResponseCode.NOT_FOUND, error=f"no observation of {path}")
         if not active:
             return Response(ResponseCode.DELETED)
-        request = DownlinkRequest(Operation.READ, path,
-                                  live.request.content_format if live else None)
+        request = DownlinkRequest(
+            Operation.READ, path, live.request.content_format if live else None
+        )
         msg = await self.sender.prepare(registration, request)
         msg.opt.observe = 1
         try:
@@ -146,7 +170,7 @@ class ObservationService:
             interface.request(pipe)
         finally:
             del interface.next_token
-        return await request.response  # type: ignore[no-any-return]
+        return await request.response
 
     async def drop(self, registration_id: str) -> None:
         """Forget every observation of a registration that ended (rows go with it, cascading)."""
@@ -163,8 +187,12 @@ class ObservationService:
             fmt = None if item.content_format is None else ContentFormat(item.content_format)
             response = await self.observe(registration, item.path, fmt, timeout)
             if not response.success:
-                log.info("could not restore observation of %s on %s: %s", item.path,
-                         registration.endpoint, response.error or response.code.name)
+                log.info(
+                    "could not restore observation of %s on %s: %s",
+                    item.path,
+                    registration.endpoint,
+                    response.error or response.code.name,
+                )
 
     async def close(self) -> None:
         for rid, path in list(self._live):

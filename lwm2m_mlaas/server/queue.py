@@ -27,8 +27,16 @@ class Queued:
 
 
 class QueueModeSender:
-    def __init__(self, inner: CoapSender, store: Store, events: EventBus, model: ObjectRegistry,
-                 *, awake_time: float, timeout: float) -> None:
+    def __init__(
+        self,
+        inner: CoapSender,
+        store: Store,
+        events: EventBus,
+        model: ObjectRegistry,
+        *,
+        awake_time: float,
+        timeout: float,
+    ) -> None:
         self.inner = inner
         self.store = store
         self.events = events
@@ -55,7 +63,8 @@ class QueueModeSender:
         if timer is not None:
             timer.cancel()
         self._sleep_timers[endpoint] = asyncio.get_running_loop().call_later(
-            self.awake_time, self._fall_asleep, registration)
+            self.awake_time, self._fall_asleep, registration
+        )
         if announce and not was_awake:
             self.events.publish(Event(EventKind.AWAKE, registration))
 
@@ -70,8 +79,9 @@ class QueueModeSender:
             timer.cancel()
         self._awake_until.pop(registration.endpoint, None)
 
-    async def send(self, registration: Registration, request: DownlinkRequest,
-                   timeout: float) -> Response | Queued:
+    async def send(
+        self, registration: Registration, request: DownlinkRequest, timeout: float
+    ) -> Response | Queued:
         if self.is_awake(registration):
             response = await self.inner.send(registration, request, timeout)
             if response.timed_out and registration.queue_mode:
@@ -79,12 +89,21 @@ class QueueModeSender:
                 self.events.publish(Event(EventKind.SLEEPING, registration))
             return response
         payload, fmt = payload_of(registration, request, self.model)
-        stored = replace(request, node=None, payload=payload,
-                         content_format=fmt if fmt is not None else request.content_format)
+        stored = replace(
+            request,
+            node=None,
+            payload=payload,
+            content_format=fmt if fmt is not None else request.content_format,
+        )
         async with self.store.transaction() as repo:
             request_id = await repo.enqueue(registration.endpoint, stored)
-        log.info("%s sleeps: queued %s %s as #%d", registration.endpoint,
-                 request.operation.value, request.path, request_id)
+        log.info(
+            "%s sleeps: queued %s %s as #%d",
+            registration.endpoint,
+            request.operation.value,
+            request.path,
+            request_id,
+        )
         return Queued(request_id)
 
     async def wait(self, request_id: int, timeout: float) -> Response | None:
@@ -92,8 +111,11 @@ class QueueModeSender:
         async with self.store.transaction() as repo:
             queued = await repo.queued_request(request_id)
         if queued is None or queued.status != "pending":
-            return None if queued is None else Response(
-                _code(queued.response_code), error=queued.error)
+            return (
+                None
+                if queued is None
+                else Response(_code(queued.response_code), error=queued.error)
+            )
         future = self._waiters.setdefault(request_id, asyncio.get_running_loop().create_future())
         try:
             async with asyncio.timeout(timeout):
@@ -111,16 +133,25 @@ class QueueModeSender:
             for queued in pending:
                 response = await self.inner.send(registration, queued.request, self.timeout)
                 if response.timed_out:
-                    log.info("%s went back to sleep; %d request(s) stay queued",
-                             registration.endpoint, len(pending) - sent)
+                    log.info(
+                        "%s went back to sleep; %d request(s) stay queued",
+                        registration.endpoint,
+                        len(pending) - sent,
+                    )
                     break
                 async with self.store.transaction() as repo:
                     await repo.complete_request(
-                        queued.id, ok=response.success, code=int(response.code),
-                        payload=response.payload, content_format=(
-                            None if response.content_format is None
-                            else int(response.content_format)),
-                        error=response.error)
+                        queued.id,
+                        ok=response.success,
+                        code=int(response.code),
+                        payload=response.payload,
+                        content_format=(
+                            None
+                            if response.content_format is None
+                            else int(response.content_format)
+                        ),
+                        error=response.error,
+                    )
                 sent += 1
                 future = self._waiters.pop(queued.id, None)
                 if future is not None and not future.done():

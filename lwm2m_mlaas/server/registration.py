@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..core.errors import UnknownRegistration
 from ..core.registration import Registration, RegistrationParams
-from ..store import Store, WriteBatcher
+from ..store import Repository, Store, WriteBatcher
 from .events import Event, EventBus, EventKind
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ class RegistrationService:
         self._put(registration)
         try:
             await self.writes.submit(
-                lambda repo: repo.insert_registration(registration, replacing=old))
+                lambda repo: repo.insert_registration(registration, replacing=old)
+            )
         except Exception:
             self._drop(registration)
             if old is not None:
@@ -93,8 +94,12 @@ class RegistrationService:
         if old is not None:
             events.append(Event(EventKind.DEREGISTRATION, old, {"replaced": True}))
         events.append(Event(EventKind.REGISTRATION, registration))
-        log.info("registered %s as /rd/%s from %s", registration.endpoint, registration.id,
-                 registration.address)
+        log.info(
+            "registered %s as /rd/%s from %s",
+            registration.endpoint,
+            registration.id,
+            registration.address,
+        )
         return registration, events
 
     async def update(
@@ -135,12 +140,12 @@ class RegistrationService:
         for registration in expired:
             self._drop(registration)
 
-        async def remove(repo: object) -> None:
+        async def remove(repo: Repository) -> None:
             for registration in expired:
-                await repo.remove_registration(registration.id)  # type: ignore[attr-defined]
+                await repo.remove_registration(registration.id)
 
         if expired:
-            await self.writes.submit(remove)  # type: ignore[arg-type]
+            await self.writes.submit(remove)
         for registration in expired:
             log.info("registration of %s expired", registration.endpoint)
             self.events.publish(Event(EventKind.EXPIRED, registration))

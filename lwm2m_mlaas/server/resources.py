@@ -92,15 +92,17 @@ class RegistrationResource(coap_resource.Resource):
             _, events = await self.service.deregister(path[0])
             publish_after_reply(self.events, events)
             return aiocoap.Message(code=Code.DELETED)
-        raise Lwm2mError(f"{request.code} not allowed on /rd/<id>",
-                         code=ResponseCode.METHOD_NOT_ALLOWED)
+        raise Lwm2mError(
+            f"{request.code} not allowed on /rd/<id>", code=ResponseCode.METHOD_NOT_ALLOWED
+        )
 
 
 class RegistrationSubtree(RegistrationResource, coap_resource.PathCapable):
     """aiocoap hands a path-capable resource only the paths below its own."""
 
 
-def add_registration_interface(site: coap_resource.Site, service: RegistrationService,
-                               events: EventBus) -> None:
+def add_registration_interface(
+    site: coap_resource.Site, service: RegistrationService, events: EventBus
+) -> None:
     site.add_resource(["rd"], RegistrationResource(service, events))
     site.add_resource(["rd"], RegistrationSubtree(service, events))

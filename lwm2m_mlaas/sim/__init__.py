@@ -4,5 +4,11 @@ from .device import DeviceConfig, SimulatedDevice
 from .firmware import FirmwareResult, FirmwareState
 from .profile import BOARDS, BoardProfile
 
-__all__ = ["BOARDS", "BoardProfile", "DeviceConfig", "FirmwareResult", "FirmwareState",
-           "SimulatedDevice"]
+__all__ = [
+    "BOARDS",
+    "BoardProfile",
+    "DeviceConfig",
+    "FirmwareResult",
+    "FirmwareState",
+    "SimulatedDevice",
+]

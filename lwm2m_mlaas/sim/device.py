@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiocoap
@@ -25,7 +25,7 @@ from ..core.ddf import load_default
 from ..core.errors import Lwm2mError, ResponseCode
 from ..core.linkformat import format_link_format
 from ..core.model import ObjectRegistry
-from ..core.nodes import Node, SingleResource
+from ..core.nodes import Node, SingleResource, Value
 from ..core.paths import Lwm2mPath
 from .firmware import FirmwareUpdate
 from .objects import ObjectTree
@@ -88,31 +88,59 @@ class SimulatedDevice:
     def _install_objects(self) -> None:
         c, tree = self.config, self.tree
         board = c.board
-        for path, value in {
-            "/1/0/0": 1, "/1/0/1": c.lifetime, "/1/0/2": 0, "/1/0/3": 0, "/1/0/5": 86400,
-            "/1/0/6": False, "/1/0/7": "UQ" if c.queue_mode and c.lwm2m_version == "1.0" else "U",
-            "/3/0/0": board.manufacturer, "/3/0/1": f"sim-{board.board}",
-            "/3/0/2": f"SN-{c.endpoint}", "/3/0/3": "1.0.0", "/3/0/9": 100,
-            "/3/0/11": {0: 0}, "/3/0/13": _now(), "/3/0/14": "+00:00",
-            "/3/0/15": "UTC", "/3/0/16": "U", "/3/0/17": board.board,
-            "/3/0/18": "1.0", "/3/0/19": "1.0.0", "/3/0/21": board.ml_flash // 1024,
-            "/5/0/0": b"", "/5/0/1": "", "/5/0/3": 0, "/5/0/5": 0, "/5/0/6": "",
-            "/5/0/7": "", "/5/0/8": {0: 0}, "/5/0/9": 2,
-            f"/{ML_CAPABILITY}/0/0": board.core, f"/{ML_CAPABILITY}/0/1": board.clock_mhz,
-            f"/{ML_CAPABILITY}/0/2": board.ml_ram, f"/{ML_CAPABILITY}/0/3": board.ml_flash,
+        initial: dict[str, Value | dict[int, Value]] = {
+            "/1/0/0": 1,
+            "/1/0/1": c.lifetime,
+            "/1/0/2": 0,
+            "/1/0/3": 0,
+            "/1/0/5": 86400,
+            "/1/0/6": False,
+            "/1/0/7": "UQ" if c.queue_mode and c.lwm2m_version == "1.0" else "U",
+            "/3/0/0": board.manufacturer,
+            "/3/0/1": f"sim-{board.board}",
+            "/3/0/2": f"SN-{c.endpoint}",
+            "/3/0/3": "1.0.0",
+            "/3/0/9": 100,
+            "/3/0/11": {0: 0},
+            "/3/0/13": _now(),
+            "/3/0/14": "+00:00",
+            "/3/0/15": "UTC",
+            "/3/0/16": "U",
+            "/3/0/17": board.board,
+            "/3/0/18": "1.0",
+            "/3/0/19": "1.0.0",
+            "/3/0/21": board.ml_flash // 1024,
+            "/5/0/0": b"",
+            "/5/0/1": "",
+            "/5/0/3": 0,
+            "/5/0/5": 0,
+            "/5/0/6": "",
+            "/5/0/7": "",
+            "/5/0/8": {0: 0},
+            "/5/0/9": 2,
+            f"/{ML_CAPABILITY}/0/0": board.core,
+            f"/{ML_CAPABILITY}/0/1": board.clock_mhz,
+            f"/{ML_CAPABILITY}/0/2": board.ml_ram,
+            f"/{ML_CAPABILITY}/0/3": board.ml_flash,
             f"/{ML_CAPABILITY}/0/4": dict(enumerate(board.runtimes)),
-            f"/{ML_CAPABILITY}/0/5": c.task, f"/{ML_CAPABILITY}/0/6": "",
-            f"/{ML_CAPABILITY}/0/7": "", f"/{ML_CAPABILITY}/0/8": board.board,
-            f"/{ML_INFERENCE}/0/0": "", f"/{ML_INFERENCE}/0/1": "", f"/{ML_INFERENCE}/0/2": 0,
-            f"/{ML_INFERENCE}/0/3": "", f"/{ML_INFERENCE}/0/4": 0.0, f"/{ML_INFERENCE}/0/5": 0,
+            f"/{ML_CAPABILITY}/0/5": c.task,
+            f"/{ML_CAPABILITY}/0/6": "",
+            f"/{ML_CAPABILITY}/0/7": "",
+            f"/{ML_CAPABILITY}/0/8": board.board,
+            f"/{ML_INFERENCE}/0/0": "",
+            f"/{ML_INFERENCE}/0/1": "",
+            f"/{ML_INFERENCE}/0/2": 0,
+            f"/{ML_INFERENCE}/0/3": "",
+            f"/{ML_INFERENCE}/0/4": 0.0,
+            f"/{ML_INFERENCE}/0/5": 0,
             f"/{ML_INFERENCE}/0/6": True,
-        }.items():
+        }
+        for path, value in initial.items():
             tree.set(path, value)
         tree.on_execute("/1/0/8", lambda _args: self._update_now.set())
         tree.on_execute("/3/0/4", lambda _args: log.info("%s: reboot requested", c.endpoint))
         tree.on_execute("/3/0/5", lambda _args: log.info("%s: factory reset", c.endpoint))
-        tree.on_execute(f"/{ML_INFERENCE}/0/7",
-                        lambda _args: tree.set(f"/{ML_INFERENCE}/0/2", 0))
+        tree.on_execute(f"/{ML_INFERENCE}/0/7", lambda _args: tree.set(f"/{ML_INFERENCE}/0/2", 0))
         tree.on_write(1, 1, self._lifetime_written)
         tree.listeners.append(self._on_change)
 
@@ -209,12 +237,17 @@ class SimulatedDevice:
 
         interface.datagram_msg_received = filtered
 
-    async def _request(self, code: Code, path: str, query: tuple[str, ...] = (),
-                       payload: bytes = b"", content_format: int | None = None,
-                       timeout: float = 10.0) -> aiocoap.Message:
+    async def _request(
+        self,
+        code: Code,
+        path: str,
+        query: tuple[str, ...] = (),
+        payload: bytes = b"",
+        content_format: int | None = None,
+        timeout: float = 10.0,
+    ) -> aiocoap.Message:
         assert self.context is not None
-        msg = aiocoap.Message(code=code, uri=self.config.server.rstrip("/") + path,
-                              payload=payload)
+        msg = aiocoap.Message(code=code, uri=self.config.server.rstrip("/") + path, payload=payload)
         if query:
             msg.opt.uri_query = query
         if content_format is not None:
@@ -232,12 +265,19 @@ class SimulatedDevice:
             if c.queue_mode:
                 query.append("Q")
         self._wake()
-        answer = await self._request(Code.POST, "/rd", tuple(query),
-                                     self.object_links().encode(), int(ContentFormat.LINK),
-                                     timeout=timeout)
+        answer = await self._request(
+            Code.POST,
+            "/rd",
+            tuple(query),
+            self.object_links().encode(),
+            int(ContentFormat.LINK),
+            timeout=timeout,
+        )
         if answer.code != Code.CREATED:
-            raise RuntimeError(f"{c.endpoint}: register answered {answer.code}: "
-                               f"{answer.payload.decode(errors='replace')}")
+            raise RuntimeError(
+                f"{c.endpoint}: register answered {answer.code}: "
+                f"{answer.payload.decode(errors='replace')}"
+            )
         self.location = "/" + "/".join(answer.opt.location_path)
         self._objects_changed = self._lifetime_changed = False
         self.registered.set()
@@ -248,9 +288,14 @@ class SimulatedDevice:
         query = (f"lt={self.lifetime}",) if self._lifetime_changed else ()
         payload = self.object_links().encode() if self._objects_changed else b""
         self._wake()
-        answer = await self._request(Code.POST, self.location, query, payload,
-                                     int(ContentFormat.LINK) if payload else None,
-                                     timeout=timeout)
+        answer = await self._request(
+            Code.POST,
+            self.location,
+            query,
+            payload,
+            int(ContentFormat.LINK) if payload else None,
+            timeout=timeout,
+        )
         if answer.code == Code.NOT_FOUND:
             log.info("%s: registration gone, registering again", self.config.endpoint)
             await self.register()
@@ -290,14 +335,18 @@ class SimulatedDevice:
                     await self.register()
 
     # request handling (called by DeviceResource)
+    @property
+    def root_segments(self) -> tuple[str, ...]:
+        """The alternate path the device serves its objects under, as URI path segments."""
+        if self.config.registration_form != "root-path":
+            return ()
+        return tuple(s for s in self.config.root_path.split("/") if s)
+
     def local_path(self, uri_path: tuple[str, ...]) -> Lwm2mPath:
-        segments = uri_path
-        if self.config.registration_form == "root-path":
-            root = tuple(s for s in self.config.root_path.split("/") if s)
-            if segments[: len(root)] != root:
-                raise Lwm2mError(f"/{'/'.join(uri_path)} not found", code=ResponseCode.NOT_FOUND)
-            segments = segments[len(root):]
-        return Lwm2mPath.parse("/".join(segments))
+        root = self.root_segments
+        if uri_path[: len(root)] != root:
+            raise Lwm2mError(f"/{'/'.join(uri_path)} not found", code=ResponseCode.NOT_FOUND)
+        return Lwm2mPath.parse("/".join(uri_path[len(root) :]))
 
     def default_format(self, path: Lwm2mPath, node: Node) -> ContentFormat:
         if isinstance(node, SingleResource):
@@ -352,12 +401,18 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
         fmt = request.opt.content_format
         if request.code == Code.GET:
             if request.opt.accept == ContentFormat.LINK:
-                return aiocoap.Message(code=Code.CONTENT, content_format=int(ContentFormat.LINK),
-                                       payload=format_link_format(tree.discover(path)).encode())
+                return aiocoap.Message(
+                    code=Code.CONTENT,
+                    content_format=int(ContentFormat.LINK),
+                    payload=format_link_format(tree.discover(path)).encode(),
+                )
             node = tree.read(path)
             accept = request.opt.accept
-            out = ContentFormat(accept) if accept is not None else \
-                self.device.default_format(path, node)
+            out = (
+                ContentFormat(accept)
+                if accept is not None
+                else self.device.default_format(path, node)
+            )
             payload = codec_for(out).encode(node, path, model)
             return aiocoap.Message(code=Code.CONTENT, content_format=int(out), payload=payload)
         if request.code == Code.FETCH:
@@ -367,8 +422,11 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             out = ContentFormat(request.opt.accept or codec.content_format)
             out_codec = codec_for(out)
             assert isinstance(out_codec, SenmlCodec)
-            return aiocoap.Message(code=Code.CONTENT, content_format=int(out),
-                                   payload=out_codec.encode_nodes(nodes, model))
+            return aiocoap.Message(
+                code=Code.CONTENT,
+                content_format=int(out),
+                payload=out_codec.encode_nodes(nodes, model),
+            )
         if request.code == Code.PUT and request.opt.uri_query and not request.payload:
             attributes = {}
             for item in request.opt.uri_query:
@@ -386,10 +444,7 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
         if request.code == Code.POST and path.is_object:
             node = self._decode(request, path)
             instance_id = tree.create(path, node)
-            location = self.device.config.root_path if \
-                self.device.config.registration_form == "root-path" else ""
-            segments = tuple(s for s in location.split("/") if s) + (
-                str(path.object_id), str(instance_id))
+            segments = (*self.device.root_segments, str(path.object_id), str(instance_id))
             return aiocoap.Message(code=Code.CREATED, location_path=segments)
         if request.code == Code.DELETE:
             tree.delete(path)
@@ -408,8 +463,9 @@ class _Observer:
     Notifications are confirmable, as Zephyr sends them, so a server that forgot the
     observation answers with a reset and the observer goes away."""
 
-    def __init__(self, resource: DeviceResource, request: aiocoap.Message, path: Lwm2mPath,
-                 observation: Any) -> None:
+    def __init__(
+        self, resource: DeviceResource, request: aiocoap.Message, path: Lwm2mPath, observation: Any
+    ) -> None:
         self.resource = resource
         self.device = resource.device
         self.request = request

@@ -97,8 +97,10 @@ class FirmwareUpdate:
             return
         uri = str(value)
         if not uri.startswith("coap://"):
-            self._set(FirmwareState.IDLE, FirmwareResult.UNSUPPORTED_PROTOCOL
-                      if "://" in uri else FirmwareResult.INVALID_URI)
+            self._set(
+                FirmwareState.IDLE,
+                FirmwareResult.UNSUPPORTED_PROTOCOL if "://" in uri else FirmwareResult.INVALID_URI,
+            )
             return
         self._set(FirmwareState.DOWNLOADING, FirmwareResult.INITIAL)
         self._download = asyncio.get_running_loop().create_task(self._pull(uri))
@@ -127,8 +129,9 @@ class FirmwareUpdate:
 
     def _update(self, _arguments: str) -> None:
         if self.state is not FirmwareState.DOWNLOADED:
-            raise Lwm2mError("update is only allowed in state DOWNLOADED",
-                             code=ResponseCode.METHOD_NOT_ALLOWED)
+            raise Lwm2mError(
+                "update is only allowed in state DOWNLOADED", code=ResponseCode.METHOD_NOT_ALLOWED
+            )
         self._set(FirmwareState.UPDATING)
         asyncio.get_running_loop().create_task(self._install())
 

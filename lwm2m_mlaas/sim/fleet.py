@@ -13,8 +13,9 @@ from .device import DeviceConfig, SimulatedDevice
 from .profile import BOARDS
 
 
-def fleet_configs(server: str, count: int, *, prefix: str = "sim", boards: Sequence[str] = (),
-                  **options: object) -> list[DeviceConfig]:
+def fleet_configs(
+    server: str, count: int, *, prefix: str = "sim", boards: Sequence[str] = (), **options: object
+) -> list[DeviceConfig]:
     """`count` device configurations named <prefix>-0001...; boards cycle through `boards`."""
     names = list(boards) or list(BOARDS)
     cycle = itertools.cycle(names)
@@ -30,8 +31,9 @@ class Fleet:
         model = load_default()
         self.devices = [SimulatedDevice(c, model) for c in configs]
 
-    async def start(self, concurrency: int = 50,
-                    progress: Callable[[SimulatedDevice], None] | None = None) -> list[str]:
+    async def start(
+        self, concurrency: int = 50, progress: Callable[[SimulatedDevice], None] | None = None
+    ) -> list[str]:
         """Start and register every device, at most `concurrency` registrations at a time;
         returns the endpoints that failed."""
         gate = asyncio.Semaphore(concurrency)

@@ -138,13 +138,15 @@ class ObjectTree:
             raise not_found(path)
         if path.is_object_instance:
             if not isinstance(node, ObjectInstance):
-                raise Lwm2mError("object instance write needs an instance payload",
-                                 code=ResponseCode.BAD_REQUEST)
+                raise Lwm2mError(
+                    "object instance write needs an instance payload", code=ResponseCode.BAD_REQUEST
+                )
             resources = list(node.resources.values())
         elif path.is_resource:
             if not isinstance(node, (SingleResource, MultiResource)):
-                raise Lwm2mError("resource write needs a resource payload",
-                                 code=ResponseCode.BAD_REQUEST)
+                raise Lwm2mError(
+                    "resource write needs a resource payload", code=ResponseCode.BAD_REQUEST
+                )
             resources = [node]
         else:
             resources = [self._merge_instance(path, node)]
@@ -169,8 +171,10 @@ class ObjectTree:
 
     def _merge_instance(self, path: Lwm2mPath, node: Node) -> MultiResource:
         if not isinstance(node, ResourceInstance):
-            raise Lwm2mError("resource instance write needs a resource instance payload",
-                             code=ResponseCode.BAD_REQUEST)
+            raise Lwm2mError(
+                "resource instance write needs a resource instance payload",
+                code=ResponseCode.BAD_REQUEST,
+            )
         o, i, r, _ = path.ids
         model = self._resource_model(path.parent)
         old = self.data[o][i].get(r)
@@ -237,8 +241,12 @@ class ObjectTree:
         if path.is_object:
             version = self.model.object(o)
             ver = version.version if version else "1.0"
-            links.append(Link(str(path), {**({"ver": ver} if ver != "1.0" else {}),
-                                          **self.attributes.get(path, {})}))
+            links.append(
+                Link(
+                    str(path),
+                    {**({"ver": ver} if ver != "1.0" else {}), **self.attributes.get(path, {})},
+                )
+            )
             instances = sorted(self.data[o])
         else:
             if path.ids[1] not in self.data[o]:
@@ -284,8 +292,9 @@ class ObjectTree:
             try:
                 float(value)
             except ValueError:
-                raise Lwm2mError(f"attribute {name}={value!r} is not a number",
-                                 code=ResponseCode.BAD_REQUEST) from None
+                raise Lwm2mError(
+                    f"attribute {name}={value!r} is not a number", code=ResponseCode.BAD_REQUEST
+                ) from None
         current = self.attributes.setdefault(path, {})
         for name, value in attributes.items():
             if value is None or value == "":

@@ -22,10 +22,12 @@ BOARDS = {
     p.board: p
     for p in (
         BoardProfile("samd21", "cortex-m0plus", 48, 16 * 1024, 96 * 1024),
-        BoardProfile("nrf52840", "cortex-m4f", 64, 160 * 1024, 512 * 1024,
-                     ("tflm", "native-armv7em-hardfp")),
-        BoardProfile("stm32f746", "cortex-m7", 216, 192 * 1024, 640 * 1024,
-                     ("tflm", "native-armv7em-hardfp")),
+        BoardProfile(
+            "nrf52840", "cortex-m4f", 64, 160 * 1024, 512 * 1024, ("tflm", "native-armv7em-hardfp")
+        ),
+        BoardProfile(
+            "stm32f746", "cortex-m7", 216, 192 * 1024, 640 * 1024, ("tflm", "native-armv7em-hardfp")
+        ),
         BoardProfile("nrf5340", "cortex-m33", 128, 320 * 1024, 640 * 1024),
         BoardProfile("mps2-an385", "cortex-m3", 25, 1024 * 1024, 2 * 1024 * 1024),
         BoardProfile("mps2-an386", "cortex-m4f", 25, 1024 * 1024, 2 * 1024 * 1024),

@@ -95,17 +95,21 @@ class Repository:
         await self.insert_registration(reg, replacing=old)
         return old
 
-    async def insert_registration(self, reg: Registration, *,
-                                  replacing: Registration | None) -> None:
+    async def insert_registration(
+        self, reg: Registration, *, replacing: Registration | None
+    ) -> None:
         """Insert `reg`; `replacing` is the endpoint's earlier registration, if any."""
         if replacing is not None:
-            await self.session.execute(delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == replacing.id))
+            await self.session.execute(
+                delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == replacing.id)
+            )
         await self.session.execute(insert(_REGISTRATIONS), [_columns(reg)])
 
     async def save_registration(self, reg: Registration) -> None:
         await self.session.execute(
             update(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")),
-            [{"reg_id": reg.id, **_columns(reg)}])
+            [{"reg_id": reg.id, **_columns(reg)}],
+        )
 
     async def registration(self, registration_id: str) -> Registration | None:
         row = await self.session.get(RegistrationRow, registration_id)
@@ -118,7 +122,9 @@ class Repository:
         return None if row is None else _from_row(row)
 
     async def registrations(self) -> list[Registration]:
-        rows = await self.session.scalars(select(RegistrationRow).order_by(RegistrationRow.endpoint))
+        rows = await self.session.scalars(
+            select(RegistrationRow).order_by(RegistrationRow.endpoint)
+        )
         return [_from_row(r) for r in rows]
 
     async def remove_registration(self, registration_id: str) -> Registration | None:
@@ -173,7 +179,9 @@ class Repository:
         ]
 
     async def remove_observation(self, observation_id: int) -> None:
-        await self.session.execute(delete(ObservationRow).where(ObservationRow.id == observation_id))
+        await self.session.execute(
+            delete(ObservationRow).where(ObservationRow.id == observation_id)
+        )
 
     async def remove_observations(self, registration_id: str) -> None:
         await self.session.execute(
@@ -237,7 +245,7 @@ def _queued(row: QueuedRequestRow) -> QueuedRequest:
 
 
 class Store:
-    """The database: `async with store.transaction() as repo:` gives one session, committed on exit."""
+    """The database: `async with store.transaction() as repo:` is one session, one commit."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine

@@ -35,10 +35,20 @@ class NodeClient:
 
 async def test_registers_is_read_and_deregisters(server: Lwm2mServer) -> None:
     process = await asyncio.create_subprocess_exec(
-        "node", str(CLIENT), "--host", "127.0.0.1", "--port", str(server.port),
-        "--endpoint", "node-lib-1", "--lifetime", "60",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
+        "node",
+        str(CLIENT),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(server.port),
+        "--endpoint",
+        "node-lib-1",
+        "--lifetime",
+        "60",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     client = NodeClient(process)
     try:
         registered = await client.next_event("registered")

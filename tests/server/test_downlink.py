@@ -24,10 +24,19 @@ def answered(result: Response | Queued) -> Response:
     return result
 
 
-@pytest.mark.parametrize("fmt", [None, ContentFormat.TLV, ContentFormat.SENML_JSON,
-                                 ContentFormat.SENML_CBOR, ContentFormat.JSON])
-async def test_read_instance_in_every_format(server: Lwm2mServer, device: DeviceFactory,
-                                             fmt: ContentFormat | None) -> None:
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        None,
+        ContentFormat.TLV,
+        ContentFormat.SENML_JSON,
+        ContentFormat.SENML_CBOR,
+        ContentFormat.JSON,
+    ],
+)
+async def test_read_instance_in_every_format(
+    server: Lwm2mServer, device: DeviceFactory, fmt: ContentFormat | None
+) -> None:
     await device("dev-1")
     response = answered(await server.read("dev-1", "/3/0", fmt))
     assert response.code is ResponseCode.CONTENT
@@ -38,14 +47,16 @@ async def test_read_instance_in_every_format(server: Lwm2mServer, device: Device
     assert response.node.resources[1].value == "sim-nrf52840"  # type: ignore[union-attr]
 
 
-async def test_read_resource_object_and_resource_instance(server: Lwm2mServer,
-                                                          device: DeviceFactory) -> None:
+async def test_read_resource_object_and_resource_instance(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     await device("dev-1")
     text = answered(await server.read("dev-1", "/32100/0/0", ContentFormat.TEXT))
     assert text.node == SingleResource(0, ResourceType.STRING, "cortex-m4f")
     runtimes = answered(await server.read("dev-1", "/32100/0/4", ContentFormat.TLV))
-    assert runtimes.node == MultiResource(4, ResourceType.STRING,
-                                          {0: "tflm", 1: "native-armv7em-hardfp"})
+    assert runtimes.node == MultiResource(
+        4, ResourceType.STRING, {0: "tflm", 1: "native-armv7em-hardfp"}
+    )
     one = answered(await server.read("dev-1", "/32100/0/4/1", ContentFormat.SENML_CBOR))
     assert one.node == ResourceInstance(1, ResourceType.STRING, "native-armv7em-hardfp")
     whole = answered(await server.read("dev-1", "/1", ContentFormat.SENML_JSON))
@@ -60,8 +71,7 @@ async def test_read_errors_are_typed(server: Lwm2mServer, device: DeviceFactory)
     assert write_only.code is ResponseCode.METHOD_NOT_ALLOWED
 
 
-async def test_write_replace_and_partial_update(server: Lwm2mServer,
-                                                device: DeviceFactory) -> None:
+async def test_write_replace_and_partial_update(server: Lwm2mServer, device: DeviceFactory) -> None:
     sim = await device("dev-1")
     lifetime = SingleResource(1, ResourceType.INTEGER, 45)
     assert answered(await server.write("dev-1", "/1/0/1", lifetime)).code is ResponseCode.CHANGED
@@ -70,8 +80,9 @@ async def test_write_replace_and_partial_update(server: Lwm2mServer,
     task = SingleResource(5, ResourceType.STRING, "anomaly")
     instance = ObjectInstance.of(0, task)
     for fmt in (ContentFormat.TLV, ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON):
-        result = answered(await server.write("dev-1", "/32100/0", instance, replace=False,
-                                             content_format=fmt))
+        result = answered(
+            await server.write("dev-1", "/32100/0", instance, replace=False, content_format=fmt)
+        )
         assert result.code is ResponseCode.CHANGED, (fmt, result.error)
     assert sim.tree.get("/32100/0/5") == "anomaly"
 
@@ -80,12 +91,15 @@ async def test_write_replace_and_partial_update(server: Lwm2mServer,
     assert refused.code is ResponseCode.METHOD_NOT_ALLOWED
 
     errors = MultiResource(11, ResourceType.INTEGER, {0: 0})
-    assert answered(await server.write("dev-1", "/3/0/11", errors)).code \
+    assert (
+        answered(await server.write("dev-1", "/3/0/11", errors)).code
         is ResponseCode.METHOD_NOT_ALLOWED
+    )
 
 
-async def test_write_lifetime_makes_the_device_update(server: Lwm2mServer,
-                                                      device: DeviceFactory) -> None:
+async def test_write_lifetime_makes_the_device_update(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     await device("dev-1", lifetime=30)
     await server.write("dev-1", "/1/0/1", SingleResource(1, ResourceType.INTEGER, 120))
 
@@ -103,15 +117,14 @@ async def test_execute_with_arguments(server: Lwm2mServer, device: DeviceFactory
     result = answered(await server.execute("dev-1", "/3/0/4", "0='now',1"))
     assert result.code is ResponseCode.CHANGED
     assert seen == ["0='now',1"]
-    assert answered(await server.execute("dev-1", "/3/0/0")).code \
-        is ResponseCode.METHOD_NOT_ALLOWED
+    assert answered(await server.execute("dev-1", "/3/0/0")).code is ResponseCode.METHOD_NOT_ALLOWED
     # /5/0/2 is only valid in DOWNLOADED
-    assert answered(await server.execute("dev-1", "/5/0/2")).code \
-        is ResponseCode.METHOD_NOT_ALLOWED
+    assert answered(await server.execute("dev-1", "/5/0/2")).code is ResponseCode.METHOD_NOT_ALLOWED
 
 
-async def test_discover_lists_resources_and_attributes(server: Lwm2mServer,
-                                                       device: DeviceFactory) -> None:
+async def test_discover_lists_resources_and_attributes(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     await device("dev-1")
     attrs = answered(await server.write_attributes("dev-1", "/3/0/9", {"pmin": "5", "gt": "50"}))
     assert attrs.code is ResponseCode.CHANGED
@@ -127,8 +140,12 @@ async def test_discover_lists_resources_and_attributes(server: Lwm2mServer,
 async def test_create_and_delete_an_instance(server: Lwm2mServer, device: DeviceFactory) -> None:
     sim = await device("dev-1")
     account = ObjectInstance.of(
-        1, SingleResource(0, ResourceType.INTEGER, 2), SingleResource(1, ResourceType.INTEGER, 60),
-        SingleResource(6, ResourceType.BOOLEAN, False), SingleResource(7, ResourceType.STRING, "U"))
+        1,
+        SingleResource(0, ResourceType.INTEGER, 2),
+        SingleResource(1, ResourceType.INTEGER, 60),
+        SingleResource(6, ResourceType.BOOLEAN, False),
+        SingleResource(7, ResourceType.STRING, "U"),
+    )
     created = answered(await server.create("dev-1", "/1", account, ContentFormat.TLV))
     assert created.code is ResponseCode.CREATED and created.location == "/1/1"
     assert sim.tree.get("/1/1/1") == 60
@@ -151,18 +168,19 @@ async def test_read_composite(server: Lwm2mServer, device: DeviceFactory) -> Non
 
 @pytest.mark.parametrize("block_size", [64, 256, 512, 1024])
 async def test_block1_push_at_the_size_the_device_accepts(
-        server: Lwm2mServer, device: DeviceFactory, block_size: int) -> None:
+    server: Lwm2mServer, device: DeviceFactory, block_size: int
+) -> None:
     sim: SimulatedDevice = await device("dev-1", block_size=block_size)
     package = bytes(range(256)) * 48  # 12 KiB: many blocks at any size
-    result = answered(await server.write(
-        "dev-1", "/5/0/0", SingleResource(0, ResourceType.OPAQUE, package)))
+    result = answered(
+        await server.write("dev-1", "/5/0/0", SingleResource(0, ResourceType.OPAQUE, package))
+    )
     assert result.code is ResponseCode.CHANGED, result.error
     assert sim.firmware.package == package
     assert sim.firmware.state is FirmwareState.DOWNLOADED
 
 
-async def test_block2_read_of_a_large_resource(server: Lwm2mServer,
-                                               device: DeviceFactory) -> None:
+async def test_block2_read_of_a_large_resource(server: Lwm2mServer, device: DeviceFactory) -> None:
     sim = await device("dev-1", block_size=256)
     big = "x" * 11_000 + "end"
     sim.tree.set("/32101/0/3", big)

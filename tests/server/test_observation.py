@@ -9,12 +9,16 @@ from tests.conftest import DeviceFactory, wait_for
 
 
 def notifications(events: list[Event], path: str) -> list[object]:
-    return [getattr(e.data["response"].node, "value", None) for e in events
-            if e.kind is EventKind.NOTIFICATION and str(e.data["path"]) == path]
+    return [
+        getattr(e.data["response"].node, "value", None)
+        for e in events
+        if e.kind is EventKind.NOTIFICATION and str(e.data["path"]) == path
+    ]
 
 
-async def test_observe_delivers_notifications_on_change(server: Lwm2mServer,
-                                                        device: DeviceFactory) -> None:
+async def test_observe_delivers_notifications_on_change(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     sim = await device("dev-1")
     events: list[Event] = []
     with server.events.listening(events.append):
@@ -31,8 +35,9 @@ async def test_observe_delivers_notifications_on_change(server: Lwm2mServer,
     assert [str(o.path) for o in stored] == ["/32101/0/2"] and stored[0].token
 
 
-async def test_pmax_makes_the_device_notify_without_change(server: Lwm2mServer,
-                                                           device: DeviceFactory) -> None:
+async def test_pmax_makes_the_device_notify_without_change(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     await device("dev-1")
     events: list[Event] = []
     with server.events.listening(events.append):
@@ -42,8 +47,9 @@ async def test_pmax_makes_the_device_notify_without_change(server: Lwm2mServer,
     assert set(notifications(events, "/32101/0/2")) == {0}
 
 
-async def test_passive_cancel_stops_notifications(server: Lwm2mServer,
-                                                  device: DeviceFactory) -> None:
+async def test_passive_cancel_stops_notifications(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     sim = await device("dev-1")
     events: list[Event] = []
     with server.events.listening(events.append):
@@ -60,8 +66,9 @@ async def test_passive_cancel_stops_notifications(server: Lwm2mServer,
         assert await repo.observations(registration.id) == []
 
 
-async def test_active_cancel_sends_observe_1_on_the_same_token(server: Lwm2mServer,
-                                                               device: DeviceFactory) -> None:
+async def test_active_cancel_sends_observe_1_on_the_same_token(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     sim = await device("dev-1")
     await server.observe("dev-1", "/3/0/9")
     assert sim._listeners
@@ -72,8 +79,9 @@ async def test_active_cancel_sends_observe_1_on_the_same_token(server: Lwm2mServ
     assert missing.code is ResponseCode.NOT_FOUND
 
 
-async def test_deregistration_drops_observations(server: Lwm2mServer,
-                                                 device: DeviceFactory) -> None:
+async def test_deregistration_drops_observations(
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     sim = await device("dev-1")
     await server.observe("dev-1", "/3/0/9")
     registration = await server.registration("dev-1")

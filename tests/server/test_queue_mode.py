@@ -12,7 +12,8 @@ from tests.conftest import DeviceFactory, wait_for
 
 
 async def test_requests_to_a_sleeping_device_go_out_at_its_next_update(
-        server: Lwm2mServer, device: DeviceFactory) -> None:
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     events: list[Event] = []
     with server.events.listening(events.append):
         sim = await device("sleepy", queue_mode=True, awake_time=1.0, lifetime=5)
@@ -23,8 +24,9 @@ async def test_requests_to_a_sleeping_device_go_out_at_its_next_update(
 
         await wait_for(lambda: any(e.kind is EventKind.SLEEPING for e in events), timeout=5)
         queued = await server.read("sleepy", "/3/0/1")
-        written = await server.write("sleepy", "/32100/0/5",
-                                     SingleResource(5, ResourceType.STRING, "digits"))
+        written = await server.write(
+            "sleepy", "/32100/0/5", SingleResource(5, ResourceType.STRING, "digits")
+        )
         assert isinstance(queued, Queued) and isinstance(written, Queued)
         async with server.store.transaction() as repo:
             pending = await repo.pending_requests("sleepy")
@@ -44,7 +46,8 @@ async def test_requests_to_a_sleeping_device_go_out_at_its_next_update(
 
 
 async def test_a_sleeping_device_really_drops_what_it_is_sent(
-        server: Lwm2mServer, device: DeviceFactory) -> None:
+    server: Lwm2mServer, device: DeviceFactory
+) -> None:
     sim = await device("sleepy", queue_mode=True, awake_time=0.3, lifetime=60)
     await asyncio.sleep(0.5)
     assert not sim.awake

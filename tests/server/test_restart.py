@@ -38,9 +38,24 @@ class ServerProcess:
         env = dict(os.environ, MLAAS_LIFETIME_GRACE="1", MLAAS_EXPIRY_INTERVAL="0.2")
         with open(self.db.with_suffix(".log"), "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lwm2m_mlaas.cli.main", "serve", "--coap-host",
-                 "127.0.0.1", "--coap-port", str(self.port), "--db", str(self.db),
-                 "--log-level", "WARNING"], env=env, stdout=log, stderr=log)
+                [
+                    sys.executable,
+                    "-m",
+                    "lwm2m_mlaas.cli.main",
+                    "serve",
+                    "--coap-host",
+                    "127.0.0.1",
+                    "--coap-port",
+                    str(self.port),
+                    "--db",
+                    str(self.db),
+                    "--log-level",
+                    "WARNING",
+                ],
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
 
     def kill(self) -> None:
         assert self.process is not None
@@ -67,8 +82,9 @@ async def client() -> AsyncIterator[aiocoap.Context]:
     await context.shutdown()
 
 
-async def request(client: aiocoap.Context, port: int, code: Code, path: str,
-                  query: str = "", payload: str = "") -> aiocoap.Message:
+async def request(
+    client: aiocoap.Context, port: int, code: Code, path: str, query: str = "", payload: str = ""
+) -> aiocoap.Message:
     uri = f"coap://127.0.0.1:{port}{path}" + (f"?{query}" if query else "")
     msg = aiocoap.Message(code=code, uri=uri, payload=payload.encode())
     async with asyncio.timeout(5):
@@ -88,15 +104,15 @@ async def until_up(client: aiocoap.Context, port: int) -> None:
 
 
 async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
-        server_process: ServerProcess, client: aiocoap.Context) -> None:
+    server_process: ServerProcess, client: aiocoap.Context
+) -> None:
     port = server_process.port
     server_process.start()
     await until_up(client, port)
     stays = await request(client, port, Code.POST, "/rd", "ep=stays&lt=300", "</3/0>")
     brief = await request(client, port, Code.POST, "/rd", "ep=brief&lt=3", "</3/0>")
     assert stays.code == brief.code == Code.CREATED
-    device = SimulatedDevice(DeviceConfig("sim-dev", server=f"coap://127.0.0.1:{port}",
-                                          lifetime=8))
+    device = SimulatedDevice(DeviceConfig("sim-dev", server=f"coap://127.0.0.1:{port}", lifetime=8))
     await device.start()
     location = device.location
 
@@ -131,16 +147,23 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
     assert endpoints == ["stays"]
 
 
-async def test_restart_restores_observations_and_flushes_queued_requests(
-        tmp_path: Path) -> None:
-    config = ServerConfig(coap_host="127.0.0.1", coap_port=free_udp_port(), data_dir=tmp_path,
-                          request_timeout=3.0, queue_awake_time=0.5, lifetime_grace=1.0)
+async def test_restart_restores_observations_and_flushes_queued_requests(tmp_path: Path) -> None:
+    config = ServerConfig(
+        coap_host="127.0.0.1",
+        coap_port=free_udp_port(),
+        data_dir=tmp_path,
+        request_timeout=3.0,
+        queue_awake_time=0.5,
+        lifetime_grace=1.0,
+    )
     server = build_server(config)
     await server.start()
     uri = f"coap://127.0.0.1:{config.coap_port}"
     watched = SimulatedDevice(DeviceConfig("watched", server=uri, lifetime=60), server.model)
-    sleepy = SimulatedDevice(DeviceConfig("sleepy", server=uri, lifetime=4, queue_mode=True,
-                                          awake_time=0.5), server.model)
+    sleepy = SimulatedDevice(
+        DeviceConfig("sleepy", server=uri, lifetime=4, queue_mode=True, awake_time=0.5),
+        server.model,
+    )
     await watched.start()
     await sleepy.start()
     try:
@@ -157,9 +180,12 @@ async def test_restart_restores_observations_and_flushes_queued_requests(
             registration = await server.registration("watched")
             await wait_for(lambda: server.observations.active(registration.id) != [])
             watched.tree.set("/32101/0/2", 7)
-            await wait_for(lambda: any(
-                e.kind is EventKind.NOTIFICATION and e.data["response"].node.value == 7
-                for e in events))
+            await wait_for(
+                lambda: any(
+                    e.kind is EventKind.NOTIFICATION and e.data["response"].node.value == 7
+                    for e in events
+                )
+            )
             answer = await server.sender.wait(queued.request_id, timeout=10)
         assert answer is not None and answer.code is ResponseCode.CONTENT
         assert answer.payload == b"nrf52840"
