@@ -178,16 +178,11 @@ class CoapSender:
         self.block_exp = block_exp(block_size)
 
     async def prepare(
-        self,
-        registration: Registration,
-        request: DownlinkRequest,
-        block_exponent: int | None = None,
+        self, registration: Registration, request: DownlinkRequest
     ) -> aiocoap.Message:
         msg = build_message(registration, request, self.model)
         await self.context.find_remote_and_interface(msg)
-        msg.remote.maximum_block_size_exp = (
-            self.block_exp if block_exponent is None else block_exponent
-        )
+        msg.remote.maximum_block_size_exp = self.block_exp
         return msg
 
     async def send(
@@ -195,11 +190,13 @@ class CoapSender:
     ) -> Response:
         try:
             async with asyncio.timeout(timeout):
-                answer = await self._exchange(registration, request)
+                msg = await self.prepare(registration, request)
+                if len(msg.payload) > 2 ** (self.block_exp + 4):
+                    answer = await self._upload(msg)
+                else:
+                    answer = await self.context.request(msg).response
         except TimeoutError:
             return Response.timeout()
-        except coap_error.UnexpectedBlock1Option as exc:
-            return Response(ResponseCode.REQUEST_ENTITY_INCOMPLETE, error=str(exc))
         except coap_error.NetworkError as exc:
             return Response(
                 ResponseCode.SERVICE_UNAVAILABLE, error=f"device unreachable: {exc}", timed_out=True
@@ -208,18 +205,43 @@ class CoapSender:
             return Response(exc.code, error=str(exc))
         return to_response(request, answer, self.model)
 
-    async def _exchange(
-        self, registration: Registration, request: DownlinkRequest
-    ) -> aiocoap.Message:
-        msg = await self.prepare(registration, request)
-        answer = await self.context.request(msg).response
-        block1 = answer.opt.block1
-        if (
-            answer.code == Code.REQUEST_ENTITY_TOO_LARGE
-            and block1 is not None
-            and block1.size_exponent < self.block_exp
-        ):
-            # the device asks for smaller blocks (RFC 7959 2.9.3): resend at its size
-            msg = await self.prepare(registration, request, block1.size_exponent)
-            answer = await self.context.request(msg).response
-        return answer
+    async def _upload(self, msg: aiocoap.Message) -> aiocoap.Message:
+        """Block1 transfer (RFC 7959 2.5) that checks the answer to every block: 2.31 with the
+        same block number until the last, smaller blocks when the device asks for them."""
+        payload, exponent = msg.payload, self.block_exp
+        offset = number = 0
+        while True:
+            size = 2 ** (exponent + 4)
+            more = offset + size < len(payload)
+            block = msg.copy(payload=payload[offset : offset + size], mid=None, token=None)
+            block.opt.block1 = (number, more, exponent)
+            if number == 0:
+                block.opt.size1 = len(payload)
+            answer = await self.context.request(block, handle_blockwise=False).response
+            acknowledged = answer.opt.block1
+            if (
+                answer.code == Code.REQUEST_ENTITY_TOO_LARGE
+                and acknowledged is not None
+                and acknowledged.size_exponent < exponent
+                and offset == 0
+            ):
+                exponent = acknowledged.size_exponent  # start again at the device's size
+                continue
+            if not more:
+                return answer
+            if answer.code != Code.CONTINUE:
+                if answer.code.is_successful():
+                    raise Lwm2mError(
+                        f"device answered {answer.code} to block {number} of {len(payload)} "
+                        "bytes instead of 2.31 Continue",
+                        code=ResponseCode.REQUEST_ENTITY_INCOMPLETE,
+                    )
+                return answer
+            if acknowledged is None or acknowledged.block_number != number:
+                raise Lwm2mError(
+                    f"device acknowledged {acknowledged} to block {number}",
+                    code=ResponseCode.REQUEST_ENTITY_INCOMPLETE,
+                )
+            offset += size
+            exponent = min(exponent, acknowledged.size_exponent)
+            number = offset // 2 ** (exponent + 4)

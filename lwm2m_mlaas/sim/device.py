@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiocoap
 import aiocoap.resource as coap_resource
@@ -37,6 +37,15 @@ ML_CAPABILITY = 32100
 ML_INFERENCE = 32101
 UPDATE_EARLY = 6.0
 """Zephyr's CONFIG_LWM2M_SECONDS_TO_UPDATE_EARLY."""
+
+
+class Message(NamedTuple):
+    method: str
+    path: str
+    block1: tuple[int, int] | None
+    """(block number, block size)"""
+    block2: tuple[int, int] | None
+
 
 REGISTRATION_FORMS = ("senml-cbor", "json-rt", "versioned", "plain", "root-path")
 
@@ -74,6 +83,8 @@ class SimulatedDevice:
         self.context: aiocoap.Context | None = None
         self.received: list[tuple[float, str, str]] = []
         """(time, method, path) of every request the device answered."""
+        self.messages: list[Message] = []
+        """Every request message (each block) that reached the device."""
         self.registered = asyncio.Event()
         self._objects_changed = False
         self._lifetime_changed = False
@@ -359,14 +370,56 @@ class SimulatedDevice:
 
 
 class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable):
-    """The whole device tree as one root resource."""
+    """The whole device tree as one root resource. Blocks follow the device's block size:
+    Block2 answers never exceed it, and Block1 uploads in larger blocks are acknowledged with
+    the device's size, so the server continues in smaller blocks (RFC 7959 2.5)."""
 
     def __init__(self, device: SimulatedDevice) -> None:
         super().__init__()
         self.device = device
+        self._uploads: dict[tuple[object, tuple[str, ...]], bytearray] = {}
 
-    async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
-        return True
+    async def render_to_pipe(self, pipe: Any) -> None:
+        request = pipe.request
+        exponent = block_exp(self.device.config.block_size)
+        request.remote.maximum_block_size_exp = exponent
+        block1, block2 = request.opt.block1, request.opt.block2
+        self.device.messages.append(
+            Message(
+                str(request.code),
+                "/" + "/".join(request.opt.uri_path),
+                None if block1 is None else (block1.block_number, block1.size),
+                None if block2 is None else (block2.block_number, block2.size),
+            )
+        )
+        if block2 is not None and block2.size_exponent > exponent:
+            request.opt.block2 = block2.reduced_to(exponent)
+        if block1 is not None:
+            pipe.add_response(self._upload(request, exponent), is_last=True)
+            return
+        await super().render_to_pipe(pipe)
+
+    def _upload(self, request: aiocoap.Message, exponent: int) -> aiocoap.Message:
+        block = request.opt.block1
+        key = (request.remote, tuple(request.opt.uri_path))
+        received = bytearray() if block.block_number == 0 else self._uploads.get(key)
+        if received is None or block.start != len(received):
+            self._uploads.pop(key, None)
+            return aiocoap.Message(
+                code=Code.REQUEST_ENTITY_INCOMPLETE, payload=b"block out of sequence"
+            )
+        received += request.payload
+        if block.more:
+            if len(request.payload) != block.size:
+                return aiocoap.Message(code=Code.BAD_REQUEST, payload=b"short block")
+            self._uploads[key] = received
+            answer = aiocoap.Message(code=Code.CONTINUE)
+            answer.opt.block1 = (block.block_number, True, min(block.size_exponent, exponent))
+            return answer
+        self._uploads.pop(key, None)
+        response = self.respond(request.copy(payload=bytes(received), block1=None))
+        response.opt.block1 = (block.block_number, False, block.size_exponent)
+        return response
 
     async def add_observation(self, request: aiocoap.Message, serverobservation: Any) -> None:
         try:
@@ -384,7 +437,6 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
         serverobservation.accept(cancelled)
 
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
-        request.remote.maximum_block_size_exp = block_exp(self.device.config.block_size)
         return self.respond(request)
 
     def respond(self, request: aiocoap.Message) -> aiocoap.Message:

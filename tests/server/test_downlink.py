@@ -178,15 +178,28 @@ async def test_block1_push_at_the_size_the_device_accepts(
     assert result.code is ResponseCode.CHANGED, result.error
     assert sim.firmware.package == package
     assert sim.firmware.state is FirmwareState.DOWNLOADED
+    blocks = [m.block1 for m in sim.messages if m.path == "/5/0/0"]
+    assert blocks[0] == (0, 512)  # the server starts at its 512-byte default ...
+    expected = min(block_size, 512)  # ... and follows the device's smaller size after that
+    assert {size for _, size in blocks[1:]} == {expected}
+    assert 512 + expected * (len(blocks) - 1) >= len(package) > 512 + expected * (len(blocks) - 2)
 
 
-async def test_block2_read_of_a_large_resource(server: Lwm2mServer, device: DeviceFactory) -> None:
-    sim = await device("dev-1", block_size=256)
+@pytest.mark.parametrize("block_size", [64, 256, 1024])
+async def test_block2_read_of_a_large_resource(
+    server: Lwm2mServer, device: DeviceFactory, block_size: int
+) -> None:
+    sim = await device("dev-1", block_size=block_size)
     big = "x" * 11_000 + "end"
     sim.tree.set("/32101/0/3", big)
     result = answered(await server.read("dev-1", "/32101/0/3", ContentFormat.TEXT))
     assert result.code is ResponseCode.CONTENT
     assert result.node == SingleResource(3, ResourceType.STRING, big)
+    requests = [m for m in sim.messages if m.path == "/32101/0/3"]
+    assert requests[0].block2 is None  # the device answers with its own block size, then
+    size = min(block_size, 512)  # the server asks on at that size or its own 512 if smaller
+    offsets = range(block_size, len(big), size)
+    assert [m.block2 for m in requests[1:]] == [(offset // size, size) for offset in offsets]
 
 
 async def test_a_silent_device_times_out(server: Lwm2mServer, device: DeviceFactory) -> None:
