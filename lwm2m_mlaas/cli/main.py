@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import signal
@@ -59,7 +58,7 @@ def registrations_table(registrations: Sequence[Registration], title: str) -> Ta
     table = Table(title=title)
     for column in ("endpoint", "id", "address", "LwM2M", "b", "lt", "seen"):
         table.add_column(column, no_wrap=True)
-    table.add_column("objects")
+    table.add_column("objects", overflow="fold")
     now = time.time()
     for r in registrations:
         table.add_row(
@@ -253,9 +252,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         return int(asyncio.run(args.run(args)))
-    return 130
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        console.print(f"[red]mlaas {args.command}: {exc.strerror or exc}[/]")
+        return 1
 
 
 if __name__ == "__main__":

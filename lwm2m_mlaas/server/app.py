@@ -59,7 +59,11 @@ class Lwm2mServer:
         self.packages = PackageStore(self.config.data_dir / "fw")
         site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
-        self.context = await server_context(site, *bind)
+        try:
+            self.context = await server_context(site, *bind)
+        except OSError:
+            await self.store.close()
+            raise
         self.coap = CoapSender(self.context, self.model, self.config.block_size)
         self.sender = QueueModeSender(
             self.coap,

@@ -89,3 +89,15 @@ async def test_deregistration_drops_observations(
     await wait_for(lambda: not server.observations.active(registration.id))
     async with server.store.transaction() as repo:
         assert await repo.observations() == []
+
+
+async def test_expiry_drops_observations(server: Lwm2mServer, device: DeviceFactory) -> None:
+    sim = await device("dev-1", lifetime=1)
+    await server.observe("dev-1", "/3/0/9")
+    registration = await server.registration("dev-1")
+    await sim.stop(deregister=False)  # goes silent: no update, no de-register
+    await wait_for(lambda: server.registrations.by_endpoint("dev-1") is None, timeout=6)
+    await wait_for(lambda: not server.observations.active(registration.id))
+    async with server.store.transaction() as repo:
+        assert await repo.observations() == []
+        assert await repo.registration(registration.id) is None

@@ -1,0 +1,94 @@
+"""The mlaas command, run as a user runs it: a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from lwm2m_mlaas.server import EventKind, Lwm2mServer
+from tests.conftest import DeviceFactory, wait_for
+
+
+async def mlaas(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lwm2m_mlaas.cli.main",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_sim_registers_a_fleet_and_deregisters_on_exit(server: Lwm2mServer) -> None:
+    kinds: list[EventKind] = []
+    with server.events.listening(lambda e: kinds.append(e.kind)):
+        code, out, _ = await mlaas(
+            "sim",
+            "--server",
+            f"coap://127.0.0.1:{server.port}",
+            "--devices",
+            "3",
+            "--board",
+            "samd21",
+            "--lwm2m",
+            "1.0",
+            "--duration",
+            "0.5",
+        )
+        assert code == 0, out
+        assert "3 of 3 devices registered" in out
+        await wait_for(lambda: kinds.count(EventKind.DEREGISTRATION) == 3)
+    assert kinds.count(EventKind.REGISTRATION) == 3
+    assert server.registrations.all() == []
+
+
+async def test_devices_lists_the_database_as_json_and_table(
+    server: Lwm2mServer, device: DeviceFactory, server_config: object
+) -> None:
+    await device("dev-a", lifetime=300)
+    await device("dev-b", lifetime=120, lwm2m_version="1.0", queue_mode=True)
+    db = Path(server.config.data_dir) / "mlaas.db"
+    code, out, err = await mlaas("devices", "--db", str(db), "--json")
+    assert code == 0, err
+    listed = json.loads(out)
+    assert [d["endpoint"] for d in listed] == ["dev-a", "dev-b"]
+    assert listed[1]["lwM2mVersion"] == "1.0" and listed[1]["queuemode"] is True
+    assert listed[0]["lifetime"] == 300
+    assert {"url": "/3/0", "attributes": {}} in listed[0]["objectLinks"]
+    code, out, _ = await mlaas("devices", "--db", str(db))
+    assert code == 0 and "2 registered" in out and "dev-b" in out
+
+
+async def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    code, out, err = await mlaas(
+        "demo", "--devices", "2", "--coap-port", "0", "--data-dir", str(tmp_path)
+    )
+    assert code == 0, err
+    assert "demo-0001" in out and "demo-0002" in out
+    assert "cortex-m0plus" in out and "cortex-m4f" in out
+    assert "0 registration(s) left" in out
+
+
+async def test_bad_arguments_are_refused() -> None:
+    code, _, err = await mlaas("sim", "--devices", "two")
+    assert code == 2 and "invalid int value" in err
+
+
+async def test_serve_on_a_busy_port_fails_clearly(server: Lwm2mServer, tmp_path: Path) -> None:
+    code, out, _ = await mlaas(
+        "serve",
+        "--coap-host",
+        "127.0.0.1",
+        "--coap-port",
+        str(server.port),
+        "--db",
+        str(tmp_path / "other.db"),
+    )
+    assert code == 1
+    assert "Address already in use" in out
