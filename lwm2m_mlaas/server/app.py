@@ -73,6 +73,7 @@ class Lwm2mServer:
             awake_time=self.config.queue_awake_time,
             timeout=self.config.request_timeout,
         )
+        await self.sender.load()
         self.observations = ObservationService(self.coap, self.store, self.events, self.model)
         self._unlisten = self.events.listening(self._on_event)
         self._unlisten.__enter__()
@@ -120,13 +121,16 @@ class Lwm2mServer:
         if event.kind in (EventKind.DEREGISTRATION, EventKind.EXPIRED):
             self.sender.forget(reg)
             self._spawn(self.observations.drop(reg.id), f"drop observations {reg.endpoint}")
-        elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED) and reg.queue_mode:
-            self.sender.wake(reg, announce=event.kind is EventKind.UPDATED)
-            self._spawn(self._after_wake(reg), f"flush {reg.endpoint}")
+        elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED):
+            if reg.queue_mode:
+                self.sender.wake(reg, announce=event.kind is EventKind.UPDATED)
+            if reg.queue_mode or self.sender.has_pending(reg):
+                self._spawn(self._after_wake(reg), f"flush {reg.endpoint}")
 
     async def _after_wake(self, registration: Registration) -> None:
         await self.sender.flush(registration)
-        await self.observations.restore(registration, self.config.request_timeout)
+        if registration.queue_mode:
+            await self.observations.restore(registration, self.config.request_timeout)
 
     async def _resume(self) -> None:
         """After a restart: re-establish stored observations of devices that listen."""

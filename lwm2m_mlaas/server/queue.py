@@ -47,6 +47,15 @@ class QueueModeSender:
         self._sleep_timers: dict[str, asyncio.TimerHandle] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[int, asyncio.Future[Response]] = {}
+        self._pending: set[str] = set()
+        """Endpoints with stored requests, so that most updates cost no query."""
+
+    async def load(self) -> None:
+        async with self.store.transaction() as repo:
+            self._pending = await repo.endpoints_with_pending_requests()
+
+    def has_pending(self, registration: Registration) -> bool:
+        return registration.endpoint in self._pending
 
     def is_awake(self, registration: Registration) -> bool:
         if not registration.queue_mode:
@@ -97,6 +106,7 @@ class QueueModeSender:
         )
         async with self.store.transaction() as repo:
             request_id = await repo.enqueue(registration.endpoint, stored)
+        self._pending.add(registration.endpoint)
         log.info(
             "%s sleeps: queued %s %s as #%d",
             registration.endpoint,
@@ -125,11 +135,15 @@ class QueueModeSender:
 
     async def flush(self, registration: Registration) -> int:
         """Send, in order, every request stored for this endpoint; returns how many went out."""
+        if registration.endpoint not in self._pending:
+            return 0
         lock = self._locks.setdefault(registration.endpoint, asyncio.Lock())
         sent = 0
         async with lock:
             async with self.store.transaction() as repo:
                 pending = await repo.pending_requests(registration.endpoint)
+            if len(pending) == 0:
+                self._pending.discard(registration.endpoint)
             for queued in pending:
                 response = await self.inner.send(registration, queued.request, self.timeout)
                 if response.timed_out:
@@ -156,6 +170,10 @@ class QueueModeSender:
                 future = self._waiters.pop(queued.id, None)
                 if future is not None and not future.done():
                     future.set_result(response)
+            else:
+                async with self.store.transaction() as repo:
+                    if not await repo.pending_requests(registration.endpoint):
+                        self._pending.discard(registration.endpoint)
         return sent
 
 

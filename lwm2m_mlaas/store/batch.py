@@ -62,7 +62,15 @@ class WriteBatcher:
             if not future.done():
                 future.set_result(result)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 5.0) -> None:
+        """Finish the writes already submitted (for at most `timeout` seconds), then stop."""
+        if self._worker is not None and not self._worker.done() and not self._queue.empty():
+
+            async def nothing(_repo: Repository) -> None:
+                return None
+
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.submit(nothing), timeout)
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

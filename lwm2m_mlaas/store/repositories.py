@@ -205,6 +205,12 @@ class Repository:
         )
         return [_queued(r) for r in rows]
 
+    async def endpoints_with_pending_requests(self) -> set[str]:
+        rows = await self.session.scalars(
+            select(QueuedRequestRow.endpoint).where(QueuedRequestRow.status == "pending").distinct()
+        )
+        return set(rows)
+
     async def queued_request(self, request_id: int) -> QueuedRequest | None:
         row = await self.session.get(QueuedRequestRow, request_id)
         return None if row is None else _queued(row)
