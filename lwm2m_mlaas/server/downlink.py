@@ -4,18 +4,16 @@ translates core `DownlinkRequest`s to aiocoap messages and answers back to typed
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import replace
 from typing import Protocol
 
 import aiocoap
-import cbor2
 from aiocoap import error as coap_error
 from aiocoap.numbers.codes import Code
 
 from ..coap import block_exp
-from ..core.codecs import codec_for, encode
+from ..core.codecs import codec_for, encode, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.errors import Lwm2mError, ResponseCode
 from ..core.linkformat import parse_link_format
@@ -67,11 +65,8 @@ def payload_of(
     if request.operation is Operation.EXECUTE:
         return request.arguments.encode(), None
     if request.operation is Operation.READ_COMPOSITE:
-        fmt = request.content_format or ContentFormat.SENML_CBOR
-        names = [{"n": str(p)} for p in request.paths]
-        if fmt is ContentFormat.SENML_JSON:
-            return json.dumps(names, separators=(",", ":")).encode(), fmt
-        return cbor2.dumps([{0: str(p)} for p in request.paths]), ContentFormat.SENML_CBOR
+        codec = senml_codec(request.content_format)
+        return codec.encode_paths(request.paths), codec.content_format
     if request.payload is not None:
         return request.payload, request.content_format
     if request.node is None:
@@ -144,7 +139,9 @@ def to_response(
     if not code.is_success:
         text = answer.payload.decode("utf-8", "replace") or None
         return Response(code, payload=answer.payload, content_format=fmt, error=text)
-    location = "/" + "/".join(answer.opt.location_path) if answer.opt.location_path else None
+    location = None
+    if answer.opt.location_path:
+        location = "/" + "/".join(answer.opt.location_path)
     base = Response(code, payload=answer.payload, content_format=fmt, location=location)
     if not answer.payload or request.operation not in (
         Operation.READ,
@@ -157,8 +154,7 @@ def to_response(
         if request.operation is Operation.DISCOVER:
             return replace(base, links=parse_link_format(answer.payload.decode("utf-8")))
         if request.operation is Operation.READ_COMPOSITE:
-            codec = codec_for(fmt if fmt is not None else ContentFormat.SENML_CBOR)
-            nodes = codec.decode_nodes(answer.payload, model)  # type: ignore[attr-defined]
+            nodes = senml_codec(fmt).decode_nodes(answer.payload, model, request.paths)
             return replace(base, nodes=nodes)
         decoded = codec_for(fmt if fmt is not None else ContentFormat.TEXT).decode(
             answer.payload, request.path, model

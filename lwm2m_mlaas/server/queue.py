@@ -13,7 +13,7 @@ from ..core.model import ObjectRegistry
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest, Response
 from ..store import Store
-from .downlink import CoapSender, payload_of
+from .downlink import Sender, payload_of
 from .events import Event, EventBus, EventKind
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class Queued:
 class QueueModeSender:
     def __init__(
         self,
-        inner: CoapSender,
+        inner: Sender,
         store: Store,
         events: EventBus,
         model: ObjectRegistry,

@@ -18,8 +18,7 @@ from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import CON
 
 from ..coap import block_exp, bound_port, message_interface, server_context
-from ..core.codecs import codec_for
-from ..core.codecs._senml import SenmlCodec
+from ..core.codecs import codec_for, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
 from ..core.errors import Lwm2mError, ResponseCode
@@ -468,16 +467,13 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             payload = codec_for(out).encode(node, path, model)
             return aiocoap.Message(code=Code.CONTENT, content_format=int(out), payload=payload)
         if request.code == Code.FETCH:
-            codec = codec_for(fmt if fmt is not None else ContentFormat.SENML_CBOR)
-            assert isinstance(codec, SenmlCodec)
-            nodes = {p: tree.read(p) for p in codec.decode_paths(request.payload)}
-            out = ContentFormat(request.opt.accept or codec.content_format)
-            out_codec = codec_for(out)
-            assert isinstance(out_codec, SenmlCodec)
+            paths = senml_codec(fmt).decode_paths(request.payload)
+            nodes = {p: tree.read(p) for p in paths}
+            answer = senml_codec(fmt if request.opt.accept is None else request.opt.accept)
             return aiocoap.Message(
                 code=Code.CONTENT,
-                content_format=int(out),
-                payload=out_codec.encode_nodes(nodes, model),
+                content_format=int(answer.content_format),
+                payload=answer.encode_nodes(nodes, model),
             )
         if request.code == Code.PUT and request.opt.uri_query and not request.payload:
             attributes = {}

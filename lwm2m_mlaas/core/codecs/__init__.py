@@ -10,6 +10,7 @@ from ..errors import UnsupportedContentFormat
 from ..model import ObjectRegistry
 from ..nodes import Node
 from ..paths import Lwm2mPath
+from ._senml import SenmlCodec
 
 
 class Codec(Protocol):
@@ -57,3 +58,11 @@ def _register() -> None:
 
 
 _register()
+
+
+def senml_codec(content_format: ContentFormat | int | None) -> SenmlCodec:
+    """The SenML codec of a composite operation: SenML JSON when asked, else SenML CBOR."""
+    wanted = ContentFormat.SENML_JSON
+    codec = CODECS[wanted if content_format == wanted else ContentFormat.SENML_CBOR]
+    assert isinstance(codec, SenmlCodec)
+    return codec
