@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Sequence
 
@@ -36,8 +35,9 @@ def peer_address(remote: object) -> tuple[str, int]:
         host, _, port = str(getattr(remote, "hostinfo", "")).rpartition(":")
         return host.strip("[]"), int(port)
     host = str(sockaddr[0])
-    mapped = ipaddress.IPv6Address(host).ipv4_mapped if ":" in host else None
-    return (str(mapped) if mapped else host), int(sockaddr[1])
+    if host.startswith("::ffff:") and "." in host:
+        host = host[len("::ffff:") :]
+    return host, int(sockaddr[1])
 
 
 def publish_after_reply(events: EventBus, to_publish: Sequence[Event]) -> None:

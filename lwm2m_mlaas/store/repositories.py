@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -106,10 +106,27 @@ class Repository:
         await self.session.execute(insert(_REGISTRATIONS), [_columns(reg)])
 
     async def save_registration(self, reg: Registration) -> None:
-        await self.session.execute(
-            update(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")),
-            [{"reg_id": reg.id, **_columns(reg)}],
-        )
+        await self.apply_registration_changes(updates=[reg])
+
+    async def apply_registration_changes(
+        self,
+        *,
+        deletes: Iterable[str] = (),
+        inserts: Iterable[Registration] = (),
+        updates: Iterable[Registration] = (),
+    ) -> None:
+        """Many registration changes in three statements: deletes, then inserts, then updates.
+        Observations of deleted registrations go with them (ON DELETE CASCADE)."""
+        if gone := [{"reg_id": i} for i in deletes]:
+            await self.session.execute(
+                delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), gone
+            )
+        if new := [_columns(r) for r in inserts]:
+            await self.session.execute(insert(_REGISTRATIONS), new)
+        if changed := [{"reg_id": r.id, **_columns(r)} for r in updates]:
+            await self.session.execute(
+                update(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), changed
+            )
 
     async def registration(self, registration_id: str) -> Registration | None:
         row = await self.session.get(RegistrationRow, registration_id)

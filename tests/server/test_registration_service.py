@@ -1,0 +1,84 @@
+"""RegistrationService on a real SQLite file: coalesced writes and what memory and disk agree on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from lwm2m_mlaas.core.errors import UnknownRegistration
+from lwm2m_mlaas.core.registration import parse_register, parse_update
+from lwm2m_mlaas.server.events import EventBus
+from lwm2m_mlaas.server.registration import RegistrationService
+from lwm2m_mlaas.store import Store
+
+LINKS = b"</1/0>,</3/0>"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'reg.db'}")
+    yield opened
+    await opened.close()
+
+
+async def on_disk(store: Store) -> dict[str, tuple[str, int]]:
+    async with store.transaction() as repo:
+        return {r.endpoint: (r.id, r.lifetime) for r in await repo.registrations()}
+
+
+def register(endpoint: str, lifetime: int = 60):  # type: ignore[no-untyped-def]
+    return parse_register([f"ep={endpoint}", f"lt={lifetime}"], LINKS, 40)
+
+
+async def test_concurrent_changes_share_writes_and_land_on_disk(store: Store) -> None:
+    service = RegistrationService(store, EventBus())
+    first = await asyncio.gather(
+        *(service.register(register(f"d{n}"), "::1", n) for n in range(50))
+    )
+    ids = {reg.endpoint: reg.id for reg, _ in first}
+    await asyncio.gather(
+        *(
+            service.update(ids[f"d{n}"], parse_update(["lt=90"], b""), "::1", n)
+            for n in range(0, 50, 2)
+        ),
+        *(service.deregister(ids[f"d{n}"]) for n in range(1, 50, 4)),
+        service.register(register("d3", 30), "::1", 999),  # replaces d3
+    )
+    expected = {r.endpoint: (r.id, r.lifetime) for r in service.all()}
+    assert await on_disk(store) == expected
+    assert expected["d0"][1] == 90 and "d1" not in expected
+    assert expected["d3"][1] == 30 and expected["d3"][0] != ids["d3"]
+    await service.close()
+
+
+async def test_register_update_and_deregister_in_one_batch(store: Store) -> None:
+    service = RegistrationService(store, EventBus())
+    registered = asyncio.ensure_future(service.register(register("x"), "::1", 1))
+    await asyncio.sleep(0)  # the registration is in memory, its write not yet done
+    ((reg, _),) = await asyncio.gather(registered)
+    updated, _ = await service.update(reg.id, parse_update(["lt=5"], b""), "::1", 2)
+    assert (await on_disk(store))["x"] == (reg.id, 5)
+    await service.deregister(reg.id)
+    with pytest.raises(UnknownRegistration):
+        await service.deregister(reg.id)
+    assert await on_disk(store) == {}
+    await service.close()
+
+
+async def test_a_failed_write_is_reported_and_memory_follows_the_disk(store: Store) -> None:
+    service = RegistrationService(store, EventBus())
+    kept, _ = await service.register(register("kept"), "::1", 1)
+    async with store.transaction() as repo:  # the one pooled SQLite connection refuses writes
+        await repo.session.execute(text("PRAGMA query_only = ON"))
+    with pytest.raises(Exception, match="readonly|read-only|query_only"):
+        await service.register(register("lost"), "::1", 2)
+    async with store.transaction() as repo:
+        await repo.session.execute(text("PRAGMA query_only = OFF"))
+    await asyncio.sleep(0.1)  # the reload from the database
+    assert [r.endpoint for r in service.all()] == ["kept"]
+    assert await on_disk(store) == {"kept": (kept.id, 60)}
+    await service.close()
