@@ -55,17 +55,20 @@ async def test_concurrent_changes_share_writes_and_land_on_disk(store: Store) ->
     await service.close()
 
 
-async def test_register_update_and_deregister_in_one_batch(store: Store) -> None:
+@pytest.mark.parametrize("deregister", [False, True])
+async def test_changes_to_a_registration_not_yet_written(store: Store, deregister: bool) -> None:
     service = RegistrationService(store, EventBus())
-    registered = asyncio.ensure_future(service.register(register("x"), "::1", 1))
-    await asyncio.sleep(0)  # the registration is in memory, its write not yet done
-    ((reg, _),) = await asyncio.gather(registered)
-    updated, _ = await service.update(reg.id, parse_update(["lt=5"], b""), "::1", 2)
-    assert (await on_disk(store))["x"] == (reg.id, 5)
-    await service.deregister(reg.id)
-    with pytest.raises(UnknownRegistration):
-        await service.deregister(reg.id)
-    assert await on_disk(store) == {}
+    pending = [asyncio.ensure_future(service.register(register("x"), "::1", 1))]
+    await asyncio.sleep(0)  # in memory; its write not yet done
+    reg = service.by_endpoint("x")
+    assert reg is not None
+    pending.append(
+        asyncio.ensure_future(service.update(reg.id, parse_update(["lt=5"], b""), "::1", 2))
+    )
+    if deregister:
+        pending.append(asyncio.ensure_future(service.deregister(reg.id)))
+    await asyncio.gather(*pending)
+    assert await on_disk(store) == ({} if deregister else {"x": (reg.id, 5)})
     await service.close()
 
 
