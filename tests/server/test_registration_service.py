@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from lwm2m_mlaas.core.errors import UnknownRegistration
 from lwm2m_mlaas.core.registration import parse_register, parse_update
 from lwm2m_mlaas.server.events import EventBus
 from lwm2m_mlaas.server.registration import RegistrationService
