@@ -257,6 +257,7 @@ class SimulatedDevice:
         timeout: float = 10.0,
     ) -> aiocoap.Message:
         assert self.context is not None
+        self._wake()  # the radio is on from a send until the awake time has passed
         msg = aiocoap.Message(code=code, uri=self.config.server.rstrip("/") + path, payload=payload)
         if query:
             msg.opt.uri_query = query
@@ -297,7 +298,6 @@ class SimulatedDevice:
         assert self.location is not None
         query = (f"lt={self.lifetime}",) if self._lifetime_changed else ()
         payload = self.object_links().encode() if self._objects_changed else b""
-        self._wake()
         answer = await self._request(
             Code.POST,
             self.location,
