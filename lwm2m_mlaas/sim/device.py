@@ -275,7 +275,6 @@ class SimulatedDevice:
             query.append("b=U")
             if c.queue_mode:
                 query.append("Q")
-        self._wake()
         answer = await self._request(
             Code.POST,
             "/rd",
