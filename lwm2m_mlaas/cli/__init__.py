@@ -1,0 +1,1 @@
+"""The mlaas command line."""

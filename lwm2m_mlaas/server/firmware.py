@@ -3,6 +3,7 @@ Block2 at the block size the device asks for."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class FirmwareResource(coap_resource.Resource, coap_resource.PathCapable):
                 raise Lwm2mError("packages are read-only", code=ResponseCode.METHOD_NOT_ALLOWED)
             if len(request.opt.uri_path) != 1:
                 raise Lwm2mError("use /fw/<package>", code=ResponseCode.NOT_FOUND)
-            data = self.packages.get(request.opt.uri_path[0])
+            data = await asyncio.to_thread(self.packages.get, request.opt.uri_path[0])
             return aiocoap.Message(code=Code.CONTENT, payload=data, content_format=42)
         except Exception as exc:
             return error_message(exc)
