@@ -27,6 +27,7 @@ demo: $(STAMP)
 check: $(STAMP)
 	$(BIN)/ruff check lwm2m_mlaas tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks
 
 test: $(STAMP) system-deps check
 	$(BIN)/pytest -n 2

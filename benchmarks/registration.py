@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class Result:
     update_p99_ms: float
     update_answer: str
     alive_after: int | None
+    refreshed_in_soak: int | None
     peak_rss_mb: float
 
 
@@ -69,7 +71,7 @@ def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    return psutil.Process(pid).memory_info().rss / 2**20
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
 async def wait_until_up(port: int) -> None:
@@ -164,14 +166,26 @@ async def run_load(
         await asyncio.gather(*(keep_updating(d) for d in registered))
         update_time = time.perf_counter() - began
 
-    alive = None
+        # soak: each device's own Zephyr-like update loop, for longer than a lifetime
+        soak_start = time.time()
+        if count_alive and args.soak:
+            stask = progress.add_task(f"keep-alive soak ({args.soak:.0f} s)", total=args.soak)
+            for device in registered:
+                device.keep_alive()
+            for _ in range(int(args.soak)):
+                await asyncio.sleep(1)
+                progress.advance(stask)
+
+    alive = refreshed = None
     if count_alive:
         from lwm2m_mlaas.store import Store
 
         store = await Store.open(f"sqlite+aiosqlite:///{args.db}")
         async with store.transaction() as repo:
-            alive = len(await repo.registrations())
+            stored = await repo.registrations()
         await store.close()
+        alive = len(stored)
+        refreshed = sum(1 for r in stored if r.last_update >= soak_start)
     rss = peak_rss_mb(pid)
     for device in devices:
         await device.stop(deregister=False)
@@ -188,6 +202,7 @@ async def run_load(
         update_p99_ms=percentile(update_latency, 0.99),
         update_answer=", ".join(f"{k}: {v}" for k, v in sorted({**answers, **failures}.items())),
         alive_after=alive,
+        refreshed_in_soak=refreshed,
         peak_rss_mb=rss,
     )
 
@@ -240,14 +255,18 @@ def report(results: list[Result]) -> None:
     table.add_column("")
     for result in results:
         table.add_column(result.server, justify="right")
-    rows = [
+    rows: list[tuple[str, Callable[[Result], str]]] = [
         ("devices registered", lambda r: f"{r.registered}/{r.devices}"),
         ("registrations/s", lambda r: f"{r.registrations_per_s:,.0f}"),
         ("register p50 / p99", lambda r: f"{r.register_p50_ms:.1f} / {r.register_p99_ms:.1f} ms"),
         ("updates/s", lambda r: f"{r.updates_per_s:,.0f}"),
         ("update p50 / p99", lambda r: f"{r.update_p50_ms:.1f} / {r.update_p99_ms:.1f} ms"),
         ("update answers", lambda r: r.update_answer),
-        ("still registered after", lambda r: "-" if r.alive_after is None else str(r.alive_after)),
+        ("registered at the end", lambda r: "-" if r.alive_after is None else str(r.alive_after)),
+        (
+            "updated by own loop in soak",
+            lambda r: "-" if r.refreshed_in_soak is None else str(r.refreshed_in_soak),
+        ),
         ("server peak RSS", lambda r: f"{r.peak_rss_mb:.1f} MB"),
     ]
     for label, cell in rows:
@@ -265,7 +284,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--duration", type=float, default=20.0, help="update phase, seconds")
-    parser.add_argument("--lifetime", type=int, default=60)
+    parser.add_argument("--lifetime", type=int, default=30, help="Zephyr samples' default")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=40.0,
+        help="seconds of the devices' own keep-alive loop after the update phase",
+    )
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     arguments = parser.parse_args()

@@ -199,7 +199,12 @@ class SimulatedDevice:
         """Open the socket, register, and keep the registration alive until `stop()`."""
         await self.open()
         await self.register(register_timeout)
-        self._task = asyncio.create_task(self._run(), name=f"sim {self.config.endpoint}")
+        self.keep_alive()
+
+    def keep_alive(self) -> None:
+        """Run Zephyr's update loop (update `UPDATE_EARLY` s before the lifetime ends)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"sim {self.config.endpoint}")
 
     async def stop(self, deregister: bool = True) -> None:
         if self._task is not None:
