@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,8 +32,7 @@ class Event:
 
 
 class EventBus:
-    """Listeners are plain callables or per-subscriber queues; a slow subscriber loses events
-    past its queue bound instead of slowing the server."""
+    """Listeners are plain callables, called in the event loop; one that raises is logged."""
 
     def __init__(self) -> None:
         self._listeners: list[Callable[[Event], None]] = []
@@ -53,14 +51,3 @@ class EventBus:
             yield
         finally:
             self._listeners.remove(listener)
-
-    async def subscribe(self, maxsize: int = 1000) -> AsyncIterator[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
-
-        def offer(event: Event) -> None:
-            if not queue.full():
-                queue.put_nowait(event)
-
-        with self.listening(offer):
-            while True:
-                yield await queue.get()

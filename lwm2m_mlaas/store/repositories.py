@@ -153,13 +153,6 @@ class Repository:
         await self.session.flush()  # later look-ups in this transaction no longer find it
         return reg
 
-    async def expired_registrations(self, before: float) -> list[Registration]:
-        rows = await self.session.scalars(
-            select(RegistrationRow).where(RegistrationRow.expires_at < before)
-        )
-        return [_from_row(r) for r in rows]
-
-    # observations
     async def add_observation(
         self, registration_id: str, path: Lwm2mPath, content_format: int | None, token: str
     ) -> StoredObservation:
@@ -179,11 +172,6 @@ class Repository:
         await self.session.flush()
         return StoredObservation(row.id, registration_id, path, content_format, token)
 
-    async def set_observation_token(self, observation_id: int, token: str) -> None:
-        await self.session.execute(
-            update(ObservationRow).where(ObservationRow.id == observation_id).values(token=token)
-        )
-
     async def observations(self, registration_id: str | None = None) -> list[StoredObservation]:
         query = select(ObservationRow).order_by(ObservationRow.id)
         if registration_id is not None:
@@ -200,12 +188,6 @@ class Repository:
             delete(ObservationRow).where(ObservationRow.id == observation_id)
         )
 
-    async def remove_observations(self, registration_id: str) -> None:
-        await self.session.execute(
-            delete(ObservationRow).where(ObservationRow.registration_id == registration_id)
-        )
-
-    # queue mode
     async def enqueue(self, endpoint: str, request: DownlinkRequest) -> int:
         row = QueuedRequestRow(
             endpoint=endpoint, request=request.to_json(), status="pending", created=time.time()
