@@ -15,7 +15,7 @@ from lwm2m_mlaas.core.nodes import (
 )
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Lwm2mServer, Queued
-from lwm2m_mlaas.sim import FirmwareState, SimulatedDevice
+from lwm2m_mlaas.sim import BOARDS, FirmwareState, SimulatedDevice
 from tests.conftest import DeviceFactory, wait_for
 
 
@@ -163,7 +163,7 @@ async def test_read_composite(server: Lwm2mServer, device: DeviceFactory) -> Non
         assert result.code is ResponseCode.CONTENT, result.error
         assert result.nodes is not None
         values = {str(p): getattr(n, "value", None) for p, n in result.nodes.items()}
-        assert values == {"/3/0/0": "lwm2m-mlaas", "/32100/0/2": 160 * 1024}
+        assert values == {"/3/0/0": "lwm2m-mlaas", "/32100/0/2": BOARDS["nrf52840"].ml_ram}
 
 
 @pytest.mark.parametrize("block_size", [64, 256, 512, 1024])

@@ -136,7 +136,7 @@ def test_device_reports_its_board_and_binding() -> None:
     device = sim(board=board, lwm2m_version="1.0", queue_mode=True, task="kws")
     tree = device.tree
     assert (tree.get("/32100/0/0"), tree.get("/32100/0/2"), tree.get("/32100/0/3")) == (
-        "cortex-m0plus", 16 * 1024, 96 * 1024,
+        "cortex-m0plus", 12 * 1024, 64 * 1024,
     )  # fmt: skip
     assert tree.get("/32100/0/4") == {0: "tflm"}
     assert tree.get("/32100/0/5") == "kws"

@@ -1,0 +1,90 @@
+"""Device classes: what a class of microcontroller offers a model (the catalogue file
+device_classes.toml), and how a device is classified from what it reports over LwM2M."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CATALOGUE = Path(__file__).with_name("device_classes.toml")
+ARENA_HEADROOM = 1.10
+"""An arena fits when arena * ARENA_HEADROOM + INTERPRETER_BYTES <= the class's ML RAM."""
+INTERPRETER_BYTES = 2048
+"""TFLite-Micro interpreter and op state outside the arena."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceClass:
+    name: str
+    board: str
+    core: str
+    clock_mhz: int
+    ram_bytes: int
+    """The chip's RAM."""
+    ml_ram_bytes: int
+    """RAM the ML slot may use: arena, interpreter state."""
+    ml_flash_bytes: int
+    """Flash the ML slot may use: the model package."""
+    runtimes: tuple[str, ...]
+    ops: frozenset[str]
+
+    def ram_needed(self, arena_bytes: int) -> int:
+        return int(arena_bytes * ARENA_HEADROOM) + INTERPRETER_BYTES
+
+
+@functools.cache
+def load_catalogue(path: Path = CATALOGUE) -> Mapping[str, DeviceClass]:
+    data = tomllib.loads(path.read_text())
+    op_sets = {name: frozenset(ops) for name, ops in data.get("ops", {}).items()}
+    classes = {}
+    for name, entry in data["class"].items():
+        ops = entry["ops"]
+        classes[name] = DeviceClass(
+            name=name,
+            board=entry["board"],
+            core=entry["core"],
+            clock_mhz=int(entry["clock_mhz"]),
+            ram_bytes=int(entry["ram_kb"]) * 1024,
+            ml_ram_bytes=int(entry["ml_ram_kb"]) * 1024,
+            ml_flash_bytes=int(entry["ml_flash_kb"]) * 1024,
+            runtimes=tuple(entry["runtimes"]),
+            ops=op_sets[ops] if isinstance(ops, str) else frozenset(ops),
+        )
+    return classes
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a device reports in /3/0 and the ML Capability object (32100)."""
+
+    core: str
+    ml_ram_bytes: int
+    ml_flash_bytes: int
+    runtimes: tuple[str, ...] = ("tflm",)
+    board: str = ""
+
+
+def classify(
+    reported: Capabilities, catalogue: Mapping[str, DeviceClass] | None = None
+) -> DeviceClass | None:
+    """The catalogue class the device's reports prove it is at least: same core, a runtime in
+    common, and no more ML RAM or flash than the device reports. Among those, the board it names
+    if consistent, else the largest. The board name alone is never trusted."""
+    catalogue = load_catalogue() if catalogue is None else catalogue
+    candidates = [
+        c
+        for c in catalogue.values()
+        if c.core == reported.core
+        and c.ml_ram_bytes <= reported.ml_ram_bytes
+        and c.ml_flash_bytes <= reported.ml_flash_bytes
+        and set(c.runtimes) & set(reported.runtimes)
+    ]
+    if not candidates:
+        return None
+    for candidate in candidates:
+        if candidate.name == reported.board:
+            return candidate
+    return max(candidates, key=lambda c: (c.ml_ram_bytes, c.ml_flash_bytes, c.name))

@@ -1,0 +1,1 @@
+"""The model zoo: tasks, their size variants, deterministic training, imported models."""
