@@ -16,6 +16,8 @@ EXPECTED = {
         "QueuedRequest",
         "Repository",
         "Store",
+        "StoredArtifact",
+        "StoredCompile",
         "StoredObservation",
         "WriteBatcher",
     ],

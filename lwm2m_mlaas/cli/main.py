@@ -155,6 +155,31 @@ async def devices(args: argparse.Namespace) -> int:
     return 0
 
 
+async def classes_list(args: argparse.Namespace) -> int:
+    from ..compiler.targets import load_catalogue
+
+    catalogue = load_catalogue()
+    if args.json:
+        print(json.dumps([
+            {"name": c.name, "board": c.board, "core": c.core, "clock_mhz": c.clock_mhz,
+             "ram_bytes": c.ram_bytes, "ml_ram_bytes": c.ml_ram_bytes,
+             "ml_flash_bytes": c.ml_flash_bytes, "runtimes": list(c.runtimes),
+             "ops": sorted(c.ops)}
+            for c in catalogue.values()
+        ], indent=2))  # fmt: skip
+        return 0
+    table = Table(title=f"{len(catalogue)} device classes (RAM and flash in KB)")
+    for column in ("class", "core", "MHz", "RAM", "ML RAM", "ML flash", "ops"):
+        table.add_column(column, no_wrap=True, justify="left" if column in (
+            "class", "core") else "right")  # fmt: skip
+    for c in catalogue.values():
+        table.add_row(c.name, c.core, str(c.clock_mhz), str(c.ram_bytes // 1024),
+                      str(c.ml_ram_bytes // 1024), str(c.ml_flash_bytes // 1024),
+                      str(len(c.ops)))  # fmt: skip
+    console.print(table)
+    return 0
+
+
 async def demo(args: argparse.Namespace) -> int:
     from ..server import build_server
 
@@ -241,6 +266,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_storage(p)
     p.set_defaults(run=devices)
+
+    classes = commands.add_parser("classes", help="device classes the compiler targets")
+    classes_commands = classes.add_subparsers(dest="classes_command", required=True)
+    p = classes_commands.add_parser("list", help="the device class catalogue")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=classes_list)
 
     p = commands.add_parser("demo", help="server plus a simulated fleet, end to end")
     p.add_argument("--devices", type=int, default=6, help="number of simulated devices")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -16,7 +17,7 @@ from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest
 from .database import create_engine, create_schema, session_factory
-from .tables import ObservationRow, QueuedRequestRow, RegistrationRow
+from .tables import ArtifactRow, CompileRow, ObservationRow, QueuedRequestRow, RegistrationRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +205,44 @@ class Repository:
         )
         return [_queued(r) for r in rows]
 
+    # compiled artifacts
+    async def record_compile(self, compile_: StoredCompile) -> None:
+        """Store a compile outcome (and its artifact, once per content id)."""
+        artifact = compile_.artifact
+        if artifact is not None and await self.session.get(ArtifactRow, artifact.id) is None:
+            fields = {f: getattr(artifact, f) for f in StoredArtifact.__slots__}
+            self.session.add(ArtifactRow(**{**fields, "quality": dict(artifact.quality)}))
+        await self.session.merge(
+            CompileRow(
+                key=compile_.key, task=compile_.task, device_class=compile_.device_class,
+                compiler_version=compile_.compiler_version,
+                artifact_id=None if artifact is None else artifact.id, reason=compile_.reason,
+                seconds=compile_.seconds, created=time.time(),
+            )
+        )  # fmt: skip
+
+    async def compile_result(self, key: str) -> StoredCompile | None:
+        row = await self.session.get(CompileRow, key)
+        if row is None:
+            return None
+        artifact = None
+        if row.artifact_id is not None:
+            artifact = await self.artifact(row.artifact_id)
+        return StoredCompile(
+            row.key, row.task, row.device_class, row.compiler_version, artifact, row.reason,
+            row.seconds,
+        )  # fmt: skip
+
+    async def artifact(self, artifact_id: str) -> StoredArtifact | None:
+        row = await self.session.get(ArtifactRow, artifact_id)
+        return None if row is None else _artifact(row)
+
+    async def artifacts(self) -> list[StoredArtifact]:
+        rows = await self.session.scalars(
+            select(ArtifactRow).order_by(ArtifactRow.task, ArtifactRow.device_class)
+        )
+        return [_artifact(r) for r in rows]
+
     async def endpoints_with_pending_requests(self) -> set[str]:
         rows = await self.session.scalars(
             select(QueuedRequestRow.endpoint).where(QueuedRequestRow.status == "pending").distinct()
@@ -236,6 +275,44 @@ class Repository:
                 completed=time.time(),
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArtifact:
+    id: str
+    """SHA-256 of the package file."""
+    model: str
+    model_version: str
+    task: str
+    device_class: str
+    backend: str
+    compiler_version: str
+    arena_bytes: int
+    model_bytes: int
+    package_bytes: int
+    quality: Mapping[str, Any]
+    path: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCompile:
+    key: str
+    task: str
+    device_class: str
+    compiler_version: str
+    artifact: StoredArtifact | None
+    reason: str | None
+    """Why no variant fits the class (when artifact is None)."""
+    seconds: float
+
+
+def _artifact(row: ArtifactRow) -> StoredArtifact:
+    return StoredArtifact(
+        row.id, row.model, row.model_version, row.task, row.device_class, row.backend,
+        row.compiler_version, row.arena_bytes, row.model_bytes, row.package_bytes,
+        MappingProxyType(dict(row.quality)), row.path, row.created,
+    )  # fmt: skip
 
 
 def _queued(row: QueuedRequestRow) -> QueuedRequest:

@@ -58,3 +58,42 @@ class QueuedRequestRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created: Mapped[float] = mapped_column(Float)
     completed: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ArtifactRow(Base):
+    """A signed model package: content-addressed file <artifacts>/<id>.pkg."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the package file."""
+    model: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str] = mapped_column(String(64), index=True)
+    device_class: Mapped[str] = mapped_column(String(64), index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    compiler_version: Mapped[str] = mapped_column(String(32))
+    arena_bytes: Mapped[int] = mapped_column(Integer)
+    model_bytes: Mapped[int] = mapped_column(Integer)
+    package_bytes: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON)
+    path: Mapped[str] = mapped_column(Text)
+    created: Mapped[float] = mapped_column(Float)
+
+
+class CompileRow(Base):
+    """The outcome of compiling a task's variants for a class: an artifact or why none fits."""
+
+    __tablename__ = "compiles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Hash of the variants' versions, the class and the compiler version."""
+    task: Mapped[str] = mapped_column(String(64), index=True)
+    device_class: Mapped[str] = mapped_column(String(64))
+    compiler_version: Mapped[str] = mapped_column(String(32))
+    artifact_id: Mapped[str | None] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    created: Mapped[float] = mapped_column(Float)

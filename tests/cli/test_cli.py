@@ -92,3 +92,14 @@ async def test_serve_on_a_busy_port_fails_clearly(server: Lwm2mServer, tmp_path:
     )
     assert code == 1
     assert "Address already in use" in out
+
+
+async def test_classes_list() -> None:
+    code, out, err = await mlaas("classes", "list", "--json")
+    assert code == 0, err
+    classes = {c["name"]: c for c in json.loads(out)}
+    assert classes["samd21"]["core"] == "cortex-m0plus"
+    assert classes["nrf52840"]["ml_ram_bytes"] == 96 * 1024
+    assert "CONV_2D" in classes["stm32f746"]["ops"]
+    code, out, _ = await mlaas("classes", "list")
+    assert code == 0 and "mps2-an505" in out and "cortex-m33" in out
