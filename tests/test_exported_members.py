@@ -6,11 +6,70 @@ import types
 
 import pytest
 
+import lwm2m_mlaas.compiler
 import lwm2m_mlaas.server
 import lwm2m_mlaas.sim
 import lwm2m_mlaas.store
+import lwm2m_mlaas.zoo
 
 EXPECTED = {
+    lwm2m_mlaas.zoo: [
+        "DataShapeMismatch",
+        "MissingRepresentativeData",
+        "ModelImportError",
+        "NotInt8Model",
+        "TaskKind",
+        "UnknownModel",
+        "UnknownModelFormat",
+        "Zoo",
+        "ZooModel",
+        "quality",
+    ],
+    lwm2m_mlaas.compiler: sorted(
+        [
+            "Artifact",
+            "BACKEND",
+            "COMPILER_VERSION",
+            "Capabilities",
+            "DeviceClass",
+            "FORMAT_VERSION",
+            "Fitted",
+            "GoldenVector",
+            "Manifest",
+            "ManifestError",
+            "MeasureError",
+            "Measured",
+            "NoFit",
+            "Package",
+            "PackageError",
+            "PackageMalformed",
+            "PayloadDigestMismatch",
+            "PayloadSizeMismatch",
+            "QuantizeError",
+            "QuantizedModel",
+            "SignatureMismatch",
+            "Signer",
+            "TOLERANCE_STEPS",
+            "TensorSpec",
+            "UnsupportedAlgorithm",
+            "VerificationError",
+            "Verified",
+            "check_ops",
+            "classify",
+            "compile_measured",
+            "compile_task",
+            "estimate_package_bytes",
+            "fit",
+            "load_catalogue",
+            "load_public_key",
+            "measure",
+            "measure_variant",
+            "package",
+            "quantize",
+            "verify",
+            "verify_package",
+        ]
+    ),
     lwm2m_mlaas.server: ["Event", "EventBus", "EventKind", "Lwm2mServer", "Queued", "build_server"],
     lwm2m_mlaas.store: [
         "QueuedRequest",

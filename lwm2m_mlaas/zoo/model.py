@@ -26,7 +26,8 @@ class ZooModel:
     """Content hash prefix of the trained or imported model."""
     kind: TaskKind
     model_path: Path
-    """A .keras file (float, to be quantized) or an int8 .tflite file (imported as is)."""
+    """A .keras file or a SavedModel directory (float, to be quantized), or an int8 .tflite
+    file (imported as is)."""
     data_path: Path
     """.npz with `representative` (inputs for quantization), `x_test`, `y_test` (y_test may be
     absent for imported models without labels)."""

@@ -1,0 +1,109 @@
+"""Stage 4: the most accurate variant that fits a device class, or why none does.
+
+A candidate fits when the class runs TFLite-Micro, registers every op it uses, has the RAM for
+its arena (plus headroom and interpreter state, DeviceClass.ram_needed) and the flash for its
+package. Candidates rank by quality (the zoo's float quality; unknown ranks last), then by the
+smaller arena. When none fits, the reason names the candidate closest to fitting: a RAM or flash
+shortfall (smallest ratio of needed to offered) before missing ops (fewest first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .manifest import BACKEND
+from .measure import Measured
+from .ops import check_ops
+from .targets import DeviceClass
+from .verify import GOLDEN_COUNT
+
+MANIFEST_BYTES = 1024
+"""Room for the manifest's fixed fields, the COSE envelope and the signature."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    measured: Measured
+    device_class: DeviceClass
+    ram_needed: int
+    package_bytes: int
+    """Upper bound of the package size (estimate_package_bytes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoFit:
+    device_class: str
+    reason: str
+    """Why the candidate closest to fitting does not, e.g. 'gesture-m needs 14.1 KB RAM (...),
+    samd21 offers 12.0 KB'."""
+    reasons: tuple[tuple[str, str], ...] = ()
+    """(variant name, why it does not fit) for every candidate."""
+
+
+def fit(candidates: Sequence[Measured], device_class: DeviceClass) -> Fitted | NoFit:
+    cls = device_class
+    if BACKEND not in cls.runtimes:
+        return NoFit(
+            cls.name,
+            f"{cls.name} has no {BACKEND} runtime (offers {', '.join(cls.runtimes) or 'none'})",
+        )
+    if not candidates:
+        return NoFit(cls.name, "no model variants to choose from")
+    misfits: list[tuple[tuple[int, float], str, str]] = []
+    fitting: list[Fitted] = []
+    for m in candidates:
+        missing = check_ops(m.quantized, cls)
+        ram, flash = cls.ram_needed(m.arena_bytes), estimate_package_bytes(m)
+        if missing:
+            ops = "op" if len(missing) == 1 else "ops"
+            misfits.append(
+                (
+                    (1, len(missing)),
+                    m.name,
+                    f"{ops} {', '.join(missing)} not supported by {cls.name}",
+                )
+            )
+        elif ram > cls.ml_ram_bytes or flash > cls.ml_flash_bytes:
+            shortfalls = []
+            if ram > cls.ml_ram_bytes:
+                shortfalls.append(
+                    f"needs {_kb(ram)} RAM ({_kb(m.arena_bytes)} arena + headroom and "
+                    f"interpreter), {cls.name} offers {_kb(cls.ml_ram_bytes)}"
+                )
+            if flash > cls.ml_flash_bytes:
+                shortfalls.append(
+                    f"needs {_kb(flash)} flash for the package, {cls.name} "
+                    f"offers {_kb(cls.ml_flash_bytes)}"
+                )
+            ratio = max(ram / cls.ml_ram_bytes, flash / cls.ml_flash_bytes)
+            misfits.append(((0, ratio), m.name, "; ".join(shortfalls)))
+        else:
+            fitting.append(Fitted(m, cls, ram, flash))
+    if fitting:
+        return min(fitting, key=_preference)
+    reasons = tuple((name, why) for _, name, why in misfits)
+    _, name, why = min(misfits, key=lambda misfit: misfit[0])
+    return NoFit(cls.name, f"{name} {why}", reasons)
+
+
+def estimate_package_bytes(m: Measured) -> int:
+    """Payload, golden vectors, names and labels, and a fixed allowance for everything else."""
+    q, model = m.quantized, m.quantized.model
+    golden = GOLDEN_COUNT * (q.input.size + q.output.size + 8)
+    texts = (model.name, model.version, model.task, model.variant, *model.labels)
+    return m.model_bytes + golden + sum(len(t.encode()) + 4 for t in texts) + MANIFEST_BYTES
+
+
+def _preference(f: Fitted) -> tuple[float, int, int, str]:
+    quality = f.measured.float_quality
+    return (
+        -quality if quality is not None else float("inf"),
+        f.measured.arena_bytes,
+        f.measured.model_bytes,
+        f.measured.name,
+    )
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:.1f} KB"

@@ -1,0 +1,185 @@
+"""Compiles as a service: one compile per (model versions, class, compiler version), shared by
+concurrent callers, run in a process pool (TensorFlow and TFLite-Micro never touch the event
+loop), recorded in the database with the content-addressed package file.
+
+Per-variant measurements (quantize + arena bisection) do not depend on the class; workers keep
+them on disk under <data_dir>/compiler/measured/, so a model is measured once for all classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import multiprocessing
+import pickle
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..store import Store, StoredArtifact, StoredCompile
+from ..zoo.model import ZooModel
+from ..zoo.registry import Zoo
+from ..zoo.tasks import TASKS
+from ..zoo.variants import VARIANTS
+from ._version import COMPILER_VERSION
+from .fit import NoFit
+from .measure import Measured
+from .pipeline import Artifact, compile_measured, measure_variant
+from .signing import Signer
+from .targets import load_catalogue
+
+log = logging.getLogger(__name__)
+
+
+class UnknownTarget(LookupError):
+    """No such model, task or device class."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a data dir keeps the zoo, the signing key, packages and measurements."""
+
+    data_dir: Path
+
+    @property
+    def zoo(self) -> Path:
+        return self.data_dir / "zoo"
+
+    @property
+    def keys(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def packages(self) -> Path:
+        return self.data_dir / "packages"
+
+    @property
+    def measured(self) -> Path:
+        return self.data_dir / "compiler" / "measured"
+
+
+def candidates(zoo: Zoo, target: str) -> list[ZooModel]:
+    """A task's variants (building them as needed), or the one model of that name."""
+    return zoo.models(target) if target in TASKS else [zoo.get(target)]
+
+
+def measured(model: ZooModel, folder: Path) -> Measured:
+    """measure_variant(), cached on disk per (model, version, compiler version)."""
+    path = folder / f"{model.name}-{model.version}-{COMPILER_VERSION}.pickle"
+    if path.is_file():
+        result: Measured = pickle.loads(path.read_bytes())
+        return result
+    result = measure_variant(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{multiprocessing.current_process().pid}")
+    temporary.write_bytes(pickle.dumps(result))
+    temporary.replace(path)
+    return result
+
+
+def compile_job(data_dir: Path, target: str, class_name: str) -> Artifact | NoFit:
+    """The worker side: build or load the candidates, measure them, fit, verify, package."""
+    layout = Layout(data_dir)
+    zoo = Zoo(layout.zoo)
+    variants = [measured(m, layout.measured) for m in candidates(zoo, target)]
+    return compile_measured(variants, load_catalogue()[class_name], Signer(layout.keys),
+                            layout.packages)  # fmt: skip
+
+
+class CompileService:
+    def __init__(self, store: Store, data_dir: Path, *, workers: int = 1) -> None:
+        self.store = store
+        self.layout = Layout(Path(data_dir))
+        self.zoo = Zoo(self.layout.zoo)
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._running: dict[str, asyncio.Future[StoredCompile]] = {}
+
+    def key(self, target: str, class_name: str) -> str:
+        """The identity of a compile, known without training: the variants' cache keys (zoo
+        models) or versions (imported ones), the class and the compiler version."""
+        if class_name not in load_catalogue():
+            raise UnknownTarget(f"no device class {class_name!r}; see `mlaas classes list`")
+        if target in TASKS:
+            inputs = sorted(self.zoo.key(v) for v in VARIANTS.values() if v.task == target)
+        elif target in VARIANTS:
+            inputs = [self.zoo.key(VARIANTS[target])]
+        else:
+            try:
+                model = self.zoo.get(target)
+            except LookupError as exc:
+                raise UnknownTarget(str(exc)) from None
+            inputs = [f"{model.name}:{model.version}"]
+        identity = json.dumps([target, inputs, class_name, COMPILER_VERSION])
+        return hashlib.sha256(identity.encode()).hexdigest()
+
+    def task_of(self, target: str) -> str:
+        if target in TASKS:
+            return target
+        if target in VARIANTS:
+            return VARIANTS[target].task
+        return self.zoo.get(target).task
+
+    async def compile(self, target: str, class_name: str) -> StoredCompile:
+        """The artifact of `target` (a task or a model) for a class, or why none fits."""
+        key = self.key(target, class_name)
+        async with self.store.transaction() as repo:
+            done = await repo.compile_result(key)
+        if done is not None:
+            return done
+        running = self._running.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self._compile(key, target, class_name))
+            self._running[key] = running
+            running.add_done_callback(lambda _f: self._running.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _compile(self, key: str, target: str, class_name: str) -> StoredCompile:
+        started = time.perf_counter()
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # no fork of a running event loop
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self._pool, compile_job, self.layout.data_dir, target, class_name
+        )
+        seconds = time.perf_counter() - started
+        task = self.task_of(target)
+        if isinstance(result, NoFit):
+            outcome = StoredCompile(key, task, class_name, COMPILER_VERSION, None, result.reason,
+                                    seconds)  # fmt: skip
+        else:
+            outcome = StoredCompile(key, task, class_name, COMPILER_VERSION,
+                                    stored_artifact(result), None, seconds)  # fmt: skip
+        async with self.store.transaction() as repo:
+            await repo.record_compile(outcome)
+        found = outcome.artifact.id[:12] if outcome.artifact else outcome.reason
+        log.info("compiled %s for %s in %.1f s: %s", target, class_name, seconds, found)
+        return outcome
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+
+
+def stored_artifact(artifact: Artifact) -> StoredArtifact:
+    quality = {
+        "int8": artifact.quality,
+        "float": artifact.float_quality,
+        "delta": artifact.quality_delta,
+        "max_step_diff": artifact.max_step_diff,
+        "top1_agreement": artifact.top1_agreement,
+        "ram_needed": artifact.ram_needed,
+        "variant": artifact.variant,
+    }
+    return StoredArtifact(
+        id=artifact.id, model=artifact.model, model_version=artifact.model_version,
+        task=artifact.task, device_class=artifact.device_class, backend=artifact.backend,
+        compiler_version=artifact.compiler_version, arena_bytes=artifact.arena_bytes,
+        model_bytes=artifact.model_bytes, package_bytes=artifact.package_bytes, quality=quality,
+        path=str(artifact.package_path), created=time.time(),
+    )  # fmt: skip

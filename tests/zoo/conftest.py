@@ -1,0 +1,16 @@
+"""One zoo per test session: each variant is trained once and shared by every test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lwm2m_mlaas.zoo import Zoo
+
+MLPERF_TINY = Path(__file__).resolve().parents[2] / ".." / "shared" / "models" / "mlperf-tiny"
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
+    return Zoo(tmp_path_factory.mktemp("zoo"))
