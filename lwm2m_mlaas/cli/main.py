@@ -22,6 +22,7 @@ from ..core.registration import Registration
 from ..sim.device import REGISTRATION_FORMS
 from ..sim.fleet import Fleet, fleet_configs
 from ..sim.profile import BOARDS
+from .models import add_commands as add_model_commands
 
 console = Console()
 
@@ -272,6 +273,8 @@ def parser() -> argparse.ArgumentParser:
     p = classes_commands.add_parser("list", help="the device class catalogue")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=classes_list)
+
+    add_model_commands(commands)
 
     p = commands.add_parser("demo", help="server plus a simulated fleet, end to end")
     p.add_argument("--devices", type=int, default=6, help="number of simulated devices")

@@ -65,6 +65,16 @@ class Zoo:
             return cache.read_entry(current.parent / current.read_text().strip())
         raise UnknownModel(f"no model named {name!r} in the zoo or among imported models")
 
+    def cached(self, name: str) -> ZooModel | None:
+        """The model if it is built (a zoo variant in the cache, or imported), never training."""
+        if name in VARIANTS:
+            entry = self.root / name / self.key(VARIANTS[name])
+            return cache.read_entry(entry) if (entry / cache.META).is_file() else None
+        try:
+            return self.get(name)
+        except UnknownModel:
+            return None
+
     def models(self, task: str | None = None) -> list[ZooModel]:
         """The variants of `task` (every task's if None), smallest first, building as needed."""
         if task is not None and task not in TASKS:

@@ -103,3 +103,71 @@ async def test_classes_list() -> None:
     assert "CONV_2D" in classes["stm32f746"]["ops"]
     code, out, _ = await mlaas("classes", "list")
     assert code == 0 and "mps2-an505" in out and "cortex-m33" in out
+
+
+async def test_models_compile_and_package_verify(tmp_path: Path) -> None:
+    code, out, err = await mlaas("models", "list", "--json", "--data-dir", str(tmp_path))
+    assert code == 0, err
+    listed = {m["name"]: m for m in json.loads(out)}
+    assert {"gesture-s", "anomaly-m", "digits-l", "sine-s"} <= set(listed)
+    assert not any(m["built"] for m in listed.values())  # listing never trains
+
+    code, out, err = await mlaas(
+        "compile", "sine-s", "--class", "samd21", "--json", "--data-dir", str(tmp_path), timeout=180
+    )
+    assert code == 0, err
+    artifact = json.loads(out)
+    assert artifact["fits"] and artifact["class"] == "samd21" and artifact["backend"] == "tflm"
+    assert artifact["arena_bytes"] > 0 and artifact["model_bytes"] > 0
+    assert {"int8", "float"} <= set(artifact["quality"])
+    package = Path(artifact["package"])
+
+    code, out, _ = await mlaas("models", "show", "sine-s", "--json", "--data-dir", str(tmp_path))
+    assert code == 0 and json.loads(out)["version"] == artifact["version"]
+
+    code, out, _ = await mlaas(
+        "package", "verify", str(package), "--json", "--data-dir", str(tmp_path)
+    )
+    assert code == 0 and json.loads(out)["valid"] is True
+    tampered = tmp_path / "tampered.pkg"
+    data = bytearray(package.read_bytes())
+    data[-5] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    code, out, _ = await mlaas("package", "verify", str(tampered), "--data-dir", str(tmp_path))
+    assert code == 1 and "PayloadDigestMismatch" in out
+
+    code, _, err = await mlaas("compile", "sine-s", "--class", "esp32", "--data-dir", str(tmp_path))
+    assert code == 2
+
+
+MLPERF_TINY = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
+
+
+async def test_import_an_mlperf_model_and_compile_it_for_two_classes(tmp_path: Path) -> None:
+    folder = ("--data-dir", str(tmp_path))
+    code, out, err = await mlaas(
+        "models",
+        "import",
+        str(MLPERF_TINY / "kws_ref_model.tflite"),
+        "--task",
+        "keyword-spotting",
+        "--kind",
+        "classification",
+        "--name",
+        "kws",
+        "--json",
+        *folder,
+    )
+    assert code == 0, err
+    assert json.loads(out)["source"] == "import"
+    code, out, err = await mlaas(
+        "compile", "kws", "--class", "samd21", "--class", "nrf52840", "--json", *folder, timeout=180
+    )
+    assert code == 1, err  # not every class holds it
+    samd21, nrf52840 = json.loads(out)
+    assert not samd21["fits"] and "not supported by samd21" in samd21["reason"]
+    assert nrf52840["fits"] and nrf52840["model_bytes"] == 53_936
+    code, out, _ = await mlaas(
+        "models", "import", str(tmp_path / "missing.tflite"), "--task", "x", *folder
+    )
+    assert code == 1 and "import failed" in out
