@@ -37,6 +37,7 @@ EXPECTED = {
             "GoldenVector",
             "Manifest",
             "ManifestError",
+            "ManifestMismatch",
             "MeasureError",
             "Measured",
             "NoFit",

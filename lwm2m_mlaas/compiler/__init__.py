@@ -10,6 +10,7 @@ from .manifest import BACKEND, FORMAT_VERSION, GoldenVector, Manifest, ManifestE
 from .measure import Measured, MeasureError, measure
 from .ops import check_ops
 from .package import (
+    ManifestMismatch,
     Package,
     PackageError,
     PackageMalformed,
@@ -37,6 +38,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_exported_members.py c
     "GoldenVector",
     "Manifest",
     "ManifestError",
+    "ManifestMismatch",
     "MeasureError",
     "Measured",
     "NoFit",

@@ -4,7 +4,8 @@ Package file, one self-describing CBOR item (RFC 8949 tag 55799, so files start 
 
     55799([
         COSE_Sign1 bytes,   # bstr: RFC 9052 COSE_Sign1, tag 18:
-                            #   [protected: bstr {1: -8 (EdDSA)}, unprotected: {4: key id},
+                            #   [protected: bstr {1: -8 (EdDSA)},
+                            #    unprotected: {4: key id, -65537: SHA-256 of the manifest},
                             #    payload: bstr (the manifest CBOR, see manifest.py),
                             #    signature: bstr Ed25519 over the Sig_structure
                             #    ["Signature1", protected, external_aad h'', payload]]
@@ -14,7 +15,9 @@ Package file, one self-describing CBOR item (RFC 8949 tag 55799, so files start 
 
 The COSE object is carried as bytes, so any COSE library checks it as received. verify_package()
 raises one PackageError subclass per failure; `result` is the LwM2M Firmware Update result
-(/5/0/5) a device reports for it.
+(/5/0/5) a device reports for it. The unsigned manifest digest (a private-use header) only names
+the failure: when it no longer matches, the manifest was altered; when it matches but the
+signature fails, the signature was (or another key signed).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ SELF_DESCRIBED_CBOR = 55799
 COSE_SIGN1 = 18
 HEADER_ALG = 1
 HEADER_KID = 4
+HEADER_MANIFEST_SHA256 = -65537
+"""Private-use COSE header label (RFC 9052 section 16.2): SHA-256 of the manifest, unsigned."""
 
 
 class PackageError(ValueError):
@@ -61,8 +66,12 @@ class UnsupportedAlgorithm(PackageError):
 
 
 class SignatureMismatch(PackageError):
-    """The signature does not verify: the manifest or the signature was altered, or another
-    key signed it."""
+    """The signature does not verify over an unaltered manifest: the signature was altered or
+    another key signed it."""
+
+
+class ManifestMismatch(SignatureMismatch):
+    """The manifest is not the one that was signed: it was altered after signing."""
 
 
 class PayloadSizeMismatch(PackageError):
@@ -114,9 +123,11 @@ def sign1(payload: bytes, signer: Signer) -> bytes:
     """COSE_Sign1 (RFC 9052 section 4.2) over `payload`, with the signer's EdDSA key."""
     protected = cbor2.dumps({HEADER_ALG: signer.algorithm})
     signature = signer.sign(_sig_structure(protected, payload))
-    return cbor2.dumps(
-        cbor2.CBORTag(COSE_SIGN1, [protected, {HEADER_KID: signer.key_id}, payload, signature])
-    )
+    unprotected = {
+        HEADER_KID: signer.key_id,
+        HEADER_MANIFEST_SHA256: hashlib.sha256(payload).digest(),
+    }
+    return cbor2.dumps(cbor2.CBORTag(COSE_SIGN1, [protected, unprotected, payload, signature]))
 
 
 def verify_package(data: bytes, public_key: Ed25519PublicKey | bytes) -> tuple[Manifest, bytes]:
@@ -155,7 +166,10 @@ def verify_package(data: bytes, public_key: Ed25519PublicKey | bytes) -> tuple[M
     try:
         key.verify(signature, _sig_structure(protected, manifest_bytes))
     except InvalidSignature:
-        raise SignatureMismatch("signature does not match the manifest and key") from None
+        recorded = unprotected.get(HEADER_MANIFEST_SHA256)
+        if isinstance(recorded, bytes) and recorded != hashlib.sha256(manifest_bytes).digest():
+            raise ManifestMismatch("manifest was altered after signing") from None
+        raise SignatureMismatch("signature does not verify with this key") from None
     try:
         manifest = Manifest.from_cbor(manifest_bytes)
     except ManifestError as e:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lwm2m_mlaas.compiler import (
     COMPILER_VERSION,
     Manifest,
+    ManifestMismatch,
     Measured,
     Package,
     PackageMalformed,
@@ -70,7 +71,8 @@ def test_an_intact_package_verifies(pkg: Package, signer: Signer, blobs_small: M
     pem = (signer.folder / PUBLIC_KEY_FILE).read_bytes()
     assert verify_package(pkg.data, pem) == (manifest, payload)
     sign1, _ = _parts(pkg.data)
-    assert cbor2.loads(sign1[0]) == {1: -8} and sign1[1] == {4: signer.key_id}
+    assert cbor2.loads(sign1[0]) == {1: -8}
+    assert sign1[1] == {4: signer.key_id, -65537: hashlib.sha256(sign1[2]).digest()}
 
 
 def test_manifest_survives_cbor(pkg: Package) -> None:
@@ -88,23 +90,26 @@ def test_a_tampered_payload_is_a_digest_mismatch(pkg: Package, signer: Signer) -
         verify_package(_assemble(sign1, payload[:-1]), signer.public_key)
 
 
-def test_a_tampered_manifest_or_signature_is_a_signature_mismatch(
+def test_a_tampered_manifest_and_a_tampered_signature_have_their_own_reasons(
     pkg: Package, signer: Signer
 ) -> None:
     sign1, payload = _parts(pkg.data)
     manifest = cbor2.loads(sign1[2])
     manifest["arena_bytes"] //= 2
-    with pytest.raises(SignatureMismatch):
+    with pytest.raises(ManifestMismatch, match="manifest was altered") as error:
         verify_package(
             _assemble([*sign1[:2], cbor2.dumps(manifest), sign1[3]], payload), signer.public_key
         )
+    assert error.value.result == 5
     signature = bytearray(sign1[3])
     signature[0] ^= 0x80
-    with pytest.raises(SignatureMismatch):
+    with pytest.raises(SignatureMismatch, match="signature does not verify") as error:
         verify_package(_assemble([*sign1[:3], bytes(signature)], payload), signer.public_key)
+    assert type(error.value) is SignatureMismatch and error.value.result == 5
     other = Ed25519PrivateKey.generate().public_key()
-    with pytest.raises(SignatureMismatch):
+    with pytest.raises(SignatureMismatch) as error:
         verify_package(pkg.data, other)
+    assert type(error.value) is SignatureMismatch
 
 
 def test_other_algorithms_and_malformed_packages(pkg: Package, signer: Signer) -> None:
