@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -80,6 +81,13 @@ def measured(model: ZooModel, folder: Path) -> Measured:
     return result
 
 
+def quiet_worker() -> None:
+    """Less TensorFlow chatter on stderr: C++ info logs (set before TensorFlow is imported) and
+    its Python retracing warnings."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def compile_job(data_dir: Path, target: str, class_name: str) -> Artifact | NoFit:
     """The worker side: build or load the candidates, measure them, fit, verify, package."""
     layout = Layout(data_dir)
@@ -141,7 +149,9 @@ class CompileService:
         started = time.perf_counter()
         if self._pool is None:
             context = multiprocessing.get_context("spawn")  # no fork of a running event loop
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=quiet_worker
+            )
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
             self._pool, compile_job, self.layout.data_dir, target, class_name
