@@ -34,6 +34,7 @@ test: $(STAMP) system-deps check
 
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/registration.py
+	$(BIN)/python benchmarks/compile.py
 
 clean:
 	rm -rf $(VENV) $(NODE_PEER)/node_modules

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.nodes import MultiResource, ObjectInstance, SingleResource
+
 CATALOGUE = Path(__file__).with_name("device_classes.toml")
 ARENA_HEADROOM = 1.10
 """An arena fits when arena * ARENA_HEADROOM + INTERPRETER_BYTES <= the class's ML RAM."""
@@ -65,6 +67,31 @@ class Capabilities:
     ml_flash_bytes: int
     runtimes: tuple[str, ...] = ("tflm",)
     board: str = ""
+
+
+ML_CAPABILITY = 32100
+"""The project's ML Capability object (objects/32100.xml)."""
+
+
+def capabilities_from(device: ObjectInstance, ml_capability: ObjectInstance) -> Capabilities:
+    """What a device reports: the ML slot from /32100/0 (core 0, RAM 2, flash 3, runtimes 4,
+    board 8), with /3/0/1 (model number) as the board hint when /32100/0/8 is missing."""
+
+    def single(instance: ObjectInstance, resource: int) -> object:
+        node = instance.resources.get(resource)
+        return node.value if isinstance(node, SingleResource) else None
+
+    runtimes = ml_capability.resources.get(4)
+    board = single(ml_capability, 8) or single(device, 1) or ""
+    core, ram, flash = (single(ml_capability, r) for r in (0, 2, 3))
+    if not isinstance(core, str) or not isinstance(ram, int) or not isinstance(flash, int):
+        raise ValueError("ML Capability lacks core (0), ML RAM (2) or ML flash (3)")
+    reported_runtimes = (
+        tuple(str(v) for v in runtimes.instances.values())
+        if isinstance(runtimes, MultiResource)
+        else ("tflm",)
+    )
+    return Capabilities(core, ram, flash, reported_runtimes, str(board))
 
 
 def classify(
