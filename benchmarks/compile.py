@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -26,6 +25,7 @@ from lwm2m_mlaas.compiler import load_public_key, verify_package
 from lwm2m_mlaas.compiler.service import CompileService, Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.compiler.targets import load_catalogue
+from lwm2m_mlaas.compiler.verify import golden_matches
 from lwm2m_mlaas.store import Store, StoredCompile
 from lwm2m_mlaas.zoo.model import TaskKind
 from lwm2m_mlaas.zoo.tasks import TASKS
@@ -37,17 +37,8 @@ ROOMY = "mps2-an505"
 
 def golden_reproduced(package: Path, public_key: Path) -> tuple[int, int]:
     """(vectors reproduced bit for bit, vectors) running the package in a fresh TFLM."""
-    from tflite_micro import runtime
-
     manifest, payload = verify_package(package.read_bytes(), load_public_key(public_key))
-    exact = 0
-    for vector in manifest.golden:
-        interpreter = runtime.Interpreter.from_bytes(payload, arena_size=manifest.arena_bytes)
-        x = np.frombuffer(vector.input, np.int8).reshape(manifest.input.shape)
-        interpreter.set_input(x, 0)
-        interpreter.invoke()
-        exact += interpreter.get_output(0).astype(np.int8).tobytes() == vector.output
-    return exact, len(manifest.golden)
+    return golden_matches(manifest, payload)
 
 
 async def timed(

@@ -136,8 +136,8 @@ class CompileService:
         key = self.key(target, class_name)
         async with self.store.transaction() as repo:
             done = await repo.compile_result(key)
-        if done is not None:
-            return done
+        if done is not None and (done.artifact is None or Path(done.artifact.path).is_file()):
+            return done  # (a recorded package whose file is gone is compiled again)
         running = self._running.get(key)
         if running is None:
             running = asyncio.ensure_future(self._compile(key, target, class_name))

@@ -28,7 +28,7 @@ from tflite_micro import runtime
 from ..zoo.model import TaskKind
 from ..zoo.quality import quality
 from ._arrays import load_data, sample_inputs, to_float
-from .manifest import GoldenVector
+from .manifest import GoldenVector, Manifest
 from .measure import Measured
 
 TOLERANCE_STEPS = 16
@@ -99,6 +99,18 @@ def run_tflm(tflite: bytes, arena_bytes: int, inputs: Int8Array) -> Int8Array:
         interpreter.invoke()
         outputs.append(np.array(interpreter.get_output(0), np.int8))
     return np.stack(outputs)
+
+
+def golden_matches(manifest: Manifest, payload: bytes) -> tuple[int, int]:
+    """(golden vectors reproduced bit for bit, golden vectors) by a fresh TFLite-Micro
+    interpreter with the manifest's arena: the check a device makes before it runs a model."""
+    if not manifest.golden:
+        return 0, 0
+    inputs = np.stack([np.frombuffer(g.input, np.int8).reshape(manifest.input.shape)
+                       for g in manifest.golden])  # fmt: skip
+    outputs = run_tflm(payload, manifest.arena_bytes, inputs)
+    exact = sum(out.tobytes() == g.output for out, g in zip(outputs, manifest.golden, strict=True))
+    return exact, len(manifest.golden)
 
 
 def run_desktop(tflite: bytes, inputs: Int8Array) -> Int8Array:
