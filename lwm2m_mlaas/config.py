@@ -38,6 +38,27 @@ class ServerConfig:
     (LwM2M 1.1 default MAX_TRANSMIT_WAIT)."""
     block_size: int = 512
     """Largest block size (bytes) the server sends or asks for unless the device asks less."""
+    advertised_host: str = ""
+    """Host in the package URIs devices pull from; empty: the CoAP bind address, or 127.0.0.1
+    when that is a wildcard."""
+    max_transfers: int = 32
+    """Package deliveries in flight at once."""
+    delivery_timeout: float = 120.0
+    """Seconds a delivery step (transfer, install) may take before the attempt counts as lost."""
+    max_attempts: int = 5
+    """Delivery attempts before a delivery fails for good."""
+    retry_backoff: float = 2.0
+    """Seconds before the first retry; doubles each attempt, at most 60 s."""
+
+    @property
+    def packages_dir(self) -> Path:
+        """Compiled packages (<artifact id>.pkg), served at /fw/."""
+        return self.data_dir / "packages"
+
+    @property
+    def package_host(self) -> str:
+        host = self.advertised_host or self.coap_host
+        return "127.0.0.1" if host in ("", "::", "0.0.0.0") else host
 
     @property
     def database_url(self) -> str:

@@ -73,6 +73,7 @@ EXPECTED = {
     ),
     lwm2m_mlaas.server: ["Event", "EventBus", "EventKind", "Lwm2mServer", "Queued", "build_server"],
     lwm2m_mlaas.store: [
+        "Delivery",
         "QueuedRequest",
         "Repository",
         "Store",

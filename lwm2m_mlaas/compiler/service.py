@@ -55,6 +55,7 @@ class Layout:
 
     @property
     def packages(self) -> Path:
+        """Where the server serves them from (ServerConfig.packages_dir)."""
         return self.data_dir / "packages"
 
     @property

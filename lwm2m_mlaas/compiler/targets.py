@@ -32,6 +32,8 @@ class DeviceClass:
     """Flash the ML slot may use: the model package."""
     runtimes: tuple[str, ...]
     ops: frozenset[str]
+    delivery: str = "pull"
+    """'push' or 'pull': the mode when the device accepts both."""
 
     def ram_needed(self, arena_bytes: int) -> int:
         return int(arena_bytes * ARENA_HEADROOM) + INTERPRETER_BYTES
@@ -54,6 +56,7 @@ def load_catalogue(path: Path = CATALOGUE) -> Mapping[str, DeviceClass]:
             ml_flash_bytes=int(entry["ml_flash_kb"]) * 1024,
             runtimes=tuple(entry["runtimes"]),
             ops=op_sets[ops] if isinstance(ops, str) else frozenset(ops),
+            delivery=entry.get("delivery", "pull"),
         )
     return classes
 

@@ -56,7 +56,7 @@ class Lwm2mServer:
             [".well-known", "core"], coap_resource.WKCResource(site.get_resources_as_linkheader)
         )
         add_registration_interface(site, self.registrations, self.events)
-        self.packages = PackageStore(self.config.data_dir / "fw")
+        self.packages = PackageStore(self.config.packages_dir)
         site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
         try:

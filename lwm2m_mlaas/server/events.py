@@ -22,6 +22,9 @@ class EventKind(StrEnum):
     NOTIFICATION = "NOTIFICATION"
     AWAKE = "AWAKE"
     SLEEPING = "SLEEPING"
+    PROVISIONING = "PROVISIONING"
+    """A provisioning step: data["stage"] is classified, compiled, delivering, running or
+    failed (with data["reason"])."""
 
 
 @dataclass(frozen=True, slots=True)

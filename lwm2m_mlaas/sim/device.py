@@ -26,14 +26,13 @@ from ..core.linkformat import format_link_format
 from ..core.model import ObjectRegistry
 from ..core.nodes import Node, SingleResource, Value
 from ..core.paths import Lwm2mPath
-from .firmware import FirmwareUpdate
+from .firmware import DELIVERY, FirmwareUpdate
+from .ml import ML_CAPABILITY, ML_INFERENCE, MlSlot
 from .objects import ObjectTree
 from .profile import BOARDS, BoardProfile
 
 log = logging.getLogger(__name__)
 
-ML_CAPABILITY = 32100
-ML_INFERENCE = 32101
 UPDATE_EARLY = 6.0
 """Zephyr's CONFIG_LWM2M_SECONDS_TO_UPDATE_EARLY."""
 
@@ -66,6 +65,23 @@ class DeviceConfig:
     board: BoardProfile = field(default_factory=lambda: BOARDS["nrf52840"])
     task: str = "gesture"
     bind_host: str = "127.0.0.1"
+    trust_key: bytes | None = None
+    """The service's Ed25519 package signing key (PEM or the 32 raw bytes); without one no
+    package can be trusted, so every package is refused with result 6."""
+    delivery: str = "both"
+    """Firmware delivery methods the device accepts (/5/0/9): 'pull', 'push' or 'both'."""
+    inference_interval: float = 1.0
+    """Seconds between inferences of the installed model; 0 disables inference."""
+    corrupt_fraction: float = 0.0
+    """Fault injection: the share of received packages that get a payload byte flipped."""
+    seed: int = 0
+    """With the endpoint, seeds the device's fault injection and sensor data."""
+
+    def __post_init__(self) -> None:
+        if self.delivery not in DELIVERY:
+            raise ValueError(f"delivery {self.delivery!r} is not one of {', '.join(DELIVERY)}")
+        if not 0.0 <= self.corrupt_fraction <= 1.0:
+            raise ValueError(f"corrupt_fraction {self.corrupt_fraction} is not within 0..1")
 
 
 def _now() -> datetime:
@@ -92,7 +108,8 @@ class SimulatedDevice:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Lwm2mPath], None]] = []
         self._install_objects()
-        self.firmware = FirmwareUpdate(self)
+        self.ml = MlSlot(self)
+        self.firmware = FirmwareUpdate(self, self.ml.install)
 
     # object set-up
     def _install_objects(self) -> None:
@@ -127,7 +144,7 @@ class SimulatedDevice:
             "/5/0/6": "",
             "/5/0/7": "",
             "/5/0/8": {0: 0},
-            "/5/0/9": 2,
+            "/5/0/9": DELIVERY[c.delivery],
             f"/{ML_CAPABILITY}/0/0": board.core,
             f"/{ML_CAPABILITY}/0/1": board.clock_mhz,
             f"/{ML_CAPABILITY}/0/2": board.ml_ram,
@@ -150,7 +167,6 @@ class SimulatedDevice:
         tree.on_execute("/1/0/8", lambda _args: self._update_now.set())
         tree.on_execute("/3/0/4", lambda _args: log.info("%s: reboot requested", c.endpoint))
         tree.on_execute("/3/0/5", lambda _args: log.info("%s: factory reset", c.endpoint))
-        tree.on_execute(f"/{ML_INFERENCE}/0/7", lambda _args: tree.set(f"/{ML_INFERENCE}/0/2", 0))
         tree.on_write(1, 1, self._lifetime_written)
         tree.listeners.append(self._on_change)
 
@@ -207,6 +223,7 @@ class SimulatedDevice:
             self._task = asyncio.create_task(self._run(), name=f"sim {self.config.endpoint}")
 
     async def stop(self, deregister: bool = True) -> None:
+        self.ml.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -405,6 +422,8 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
     def _upload(self, request: aiocoap.Message, exponent: int) -> aiocoap.Message:
         block = request.opt.block1
         key = (request.remote, tuple(request.opt.uri_path))
+        if block.block_number == 0 and not self._push_accepted(request):
+            return aiocoap.Message(code=Code.METHOD_NOT_ALLOWED, payload=b"push not accepted")
         received = bytearray() if block.block_number == 0 else self._uploads.get(key)
         if received is None or block.start != len(received):
             self._uploads.pop(key, None)
@@ -423,6 +442,14 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
         response = self.respond(request.copy(payload=bytes(received), block1=None))
         response.opt.block1 = (block.block_number, False, block.size_exponent)
         return response
+
+    def _push_accepted(self, request: aiocoap.Message) -> bool:
+        """A pull-only device refuses a pushed package at its first block."""
+        try:
+            path = self.device.local_path(tuple(request.opt.uri_path))
+        except Lwm2mError:
+            return True  # answered by respond()
+        return path != Lwm2mPath.of(5, 0, 0) or self.device.firmware.accepts(0)
 
     async def add_observation(self, request: aiocoap.Message, serverobservation: Any) -> None:
         try:

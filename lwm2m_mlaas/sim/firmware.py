@@ -1,16 +1,20 @@
 """Object 5 (Firmware Update) on the simulated device, with Zephyr's states and results:
 push (write /5/0/0), pull (write /5/0/1, fetched with Block2), cancel by empty write,
-execute /5/0/2 only in DOWNLOADED."""
+execute /5/0/2 only in DOWNLOADED. /5/0/9 names the delivery methods the device accepts; a
+package arriving by the other one is refused with 4.05. Fault injection: a share of received
+packages gets one payload byte flipped before it is checked."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import aiocoap
+import cbor2
 from aiocoap.numbers.codes import Code
 
 from ..coap import block_exp
@@ -47,6 +51,22 @@ Installer = Callable[[bytes], Awaitable[tuple[FirmwareResult, str, str]]]
 """Checks and installs a package; returns (result, package name, package version)."""
 
 
+DELIVERY = {"pull": 0, "push": 1, "both": 2}
+"""DeviceConfig.delivery -> /5/0/9 Firmware Update Delivery Method."""
+
+
+def flip_payload_byte(package: bytes, rng: random.Random) -> bytes:
+    """The package with one byte of its payload inverted. The payload is the package array's
+    last item, so it is the file's tail; data that is not a package gets any byte inverted."""
+    try:
+        span = len(cbor2.loads(package)[1]) or len(package)  # cbor2 drops tag 55799
+    except Exception:  # not a package: any byte will do
+        span = len(package)
+    corrupted = bytearray(package)
+    corrupted[len(package) - 1 - rng.randrange(span)] ^= 0xFF
+    return bytes(corrupted)
+
+
 async def accept_any(package: bytes) -> tuple[FirmwareResult, str, str]:
     return FirmwareResult.SUCCESS, "package", f"{len(package)}B"
 
@@ -56,7 +76,10 @@ class FirmwareUpdate:
         self.device = device
         self.installer = installer
         self.package = b""
+        self.rng = random.Random(f"{device.config.seed}:{device.config.endpoint}")
+        """Decides which received packages get corrupted (DeviceConfig.corrupt_fraction)."""
         self._download: asyncio.Task[None] | None = None
+        self._installing: asyncio.Task[None] | None = None
         tree = device.tree
         tree.on_write(5, 0, self._package_written)
         tree.on_write(5, 1, self._uri_written)
@@ -71,6 +94,24 @@ class FirmwareUpdate:
         if result is not None:
             self.device.tree.set("/5/0/5", int(result))
 
+    def accepts(self, resource: int) -> bool:
+        """Whether the device takes a package by push (resource 0) or pull (resource 1)."""
+        delivery = self.device.config.delivery
+        return delivery == "both" or delivery == ("push" if resource == 0 else "pull")
+
+    def _refuse(self, resource: int) -> Lwm2mError:
+        method = "push" if resource == 0 else "pull"
+        return Lwm2mError(
+            f"this device does not accept {method} delivery",
+            code=ResponseCode.METHOD_NOT_ALLOWED,
+        )
+
+    def _received(self, package: bytes) -> bytes:
+        if self.rng.random() < self.device.config.corrupt_fraction:
+            log.info("%s: corrupting the received package", self.device.config.endpoint)
+            return flip_payload_byte(package, self.rng)
+        return package
+
     def _cancel(self) -> None:
         if self._download is not None:
             self._download.cancel()
@@ -83,18 +124,23 @@ class FirmwareUpdate:
         if not value:
             self._cancel()
             return
+        if not self.accepts(0):
+            raise self._refuse(0)
         if self.state is not FirmwareState.IDLE:
             raise Lwm2mError("a package is already being handled", code=ResponseCode.BAD_REQUEST)
         if len(value) > self.device.config.board.ml_flash:
             self._set(FirmwareState.IDLE, FirmwareResult.NOT_ENOUGH_STORAGE)
             return
-        self.package = bytes(value)
+        self.package = self._received(bytes(value))
         self._set(FirmwareState.DOWNLOADED, FirmwareResult.INITIAL)
 
     def _uri_written(self, _path: Lwm2mPath, value: Any) -> None:
         if not value:
             self._cancel()
             return
+        if not self.accepts(1):
+            self.device.tree.set("/5/0/1", "")
+            raise self._refuse(1)
         uri = str(value)
         if not uri.startswith("coap://"):
             self._set(
@@ -124,7 +170,7 @@ class FirmwareUpdate:
         if len(answer.payload) > self.device.config.board.ml_flash:
             self._set(FirmwareState.IDLE, FirmwareResult.NOT_ENOUGH_STORAGE)
             return
-        self.package = answer.payload
+        self.package = self._received(answer.payload)
         self._set(FirmwareState.DOWNLOADED, FirmwareResult.INITIAL)
 
     def _update(self, _arguments: str) -> None:
@@ -133,10 +179,14 @@ class FirmwareUpdate:
                 "update is only allowed in state DOWNLOADED", code=ResponseCode.METHOD_NOT_ALLOWED
             )
         self._set(FirmwareState.UPDATING)
-        asyncio.get_running_loop().create_task(self._install())
+        self._installing = asyncio.get_running_loop().create_task(self._install())
 
     async def _install(self) -> None:
-        result, name, version = await self.installer(self.package)
+        try:
+            result, name, version = await self.installer(self.package)
+        except Exception:
+            log.exception("%s: installing the package failed", self.device.config.endpoint)
+            result, name, version = FirmwareResult.UPDATE_FAILED, "", ""
         self.package = b""
         if result is FirmwareResult.SUCCESS:
             self.device.tree.set("/5/0/6", name)

@@ -2,6 +2,7 @@
 
 from .batch import WriteBatcher
 from .repositories import (
+    Delivery,
     QueuedRequest,
     Repository,
     Store,
@@ -11,6 +12,7 @@ from .repositories import (
 )
 
 __all__ = [
+    "Delivery",
     "QueuedRequest",
     "Repository",
     "Store",

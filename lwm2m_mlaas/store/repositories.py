@@ -17,7 +17,15 @@ from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest
 from .database import create_engine, create_schema, session_factory
-from .tables import ArtifactRow, CompileRow, ObservationRow, QueuedRequestRow, RegistrationRow
+from .tables import (
+    ArtifactRow,
+    AssignmentRow,
+    CompileRow,
+    DeliveryRow,
+    ObservationRow,
+    QueuedRequestRow,
+    RegistrationRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +251,58 @@ class Repository:
         )
         return [_artifact(r) for r in rows]
 
+    # deliveries
+    async def add_delivery(
+        self, endpoint: str, artifact_id: str, model: str, device_class: str, mode: str
+    ) -> Delivery:
+        now = time.time()
+        row = DeliveryRow(endpoint=endpoint, artifact_id=artifact_id, model=model,
+                          device_class=device_class, mode=mode, state="pending", attempts=0,
+                          next_attempt=now, created=now, updated=now)  # fmt: skip
+        self.session.add(row)
+        await self.session.flush()
+        return _delivery(row)
+
+    async def update_delivery(self, delivery_id: int, **changes: Any) -> Delivery:
+        row = await self.session.get(DeliveryRow, delivery_id)
+        if row is None:
+            raise LookupError(f"no delivery {delivery_id}")
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.updated = time.time()
+        await self.session.flush()
+        return _delivery(row)
+
+    async def delivery(self, delivery_id: int) -> Delivery | None:
+        row = await self.session.get(DeliveryRow, delivery_id)
+        return None if row is None else _delivery(row)
+
+    async def deliveries(
+        self, endpoint: str | None = None, *, active: bool = False
+    ) -> list[Delivery]:
+        query = select(DeliveryRow).order_by(DeliveryRow.id)
+        if endpoint is not None:
+            query = query.where(DeliveryRow.endpoint == endpoint)
+        if active:
+            query = query.where(DeliveryRow.state.in_(Delivery.ACTIVE))
+        return [_delivery(r) for r in await self.session.scalars(query)]
+
+    # operator assignments
+    async def assign(self, scope: str, value: str, target: str) -> None:
+        await self.session.merge(AssignmentRow(scope=scope, value=value, target=target,
+                                               created=time.time()))  # fmt: skip
+
+    async def unassign(self, scope: str, value: str) -> bool:
+        row = await self.session.get(AssignmentRow, (scope, value))
+        if row is None:
+            return False
+        await self.session.delete(row)
+        return True
+
+    async def assignments(self) -> dict[tuple[str, str], str]:
+        rows = await self.session.scalars(select(AssignmentRow))
+        return {(r.scope, r.value): r.target for r in rows}
+
     async def endpoints_with_pending_requests(self) -> set[str]:
         rows = await self.session.scalars(
             select(QueuedRequestRow.endpoint).where(QueuedRequestRow.status == "pending").distinct()
@@ -312,6 +372,38 @@ def _artifact(row: ArtifactRow) -> StoredArtifact:
         row.id, row.model, row.model_version, row.task, row.device_class, row.backend,
         row.compiler_version, row.arena_bytes, row.model_bytes, row.package_bytes,
         MappingProxyType(dict(row.quality)), row.path, row.created,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    endpoint: str
+    artifact_id: str
+    model: str
+    device_class: str
+    mode: str
+    """'push' or 'pull'."""
+    state: str
+    """pending, transferring, downloaded, updating; then succeeded, failed or cancelled."""
+    attempts: int
+    next_attempt: float
+    result: int | None
+    reason: str | None
+    created: float
+    updated: float
+
+    ACTIVE = ("pending", "transferring", "downloaded", "updating")
+
+    @property
+    def active(self) -> bool:
+        return self.state in self.ACTIVE
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    return Delivery(
+        row.id, row.endpoint, row.artifact_id, row.model, row.device_class, row.mode, row.state,
+        row.attempts, row.next_attempt, row.result, row.reason, row.created, row.updated,
     )  # fmt: skip
 
 

@@ -97,3 +97,36 @@ class CompileRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     seconds: Mapped[float] = mapped_column(Float)
     created: Mapped[float] = mapped_column(Float)
+
+
+class DeliveryRow(Base):
+    """One package delivery to one device over object 5 (the provisioning state machine)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(String(255), index=True)
+    artifact_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    device_class: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[float] = mapped_column(Float)
+    result: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)
+
+
+class AssignmentRow(Base):
+    """An operator's choice of model for a class, a tag or an endpoint (most specific wins)."""
+
+    __tablename__ = "assignments"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """'endpoint', 'tag' or 'class'."""
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    target: Mapped[str] = mapped_column(String(128))
+    """A zoo task or a model name."""
+    created: Mapped[float] = mapped_column(Float)

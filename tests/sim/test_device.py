@@ -20,6 +20,7 @@ from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.core.registration import Registration, parse_register
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, FirmwareResult, FirmwareState, SimulatedDevice
 from lwm2m_mlaas.sim.device import REGISTRATION_FORMS
+from lwm2m_mlaas.sim.firmware import accept_any
 from tests.conftest import wait_for
 
 P = Lwm2mPath.parse
@@ -171,6 +172,7 @@ NOT_DOWNLOADED = "update is only allowed in state DOWNLOADED"
 
 async def test_firmware_push_then_update() -> None:
     device = sim()
+    device.firmware.installer = accept_any  # the state machine alone (see test_firmware_install)
     tree = device.tree
     assert state(device) == IDLE
     assert (tree.get("/5/0/8"), tree.get("/5/0/9")) == ({0: 0}, 2)

@@ -1,0 +1,1 @@
+"""Fleet policy: provisioning on registration and OTA delivery of model packages."""

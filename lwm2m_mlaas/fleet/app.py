@@ -1,0 +1,49 @@
+"""The whole service: the LwM2M server, the compiler and the provisioning that joins them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..compiler.service import CompileService
+from ..config import ServerConfig
+from ..server import Lwm2mServer, build_server
+from .delivery import DeliveryService
+from .provisioning import ProvisioningService
+
+
+class MlaasService:
+    """`async with MlaasService(config) as service:` runs everything; a device that registers
+    is provisioned with no one touching it."""
+
+    def __init__(self, config: ServerConfig, *, compile_workers: int = 1) -> None:
+        self.config = config
+        self.compile_workers = compile_workers
+        self.server: Lwm2mServer = build_server(config)
+
+    async def start(self) -> None:
+        await self.server.start()
+        self.compiler = CompileService(self.server.store, self.config.data_dir,
+                                       workers=self.compile_workers)  # fmt: skip
+        self.deliveries = DeliveryService(self.server)
+        self.provisioning = ProvisioningService(self.server, self.compiler, self.deliveries)
+        self.deliveries.start()
+        self.provisioning.start()
+        # after a restart: devices never provisioned start now; deliveries resume on their own
+        async with self.server.store.transaction() as repo:
+            delivered = {d.endpoint for d in await repo.deliveries()}
+        for registration in self.server.registrations.all():
+            if registration.endpoint not in delivered:
+                self.provisioning.trigger(registration.endpoint)
+
+    async def stop(self) -> None:
+        await self.provisioning.stop()
+        await self.deliveries.stop()
+        await self.compiler.close()
+        await self.server.stop()
+
+    async def __aenter__(self) -> MlaasService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()

@@ -1,0 +1,333 @@
+"""Package delivery over the Firmware Update object (5), as a persisted state machine.
+
+    pending -> transferring -> downloaded -> updating -> succeeded
+        ^            |              |            |
+        +------------+--------------+------------+  (retry after backoff)    -> failed, cancelled
+
+Push writes /5/0/0 (Block1, at the size the device accepts); pull writes /5/0/1 with the
+coap:// URI of /fw/<artifact>.pkg (the device fetches it with Block2). /5/0/3 (state) and /5/0/5
+(result) are observed; /5/0/2 is executed once the state is DOWNLOADED; success is result 1 with
+/5/0/7 equal to the artifact id. Every step is written to the database first, so a restarted
+server resumes each active delivery, and a device that vanished is retried when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..core.content_format import ContentFormat
+from ..core.nodes import ResourceType, SingleResource
+from ..core.requests import Response
+from ..server import Event, EventKind, Lwm2mServer, Queued
+from ..store import Delivery
+
+log = logging.getLogger(__name__)
+
+STATE, RESULT, PACKAGE, URI, UPDATE, VERSION, METHOD = (
+    "/5/0/3", "/5/0/5", "/5/0/0", "/5/0/1", "/5/0/2", "/5/0/7", "/5/0/9",
+)  # fmt: skip
+IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
+RESULTS = {
+    0: "initial value",
+    1: "updated successfully",
+    2: "not enough flash for the package",
+    3: "out of RAM during the download or install",
+    4: "connection lost during the download",
+    5: "integrity check failure (digest or signature)",
+    6: "unsupported package type",
+    7: "invalid URI",
+    8: "firmware update failed (the model did not pass its checks)",
+    9: "unsupported protocol",
+}
+RETRYABLE = frozenset({4, 5, 8})
+"""Results worth another attempt; 2, 3, 6, 7 and 9 will not change by trying again."""
+
+
+class AttemptFailed(Exception):
+    def __init__(self, reason: str, *, result: int | None = None, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.retry = retry
+
+
+@dataclass
+class _Watch:
+    """The device's /5/0/3 and /5/0/5 as its notifications (or reads) report them."""
+
+    state: int | None = None
+    result: int | None = None
+    changed: asyncio.Event | None = None
+
+
+def _value(response: Response | Queued) -> object:
+    if isinstance(response, Queued):
+        raise AttemptFailed("the device sleeps (queue mode); retried when it wakes")
+    if not response.success:
+        raise AttemptFailed(f"{response.code.dotted} {response.error or response.code.name}",
+                            retry=response.timed_out or response.code.value >= 160)  # fmt: skip
+    return getattr(response.node, "value", None)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+class DeliveryService:
+    def __init__(self, server: Lwm2mServer) -> None:
+        self.server = server
+        self.config = server.config
+        self._slots = asyncio.Semaphore(self.config.max_transfers)
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._busy: dict[int, str] = {}
+        """Endpoint of each running delivery: one at a time per device."""
+        self._watches: dict[str, _Watch] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._listening = server.events.listening(self._on_event)
+
+    # life cycle
+    def start(self) -> None:
+        self._listening.__enter__()
+        self._loop = asyncio.create_task(self._schedule(), name="deliveries")
+
+    async def stop(self) -> None:
+        self._listening.__exit__(None, None, None)
+        tasks = [t for t in (self._loop, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # API
+    async def deliver(
+        self, endpoint: str, artifact_id: str, model: str, device_class: str, mode: str
+    ) -> Delivery:
+        """Start delivering a package, replacing any other active delivery to the device."""
+        async with self.server.store.transaction() as repo:
+            for active in await repo.deliveries(endpoint, active=True):
+                if active.artifact_id == artifact_id:
+                    return active
+                await repo.update_delivery(active.id, state="cancelled",
+                                           reason="replaced by a newer package")  # fmt: skip
+            delivery = await repo.add_delivery(endpoint, artifact_id, model, device_class, mode)
+        self._wake.set()
+        return delivery
+
+    async def cancel(self, delivery_id: int) -> Delivery:
+        """Stop a delivery; the device's download is cancelled by an empty write."""
+        task = self._running.get(delivery_id)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with self.server.store.transaction() as repo:
+            delivery = await repo.update_delivery(delivery_id, state="cancelled",
+                                                  reason="cancelled by the operator")  # fmt: skip
+        with contextlib.suppress(Exception):
+            await self.server.write(delivery.endpoint, PACKAGE,
+                                    SingleResource(0, ResourceType.OPAQUE, b""))  # fmt: skip
+        return delivery
+
+    # scheduling
+    def _on_event(self, event: Event) -> None:
+        if event.kind is EventKind.NOTIFICATION:
+            self._notified(event)
+        elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED, EventKind.AWAKE):
+            asyncio.get_running_loop().create_task(self._returned(event.registration.endpoint))
+
+    async def _returned(self, endpoint: str) -> None:
+        """A device (re)appeared: its waiting deliveries need not wait out their backoff."""
+        async with self.server.store.transaction() as repo:
+            for delivery in await repo.deliveries(endpoint, active=True):
+                if delivery.id not in self._running and delivery.next_attempt > time.time():
+                    await repo.update_delivery(delivery.id, next_attempt=time.time())
+        self._wake.set()
+
+    async def _schedule(self) -> None:
+        while True:
+            async with self.server.store.transaction() as repo:
+                due = [d for d in await repo.deliveries(active=True)
+                       if d.id not in self._running and d.next_attempt <= time.time()]  # fmt: skip
+            busy = set(self._busy.values())
+            for delivery in due:
+                if delivery.endpoint in busy:
+                    continue
+                if self.server.registrations.by_endpoint(delivery.endpoint) is None:
+                    continue  # retried when the device registers again
+                busy.add(delivery.endpoint)
+                task = asyncio.create_task(self._attempt(delivery),
+                                           name=f"deliver {delivery.endpoint}")  # fmt: skip
+                self._running[delivery.id] = task
+                self._busy[delivery.id] = delivery.endpoint
+                task.add_done_callback(functools.partial(self._done, delivery.id))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    def _done(self, delivery_id: int, _task: object = None) -> None:
+        self._running.pop(delivery_id, None)
+        self._busy.pop(delivery_id, None)
+        self._wake.set()
+
+    # one attempt
+    async def _attempt(self, delivery: Delivery) -> None:
+        async with self._slots:
+            try:
+                await self._run(delivery)
+            except AttemptFailed as failure:
+                await self._failed(delivery, failure)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not stop other deliveries
+                log.exception("delivery %d to %s", delivery.id, delivery.endpoint)
+                await self._failed(delivery, AttemptFailed(f"internal error: {exc}"))
+
+    async def _set(self, delivery: Delivery, **changes: object) -> Delivery:
+        async with self.server.store.transaction() as repo:
+            updated = await repo.update_delivery(delivery.id, **changes)
+        if "state" in changes:
+            self._publish(updated, str(changes["state"]))
+        return updated
+
+    def _publish(self, delivery: Delivery, stage: str) -> None:
+        registration = self.server.registrations.by_endpoint(delivery.endpoint)
+        if registration is not None:
+            self.server.events.publish(
+                Event(
+                    EventKind.PROVISIONING,
+                    registration,
+                    {"stage": "delivery", "state": stage, "delivery": delivery},
+                )
+            )
+
+    async def _run(self, delivery: Delivery) -> None:
+        endpoint = delivery.endpoint
+        delivery = await self._set(delivery, attempts=delivery.attempts + 1)
+        watch = self._watches[endpoint] = _Watch(changed=asyncio.Event())
+        try:
+            watch.state = _int(_value(await self.server.observe(endpoint, STATE)))
+            watch.result = _int(_value(await self.server.observe(endpoint, RESULT)))
+            if watch.state == UPDATING:  # an install from before a restart: let it finish
+                await self._set(delivery, state="updating")
+                await self._finish(delivery, watch)
+                return
+            if watch.state == IDLE and watch.result == 1 and await self._installed(delivery):
+                await self._set(delivery, state="succeeded", result=1, reason=None)
+                return  # it finished while we were away
+            if watch.state in (DOWNLOADING, DOWNLOADED):  # not known to be ours: start over
+                _value(
+                    await self.server.write(
+                        endpoint, PACKAGE, SingleResource(0, ResourceType.OPAQUE, b"")
+                    )
+                )
+                await self._until(watch, lambda w: w.state == IDLE, "cancelling")
+            delivery = await self._set(delivery, state="transferring")
+            watch.state = watch.result = None  # only what the device reports from now on counts
+            await self._transfer(delivery, watch)
+            await self._until(watch, lambda w: w.state == DOWNLOADED or (
+                w.state == IDLE and w.result not in (None, 0)), "downloading")  # fmt: skip
+            if watch.state != DOWNLOADED:
+                raise self._result_failure(watch.result)
+            delivery = await self._set(delivery, state="downloaded")
+            _value(await self.server.execute(endpoint, UPDATE))
+            delivery = await self._set(delivery, state="updating")
+            await self._finish(delivery, watch)
+        finally:
+            self._watches.pop(endpoint, None)
+            for path in (STATE, RESULT):
+                with contextlib.suppress(Exception):
+                    await self.server.cancel_observation(endpoint, path)
+
+    async def _transfer(self, delivery: Delivery, watch: _Watch) -> None:
+        if delivery.mode == "pull":
+            uri = (f"coap://{self.config.package_host}:{self.server.port}"
+                   f"/fw/{delivery.artifact_id}.pkg")  # fmt: skip
+            _value(
+                await self.server.write(
+                    delivery.endpoint, URI, SingleResource(1, ResourceType.STRING, uri)
+                )
+            )
+            return
+        package = (self.config.packages_dir / f"{delivery.artifact_id}.pkg").read_bytes()
+        response = await self.server.write(
+            delivery.endpoint,
+            PACKAGE,
+            SingleResource(0, ResourceType.OPAQUE, package),
+            content_format=ContentFormat.OPAQUE,
+            timeout=self.config.delivery_timeout,
+        )
+        _value(response)
+
+    async def _finish(self, delivery: Delivery, watch: _Watch) -> None:
+        await self._until(watch, lambda w: w.state == IDLE and w.result not in (None, 0),
+                          "installing")  # fmt: skip
+        if watch.result != 1:
+            raise self._result_failure(watch.result)
+        if not await self._installed(delivery):
+            raise AttemptFailed(f"device reports another package than {delivery.artifact_id[:12]}",
+                                result=1)  # fmt: skip
+        await self._set(delivery, state="succeeded", result=1, reason=None)
+        log.info("%s runs %s (%s)", delivery.endpoint, delivery.model, delivery.artifact_id[:12])
+
+    async def _installed(self, delivery: Delivery) -> bool:
+        return _value(await self.server.read(delivery.endpoint, VERSION)) == delivery.artifact_id
+
+    @staticmethod
+    def _result_failure(result: int | None) -> AttemptFailed:
+        reason = RESULTS.get(result or 0, f"result {result}")
+        return AttemptFailed(f"device result {result}: {reason}", result=result,
+                             retry=result in RETRYABLE)  # fmt: skip
+
+    async def _until(self, watch: _Watch, done: Callable[[_Watch], bool], doing: str) -> None:
+        """Wait for the watched state to satisfy `done`, re-reading it every few seconds in
+        case a notification is lost."""
+        assert watch.changed is not None
+        deadline = time.monotonic() + self.config.delivery_timeout
+        endpoint = next(e for e, w in self._watches.items() if w is watch)
+        while not done(watch):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AttemptFailed(f"no progress while {doing} for "
+                                    f"{self.config.delivery_timeout:.0f} s")  # fmt: skip
+            watch.changed.clear()
+            try:
+                await asyncio.wait_for(watch.changed.wait(), min(remaining, 5.0))
+            except TimeoutError:
+                watch.state = _int(_value(await self.server.read(endpoint, STATE)))
+                watch.result = _int(_value(await self.server.read(endpoint, RESULT)))
+
+    def _notified(self, event: Event) -> None:
+        watch = self._watches.get(event.registration.endpoint)
+        path = str(event.data.get("path"))
+        if watch is None or path not in (STATE, RESULT):
+            return
+        value = _int(getattr(event.data["response"].node, "value", None))
+        if path == STATE:
+            watch.state = value
+        else:
+            watch.result = value
+        if watch.changed is not None:
+            watch.changed.set()
+
+    async def _failed(self, delivery: Delivery, failure: AttemptFailed) -> None:
+        async with self.server.store.transaction() as repo:
+            current = await repo.delivery(delivery.id)
+        if current is None or not current.active:
+            return  # cancelled or replaced meanwhile
+        final = not failure.retry or current.attempts >= self.config.max_attempts
+        backoff = min(60.0, self.config.retry_backoff * 2 ** max(0, current.attempts - 1))
+        log.info(
+            "delivery %d to %s: attempt %d failed: %s%s",
+            delivery.id,
+            delivery.endpoint,
+            current.attempts,
+            failure,
+            "" if final else f"; retry in {backoff:.0f} s",
+        )
+        await self._set(current, state="failed" if final else "pending", result=failure.result,
+                        reason=str(failure), next_attempt=time.time() + backoff)  # fmt: skip

@@ -1,0 +1,195 @@
+"""Provisioning: a device that registers (or updates with changed objects) is read, classified,
+given the model chosen for it, compiled for its class (one compile per class) and delivered to,
+unless it already runs that exact package."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from dataclasses import dataclass, replace
+
+from ..compiler.service import CompileService, UnknownTarget
+from ..compiler.targets import ML_CAPABILITY, DeviceClass, capabilities_from, classify
+from ..core.nodes import ObjectInstance
+from ..core.registration import Registration
+from ..core.requests import Response
+from ..server import Event, EventKind, Lwm2mServer, Queued
+from .delivery import METHOD, VERSION, DeliveryService
+
+log = logging.getLogger(__name__)
+
+MODES = {0: "pull", 1: "push"}
+"""/5/0/9 Firmware Update Delivery Method; 2 (both) takes the class's default."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provision:
+    """Where provisioning stands for one device."""
+
+    endpoint: str
+    stage: str
+    """reading, classified, compiled, delivering, running or failed."""
+    device_class: str | None = None
+    target: str | None = None
+    """The task or model chosen for the device."""
+    model: str | None = None
+    artifact_id: str | None = None
+    arena_bytes: int | None = None
+    mode: str | None = None
+    reason: str | None = None
+
+
+class ProvisioningFailed(Exception):
+    pass
+
+
+def _instance(response: Response | Queued, what: str) -> ObjectInstance:
+    if isinstance(response, Queued):
+        raise ProvisioningFailed(f"{what}: the device sleeps; provisioned when it wakes")
+    if not response.success or not isinstance(response.node, ObjectInstance):
+        raise ProvisioningFailed(f"reading {what} failed: {response.error or response.code.name}")
+    return response.node
+
+
+class ProvisioningService:
+    def __init__(self, server: Lwm2mServer, compiler: CompileService,
+                 deliveries: DeliveryService) -> None:  # fmt: skip
+        self.server = server
+        self.compiler = compiler
+        self.deliveries = deliveries
+        self.status: dict[str, Provision] = {}
+        self._tasks: dict[str, asyncio.Task[Provision]] = {}
+        self._listening = server.events.listening(self._on_event)
+
+    def start(self) -> None:
+        self._listening.__enter__()
+
+    async def stop(self) -> None:
+        self._listening.__exit__(None, None, None)
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def _on_event(self, event: Event) -> None:
+        kind, registration = event.kind, event.registration
+        if kind is EventKind.REGISTRATION or (
+            kind is EventKind.UPDATED and event.data.get("objectsChanged")
+        ):
+            self.trigger(registration.endpoint)
+        elif kind is EventKind.PROVISIONING and event.data.get("stage") == "delivery":
+            delivery = event.data["delivery"]
+            current = self.status.get(delivery.endpoint) or Provision(  # resumed after a restart
+                delivery.endpoint, "delivering", delivery.device_class, model=delivery.model,
+                artifact_id=delivery.artifact_id, mode=delivery.mode)  # fmt: skip
+            if current.artifact_id == delivery.artifact_id:
+                state = event.data["state"]
+                stage = {"succeeded": "running", "failed": "failed"}.get(state, "delivering")
+                self._record(replace(current, stage=stage, reason=delivery.reason
+                                     if stage == "failed" else None))  # fmt: skip
+        elif kind in (EventKind.DEREGISTRATION, EventKind.EXPIRED):
+            task = self._tasks.pop(registration.endpoint, None)
+            if task is not None:
+                task.cancel()
+
+    def trigger(self, endpoint: str) -> None:
+        """Provision the device (again), after its registration reply is out."""
+        running = self._tasks.get(endpoint)
+        if running is not None and not running.done():
+            running.cancel()
+        task = asyncio.get_running_loop().create_task(self.provision(endpoint),
+                                                      name=f"provision {endpoint}")  # fmt: skip
+        self._tasks[endpoint] = task
+        task.add_done_callback(functools.partial(self._finished, endpoint))
+
+    def _finished(self, endpoint: str, task: asyncio.Task[Provision]) -> None:
+        if self._tasks.get(endpoint) is task:
+            del self._tasks[endpoint]
+
+    def _record(self, provision: Provision) -> Provision:
+        self.status[provision.endpoint] = provision
+        registration = self.server.registrations.by_endpoint(provision.endpoint)
+        if registration is not None and provision.stage != "delivering":
+            self.server.events.publish(Event(EventKind.PROVISIONING, registration, {
+                "stage": provision.stage, "provision": provision}))  # fmt: skip
+        return provision
+
+    async def provision(self, endpoint: str) -> Provision:
+        status = self._record(Provision(endpoint, "reading"))
+        try:
+            registration = await self.server.registration(endpoint)
+            device = _instance(await self.server.read(endpoint, "/3/0"), "/3/0")
+            ml = _instance(await self.server.read(endpoint, f"/{ML_CAPABILITY}/0"),
+                           f"/{ML_CAPABILITY}/0")  # fmt: skip
+            try:
+                reported = capabilities_from(device, ml)
+            except ValueError as exc:
+                raise ProvisioningFailed(str(exc)) from None
+            device_class = classify(reported)
+            if device_class is None:
+                raise ProvisioningFailed(
+                    f"no device class offers a {reported.core} with "
+                    f"{reported.ml_ram_bytes // 1024} KB ML RAM and "
+                    f"{reported.ml_flash_bytes // 1024} KB ML flash"
+                )
+            requested = ml.resources.get(5)
+            target = await self.choose(registration, device_class,
+                                       getattr(requested, "value", None))  # fmt: skip
+            status = self._record(
+                replace(status, stage="classified", device_class=device_class.name, target=target)
+            )
+            try:
+                outcome = await self.compiler.compile(target, device_class.name)
+            except UnknownTarget as exc:
+                raise ProvisioningFailed(str(exc)) from None
+            artifact = outcome.artifact
+            if artifact is None:
+                raise ProvisioningFailed(outcome.reason or "no variant fits the class")
+            mode = await self._mode(endpoint, device_class)
+            status = self._record(
+                replace(
+                    status,
+                    stage="compiled",
+                    model=artifact.model,
+                    artifact_id=artifact.id,
+                    arena_bytes=artifact.arena_bytes,
+                    mode=mode,
+                )
+            )
+            running = await self.server.read(endpoint, VERSION)
+            if isinstance(running, Response) and getattr(running.node, "value", None) == \
+                    artifact.id:  # fmt: skip
+                return self._record(replace(status, stage="running"))
+            status = self._record(replace(status, stage="delivering"))
+            await self.deliveries.deliver(endpoint, artifact.id, artifact.model,
+                                          device_class.name, mode)  # fmt: skip
+            return status
+        except ProvisioningFailed as exc:
+            log.info("provisioning %s: %s", endpoint, exc)
+            return self._record(replace(status, stage="failed", reason=str(exc)))
+
+    async def choose(self, registration: Registration, device_class: DeviceClass,
+                     requested: object) -> str:  # fmt: skip
+        """The operator's assignment for the endpoint, its tag or its class, else the task
+        the device asks for (/32100/0/5)."""
+        async with self.server.store.transaction() as repo:
+            assignments = await repo.assignments()
+        tag = registration.additional_attributes.get("tag")
+        for key in (("endpoint", registration.endpoint), ("tag", tag),
+                    ("class", device_class.name)):  # fmt: skip
+            if key in assignments:
+                return assignments[key]
+        if isinstance(requested, str) and requested:
+            return requested
+        raise ProvisioningFailed("the device asks for no task (/32100/0/5) and no model is "
+                                 "assigned to it, its tag or its class")  # fmt: skip
+
+    async def _mode(self, endpoint: str, device_class: DeviceClass) -> str:
+        method = None
+        with contextlib.suppress(Exception):
+            response = await self.server.read(endpoint, METHOD)
+            if isinstance(response, Response):
+                method = getattr(response.node, "value", None)
+        return MODES.get(method, device_class.delivery) if isinstance(method, int) \
+            else device_class.delivery  # fmt: skip

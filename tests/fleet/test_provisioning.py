@@ -1,0 +1,78 @@
+"""End to end over loopback: a device registers and, with nobody touching it, runs the model
+compiled for its class, delivered by push or pull over object 5."""
+
+from __future__ import annotations
+
+import pytest
+
+from lwm2m_mlaas.fleet.app import MlaasService
+from lwm2m_mlaas.sim import SimulatedDevice
+from lwm2m_mlaas.store import Delivery
+from tests.conftest import wait_for
+from tests.fleet.conftest import Devices
+
+
+async def deliveries(service: MlaasService, endpoint: str) -> list[Delivery]:
+    async with service.server.store.transaction() as repo:
+        return await repo.deliveries(endpoint)
+
+
+def running(service: MlaasService, device: SimulatedDevice) -> bool:
+    status = service.provisioning.status.get(device.config.endpoint)
+    return status is not None and status.stage == "running"
+
+
+@pytest.mark.parametrize(("board", "mode"), [("mps2-an386", "push"), ("nrf52840", "pull")])
+async def test_a_registered_device_ends_up_running_its_model(
+    service: MlaasService, devices: Devices, board: str, mode: str
+) -> None:
+    device = await devices("dev-1", board)
+    await wait_for(lambda: running(service, device), timeout=90)
+    status = service.provisioning.status["dev-1"]
+    assert (status.device_class, status.target, status.mode) == (board, "sine", mode)
+    assert device.tree.get("/5/0/7") == status.artifact_id
+    assert device.tree.get("/5/0/5") == 1 and device.tree.get("/5/0/3") == 0
+    assert device.tree.get("/32101/0/0") == status.model
+    await wait_for(lambda: int(device.tree.get("/32101/0/2")) >= 2)  # type: ignore[arg-type]
+    (delivery,) = await deliveries(service, "dev-1")
+    assert (delivery.state, delivery.mode, delivery.attempts) == ("succeeded", mode, 1)
+
+
+async def test_devices_of_one_class_share_one_compile_and_a_running_device_is_left_alone(
+    service: MlaasService, devices: Devices
+) -> None:
+    first = await devices("dev-a", "stm32f746")
+    second = await devices("dev-b", "stm32f746")
+    await wait_for(lambda: running(service, first) and running(service, second), timeout=90)
+    assert first.tree.get("/5/0/7") == second.tree.get("/5/0/7")
+    async with service.server.store.transaction() as repo:
+        assert len(await repo.artifacts()) == 1
+    await first.register()  # registers again: provisioning finds the package already running
+    await wait_for(lambda: running(service, first))
+    assert len(await deliveries(service, "dev-a")) == 1
+
+
+async def test_an_operator_assignment_beats_the_requested_task(
+    service: MlaasService, devices: Devices
+) -> None:
+    async with service.server.store.transaction() as repo:
+        await repo.assign("endpoint", "dev-1", "sine-s")
+    device = await devices("dev-1", "mps2-an505")
+    await wait_for(lambda: running(service, device), timeout=90)
+    assert service.provisioning.status["dev-1"].model == "sine-s"
+
+
+async def test_a_device_no_class_can_hold_gets_a_reason(
+    service: MlaasService, devices: Devices
+) -> None:
+    await devices("dev-1", "samd21", task="digits")
+    await wait_for(
+        lambda: (
+            service.provisioning.status.get("dev-1") is not None
+            and service.provisioning.status["dev-1"].stage == "failed"
+        ),
+        timeout=90,
+    )
+    reason = service.provisioning.status["dev-1"].reason
+    assert reason is not None and "CONV_2D" in reason
+    assert await deliveries(service, "dev-1") == []
