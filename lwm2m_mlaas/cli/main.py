@@ -20,7 +20,7 @@ from rich.table import Table
 from ..config import ServerConfig
 from ..core.registration import Registration
 from ..sim.device import REGISTRATION_FORMS
-from ..sim.fleet import Fleet, fleet_configs
+from ..sim.fleet import Fleet, fleet_configs, provisioned
 from ..sim.profile import BOARDS
 from .models import add_commands as add_model_commands
 
@@ -95,17 +95,38 @@ def registration_json(r: Registration) -> dict[str, Any]:
 
 # commands
 async def serve(args: argparse.Namespace) -> int:
-    from ..server import build_server
+    from ..fleet.app import MlaasService
 
     config = _server_config(args)
     _logging(config.log_level)
-    async with build_server(config):
+    async with MlaasService(config, compile_workers=args.compile_workers):
         console.print(
             f"LwM2M server on coap://{config.coap_host}:{config.coap_port}, "
             f"database {config.database_url}"
         )
         await _until_signal()
     return 0
+
+
+def _trust_key(args: argparse.Namespace) -> bytes | None:
+    from ..compiler.service import Layout
+    from ..compiler.signing import PUBLIC_KEY_FILE
+
+    path = (
+        Path(args.trust_key)
+        if args.trust_key
+        else Layout(ServerConfig.load(data_dir=args.data_dir).data_dir).keys / PUBLIC_KEY_FILE
+    )
+    return path.read_bytes() if path.is_file() else None  # fmt: skip
+
+
+def _fail(text: str | None) -> float:
+    if not text:
+        return 0.0
+    kind, _, value = text.partition(":")
+    if kind != "integrity" or not value:
+        raise SystemExit(f"--fail takes integrity:P, not {text!r}")
+    return float(value)
 
 
 async def sim(args: argparse.Namespace) -> int:
@@ -115,10 +136,14 @@ async def sim(args: argparse.Namespace) -> int:
         args.devices,
         prefix=args.prefix,
         boards=args.board or (),
+        tasks=args.task or (),
         lifetime=args.lifetime,
         lwm2m_version=args.lwm2m,
         queue_mode=args.queue,
         registration_form=args.form,
+        delivery=args.delivery,
+        trust_key=_trust_key(args),
+        corrupt_fraction=_fail(args.fail),
     )
     fleet = Fleet(configs)
     with _progress() as progress:
@@ -128,15 +153,36 @@ async def sim(args: argparse.Namespace) -> int:
         f"{len(configs) - len(failed)} of {len(configs)} devices registered"
         + (f"; failed: {', '.join(failed[:10])}" if failed else "")
     )
+    outcome = 1 if failed else 0
     try:
-        if args.duration:
+        if args.until_provisioned is not None:
+            outcome = max(outcome, await _until_provisioned(fleet, args.until_provisioned))
+        elif args.duration:
             await asyncio.wait_for(_until_signal(), args.duration)
         else:
             await _until_signal()
     except TimeoutError:
         pass
     await fleet.stop()
-    return 1 if failed else 0
+    return outcome
+
+
+async def _until_provisioned(fleet: Fleet, timeout: float) -> int:
+    """0 once every device runs a model; 1 when `timeout` seconds pass first."""
+    total = len(fleet.devices)
+    with _progress() as progress:
+        bar = progress.add_task("provisioned", total=total)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = sum(provisioned(d) for d in fleet.devices)
+            progress.update(bar, completed=done)
+            if done == total:
+                return 0
+            await asyncio.sleep(0.5)
+    missing = [d.config.endpoint for d in fleet.devices if not provisioned(d)]
+    console.print(f"[red]{len(missing)} device(s) not running a model after {timeout:.0f} s: "
+                  f"{', '.join(missing[:10])}[/]")  # fmt: skip
+    return 1
 
 
 async def devices(args: argparse.Namespace) -> int:
@@ -181,38 +227,89 @@ async def classes_list(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_CLASSES = ("nrf52840", "stm32f746", "mps2-an386", "nrf5340")
+DEMO_TASKS = ("gesture", "anomaly", "sine")
+STAGES = ("classified", "compiled", "delivering", "running")
+
+
 async def demo(args: argparse.Namespace) -> int:
-    from ..server import build_server
+    """The main job: a mixed simulated fleet registers and every device ends up running the
+    model compiled for its class, delivered over LwM2M object 5 by push or pull."""
+    from dataclasses import replace as replace_config
+
+    from ..compiler.service import Layout
+    from ..compiler.signing import PUBLIC_KEY_FILE, Signer
+    from ..fleet.app import MlaasService
+    from ..server import Event, EventKind
+    from ..sim import DeviceConfig
 
     config = _server_config(args)
     _logging("WARNING")
-    async with build_server(config) as server:
-        uri = f"coap://127.0.0.1:{server.port}"
-        console.print(f"[bold]LwM2M server[/] on {uri}, database {config.database_url}")
-        fleet = Fleet(fleet_configs(uri, args.devices, prefix="demo", lifetime=30))
+    Signer(Layout(config.data_dir).keys)  # devices are given the service's key up front
+    trust_key = (Layout(config.data_dir).keys / PUBLIC_KEY_FILE).read_bytes()
+    plan = [(c, t, m) for c in DEMO_CLASSES for t in DEMO_TASKS for m in ("pull", "push")]
+    reached: dict[str, dict[str, float]] = {}
+    async with MlaasService(config, compile_workers=2) as service:
+        uri = f"coap://127.0.0.1:{service.server.port}"
+        console.print(f"[bold]lwm2m-mlaas[/] on {uri}, database {config.database_url}")
+        simulated = Fleet([
+            replace_config(
+                DeviceConfig(f"demo-{n:02d}", server=uri, lifetime=60), board=BOARDS[board],
+                task=task, delivery=mode, trust_key=trust_key, inference_interval=0.5)
+            for n, (board, task, mode) in enumerate(plan, start=1)
+        ])  # fmt: skip
+        fleet = simulated.devices
         with _progress() as progress:
-            task = progress.add_task("devices registering", total=len(fleet.devices))
-            failed = await fleet.start(progress=lambda _d: progress.advance(task))
-        await asyncio.sleep(0.2)
-        registrations = server.registrations.all()
-        console.print(registrations_table(registrations, "Registered fleet"))
-        table = Table(title="Read from each device over LwM2M")
-        for column in ("endpoint", "model /3/0/1", "core /32100/0/0", "ML RAM", "task"):
-            table.add_column(column)
-        for r in registrations:
-            values = []
-            for path in ("/3/0/1", "/32100/0/0", "/32100/0/2", "/32100/0/5"):
-                response = await server.read(r.endpoint, path)
-                node = getattr(response, "node", None)
-                values.append(str(getattr(node, "value", "?")))
-            values[2] = f"{int(values[2]) // 1024} KB" if values[2].isdigit() else values[2]
-            table.add_row(r.endpoint, *values)
+            bars = {stage: progress.add_task(stage, total=len(fleet)) for stage in STAGES}
+
+            def on_event(event: Event) -> None:
+                if event.kind is not EventKind.PROVISIONING:
+                    return
+                stage = event.data.get("stage")
+                if stage == "delivery":
+                    stage = {"succeeded": "running", "failed": "failed"}.get(
+                        event.data["state"], "delivering"
+                    )
+                times = reached.setdefault(event.registration.endpoint, {})
+                if stage in STAGES and stage not in times:
+                    times[stage] = time.monotonic()
+                    progress.advance(bars[stage])
+
+            with service.server.events.listening(on_event):
+                started = time.monotonic()
+                await simulated.start()
+                deadline = started + args.timeout
+                while time.monotonic() < deadline and not _settled(service, fleet):
+                    await asyncio.sleep(0.5)
+        table = Table(title=f"{len(fleet)} devices, provisioned over LwM2M")
+        for column in ("device", "class", "model", "arena KB", "delivery", "running after"):
+            table.add_column(column, no_wrap=True)
+        failures = []
+        for device in fleet:
+            endpoint = device.config.endpoint
+            status = service.provisioning.status.get(endpoint)
+            ran = reached.get(endpoint, {}).get("running")
+            if status is None or status.stage != "running":
+                failures.append((endpoint, status.reason if status else "never provisioned"))
+            table.add_row(
+                endpoint, device.config.board.board,
+                status.model or device.config.task if status else device.config.task,
+                f"{status.arena_bytes / 1024:.1f}" if status and status.arena_bytes else "-",
+                status.mode or "-" if status else "-",
+                f"{ran - started:.1f} s" if ran else "[red]not running[/]")  # fmt: skip
         console.print(table)
-        await fleet.stop()
-        await asyncio.sleep(0.2)
-        left = server.registrations.all()
-        console.print(f"devices de-registered; {len(left)} registration(s) left")
-    return 1 if failed else 0
+        for endpoint, reason in failures:
+            console.print(f"[red]{endpoint}: {reason}[/]")
+        await simulated.stop()
+    running = len(fleet) - len(failures)
+    console.print(f"{running} of {len(fleet)} devices run the model compiled for their class")
+    return 1 if failures else 0
+
+
+def _settled(service: Any, devices: list[Any]) -> bool:
+    """Every device runs its model or has failed for good."""
+    stages = [service.provisioning.status.get(d.config.endpoint) for d in devices]
+    return all(s is not None and s.stage in ("running", "failed") for s in stages)
 
 
 def _progress() -> Progress:
@@ -240,6 +337,7 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="run the LwM2M server")
     p.add_argument("--coap-host", help="CoAP bind address (default ::, every address)")
     p.add_argument("--coap-port", type=int, help="CoAP UDP port (default 5683)")
+    p.add_argument("--compile-workers", type=int, default=1, help="compile processes")
     _add_storage(p)
     p.set_defaults(run=serve)
 
@@ -254,11 +352,33 @@ def parser() -> argparse.ArgumentParser:
         "--form", default="senml-cbor", choices=REGISTRATION_FORMS, help="registration payload form"
     )
     p.add_argument(
+        "--class",
         "--board",
+        dest="board",
         action="append",
         choices=sorted(BOARDS),
-        help="board profile (repeat to mix; default all)",
+        help="device class / board profile (repeat to mix; default all)",
     )
+    p.add_argument("--task", action="append", help="task the devices ask for (repeat to mix)")
+    p.add_argument(
+        "--delivery",
+        default="both",
+        choices=("push", "pull", "both"),
+        help="firmware delivery the devices accept (/5/0/9)",
+    )
+    p.add_argument(
+        "--fail", metavar="integrity:P", help="corrupt a fraction P of received packages"
+    )
+    p.add_argument(
+        "--until-provisioned",
+        type=float,
+        nargs="?",
+        const=300.0,
+        metavar="TIMEOUT",
+        help="exit 0 once every device runs a model, 1 after TIMEOUT s (300)",
+    )
+    p.add_argument("--trust-key", help="the service's public key (default: the data dir's)")
+    p.add_argument("--data-dir", type=Path, help="where the service's key is found")
     p.add_argument("--duration", type=float, help="seconds to run, then de-register and exit")
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(run=sim)
@@ -276,8 +396,8 @@ def parser() -> argparse.ArgumentParser:
 
     add_model_commands(commands)
 
-    p = commands.add_parser("demo", help="server plus a simulated fleet, end to end")
-    p.add_argument("--devices", type=int, default=6, help="number of simulated devices")
+    p = commands.add_parser("demo", help="the main job: a simulated fleet provisioned end to end")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the fleet")
     p.add_argument("--coap-port", type=int, help="CoAP UDP port (default 5683)")
     _add_storage(p)
     p.set_defaults(run=demo, coap_host="127.0.0.1")

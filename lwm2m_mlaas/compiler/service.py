@@ -87,6 +87,8 @@ def quiet_worker() -> None:
     its Python retracing warnings."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # the TFLite converter prints its settings to the C stdout, which the parent's --json owns
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 
 
 def compile_job(data_dir: Path, target: str, class_name: str) -> Artifact | NoFit:

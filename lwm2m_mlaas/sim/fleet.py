@@ -7,6 +7,7 @@ import contextlib
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from ..core.ddf import load_default
 from .device import DeviceConfig, SimulatedDevice
@@ -14,16 +15,34 @@ from .profile import BOARDS
 
 
 def fleet_configs(
-    server: str, count: int, *, prefix: str = "sim", boards: Sequence[str] = (), **options: object
+    server: str,
+    count: int,
+    *,
+    prefix: str = "sim",
+    boards: Sequence[str] = (),
+    tasks: Sequence[str] = (),
+    **options: Any,
 ) -> list[DeviceConfig]:
-    """`count` device configurations named <prefix>-0001...; boards cycle through `boards`."""
-    names = list(boards) or list(BOARDS)
-    cycle = itertools.cycle(names)
+    """`count` device configurations named <prefix>-0001...; boards and tasks cycle through
+    the given ones (every board; the default task)."""
+    board_cycle = itertools.cycle(list(boards) or list(BOARDS))
+    task_cycle = itertools.cycle(list(tasks) or [DeviceConfig("").task])
     base = DeviceConfig(endpoint="", server=server)
     return [
-        replace(base, endpoint=f"{prefix}-{n:04d}", board=BOARDS[next(cycle)], **options)  # type: ignore[arg-type]
+        replace(
+            base,
+            endpoint=f"{prefix}-{n:04d}",
+            board=BOARDS[next(board_cycle)],
+            task=next(task_cycle),
+            **options,
+        )
         for n in range(1, count + 1)
     ]
+
+
+def provisioned(device: SimulatedDevice) -> bool:
+    """The device runs a model it installed (result 1 and a model in /32101/0/0)."""
+    return device.tree.get("/5/0/5") == 1 and bool(device.tree.get("/32101/0/0"))
 
 
 class Fleet:
