@@ -35,6 +35,7 @@ test: $(STAMP) system-deps check
 bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/registration.py
 	$(BIN)/python benchmarks/compile.py
+	$(BIN)/python benchmarks/ota.py
 
 clean:
 	rm -rf $(VENV) $(NODE_PEER)/node_modules
