@@ -142,7 +142,7 @@ async def main(args: argparse.Namespace, folder: Path, console: Console) -> list
                 block_size=BLOCK,
             ),
             server.model,
-        )  # fmt: skip
+        )
         for n in range(args.devices)
     ]
     deliveries = DeliveryService(server)
