@@ -116,3 +116,17 @@ async def deliveries_of(config: ServerConfig) -> list:  # type: ignore[type-arg]
             return await repo.deliveries()
     finally:
         await store.close()
+
+
+async def test_an_operator_cancels_a_delivery_mid_transfer(
+    service: MlaasService, devices: Devices
+) -> None:
+    device = await devices("dev-1", "mps2-an386", block_size=64)  # push, slowly
+    await wait_for(lambda: sum(m.path == "/5/0/0" for m in device.messages) >= 3,
+                   timeout=90, interval=0.005)  # fmt: skip
+    (delivery,) = await deliveries(service, "dev-1")
+    cancelled = await service.deliveries.cancel(delivery.id)
+    assert cancelled.state == "cancelled"
+    await wait_for(lambda: device.tree.get("/5/0/3") == 0)  # the empty write cancelled it
+    (after,) = await deliveries(service, "dev-1")
+    assert after.state == "cancelled" and device.tree.get("/5/0/7") == ""
