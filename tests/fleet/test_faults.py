@@ -8,6 +8,8 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 
+import aiocoap
+
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Event, EventKind
@@ -130,3 +132,45 @@ async def test_an_operator_cancels_a_delivery_mid_transfer(
     await wait_for(lambda: device.tree.get("/5/0/3") == 0)  # the empty write cancelled it
     (after,) = await deliveries(service, "dev-1")
     assert after.state == "cancelled" and device.tree.get("/5/0/7") == ""
+
+
+async def test_a_server_killed_mid_transfer_finishes_the_delivery_after_restart(
+    fleet_config: ServerConfig,
+) -> None:
+    from lwm2m_mlaas.sim.fleet import provisioned
+    from lwm2m_mlaas.store import Store
+    from tests.server.test_restart import ServerProcess, free_udp_port, until_up
+
+    server = ServerProcess(fleet_config.data_dir / "mlaas.db", free_udp_port())
+    settings = {"MLAAS_DELIVERY_TIMEOUT": "4", "MLAAS_RETRY_BACKOFF": "0.2",
+                "MLAAS_REQUEST_TIMEOUT": "3"}  # fmt: skip
+    server.start(**settings)
+    device = SimulatedDevice(replace(
+        DeviceConfig("dev-1", server=f"coap://127.0.0.1:{server.port}", lifetime=20),
+        board=BOARDS["mps2-an386"], task="sine", trust_key=trust_key(fleet_config),
+        inference_interval=0.2, block_size=64))  # push, in many small blocks  # fmt: skip
+    client = await aiocoap.Context.create_client_context(transports=["udp6"])
+    try:
+        await until_up(client, server.port)
+        await device.start()
+        await wait_for(lambda: sum(m.path == "/5/0/0" for m in device.messages) >= 3,
+                       timeout=120, interval=0.005)  # fmt: skip
+        server.kill()  # SIGKILL mid-transfer
+        assert not provisioned(device)
+        server.start(**settings)
+        await until_up(client, server.port)
+        await wait_for(lambda: provisioned(device), timeout=90)
+        store = await Store.open(fleet_config.database_url)
+        try:
+
+            async def succeeded() -> bool:
+                async with store.transaction() as repo:
+                    return [d.state for d in await repo.deliveries("dev-1")] == ["succeeded"]
+
+            await wait_for(succeeded, timeout=30)
+        finally:
+            await store.close()
+    finally:
+        await device.stop()
+        await client.shutdown()
+        server.stop()

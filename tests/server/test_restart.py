@@ -34,8 +34,9 @@ class ServerProcess:
         self.db, self.port = db, port
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        env = dict(os.environ, MLAAS_LIFETIME_GRACE="1", MLAAS_EXPIRY_INTERVAL="0.2")
+    def start(self, **settings: str) -> None:
+        env = dict(os.environ, MLAAS_LIFETIME_GRACE="1", MLAAS_EXPIRY_INTERVAL="0.2",
+                   MLAAS_DATA_DIR=str(self.db.parent), **settings)  # fmt: skip
         with open(self.db.with_suffix(".log"), "ab") as log:
             self.process = subprocess.Popen(
                 [
