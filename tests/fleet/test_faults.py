@@ -4,7 +4,6 @@ and a server stopped mid-transfer all end with the device running its model."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.conftest import wait_for
 from tests.fleet.conftest import Devices, trust_key
 from tests.fleet.test_provisioning import deliveries, running
+from tests.server.test_restart import ServerProcess, free_udp_port, until_up
 
 
 def delivery_states(events: list[Event]) -> list[str]:
@@ -73,12 +73,6 @@ async def test_a_device_that_vanishes_mid_transfer_is_served_when_it_returns(
         await wait_for(lambda: running(service, back), timeout=30)
     (delivery,) = await deliveries(service, "dev-1")
     assert delivery.state == "succeeded" and delivery.attempts >= 2
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_a_server_stopped_mid_transfer_finishes_the_delivery_after_restart(
@@ -139,7 +133,6 @@ async def test_a_server_killed_mid_transfer_finishes_the_delivery_after_restart(
 ) -> None:
     from lwm2m_mlaas.sim.fleet import provisioned
     from lwm2m_mlaas.store import Store
-    from tests.server.test_restart import ServerProcess, free_udp_port, until_up
 
     server = ServerProcess(fleet_config.data_dir / "mlaas.db", free_udp_port())
     settings = {"MLAAS_DELIVERY_TIMEOUT": "4", "MLAAS_RETRY_BACKOFF": "0.2",
