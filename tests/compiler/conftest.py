@@ -101,8 +101,7 @@ def blobs_large(keras_model: Callable[..., ZooModel]) -> Measured:
 def mlperf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, QuantizedModel]:
     """The MLPerf Tiny models as imported zoo models, with seeded random int8 test inputs and no
     labels (their data sets are not shipped here)."""
-    if not MLPERF.is_dir():
-        pytest.skip(f"MLPerf Tiny models not found at {MLPERF}")
+    assert MLPERF.is_dir(), f"MLPerf Tiny models not found at {MLPERF} (../shared beside the repo)"
     folder = tmp_path_factory.mktemp("mlperf")
     models = {}
     for key, (file, kind) in MLPERF_MODELS.items():
