@@ -21,10 +21,6 @@ from ..store import Store, StoredCompile
 console = Console()
 
 
-def _data_dir(args: argparse.Namespace) -> Path:
-    return ServerConfig.load(data_dir=args.data_dir).data_dir
-
-
 def _config(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig.load(data_dir=args.data_dir, db=getattr(args, "db", None))
 
@@ -33,7 +29,7 @@ def _zoo(args: argparse.Namespace) -> Any:
     from ..compiler.service import Layout
     from ..zoo import Zoo
 
-    return Zoo(Layout(_data_dir(args)).zoo)
+    return Zoo(Layout(_config(args).data_dir).zoo)
 
 
 def _progress() -> Progress:
@@ -208,7 +204,7 @@ async def package_verify(args: argparse.Namespace) -> int:
     from ..compiler.service import Layout
     from ..compiler.signing import PUBLIC_KEY_FILE
 
-    key_path = Path(args.key) if args.key else Layout(_data_dir(args)).keys / PUBLIC_KEY_FILE
+    key_path = Path(args.key) if args.key else Layout(_config(args).data_dir).keys / PUBLIC_KEY_FILE
     try:
         data = Path(args.file).read_bytes()
         manifest, payload = verify_package(data, load_public_key(key_path))

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import ServerConfig
 from ..store import Store, StoredArtifact, StoredCompile
 from ..zoo.model import ZooModel
 from ..zoo.registry import Zoo
@@ -55,8 +56,8 @@ class Layout:
 
     @property
     def packages(self) -> Path:
-        """Where the server serves them from (ServerConfig.packages_dir)."""
-        return self.data_dir / "packages"
+        """Where the server serves them from."""
+        return ServerConfig(data_dir=self.data_dir).packages_dir
 
     @property
     def measured(self) -> Path:

@@ -19,7 +19,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.content_format import ContentFormat
 from ..core.nodes import ResourceType, SingleResource
@@ -62,7 +62,7 @@ class _Watch:
 
     state: int | None = None
     result: int | None = None
-    changed: asyncio.Event | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _value(response: Response | Queued) -> object:
@@ -208,7 +208,7 @@ class DeliveryService:
     async def _run(self, delivery: Delivery) -> None:
         endpoint = delivery.endpoint
         delivery = await self._set(delivery, attempts=delivery.attempts + 1)
-        watch = self._watches[endpoint] = _Watch(changed=asyncio.Event())
+        watch = self._watches[endpoint] = _Watch()
         try:
             watch.state = _int(_value(await self.server.observe(endpoint, STATE)))
             watch.result = _int(_value(await self.server.observe(endpoint, RESULT)))
@@ -286,7 +286,6 @@ class DeliveryService:
     async def _until(self, watch: _Watch, done: Callable[[_Watch], bool], doing: str) -> None:
         """Wait for the watched state to satisfy `done`, re-reading it every few seconds in
         case a notification is lost."""
-        assert watch.changed is not None
         deadline = time.monotonic() + self.config.delivery_timeout
         endpoint = next(e for e, w in self._watches.items() if w is watch)
         while not done(watch):
@@ -311,8 +310,7 @@ class DeliveryService:
             watch.state = value
         else:
             watch.result = value
-        if watch.changed is not None:
-            watch.changed.set()
+        watch.changed.set()
 
     async def _failed(self, delivery: Delivery, failure: AttemptFailed) -> None:
         async with self.server.store.transaction() as repo:

@@ -96,8 +96,6 @@ class SimulatedDevice:
         self.lifetime = config.lifetime
         self.location: str | None = None
         self.context: aiocoap.Context | None = None
-        self.received: list[tuple[float, str, str]] = []
-        """(time, method, path) of every request the device answered."""
         self.messages: list[Message] = []
         """Every request message (each block) that reached the device."""
         self.registered = asyncio.Event()
@@ -473,7 +471,6 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
         device = self.device
         try:
             path = device.local_path(tuple(request.opt.uri_path))
-            device.received.append((time.monotonic(), str(request.code), str(path)))
             return self._handle(request, path)
         except Lwm2mError as exc:
             return aiocoap.Message(code=Code(int(exc.code)), payload=str(exc).encode()[:200])
