@@ -49,6 +49,13 @@ class ServerConfig:
     """Delivery attempts before a delivery fails for good."""
     retry_backoff: float = 2.0
     """Seconds before the first retry; doubles each attempt, at most 60 s."""
+    http_host: str = "127.0.0.1"
+    """Address the REST API (HTTP) binds."""
+    http_port: int = 8080
+    """REST API port; 0 picks a free one, -1 runs no REST API."""
+    open_reads: bool = True
+    """Leshan's read routes answer without a token while the REST API is bound to loopback;
+    false asks for the token there too."""
 
     @property
     def packages_dir(self) -> Path:
@@ -87,11 +94,26 @@ class ServerConfig:
                 raise ValueError(f"unknown setting {name!r}")
             kind = type(getattr(config, name))
             try:
-                typed[name] = (
-                    Path(value) if isinstance(getattr(config, name), Path) else kind(value)
-                )
+                typed[name] = _typed(value, getattr(config, name))
             except (TypeError, ValueError):
                 raise ValueError(
                     f"setting {name}={value!r} is not a valid {kind.__name__}"
                 ) from None
         return replace(config, **typed)
+
+
+def _typed(value: Any, default: Any) -> Any:
+    if isinstance(default, Path):
+        return Path(value)
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in _BOOLEANS:
+            raise ValueError(value)
+        return _BOOLEANS[text]
+    return type(default)(value)
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}  # fmt: skip

@@ -1,21 +1,29 @@
-"""Shared fixtures: a real server on a loopback UDP port with a real SQLite file, and
-simulated devices registered to it."""
+"""Shared fixtures: a real server on a loopback UDP port with a real SQLite file, simulated
+devices registered to it, and a whole service (server, compiler, provisioning, REST API) with
+simulated devices that trust its signing key."""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lwm2m_mlaas.compiler.service import Layout
+from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE, Signer
 from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Lwm2mServer, build_server
-from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
+from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 
 DeviceFactory = Callable[..., Awaitable[SimulatedDevice]]
+Devices = Callable[..., Awaitable[SimulatedDevice]]
 
 
 @pytest.fixture
@@ -73,3 +81,60 @@ async def wait_for(
             if result:
                 return
             await asyncio.sleep(interval)
+
+
+
+@pytest.fixture(scope="session")
+def trained_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zoo tasks these tests ask for, trained once per session (in a worker process, like
+    the service does) and copied into each test's data dir."""
+    root = tmp_path_factory.mktemp("zoo")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        pool.submit(_train, root, ("sine", "digits")).result()
+    return root
+
+
+def _train(root: Path, tasks: tuple[str, ...]) -> None:
+    from lwm2m_mlaas.zoo import Zoo
+
+    for task in tasks:
+        Zoo(root).models(task)
+
+
+@pytest.fixture
+def fleet_config(tmp_path: Path, trained_zoo: Path) -> ServerConfig:
+    shutil.copytree(trained_zoo, Layout(tmp_path).zoo)
+    Signer(Layout(tmp_path).keys)  # the key devices are given before the service starts
+    return ServerConfig(coap_host="127.0.0.1", coap_port=0, data_dir=tmp_path,
+                        request_timeout=3.0, delivery_timeout=4.0, retry_backoff=0.2,
+                        max_attempts=3, http_port=0)  # fmt: skip
+
+
+@pytest.fixture
+async def service(fleet_config: ServerConfig) -> AsyncIterator[MlaasService]:
+    async with MlaasService(fleet_config) as running:
+        yield running
+
+
+def trust_key(config: ServerConfig) -> bytes:
+    return (Layout(config.data_dir).keys / PUBLIC_KEY_FILE).read_bytes()
+
+
+@pytest.fixture
+async def devices(service: MlaasService, fleet_config: ServerConfig) -> AsyncIterator[Devices]:
+    started: list[SimulatedDevice] = []
+
+    async def start(endpoint: str, board: str = "mps2-an386", **options: Any) -> SimulatedDevice:
+        settings = {"task": "sine", "inference_interval": 0.2, **options}
+        config = replace(
+            DeviceConfig(endpoint, server=f"coap://127.0.0.1:{service.server.port}"),
+            board=BOARDS[board], trust_key=trust_key(fleet_config), **settings)  # fmt: skip
+        device = SimulatedDevice(config, service.server.model)
+        await device.start()
+        started.append(device)
+        return device
+
+    yield start
+    for device in started:
+        await device.stop()

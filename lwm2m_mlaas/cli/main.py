@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..api.auth import TOKEN_FILE
 from ..config import ServerConfig
 from ..core.registration import Registration
 from ..sim.device import REGISTRATION_FORMS
@@ -32,6 +33,9 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
         Path(args.config) if getattr(args, "config", None) else None,
         coap_host=getattr(args, "coap_host", None),
         coap_port=getattr(args, "coap_port", None),
+        http_host=getattr(args, "http_host", None),
+        http_port=getattr(args, "http_port", None),
+        open_reads=False if getattr(args, "closed_reads", False) else None,
         db=args.db,
         data_dir=args.data_dir,
         log_level=args.log_level,
@@ -99,11 +103,14 @@ async def serve(args: argparse.Namespace) -> int:
 
     config = _server_config(args)
     _logging(config.log_level)
-    async with MlaasService(config, compile_workers=args.compile_workers):
+    async with MlaasService(config, compile_workers=args.compile_workers) as service:
         console.print(
             f"LwM2M server on coap://{config.coap_host}:{config.coap_port}, "
             f"database {config.database_url}"
         )
+        if service.api is not None:
+            console.print(f"REST API on {service.api.url}/api (token in "
+                          f"{config.data_dir / TOKEN_FILE})")  # fmt: skip
         await _until_signal()
     return 0
 
@@ -252,6 +259,9 @@ async def demo(args: argparse.Namespace) -> int:
     async with MlaasService(config, compile_workers=2) as service:
         uri = f"coap://127.0.0.1:{service.server.port}"
         console.print(f"[bold]lwm2m-mlaas[/] on {uri}, database {config.database_url}")
+        if service.api is not None:
+            console.print(f"REST API on {service.api.url}/api, e.g. {service.api.url}"
+                          "/api/clients")  # fmt: skip
         simulated = Fleet([
             replace_config(
                 DeviceConfig(f"demo-{n:02d}", server=uri, lifetime=60), board=BOARDS[board],
@@ -338,6 +348,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--coap-host", help="CoAP bind address (default ::, every address)")
     p.add_argument("--coap-port", type=int, help="CoAP UDP port (default 5683)")
     p.add_argument("--compile-workers", type=int, default=1, help="compile processes")
+    p.add_argument("--http-host", help="REST API bind address (default 127.0.0.1)")
+    p.add_argument("--http-port", type=int,
+                   help="REST API port (default 8080; 0 picks one, -1 runs none)")
+    p.add_argument("--closed-reads", action="store_true",
+                   help="ask for the token on Leshan's read routes too")  # fmt: skip
     _add_storage(p)
     p.set_defaults(run=serve)
 
@@ -399,6 +414,8 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", help="the main job: a simulated fleet provisioned end to end")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the fleet")
     p.add_argument("--coap-port", type=int, help="CoAP UDP port (default 5683)")
+    p.add_argument("--http-port", type=int, default=0,
+                   help="REST API port (default: a free one; -1 runs none)")  # fmt: skip
     _add_storage(p)
     p.set_defaults(run=demo, coap_host="127.0.0.1")
     return root

@@ -141,7 +141,8 @@ def parse_link_format(text: str | bytes) -> tuple[Link, ...]:
         scanner.expect(",")
 
 
-def _format_value(name: str, value: str) -> str:
+def format_attribute_value(name: str, value: str) -> str:
+    """A link attribute's value as written in link format (quoted where it must be)."""
     if name not in _ALWAYS_QUOTED and value and all(c in _PTOKEN for c in value):
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -154,6 +155,8 @@ def format_link_format(links: Iterable[Link]) -> str:
     for link in links:
         text = f"<{link.target}>"
         for name, value in link.attributes.items():
-            text += f";{name}" if value is None else f";{name}={_format_value(name, value)}"
+            text += f";{name}" if value is None else f";{name}=" + format_attribute_value(
+                name, value
+            )
         parts.append(text)
     return ",".join(parts)

@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 from .content_format import ContentFormat
-from .errors import ResponseCode
+from .errors import InvalidRequest, ResponseCode
 from .linkformat import Link
 from .nodes import Node
 from .paths import Lwm2mPath
 
 WRITE_ATTRIBUTES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax", "edge", "con", "hqmax")
+_INTEGER_ATTRIBUTES = frozenset({"pmin", "pmax", "epmin", "epmax", "hqmax"})
+_FLAG_ATTRIBUTES = frozenset({"edge", "con"})
+
+
+def parse_attributes(pairs: Iterable[tuple[str, str | None]]) -> dict[str, str | None]:
+    """Write-Attributes notification attributes (LwM2M 1.1 Core 5.1.2); an empty or missing
+    value unsets one. InvalidRequest for unknown names or malformed values."""
+    attributes: dict[str, str | None] = {}
+    for name, raw in pairs:
+        if name not in WRITE_ATTRIBUTES:
+            known = ", ".join(WRITE_ATTRIBUTES)
+            raise InvalidRequest(f"unknown attribute {name!r}; one of {known}")
+        if name in attributes:
+            raise InvalidRequest(f"attribute {name!r} given twice")
+        value = raw or None
+        if value is not None:
+            if name in _INTEGER_ATTRIBUTES:
+                ok = value.isascii() and value.isdigit()
+            elif name in _FLAG_ATTRIBUTES:
+                ok = value in ("0", "1")
+            else:
+                ok = _number(value)
+            if not ok:
+                raise InvalidRequest(f"attribute {name}={value!r} is not a valid value")
+        attributes[name] = value
+    if not attributes:
+        raise InvalidRequest("no attribute to write (e.g. ?pmin=10&pmax=60)")
+    return attributes
+
+
+def _number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and text.strip() == text
+    except ValueError:
+        return False
 
 
 class Operation(StrEnum):

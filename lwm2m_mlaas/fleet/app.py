@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..compiler.service import CompileService
 from ..config import ServerConfig
 from ..server import Lwm2mServer, build_server
 from .delivery import DeliveryService
 from .provisioning import ProvisioningService
+
+if TYPE_CHECKING:
+    from ..api import ApiServer
 
 
 class MlaasService:
@@ -19,6 +22,8 @@ class MlaasService:
         self.config = config
         self.compile_workers = compile_workers
         self.server: Lwm2mServer = build_server(config)
+        self.api: ApiServer | None = None
+        """The REST API, when config.http_port >= 0."""
 
     async def start(self) -> None:
         await self.server.start()
@@ -28,6 +33,16 @@ class MlaasService:
         self.provisioning = ProvisioningService(self.server, self.compiler, self.deliveries)
         self.deliveries.start()
         self.provisioning.start()
+        if self.config.http_port >= 0:
+            from ..api import ApiServer
+
+            api = ApiServer(self)
+            try:
+                await api.start()
+            except OSError:
+                await self.stop()
+                raise
+            self.api = api
         # after a restart: devices never provisioned start now; deliveries resume on their own
         async with self.server.store.transaction() as repo:
             delivered = {d.endpoint for d in await repo.deliveries()}
@@ -36,6 +51,9 @@ class MlaasService:
                 self.provisioning.trigger(registration.endpoint)
 
     async def stop(self) -> None:
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None
         await self.provisioning.stop()
         await self.deliveries.stop()
         await self.compiler.close()

@@ -22,6 +22,9 @@ class EventKind(StrEnum):
     NOTIFICATION = "NOTIFICATION"
     AWAKE = "AWAKE"
     SLEEPING = "SLEEPING"
+    REQUEST_RESPONSE = "REQUEST_RESPONSE"
+    """A request stored for a sleeping device got its answer: data["request_id"],
+    data["request"] (DownlinkRequest) and data["response"] (Response)."""
     PROVISIONING = "PROVISIONING"
     """A provisioning step: data["stage"] is classified, compiled, delivering, running or
     failed (with data["reason"])."""

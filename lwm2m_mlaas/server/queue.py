@@ -167,6 +167,9 @@ class QueueModeSender:
                         error=response.error,
                     )
                 sent += 1
+                self.events.publish(Event(EventKind.REQUEST_RESPONSE, registration, {
+                    "request_id": queued.id, "request": queued.request,
+                    "response": response}))  # fmt: skip
                 future = self._waiters.pop(queued.id, None)
                 if future is not None and not future.done():
                     future.set_result(response)

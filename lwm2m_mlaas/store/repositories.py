@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -12,10 +13,12 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ..core.errors import InvalidRequest
 from ..core.linkformat import format_link_format, parse_link_format
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest
+from ..core.security import SecurityInfo
 from .database import create_engine, create_schema, session_factory
 from .tables import (
     ArtifactRow,
@@ -25,6 +28,7 @@ from .tables import (
     ObservationRow,
     QueuedRequestRow,
     RegistrationRow,
+    SecurityRow,
 )
 
 
@@ -303,6 +307,37 @@ class Repository:
         rows = await self.session.scalars(select(AssignmentRow))
         return {(r.scope, r.value): r.target for r in rows}
 
+    # security information (DTLS-PSK credentials)
+    async def security_infos(self) -> list[SecurityInfo]:
+        rows = await self.session.scalars(select(SecurityRow).order_by(SecurityRow.endpoint))
+        return [SecurityInfo(r.endpoint, r.identity, r.key) for r in rows]
+
+    async def security_info(self, endpoint: str) -> SecurityInfo | None:
+        row = await self.session.get(SecurityRow, endpoint)
+        return None if row is None else SecurityInfo(row.endpoint, row.identity, row.key)
+
+    async def security_info_by_identity(self, identity: str) -> SecurityInfo | None:
+        row = await self.session.scalar(select(SecurityRow).where(SecurityRow.identity == identity))
+        return None if row is None else SecurityInfo(row.endpoint, row.identity, row.key)
+
+    async def put_security_info(self, info: SecurityInfo) -> None:
+        """Add or replace an endpoint's credentials; InvalidRequest if another endpoint
+        already uses the identity."""
+        owner = await self.security_info_by_identity(info.identity)
+        if owner is not None and owner.endpoint != info.endpoint:
+            raise InvalidRequest(
+                f"PSK identity {info.identity!r} is already used by endpoint {owner.endpoint!r}"
+            )
+        await self.session.merge(SecurityRow(endpoint=info.endpoint, identity=info.identity,
+                                             key=info.key, created=time.time()))  # fmt: skip
+
+    async def remove_security_info(self, endpoint: str) -> bool:
+        row = await self.session.get(SecurityRow, endpoint)
+        if row is None:
+            return False
+        await self.session.delete(row)
+        return True
+
     async def endpoints_with_pending_requests(self) -> set[str]:
         rows = await self.session.scalars(
             select(QueuedRequestRow.endpoint).where(QueuedRequestRow.status == "pending").distinct()
@@ -438,3 +473,18 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await _end_stranded_closes()
+
+
+async def _end_stranded_closes(grace: float = 1.0) -> None:
+    """A task cancelled twice inside a transaction makes SQLAlchemy close its connection in a
+    shielded task while also stopping aiosqlite's worker thread; that task can then wait
+    forever on the stopped thread, and a loop shutting down would wait on it. End such tasks."""
+    stranded = [task for task in asyncio.all_tasks() if getattr(
+        task.get_coro(), "__qualname__", "").endswith("_terminate_graceful_close")]  # fmt: skip
+    if not stranded:
+        return
+    _done, pending = await asyncio.wait(stranded, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)

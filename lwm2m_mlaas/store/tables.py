@@ -130,3 +130,14 @@ class AssignmentRow(Base):
     target: Mapped[str] = mapped_column(String(128))
     """A zoo task or a model name."""
     created: Mapped[float] = mapped_column(Float)
+
+
+class SecurityRow(Base):
+    """DTLS-PSK credentials of one endpoint; an identity belongs to one endpoint only."""
+
+    __tablename__ = "security"
+
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[float] = mapped_column(Float)

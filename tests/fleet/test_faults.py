@@ -13,8 +13,7 @@ from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Event, EventKind
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.conftest import wait_for
-from tests.fleet.conftest import Devices, trust_key
+from tests.conftest import Devices, trust_key, wait_for
 from tests.fleet.test_provisioning import deliveries, running
 from tests.server.test_restart import ServerProcess, free_udp_port, until_up
 

@@ -8,8 +8,7 @@ import pytest
 from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.sim import SimulatedDevice
 from lwm2m_mlaas.store import Delivery
-from tests.conftest import wait_for
-from tests.fleet.conftest import Devices
+from tests.conftest import Devices, wait_for
 
 
 async def deliveries(service: MlaasService, endpoint: str) -> list[Delivery]:

@@ -1,0 +1,104 @@
+"""The REST API: an aiohttp application in the CoAP server's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import clients, events, mlaas, objectspecs, security
+from .auth import bearer_matches, is_loopback, load_token
+from .errors import ApiError, http_error
+from .keys import SERVICE, STREAMS_CLOSING, TOKEN
+from .openapi import openapi_routes
+
+if TYPE_CHECKING:
+    from ..fleet.app import MlaasService
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ALWAYS_GUARDED = ("/api/mlaas", "/api/security")
+"""Routes that need the token even to read (PSK keys, fleet internals)."""
+MAX_BODY = 1 << 20
+
+
+def build_app(service: MlaasService, *, token: str, open_reads: bool) -> web.Application:
+    """Leshan's demo-server routes, the event stream and the mlaas routes.
+
+    `open_reads`: Leshan's read routes (clients, reads, discover, events, object specs)
+    answer without the token."""
+
+    @web.middleware
+    async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return http_error(request, exc)
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        guarded = (request.method not in READ_METHODS or not open_reads
+                   or request.path.startswith(ALWAYS_GUARDED))  # fmt: skip
+        if guarded and not bearer_matches(request.headers.get("Authorization"), token):
+            raise ApiError(401, "Unauthorized: this route needs the bearer token "
+                                "(Authorization: Bearer <token>, from the data dir's api-token)")
+        return await handler(request)
+
+    app = web.Application(middlewares=[answer_errors, authenticate], client_max_size=MAX_BODY)
+    app[SERVICE] = service
+    app[TOKEN] = token
+    app[STREAMS_CLOSING] = asyncio.Event()
+    for module in (clients, events, security, objectspecs, mlaas):
+        app.add_routes(module.routes)
+    app.add_routes(openapi_routes())
+
+    async def close_streams(app: web.Application) -> None:
+        app[STREAMS_CLOSING].set()
+
+    app.on_shutdown.append(close_streams)
+    return app
+
+
+class ApiServer:
+    """Runs the application on config.http_host:http_port beside the CoAP server."""
+
+    def __init__(self, service: MlaasService) -> None:
+        config = service.config
+        self.host = config.http_host
+        self.token = load_token(config.data_dir)
+        self.open_reads = config.open_reads and is_loopback(config.http_host)
+        self.app = build_app(service, token=self.token, open_reads=self.open_reads)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        self._port = config.http_port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            raise
+        log.info("REST API on %s (Leshan reads %s)", self.url,
+                 "open" if self.open_reads else "need the token")  # fmt: skip
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    @property
+    def port(self) -> int:
+        for address in self._runner.addresses:
+            return int(address[1])
+        raise RuntimeError("REST API not started")
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

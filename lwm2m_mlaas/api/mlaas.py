@@ -1,0 +1,255 @@
+"""The mlaas routes under /api/mlaas/: device classes, models, artifacts, deliveries,
+assignments, devices and a fleet summary."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..compiler.targets import load_catalogue
+from ..core.registration import Registration
+from ..zoo.variants import VARIANTS
+from .errors import ApiError, bad_request, not_found
+from .keys import SERVICE
+from .leshan import registration_json
+from .shapes import (
+    artifact_json,
+    delivery_json,
+    device_class_json,
+    model_json,
+    provision_json,
+)
+
+if TYPE_CHECKING:
+    from ..fleet.app import MlaasService
+
+routes = web.RouteTableDef()
+SCOPES = ("endpoint", "tag", "class")
+
+
+def _service(request: web.Request) -> MlaasService:
+    return request.app[SERVICE]
+
+
+@routes.get("/api/mlaas/classes")
+async def classes(request: web.Request) -> web.Response:
+    """The device class catalogue."""
+    return web.json_response([device_class_json(c) for c in load_catalogue().values()])
+
+
+@routes.get("/api/mlaas/classes/{name}")
+async def device_class(request: web.Request) -> web.Response:
+    """One device class."""
+    found = load_catalogue().get(request.match_info["name"])
+    if found is None:
+        raise not_found(f"no device class {request.match_info['name']!r}")
+    return web.json_response(device_class_json(found))
+
+
+@routes.get("/api/mlaas/models")
+async def models(request: web.Request) -> web.Response:
+    """Zoo variants (built or not) and imported models."""
+    zoo = _service(request).compiler.zoo
+    listed: list[dict[str, Any]] = []
+    for name, variant in VARIANTS.items():
+        model = zoo.cached(name)
+        listed.append({"name": name, "task": variant.task, "variant": variant.size,
+                       "built": model is not None,
+                       **({} if model is None else model_json(model))})  # fmt: skip
+    listed += [{"built": True, **model_json(m)} for m in zoo.imported()]
+    return web.json_response(listed)
+
+
+@routes.get("/api/mlaas/models/{name}")
+async def model(request: web.Request) -> web.Response:
+    """One built or imported model."""
+    name = request.match_info["name"]
+    found = _service(request).compiler.zoo.cached(name)
+    if found is None:
+        raise not_found(f"model {name!r} is unknown or not built")
+    return web.json_response({"built": True, **model_json(found)})
+
+
+@routes.get("/api/mlaas/artifacts")
+async def artifacts(request: web.Request) -> web.Response:
+    """Compiled, signed packages; `?class=` and `?task=` filter."""
+    async with _service(request).server.store.transaction() as repo:
+        found = await repo.artifacts()
+    wanted = {k: request.query[k] for k in ("class", "task") if k in request.query}
+    listed = [artifact_json(a) for a in found]
+    return web.json_response([a for a in listed if all(a[k] == v for k, v in wanted.items())])
+
+
+@routes.get("/api/mlaas/artifacts/{id}")
+async def artifact(request: web.Request) -> web.Response:
+    """One artifact's metadata."""
+    async with _service(request).server.store.transaction() as repo:
+        found = await repo.artifact(request.match_info["id"])
+    if found is None:
+        raise not_found(f"no artifact {request.match_info['id']!r}")
+    return web.json_response(artifact_json(found))
+
+
+@routes.get("/api/mlaas/artifacts/{id}/package")
+async def artifact_package(request: web.Request) -> web.StreamResponse:
+    """The signed package file (COSE_Sign1 manifest + model)."""
+    async with _service(request).server.store.transaction() as repo:
+        found = await repo.artifact(request.match_info["id"])
+    if found is None or not Path(found.path).is_file():
+        raise not_found(f"no package for artifact {request.match_info['id']!r}")
+    return web.FileResponse(found.path, headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f'attachment; filename="{found.id}.pkg"'})  # fmt: skip
+
+
+@routes.get("/api/mlaas/deliveries")
+async def deliveries(request: web.Request) -> web.Response:
+    """Package deliveries; `?endpoint=`, `?state=` and `?active=true` filter."""
+    active = _flag(request, "active")
+    async with _service(request).server.store.transaction() as repo:
+        found = await repo.deliveries(request.query.get("endpoint"), active=active)
+    state = request.query.get("state")
+    return web.json_response([delivery_json(d) for d in found if state in (None, d.state)])
+
+
+@routes.get("/api/mlaas/deliveries/{id}")
+async def delivery(request: web.Request) -> web.Response:
+    """One delivery."""
+    delivery_id = _int(request.match_info["id"], "delivery id")
+    async with _service(request).server.store.transaction() as repo:
+        found = await repo.delivery(delivery_id)
+    if found is None:
+        raise not_found(f"no delivery {delivery_id}")
+    return web.json_response(delivery_json(found))
+
+
+@routes.post("/api/mlaas/deliveries/{id}/cancel")
+async def cancel_delivery(request: web.Request) -> web.Response:
+    """Cancel an active delivery (the device is told to drop the package)."""
+    delivery_id = _int(request.match_info["id"], "delivery id")
+    service = _service(request)
+    async with service.server.store.transaction() as repo:
+        found = await repo.delivery(delivery_id)
+    if found is None:
+        raise not_found(f"no delivery {delivery_id}")
+    if not found.active:
+        raise ApiError(409, f"delivery {delivery_id} is already {found.state}")
+    cancelled = await service.deliveries.cancel(delivery_id)
+    return web.json_response(delivery_json(cancelled))
+
+
+@routes.get("/api/mlaas/assignments")
+async def assignments(request: web.Request) -> web.Response:
+    """Operator choices of model per endpoint, tag or class (most specific wins)."""
+    async with _service(request).server.store.transaction() as repo:
+        found = await repo.assignments()
+    return web.json_response([{"scope": scope, "value": value, "target": target}
+                              for (scope, value), target in sorted(found.items())])  # fmt: skip
+
+
+@routes.put("/api/mlaas/assignments")
+async def assign(request: web.Request) -> web.Response:
+    """Body {"scope": "endpoint"|"tag"|"class", "value": ..., "target": task or model}."""
+    body = await _json_object(request)
+    scope, value, target = (_string(body, k) for k in ("scope", "value", "target"))
+    if scope not in SCOPES:
+        raise bad_request(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+    service = _service(request)
+    try:
+        service.compiler.task_of(target)
+    except LookupError:
+        raise bad_request(f"target {target!r} is neither a zoo task nor a model") from None
+    async with service.server.store.transaction() as repo:
+        await repo.assign(scope, value, target)
+    return web.json_response({"scope": scope, "value": value, "target": target})
+
+
+@routes.delete("/api/mlaas/assignments/{scope}/{value}")
+async def unassign(request: web.Request) -> web.Response:
+    """Remove one assignment."""
+    scope, value = request.match_info["scope"], request.match_info["value"]
+    async with _service(request).server.store.transaction() as repo:
+        removed = await repo.unassign(scope, value)
+    if not removed:
+        raise not_found(f"no assignment for {scope} {value!r}")
+    return web.json_response({"scope": scope, "value": value, "removed": True})
+
+
+def _device_json(service: MlaasService, registration: Registration) -> dict[str, Any]:
+    provision = service.provisioning.status.get(registration.endpoint)
+    return {"endpoint": registration.endpoint, "registration": registration_json(registration),
+            "awake": service.server.sender.is_awake(registration),
+            "provisioning": None if provision is None else provision_json(provision)}  # fmt: skip
+
+
+@routes.get("/api/mlaas/devices")
+async def devices(request: web.Request) -> web.Response:
+    """Registered devices with their provisioning stage; `?class=` and `?stage=` filter."""
+    service = _service(request)
+    listed = [_device_json(service, r) for r in service.server.registrations.all()]
+    for key in ("class", "stage"):
+        if key in request.query:
+            listed = [d for d in listed
+                      if (d["provisioning"] or {}).get(key) == request.query[key]]  # fmt: skip
+    return web.json_response(sorted(listed, key=lambda d: str(d["endpoint"])))
+
+
+@routes.get("/api/mlaas/devices/{ep}")
+async def device(request: web.Request) -> web.Response:
+    """One registered device and its deliveries."""
+    service = _service(request)
+    registration = await service.server.registration(request.match_info["ep"])
+    async with service.server.store.transaction() as repo:
+        found = await repo.deliveries(registration.endpoint)
+    return web.json_response({**_device_json(service, registration),
+                              "deliveries": [delivery_json(d) for d in found]})  # fmt: skip
+
+
+@routes.get("/api/mlaas/fleet")
+async def fleet(request: web.Request) -> web.Response:
+    """Counts: devices by class, provisioning stage and running model; deliveries by state."""
+    service = _service(request)
+    registrations = service.server.registrations.all()
+    status = [service.provisioning.status.get(r.endpoint) for r in registrations]
+    async with service.server.store.transaction() as repo:
+        states = Counter(d.state for d in await repo.deliveries())
+    return web.json_response({
+        "devices": len(registrations),
+        "queue_mode": sum(r.queue_mode for r in registrations),
+        "classes": dict(Counter(p.device_class for p in status if p and p.device_class)),
+        "stages": dict(Counter(p.stage if p else "unknown" for p in status)),
+        "models": dict(Counter(p.model for p in status if p and p.stage == "running" and p.model)),
+        "deliveries": dict(states),
+        "time": time.time(),
+    })  # fmt: skip
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise bad_request(f"{name} must be true or false, not {value!r}")
+    return value in ("true", "1")
+
+
+def _int(text: str, what: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise bad_request(f"{what} must be a non-negative integer, not {text!r}")
+    return int(text)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise bad_request(f"{key!r} must be a non-empty string")
+    return value

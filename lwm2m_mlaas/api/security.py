@@ -1,0 +1,50 @@
+"""/api/security/clients: per-endpoint DTLS-PSK credentials in the database (Leshan's
+SecurityServlet and its JSON)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .errors import ApiError
+from .keys import SERVICE
+from .leshan import security_from_json, security_json
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/security/clients")
+async def security_infos(request: web.Request) -> web.Response:
+    """Every endpoint's PSK credentials."""
+    async with request.app[SERVICE].server.store.transaction() as repo:
+        infos = await repo.security_infos()
+    return web.json_response([security_json(i) for i in infos])
+
+
+@routes.get("/api/security/clients/{ep}")
+async def security_info(request: web.Request) -> web.Response:
+    """One endpoint's PSK credentials."""
+    async with request.app[SERVICE].server.store.transaction() as repo:
+        info = await repo.security_info(request.match_info["ep"])
+    if info is None:
+        raise ApiError(404, f"no security info for endpoint '{request.match_info['ep']}'")
+    return web.json_response(security_json(info))
+
+
+@routes.put("/api/security/clients")
+@routes.put("/api/security/clients/")
+async def put_security_info(request: web.Request) -> web.Response:
+    """Add or replace an endpoint's credentials: {"endpoint", "tls": {"mode": "psk",
+    "details": {"identity", "key" (hex)}}}. An identity belongs to one endpoint."""
+    info = security_from_json(await request.json())
+    async with request.app[SERVICE].server.store.transaction() as repo:
+        await repo.put_security_info(info)
+    return web.Response(status=200)
+
+
+@routes.delete("/api/security/clients/{ep}")
+async def delete_security_info(request: web.Request) -> web.Response:
+    """Remove an endpoint's credentials (200 with {"message": "not_found"} when it had
+    none, as Leshan answers)."""
+    async with request.app[SERVICE].server.store.transaction() as repo:
+        removed = await repo.remove_security_info(request.match_info["ep"])
+    return web.Response(status=200) if removed else web.json_response({"message": "not_found"})

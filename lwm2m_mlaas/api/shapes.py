@@ -1,0 +1,58 @@
+"""JSON shapes of the mlaas API (and of the CLI's --json output): one function per record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ..compiler.targets import DeviceClass
+from ..fleet.provisioning import Provision
+from ..store import Delivery, StoredArtifact, StoredCompile
+from ..zoo import ZooModel
+
+
+def device_class_json(c: DeviceClass) -> dict[str, Any]:
+    return {"name": c.name, "board": c.board, "core": c.core, "clock_mhz": c.clock_mhz,
+            "ram_bytes": c.ram_bytes, "ml_ram_bytes": c.ml_ram_bytes,
+            "ml_flash_bytes": c.ml_flash_bytes, "runtimes": list(c.runtimes),
+            "ops": sorted(c.ops), "delivery": c.delivery}  # fmt: skip
+
+
+def model_json(model: ZooModel) -> dict[str, Any]:
+    return {
+        "name": model.name, "task": model.task, "variant": model.variant,
+        "version": model.version, "kind": str(model.kind), "source": model.source,
+        "float_quality": model.float_quality, "threshold": model.threshold,
+        "labels": list(model.labels), "model_path": str(model.model_path),
+    }  # fmt: skip
+
+
+def artifact_json(artifact: StoredArtifact) -> dict[str, Any]:
+    return {"id": artifact.id, "model": artifact.model, "version": artifact.model_version,
+            "task": artifact.task, "class": artifact.device_class, "backend": artifact.backend,
+            "compiler_version": artifact.compiler_version, "arena_bytes": artifact.arena_bytes,
+            "model_bytes": artifact.model_bytes, "package_bytes": artifact.package_bytes,
+            "quality": dict(artifact.quality), "created": artifact.created}  # fmt: skip
+
+
+def compile_json(outcome: StoredCompile) -> dict[str, Any]:
+    artifact = outcome.artifact
+    result: dict[str, Any] = {"task": outcome.task, "class": outcome.device_class,
+                              "compiler_version": outcome.compiler_version,
+                              "fits": artifact is not None}  # fmt: skip
+    if artifact is None:
+        result["reason"] = outcome.reason
+    else:
+        result.update(artifact_json(artifact), package=artifact.path)
+    return result
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    return asdict(delivery)
+
+
+def provision_json(provision: Provision) -> dict[str, Any]:
+    return {"stage": provision.stage, "class": provision.device_class,
+            "target": provision.target, "model": provision.model,
+            "artifact": provision.artifact_id, "arena_bytes": provision.arena_bytes,
+            "mode": provision.mode, "reason": provision.reason}  # fmt: skip
