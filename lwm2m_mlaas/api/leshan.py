@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.codecs.text import parse_value
 from ..core.content_format import ContentFormat
-from ..core.errors import CodecError, InvalidRequest, ResponseCode
+from ..core.errors import InvalidRequest, ResponseCode
 from ..core.linkformat import Link, format_attribute_value
 from ..core.model import ObjectRegistry
 from ..core.nodes import (
@@ -43,13 +43,15 @@ from .shapes import delivery_json, provision_json
 def java_host(host: str) -> str:
     """An address as Java's InetAddress.getHostAddress writes it (IPv6 uncompressed, no
     brackets)."""
+    bare, percent, scope = host.partition("%")
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(bare)
     except ValueError:
         return host
     if address.version == 4:
         return str(address)
-    return ":".join(f"{int(group, 16):x}" for group in address.exploded.split(":"))
+    groups = ":".join(f"{int(group, 16):x}" for group in address.exploded.split(":"))
+    return groups + percent + scope
 
 
 def link_json(link: Link) -> dict[str, Any]:
@@ -193,19 +195,22 @@ def node_json(node: Node) -> dict[str, Any]:
     raise TypeError(f"not a node: {node!r}")  # pragma: no cover
 
 
-def _id(raw: Any, where: str, *, required: bool = True) -> int | None:
+def _id(raw: Any, where: str, *, required: bool = True, highest: int = 65535,
+        what: str = "'id'") -> int | None:  # fmt: skip
+    """An id given as a number or a string of digits (Leshan reads both)."""
     if raw is None and not required:
         return None
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise InvalidRequest(f"{where}: 'id' must be an integer")
+        raise InvalidRequest(f"{where}: {what} must be an integer")
     text = str(raw)
-    if not (text.isascii() and text.isdigit()) or int(text) > 65534:
-        raise InvalidRequest(f"{where}: 'id' {raw!r} is not an id in 0..65534")
+    if not (text.isascii() and text.isdigit()) or int(text) > highest:
+        raise InvalidRequest(f"{where}: {what} {raw!r} is not an id in 0..{highest}")
     return int(text)
 
 
-def value_from_json(raw: Any, type_: ResourceType, where: str) -> Value:
+def value_from_json(raw: Any, type_: ResourceType, path: Lwm2mPath) -> Value:
     """A JSON value of `type_` (lenient where Leshan's reader is: numbers as strings)."""
+    where = str(path)
 
     def wrong(expected: str) -> InvalidRequest:
         return InvalidRequest(f"{where}: a {type_.value} value must be {expected}, "
@@ -227,14 +232,15 @@ def value_from_json(raw: Any, type_: ResourceType, where: str) -> Value:
                 if not raw.is_integer():
                     raise wrong("an integer")
                 raw = int(raw)
-            return parse_value(str(raw), type_, Lwm2mPath(()))
+            return parse_value(str(raw), type_, path)
         case ResourceType.FLOAT:
             if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
                 raise wrong("a number or a numeric string")
-            return parse_value(str(raw), type_, Lwm2mPath(()))
+            return parse_value(str(raw), type_, path)
         case ResourceType.TIME:
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-                raise wrong("a number of milliseconds since the epoch")
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (
+                    isinstance(raw, float) and not raw.is_integer()):  # fmt: skip
+                raise wrong("a whole number of milliseconds since the epoch")
             try:
                 return datetime.fromtimestamp(int(raw) / 1000, UTC)
             except (OverflowError, OSError, ValueError):
@@ -249,8 +255,9 @@ def value_from_json(raw: Any, type_: ResourceType, where: str) -> Value:
         case ResourceType.OBJLNK:
             if not isinstance(raw, dict):
                 raise wrong('{"objectId": .., "objectInstanceId": ..}')
-            ids = (_id(raw.get("objectId"), where), _id(raw.get("objectInstanceId"), where))
-            return ObjectLink(int(ids[0] or 0), int(ids[1] or 0))
+            object_id = _id(raw.get("objectId"), where, what="objectId")
+            instance_id = _id(raw.get("objectInstanceId"), where, what="objectInstanceId")
+            return ObjectLink(int(object_id or 0), int(instance_id or 0))
     raise wrong("a supported type")  # pragma: no cover
 
 
@@ -268,20 +275,17 @@ def _type(element: Mapping[str, Any], model_type: ResourceType | None,
 
 
 def _coerce(value: Value, given: ResourceType, wanted: ResourceType | None,
-            where: str) -> tuple[ResourceType, Value]:  # fmt: skip
+            path: Lwm2mPath) -> tuple[ResourceType, Value]:  # fmt: skip
     """The value as the model's type where the JSON named a compatible one."""
     if wanted is None or wanted == given:
         return given, value
-    try:
-        if given is ResourceType.STRING and isinstance(value, str):
-            return wanted, parse_value(value, wanted, Lwm2mPath(()))
-        if isinstance(value, int) and not isinstance(value, bool) and wanted in (
-                ResourceType.INTEGER, ResourceType.UNSIGNED_INTEGER, ResourceType.FLOAT):
-            converted: Value = float(value) if wanted is ResourceType.FLOAT else value
-            return wanted, parse_value(str(converted), wanted, Lwm2mPath(()))
-    except CodecError as exc:
-        raise InvalidRequest(f"{where}: {exc}") from None
-    raise InvalidRequest(f"{where}: the value is {given.value} but the object model says "
+    if given is ResourceType.STRING and isinstance(value, str):
+        return wanted, parse_value(value, wanted, path)
+    if isinstance(value, int) and not isinstance(value, bool) and wanted in (
+            ResourceType.INTEGER, ResourceType.UNSIGNED_INTEGER, ResourceType.FLOAT):
+        converted: Value = float(value) if wanted is ResourceType.FLOAT else value
+        return wanted, parse_value(str(converted), wanted, path)
+    raise InvalidRequest(f"{path}: the value is {given.value} but the object model says "
                          f"{wanted.value}")  # fmt: skip
 
 
@@ -324,12 +328,12 @@ def node_from_json(element: Any, path: Lwm2mPath, model: ObjectRegistry) -> Node
         final = type_
         for key, raw in values.items():
             final, parsed[int(_id(key, where) or 0)] = _coerce(
-                value_from_json(raw, type_, where), type_, model_type, where)
+                value_from_json(raw, type_, base), type_, model_type, base)
         return MultiResource(resource_id, final, parsed)
     if "value" not in element:
         raise InvalidRequest(f"{where}: a resource node needs 'value' or 'values'")
-    final, value = _coerce(value_from_json(element["value"], type_, where), type_, model_type,
-                           where)  # fmt: skip
+    final, value = _coerce(value_from_json(element["value"], type_, base), type_, model_type,
+                           base)  # fmt: skip
     if kind == "resourceInstance":
         return ResourceInstance(resource_id, final, value)
     return SingleResource(resource_id, final, value)
@@ -340,7 +344,7 @@ def _instance(element: Any, object_path: Lwm2mPath, model: ObjectRegistry,
     where = str(object_path)
     if not isinstance(element, dict):
         raise InvalidRequest(f"{where}: an instance must be a JSON object")
-    instance_id = _id(element.get("id"), where, required=False)
+    instance_id = _id(element.get("id"), where, required=False, highest=65534)
     if instance_id is None:
         instance_id = default_id
     if instance_id is None:
@@ -363,6 +367,9 @@ def text_node(text: str, path: Lwm2mPath, model: ObjectRegistry) -> Node:
     if path.resource_id is None:
         raise InvalidRequest(f"{path}: a text/plain body writes one resource")
     resource = model.resource(int(path.object_id or 0), path.resource_id)
+    if resource is not None and resource.multiple and path.is_resource:
+        raise InvalidRequest(f"{path}: a text/plain body writes one resource instance of a "
+                             "multiple resource (/O/I/R/RI)")  # fmt: skip
     type_ = resource.type if resource else ResourceType.STRING
     if type_ is ResourceType.OPAQUE:
         try:

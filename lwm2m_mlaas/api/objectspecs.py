@@ -22,5 +22,6 @@ async def client_objectspecs(request: web.Request) -> web.Response:
     """The object models of the objects a registered client announced."""
     server = request.app[SERVICE].server
     registration = await server.registration(request.match_info["ep"])
-    found = (server.model.object(o) for o in sorted(registration.object_versions))
+    announced = set(registration.object_versions) | set(registration.available_instances)
+    found = (server.model.object(o) for o in sorted(announced))
     return web.json_response([objectspec_json(m) for m in found if m is not None])

@@ -32,6 +32,6 @@ class SecurityInfo:
 
     @classmethod
     def psk(cls, endpoint: str, identity: str, key_hex: str) -> SecurityInfo:
-        if not _HEX.match(key_hex):
+        if not _HEX.fullmatch(key_hex):
             raise InvalidRequest("PSK key must be an even number of hexadecimal digits")
         return cls(endpoint, identity, bytes.fromhex(key_hex))

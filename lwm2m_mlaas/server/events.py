@@ -50,6 +50,10 @@ class EventBus:
             except Exception:
                 log.exception("event listener failed on %s", event.kind)
 
+    @property
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
     @contextmanager
     def listening(self, listener: Callable[[Event], None]) -> Iterator[None]:
         self._listeners.append(listener)
