@@ -6,6 +6,7 @@ import types
 
 import pytest
 
+import lwm2m_mlaas.api
 import lwm2m_mlaas.compiler
 import lwm2m_mlaas.server
 import lwm2m_mlaas.sim
@@ -71,6 +72,7 @@ EXPECTED = {
             "verify_package",
         ]
     ),
+    lwm2m_mlaas.api: ["ApiServer", "build_app", "load_token"],
     lwm2m_mlaas.server: ["Event", "EventBus", "EventKind", "Lwm2mServer", "Queued", "build_server"],
     lwm2m_mlaas.store: [
         "Delivery",

@@ -2,6 +2,6 @@
 mlaas routes, served by aiohttp in the CoAP server's event loop."""
 
 from .app import ApiServer, build_app
-from .auth import TOKEN_FILE, load_token
+from .auth import load_token
 
-__all__ = ["TOKEN_FILE", "ApiServer", "build_app", "load_token"]
+__all__ = ["ApiServer", "build_app", "load_token"]

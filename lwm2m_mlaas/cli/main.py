@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..api.auth import TOKEN_FILE
+from ..api.leshan import registration_json
+from ..api.shapes import device_class_json
 from ..config import ServerConfig
 from ..core.registration import Registration
 from ..sim.device import REGISTRATION_FORMS
@@ -77,24 +79,6 @@ def registrations_table(registrations: Sequence[Registration], title: str) -> Ta
             ",".join(str(o) for o in r.available_instances),
         )
     return table
-
-
-def registration_json(r: Registration) -> dict[str, Any]:
-    return {
-        "endpoint": r.endpoint,
-        "registrationId": r.id,
-        "address": r.address,
-        "lwM2mVersion": r.lwm2m_version,
-        "bindingMode": r.binding,
-        "queuemode": r.queue_mode,
-        "lifetime": r.lifetime,
-        "registrationDate": int(r.registration_date * 1000),
-        "lastUpdate": int(r.last_update * 1000),
-        "rootPath": r.root_path,
-        "objectLinks": [
-            {"url": link.target, "attributes": dict(link.attributes)} for link in r.object_links
-        ],
-    }
 
 
 # commands
@@ -214,13 +198,7 @@ async def classes_list(args: argparse.Namespace) -> int:
 
     catalogue = load_catalogue()
     if args.json:
-        print(json.dumps([
-            {"name": c.name, "board": c.board, "core": c.core, "clock_mhz": c.clock_mhz,
-             "ram_bytes": c.ram_bytes, "ml_ram_bytes": c.ml_ram_bytes,
-             "ml_flash_bytes": c.ml_flash_bytes, "runtimes": list(c.runtimes),
-             "ops": sorted(c.ops)}
-            for c in catalogue.values()
-        ], indent=2))  # fmt: skip
+        print(json.dumps([device_class_json(c) for c in catalogue.values()], indent=2))
         return 0
     table = Table(title=f"{len(catalogue)} device classes (RAM and flash in KB)")
     for column in ("class", "core", "MHz", "RAM", "ML RAM", "ML flash", "ops"):

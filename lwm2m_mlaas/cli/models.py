@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..api.shapes import compile_json, model_json
 from ..config import ServerConfig
 from ..store import Store, StoredCompile
 
@@ -37,15 +38,6 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=Console(stderr=True))  # fmt: skip
 
 
-def _model_json(model: Any) -> dict[str, Any]:
-    return {
-        "name": model.name, "task": model.task, "variant": model.variant,
-        "version": model.version, "kind": str(model.kind), "source": model.source,
-        "float_quality": model.float_quality, "threshold": model.threshold,
-        "labels": list(model.labels), "model_path": str(model.model_path),
-    }  # fmt: skip
-
-
 async def models_list(args: argparse.Namespace) -> int:
     from ..zoo.variants import VARIANTS
 
@@ -55,7 +47,7 @@ async def models_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([
             {"name": name, "task": task, "variant": variant, "built": model is not None,
-             **({} if model is None else _model_json(model))}
+             **({} if model is None else model_json(model))}
             for name, task, variant, model in rows
         ], indent=2))  # fmt: skip
         return 0
@@ -78,7 +70,7 @@ async def models_show(args: argparse.Namespace) -> int:
         console.print(f"[red]{args.name}: not built or unknown[/] (`mlaas models list`, "
                       f"`mlaas models build {args.name}`)")  # fmt: skip
         return 1
-    details = _model_json(model)
+    details = model_json(model)
     if args.json:
         print(json.dumps(details, indent=2))
     else:
@@ -129,26 +121,11 @@ async def models_import(args: argparse.Namespace) -> int:
         console.print(f"[red]import failed: {exc}[/]")
         return 1
     if args.json:
-        print(json.dumps(_model_json(model), indent=2))
+        print(json.dumps(model_json(model), indent=2))
     else:
         console.print(f"imported [bold]{model.name}[/] version {model.version} "
                       f"({model.kind}, task {model.task})")  # fmt: skip
     return 0
-
-
-def _compile_json(outcome: StoredCompile) -> dict[str, Any]:
-    artifact = outcome.artifact
-    result: dict[str, Any] = {"task": outcome.task, "class": outcome.device_class,
-                              "compiler_version": outcome.compiler_version,
-                              "fits": artifact is not None}  # fmt: skip
-    if artifact is None:
-        result["reason"] = outcome.reason
-    else:
-        result.update(id=artifact.id, model=artifact.model, version=artifact.model_version,
-                      backend=artifact.backend, arena_bytes=artifact.arena_bytes,
-                      model_bytes=artifact.model_bytes, package_bytes=artifact.package_bytes,
-                      quality=dict(artifact.quality), package=artifact.path)  # fmt: skip
-    return result
 
 
 async def compile_command(args: argparse.Namespace) -> int:
@@ -177,7 +154,7 @@ async def compile_command(args: argparse.Namespace) -> int:
         await store.close()
     outcomes.sort(key=lambda o: classes.index(o.device_class))
     if args.json:
-        results = [_compile_json(o) for o in outcomes]
+        results = [compile_json(o) for o in outcomes]
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     else:
         table = Table(title=f"{args.model}: compiled for {len(classes)} class(es)")

@@ -13,7 +13,8 @@ import aiocoap
 import aiohttp
 import pytest
 
-from lwm2m_mlaas.api import TOKEN_FILE, load_token
+from lwm2m_mlaas.api import load_token
+from lwm2m_mlaas.api.auth import TOKEN_FILE
 from lwm2m_mlaas.api.events import BACKLOG
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.registration import Registration

@@ -35,8 +35,8 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, **settings: str) -> None:
-        env = dict(os.environ, MLAAS_LIFETIME_GRACE="1", MLAAS_EXPIRY_INTERVAL="0.2",
-                   MLAAS_DATA_DIR=str(self.db.parent), MLAAS_HTTP_PORT="0", **settings)  # fmt: skip
+        env = {**os.environ, "MLAAS_LIFETIME_GRACE": "1", "MLAAS_EXPIRY_INTERVAL": "0.2",
+               "MLAAS_DATA_DIR": str(self.db.parent), "MLAAS_HTTP_PORT": "0", **settings}
         with open(self.db.with_suffix(".log"), "ab") as log:
             self.process = subprocess.Popen(
                 [
