@@ -322,3 +322,53 @@ async def test_open_streams_end_when_the_server_stops(fleet_config: ServerConfig
         assert await response.content.readline() == b": connected\n"
         await asyncio.wait_for(service.stop(), 10)
         assert await asyncio.wait_for(response.content.read(), 5) == b"\n"
+
+
+def test_reads_close_when_bound_beyond_loopback(fleet_config: ServerConfig) -> None:
+    from lwm2m_mlaas.api import ApiServer
+    from lwm2m_mlaas.api.auth import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.2")
+    assert not is_loopback("::") and not is_loopback("example.org")
+    exposed = MlaasService(replace(fleet_config, http_host="0.0.0.0"))
+    assert ApiServer(exposed).open_reads is False  # never started: nothing is bound
+    assert ApiServer(MlaasService(fleet_config)).open_reads is True
+
+
+async def test_random_requests_never_get_a_500(api: Api, devices: Devices) -> None:
+    """A few hundred malformed requests: every one gets a 4xx or a device answer, and the
+    server keeps serving."""
+    import json
+    import random
+
+    await devices("dev-r", task="")
+    rng = random.Random(5)
+    segments = ["3", "0", "1", "14", "65536", "-1", "x", "", "composite", "observe", "discover",
+                "attributes", "dev-r", "nobody", "%00", "..", "99999999999999999999"]
+    bodies: list[bytes | None] = [
+        None, b"", b"{", b"[]", b"null", b"1", b'"x"', b'{"id":1}', b'{"kind":"obj"}',
+        b'{"id":14,"kind":"singleResource","type":"OBJLNK","value":{"objectId":"q"}}',
+        b'{"id":0,"kind":"instance","resources":[{"id":1,"values":{"z":1},"type":"STRING"}]}',
+        b'{"endpoint":"","tls":{"mode":"psk","details":{"identity":"","key":""}}}',
+        json.dumps({"id": 13, "kind": "singleResource", "type": "TIME", "value": 1e300}).encode(),
+        bytes(range(256)),
+    ]  # fmt: skip
+    prefixes = ["/api/clients/dev-r", "/api/clients", "/api/security/clients", "/api/mlaas",
+                "/api/mlaas/deliveries", "/api/mlaas/artifacts", "/api/objectspecs", "/api"]
+    queries = ["", "?format=TLV", "?format=nope", "?timeout=0", "?timeout=1", "?replace=maybe",
+               "?pmin=1&pmin=2", "?paths=/3/0,x", "?active", "?ep=%ff"]  # fmt: skip
+    for _ in range(300):
+        path = rng.choice(prefixes) + "".join(
+            "/" + rng.choice(segments) for _ in range(rng.randrange(4)))
+        method = rng.choice(["GET", "PUT", "POST", "DELETE"])
+        body = rng.choice(bodies)
+        headers = {"Content-Type": rng.choice(["application/json", "text/plain", "x/y"])}
+        async with api.session.request(method, path + rng.choice(queries), data=body,
+                                       headers=headers) as response:  # fmt: skip
+            text = await response.text(errors="replace")
+            assert response.status < 500, (method, path, body, text)
+            if response.status >= 400:
+                assert text, (method, path)
+    async with api.session.get("/api/clients/dev-r/3/0/2") as response:
+        assert (await response.json())["content"]["value"] == "SN-dev-r"
