@@ -76,8 +76,11 @@ EXPECTED = {
     lwm2m_mlaas.server: ["Event", "EventBus", "EventKind", "Lwm2mServer", "Queued", "build_server"],
     lwm2m_mlaas.store: [
         "Delivery",
+        "DeviceRecord",
         "QueuedRequest",
         "Repository",
+        "Rollout",
+        "RolloutMember",
         "Store",
         "StoredArtifact",
         "StoredCompile",

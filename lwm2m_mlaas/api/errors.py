@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 
 from ..core.errors import Lwm2mError, UnknownRegistration
+from ..fleet.rollout import InvalidRollout, RolloutRefused
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ def _status_and_message(exc: BaseException) -> tuple[int, str]:
             return exc.status, exc.message
         case UnknownRegistration():
             return 400, str(exc)  # Leshan answers 400 for an unknown client
+        case RolloutRefused():
+            return 409, str(exc)
+        case InvalidRollout():
+            return 400, f"Invalid request: {exc}"
         case Lwm2mError() if exc.code.value >> 5 == 4:
             return 400, f"Invalid request: {exc}"
         case json.JSONDecodeError():

@@ -1,10 +1,11 @@
 """The mlaas routes under /api/mlaas/: device classes, models, artifacts, deliveries,
-assignments, devices and a fleet summary."""
+assignments, devices and their tags, rollouts and a fleet summary."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,8 @@ from aiohttp import web
 
 from ..compiler.targets import load_catalogue
 from ..core.registration import Registration
+from ..fleet.rollout import SELECTOR_KEYS, RolloutStatus, check_selector, matches
+from ..store import DeviceRecord
 from ..zoo.variants import VARIANTS
 from .errors import ApiError, bad_request, not_found
 from .keys import SERVICE
@@ -20,8 +23,11 @@ from .shapes import (
     artifact_json,
     delivery_json,
     device_class_json,
+    device_record_json,
+    member_json,
     model_json,
     provision_json,
+    rollout_json,
 )
 
 if TYPE_CHECKING:
@@ -179,34 +185,170 @@ async def unassign(request: web.Request) -> web.Response:
     return web.json_response({"scope": scope, "value": value, "removed": True})
 
 
-def _device_json(service: MlaasService, registration: Registration) -> dict[str, Any]:
+def _device_json(service: MlaasService, registration: Registration,
+                 record: DeviceRecord | None) -> dict[str, Any]:  # fmt: skip
     provision = service.provisioning.status.get(registration.endpoint)
-    return {"endpoint": registration.endpoint, "registration": registration_json(registration),
+    return {"endpoint": registration.endpoint, **device_record_json(record),
+            "registration": registration_json(registration),
             "awake": service.server.sender.is_awake(registration),
             "provisioning": None if provision is None else provision_json(provision)}  # fmt: skip
 
 
 @routes.get("/api/mlaas/devices")
 async def devices(request: web.Request) -> web.Response:
-    """Registered devices with their provisioning stage; `?class=` and `?stage=` filter."""
+    """Registered devices with their class, tags and provisioning stage; `?class=`, `?tag=`,
+    `?task=`, `?endpoint=` (a glob) and `?stage=` filter."""
     service = _service(request)
-    listed = [_device_json(service, r) for r in service.server.registrations.all()]
-    for key in ("class", "stage"):
-        if key in request.query:
-            listed = [d for d in listed
-                      if (d["provisioning"] or {}).get(key) == request.query[key]]  # fmt: skip
+    selector = check_selector({k: v for k, v in request.query.items() if k in SELECTOR_KEYS})
+    async with service.server.store.transaction() as repo:
+        records = {d.endpoint: d for d in await repo.devices()}
+    listed = []
+    for registration in service.server.registrations.all():
+        record = records.get(registration.endpoint) or DeviceRecord(
+            registration.endpoint, None, None, ())
+        if not matches(selector, record, service.rollouts.registration_tags(registration.endpoint)):
+            continue
+        shaped = _device_json(service, registration, record)
+        stage = request.query.get("stage")
+        if stage is None or (shaped["provisioning"] or {}).get("stage") == stage:
+            listed.append(shaped)
     return web.json_response(sorted(listed, key=lambda d: str(d["endpoint"])))
 
 
 @routes.get("/api/mlaas/devices/{ep}")
 async def device(request: web.Request) -> web.Response:
-    """One registered device and its deliveries."""
+    """One registered device, its deliveries and rollouts."""
     service = _service(request)
     registration = await service.server.registration(request.match_info["ep"])
     async with service.server.store.transaction() as repo:
         found = await repo.deliveries(registration.endpoint)
-    return web.json_response({**_device_json(service, registration),
-                              "deliveries": [delivery_json(d) for d in found]})  # fmt: skip
+        record = await repo.device(registration.endpoint)
+        memberships = await repo.memberships(registration.endpoint)
+    return web.json_response({**_device_json(service, registration, record),
+                              "deliveries": [delivery_json(d) for d in found],
+                              "rollouts": [{"id": r.id, "state": r.state, **member_json(m)}
+                                           for r, m in memberships]})  # fmt: skip
+
+
+@routes.get("/api/mlaas/devices/{ep}/tags")
+async def tags(request: web.Request) -> web.Response:
+    """The operator's tags of a device (registered or not)."""
+    async with _service(request).server.store.transaction() as repo:
+        record = await repo.device(request.match_info["ep"])
+    return web.json_response(list(record.tags) if record else [])
+
+
+@routes.put("/api/mlaas/devices/{ep}/tags")
+async def set_tags(request: web.Request) -> web.Response:
+    """Replace the device's tags: a JSON list of strings."""
+    body = await request.json()
+    if not isinstance(body, list) or not all(isinstance(t, str) and t for t in body):
+        raise bad_request("tags are a JSON list of non-empty strings")
+    return await _tags(request, lambda _old: set(body))
+
+
+@routes.post("/api/mlaas/devices/{ep}/tags/{tag}")
+async def add_tag(request: web.Request) -> web.Response:
+    """Add one tag."""
+    return await _tags(request, lambda old: old | {request.match_info["tag"]})
+
+
+@routes.delete("/api/mlaas/devices/{ep}/tags/{tag}")
+async def remove_tag(request: web.Request) -> web.Response:
+    """Remove one tag."""
+    return await _tags(request, lambda old: old - {request.match_info["tag"]})
+
+
+async def _tags(request: web.Request, change: Callable[[set[str]], set[str]]) -> web.Response:
+    endpoint = request.match_info["ep"]
+    service = _service(request)
+    async with service.server.store.transaction() as repo:
+        record = await repo.device(endpoint)
+        record = await repo.record_device(endpoint, tags=change(set(record.tags if record
+                                                                    else ())))  # fmt: skip
+    if service.server.registrations.by_endpoint(endpoint) is not None:
+        await service.rollouts.join(endpoint)  # a new tag may put it in an active rollout
+    return web.json_response(list(record.tags))
+
+
+# rollouts
+@routes.get("/api/mlaas/rollouts")
+async def rollouts(request: web.Request) -> web.Response:
+    """Every rollout with its counts; `?state=` filters."""
+    service = _service(request)
+    async with service.server.store.transaction() as repo:
+        found = await repo.rollouts()
+        shaped = [rollout_json(r, await repo.members(r.id)) for r in found]
+    state = request.query.get("state")
+    return web.json_response([r for r in shaped if state in (None, r["state"])])
+
+
+@routes.post("/api/mlaas/rollouts")
+async def create_rollout(request: web.Request) -> web.Response:
+    """Start a rollout: {"target": task or model, "selector": {"class", "tag", "task",
+    "endpoint" (glob)}, "name", "canary": devices, "waves": cumulative percentages of the
+    rest, "max_concurrent", "failure_threshold": share of finished devices}."""
+    body = await _json_object(request)
+    target = _string(body, "target")
+    selector = body.get("selector", {})
+    if not isinstance(selector, dict):
+        raise bad_request("selector must be an object")
+    waves = body.get("waves", [100])
+    if not isinstance(waves, list) or not all(_number(w) for w in waves) or not waves:
+        raise bad_request("waves must be a list of percentages, e.g. [25, 100]")
+    name = body.get("name", target)
+    if not isinstance(name, str):
+        raise bad_request("name must be a string")
+    status = await _service(request).rollouts.create(
+        name, target, selector, canary=_whole(body, "canary", 1), waves=waves,
+        max_concurrent=_whole(body, "max_concurrent", 10),
+        failure_threshold=_fraction(body, "failure_threshold", 0.1))  # fmt: skip
+    return web.json_response(rollout_json(status.rollout, status.members, detailed=True),
+                             status=201)
+
+
+@routes.get("/api/mlaas/rollouts/{id}")
+async def rollout(request: web.Request) -> web.Response:
+    """One rollout with every device's state, per wave."""
+    status = await _rollout_action(request, "status")
+    return web.json_response(rollout_json(status.rollout, status.members, detailed=True))
+
+
+@routes.post("/api/mlaas/rollouts/{id}/{action:pause|resume|abort|rollback}")
+async def rollout_action(request: web.Request) -> web.Response:
+    """pause, resume (failures so far stop counting), abort (devices done keep the new model)
+    or rollback (every device the rollout changed returns to its earlier artifact)."""
+    status = await _rollout_action(request, request.match_info["action"])
+    return web.json_response(rollout_json(status.rollout, status.members, detailed=True))
+
+
+async def _rollout_action(request: web.Request, action: str) -> RolloutStatus:
+    rollout_id = _int(request.match_info["id"], "rollout id")
+    service = _service(request).rollouts
+    method = {"status": service.status, "pause": service.pause, "resume": service.resume,
+              "abort": service.abort, "rollback": service.rollback}[action]  # fmt: skip
+    try:
+        return await method(rollout_id)
+    except LookupError:
+        raise not_found(f"no rollout {rollout_id}") from None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(body: dict[str, Any], key: str, default: int) -> int:
+    value = body.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise bad_request(f"{key} must be a non-negative integer")
+    return value
+
+
+def _fraction(body: dict[str, Any], key: str, default: float) -> float:
+    value = body.get(key, default)
+    if not _number(value) or not 0 <= value < 1:
+        raise bad_request(f"{key} must be a number in [0, 1)")
+    return float(value)
 
 
 @routes.get("/api/mlaas/fleet")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from ..compiler.targets import DeviceClass
 from ..fleet.provisioning import Provision
-from ..store import Delivery, StoredArtifact, StoredCompile
+from ..store import Delivery, DeviceRecord, Rollout, RolloutMember, StoredArtifact, StoredCompile
 from ..zoo import ZooModel
 
 
@@ -56,3 +58,34 @@ def provision_json(provision: Provision) -> dict[str, Any]:
             "target": provision.target, "model": provision.model,
             "artifact": provision.artifact_id, "arena_bytes": provision.arena_bytes,
             "mode": provision.mode, "reason": provision.reason}  # fmt: skip
+
+
+def member_json(member: RolloutMember) -> dict[str, Any]:
+    return {"endpoint": member.endpoint, "wave": member.wave, "state": member.state,
+            "reason": member.reason, "class": member.device_class,
+            "artifact": member.artifact_id, "previous_artifact": member.previous_artifact_id,
+            "delivery": member.delivery_id, "finished": member.finished}  # fmt: skip
+
+
+def rollout_json(rollout: Rollout, members: Sequence[RolloutMember],
+                 detailed: bool = False) -> dict[str, Any]:  # fmt: skip
+    """A rollout with its counts per member state, overall and per wave."""
+    shaped: dict[str, Any] = {
+        "id": rollout.id, "name": rollout.name, "target": rollout.target,
+        "selector": dict(rollout.selector), "max_concurrent": rollout.max_concurrent,
+        "failure_threshold": rollout.failure_threshold, "state": rollout.state,
+        "reason": rollout.reason, "created": rollout.created, "updated": rollout.updated,
+        "devices": len(members), "counts": dict(Counter(m.state for m in members)),
+        "waves": [{"wave": wave, "planned": size,
+                   "counts": dict(Counter(m.state for m in members if m.wave == wave))}
+                  for wave, size in enumerate(rollout.waves)],
+    }  # fmt: skip
+    if detailed:
+        shaped["members"] = [member_json(m) for m in members]
+    return shaped
+
+
+def device_record_json(device: DeviceRecord | None) -> dict[str, Any]:
+    if device is None:
+        return {"class": None, "task": None, "tags": []}
+    return {"class": device.device_class, "task": device.task, "tags": list(device.tags)}

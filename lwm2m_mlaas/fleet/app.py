@@ -9,6 +9,7 @@ from ..config import ServerConfig
 from ..server import Lwm2mServer, build_server
 from .delivery import DeliveryService
 from .provisioning import ProvisioningService
+from .rollout import RolloutService
 
 if TYPE_CHECKING:
     from ..api import ApiServer
@@ -31,8 +32,11 @@ class MlaasService:
                                        workers=self.compile_workers)  # fmt: skip
         self.deliveries = DeliveryService(self.server)
         self.provisioning = ProvisioningService(self.server, self.compiler, self.deliveries)
+        self.rollouts = RolloutService(self.server, self.compiler, self.deliveries)
+        self.provisioning.rollouts = self.rollouts
         self.deliveries.start()
         self.provisioning.start()
+        self.rollouts.start()
         if self.config.http_port >= 0:
             from ..api import ApiServer
 
@@ -54,6 +58,7 @@ class MlaasService:
         if self.api is not None:
             await self.api.stop()
             self.api = None
+        await self.rollouts.stop()
         await self.provisioning.stop()
         await self.deliveries.stop()
         await self.compiler.close()

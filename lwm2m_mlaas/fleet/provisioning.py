@@ -17,6 +17,7 @@ from ..core.registration import Registration
 from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer, Queued
 from .delivery import METHOD, VERSION, DeliveryService
+from .rollout import RolloutService
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class ProvisioningService:
         self.compiler = compiler
         self.deliveries = deliveries
         self.status: dict[str, Provision] = {}
+        self.rollouts: RolloutService | None = None
+        """Set by the service: a device in an unfinished rollout is left to it."""
         self._tasks: dict[str, asyncio.Task[Provision]] = {}
         self._listening = server.events.listening(self._on_event)
 
@@ -83,11 +86,12 @@ class ProvisioningService:
             current = self.status.get(delivery.endpoint) or Provision(  # resumed after a restart
                 delivery.endpoint, "delivering", delivery.device_class, model=delivery.model,
                 artifact_id=delivery.artifact_id, mode=delivery.mode)  # fmt: skip
-            if current.artifact_id == delivery.artifact_id:
-                state = event.data["state"]
+            state = event.data["state"]
+            if state != "cancelled":  # (a rollout's delivery too)
                 stage = {"succeeded": "running", "failed": "failed"}.get(state, "delivering")
-                self._record(replace(current, stage=stage, reason=delivery.reason
-                                     if stage == "failed" else None))  # fmt: skip
+                self._record(replace(current, stage=stage, model=delivery.model,
+                                     artifact_id=delivery.artifact_id, mode=delivery.mode,
+                                     reason=delivery.reason if stage == "failed" else None))
         elif kind in (EventKind.DEREGISTRATION, EventKind.EXPIRED):
             task = self._tasks.pop(registration.endpoint, None)
             if task is not None:
@@ -133,9 +137,18 @@ class ProvisioningService:
                     f"{reported.ml_ram_bytes // 1024} KB ML RAM and "
                     f"{reported.ml_flash_bytes // 1024} KB ML flash"
                 )
-            requested = ml.resources.get(5)
-            target = await self.choose(registration, device_class,
-                                       getattr(requested, "value", None))  # fmt: skip
+            requested = getattr(ml.resources.get(5), "value", None)
+            async with self.server.store.transaction() as repo:
+                await repo.record_device(endpoint, device_class=device_class.name,
+                                         task=requested if isinstance(requested, str) else None)
+            if self.rollouts is not None:
+                rollout = await self.rollouts.join(endpoint)
+                if rollout is not None:
+                    return self._record(replace(status, stage="rollout",
+                                                device_class=device_class.name,
+                                                target=rollout.target,
+                                                reason=f"in rollout {rollout.id}"))  # fmt: skip
+            target = await self.choose(registration, device_class, requested)
             status = self._record(
                 replace(status, stage="classified", device_class=device_class.name, target=target)
             )
@@ -171,13 +184,22 @@ class ProvisioningService:
 
     async def choose(self, registration: Registration, device_class: DeviceClass,
                      requested: object) -> str:  # fmt: skip
-        """The operator's assignment for the endpoint, its tag or its class, else the task
-        the device asks for (/32100/0/5)."""
+        """The model of the last rollout that reached the device, else the operator's
+        assignment for the endpoint, one of its tags or its class, else the task the device
+        asks for (/32100/0/5)."""
+        if self.rollouts is not None:
+            rolled_out = await self.rollouts.target_for(registration.endpoint)
+            if rolled_out is not None:
+                return rolled_out
         async with self.server.store.transaction() as repo:
             assignments = await repo.assignments()
-        tag = registration.additional_attributes.get("tag")
-        for key in (("endpoint", registration.endpoint), ("tag", tag),
-                    ("class", device_class.name)):  # fmt: skip
+            device = await repo.device(registration.endpoint)
+        tags = list(device.tags) if device else []
+        if registration.additional_attributes.get("tag"):
+            tags.append(registration.additional_attributes["tag"])
+        keys = [("endpoint", registration.endpoint), *(("tag", t) for t in tags),
+                ("class", device_class.name)]  # fmt: skip
+        for key in keys:
             if key in assignments:
                 return assignments[key]
         if isinstance(requested, str) and requested:

@@ -3,8 +3,11 @@
 from .batch import WriteBatcher
 from .repositories import (
     Delivery,
+    DeviceRecord,
     QueuedRequest,
     Repository,
+    Rollout,
+    RolloutMember,
     Store,
     StoredArtifact,
     StoredCompile,
@@ -13,8 +16,11 @@ from .repositories import (
 
 __all__ = [
     "Delivery",
+    "DeviceRecord",
     "QueuedRequest",
     "Repository",
+    "Rollout",
+    "RolloutMember",
     "Store",
     "StoredArtifact",
     "StoredCompile",

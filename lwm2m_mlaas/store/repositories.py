@@ -25,9 +25,12 @@ from .tables import (
     AssignmentRow,
     CompileRow,
     DeliveryRow,
+    DeviceRow,
     ObservationRow,
     QueuedRequestRow,
     RegistrationRow,
+    RolloutMemberRow,
+    RolloutRow,
     SecurityRow,
 )
 
@@ -307,6 +310,96 @@ class Repository:
         rows = await self.session.scalars(select(AssignmentRow))
         return {(r.scope, r.value): r.target for r in rows}
 
+    # devices: class, requested task, operator tags
+    async def record_device(self, endpoint: str, **changes: Any) -> DeviceRecord:
+        """Create or update what is known of a device (device_class, task, tags)."""
+        row = await self.session.get(DeviceRow, endpoint)
+        if row is None:
+            row = DeviceRow(endpoint=endpoint, device_class=None, task=None, tags=[])
+            self.session.add(row)
+        for name, value in changes.items():
+            setattr(row, name, sorted(set(value)) if name == "tags" else value)
+        row.updated = time.time()
+        await self.session.flush()
+        return _device(row)
+
+    async def device(self, endpoint: str) -> DeviceRecord | None:
+        row = await self.session.get(DeviceRow, endpoint)
+        return None if row is None else _device(row)
+
+    async def devices(self) -> list[DeviceRecord]:
+        rows = await self.session.scalars(select(DeviceRow).order_by(DeviceRow.endpoint))
+        return [_device(r) for r in rows]
+
+    # rollouts
+    async def add_rollout(self, name: str, target: str, selector: Mapping[str, str],
+                          waves: list[int], max_concurrent: int,
+                          failure_threshold: float) -> Rollout:  # fmt: skip
+        now = time.time()
+        row = RolloutRow(name=name, target=target, selector=dict(selector), waves=waves,
+                         max_concurrent=max_concurrent, failure_threshold=failure_threshold,
+                         state="running", reason=None, counted_from=now, created=now,
+                         updated=now)  # fmt: skip
+        self.session.add(row)
+        await self.session.flush()
+        return _rollout(row)
+
+    async def rollout(self, rollout_id: int) -> Rollout | None:
+        row = await self.session.get(RolloutRow, rollout_id)
+        return None if row is None else _rollout(row)
+
+    async def rollouts(self, states: Iterable[str] | None = None) -> list[Rollout]:
+        query = select(RolloutRow).order_by(RolloutRow.id)
+        if states is not None:
+            query = query.where(RolloutRow.state.in_(list(states)))
+        return [_rollout(r) for r in await self.session.scalars(query)]
+
+    async def update_rollout(self, rollout_id: int, **changes: Any) -> Rollout:
+        row = await self.session.get(RolloutRow, rollout_id)
+        if row is None:
+            raise LookupError(f"no rollout {rollout_id}")
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.updated = time.time()
+        await self.session.flush()
+        return _rollout(row)
+
+    async def add_member(self, rollout_id: int, endpoint: str, wave: int, state: str = "pending",
+                         reason: str | None = None) -> RolloutMember:  # fmt: skip
+        now = time.time()
+        row = RolloutMemberRow(rollout_id=rollout_id, endpoint=endpoint, wave=wave, state=state,
+                               reason=reason, finished=None if state == "pending" else now,
+                               updated=now)  # fmt: skip
+        self.session.add(row)
+        await self.session.flush()
+        return _member(row)
+
+    async def members(self, rollout_id: int) -> list[RolloutMember]:
+        rows = await self.session.scalars(
+            select(RolloutMemberRow).where(RolloutMemberRow.rollout_id == rollout_id)
+            .order_by(RolloutMemberRow.wave, RolloutMemberRow.endpoint))  # fmt: skip
+        return [_member(r) for r in rows]
+
+    async def update_member(self, rollout_id: int, endpoint: str, **changes: Any) -> RolloutMember:
+        row = await self.session.get(RolloutMemberRow, (rollout_id, endpoint))
+        if row is None:
+            raise LookupError(f"{endpoint} is not in rollout {rollout_id}")
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.updated = time.time()
+        if changes.get("state") in RolloutMember.FINISHED:
+            row.finished = row.updated
+        await self.session.flush()
+        return _member(row)
+
+    async def memberships(self, endpoint: str) -> list[tuple[Rollout, RolloutMember]]:
+        """Every rollout the device is a member of, oldest first."""
+        rows = await self.session.execute(
+            select(RolloutRow, RolloutMemberRow)
+            .join(RolloutMemberRow, RolloutMemberRow.rollout_id == RolloutRow.id)
+            .where(RolloutMemberRow.endpoint == endpoint).order_by(RolloutRow.id))  # fmt: skip
+        return [(_rollout(r), _member(m)) for r, m in rows]
+
     # security information (DTLS-PSK credentials)
     async def security_infos(self) -> list[SecurityInfo]:
         rows = await self.session.scalars(select(SecurityRow).order_by(SecurityRow.endpoint))
@@ -370,6 +463,73 @@ class Repository:
                 completed=time.time(),
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    endpoint: str
+    device_class: str | None
+    task: str | None
+    """The task the device asks for (/32100/0/5)."""
+    tags: tuple[str, ...]
+
+
+def _device(row: DeviceRow) -> DeviceRecord:
+    return DeviceRecord(row.endpoint, row.device_class, row.task, tuple(row.tags or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    id: int
+    name: str
+    target: str
+    """A zoo task or a model name."""
+    selector: Mapping[str, str]
+    """Any of class, tag, task and endpoint (a glob); all given must match."""
+    waves: tuple[int, ...]
+    max_concurrent: int
+    failure_threshold: float
+    """Share of devices finished since `counted_from` that may fail before the rollout
+    pauses itself."""
+    state: str
+    """running, paused, completed, aborted, rolling_back or rolled_back."""
+    reason: str | None
+    counted_from: float
+    created: float
+    updated: float
+
+    ACTIVE = ("running", "paused", "rolling_back")
+
+
+def _rollout(row: RolloutRow) -> Rollout:
+    return Rollout(row.id, row.name, row.target, MappingProxyType(dict(row.selector)),
+                   tuple(row.waves), row.max_concurrent, row.failure_threshold, row.state,
+                   row.reason, row.counted_from, row.created, row.updated)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutMember:
+    rollout_id: int
+    endpoint: str
+    wave: int
+    state: str
+    """pending, in_progress, succeeded, failed, skipped, rolling_back, rolled_back."""
+    reason: str | None
+    device_class: str | None
+    artifact_id: str | None
+    previous_artifact_id: str | None
+    """What the device ran before: the rollback target."""
+    delivery_id: int | None
+    finished: float | None
+
+    FINISHED = ("succeeded", "failed", "skipped", "rolled_back")
+    OPEN = ("pending", "in_progress", "rolling_back")
+
+
+def _member(row: RolloutMemberRow) -> RolloutMember:
+    return RolloutMember(row.rollout_id, row.endpoint, row.wave, row.state, row.reason,
+                         row.device_class, row.artifact_id, row.previous_artifact_id,
+                         row.delivery_id, row.finished)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,3 +141,57 @@ class SecurityRow(Base):
     identity: Mapped[str] = mapped_column(String(128), unique=True, index=True)
     key: Mapped[bytes] = mapped_column(LargeBinary)
     created: Mapped[float] = mapped_column(Float)
+
+
+class DeviceRow(Base):
+    """What the service learnt of a device (its class and requested task) and the operator's
+    tags; kept while the device is away, so selectors see offline devices too."""
+
+    __tablename__ = "devices"
+
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    device_class: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    task: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated: Mapped[float] = mapped_column(Float)
+
+
+class RolloutRow(Base):
+    """A staged rollout of a model (a task or a model name) to the devices a selector picks."""
+
+    __tablename__ = "rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    target: Mapped[str] = mapped_column(String(128))
+    selector: Mapped[dict[str, Any]] = mapped_column(JSON)
+    waves: Mapped[list[int]] = mapped_column(JSON)
+    """Devices per wave, fixed at creation: the canary first."""
+    max_concurrent: Mapped[int] = mapped_column(Integer)
+    failure_threshold: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    counted_from: Mapped[float] = mapped_column(Float)
+    """Failures finished after this time count toward the threshold (reset on resume)."""
+    created: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)
+
+
+class RolloutMemberRow(Base):
+    """One device's part in a rollout."""
+
+    __tablename__ = "rollout_members"
+
+    rollout_id: Mapped[int] = mapped_column(
+        ForeignKey("rollouts.id", ondelete="CASCADE"), primary_key=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    device_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    artifact_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    previous_artifact_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    finished: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated: Mapped[float] = mapped_column(Float)

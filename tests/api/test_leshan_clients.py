@@ -8,8 +8,7 @@ import time
 from typing import Any
 
 from lwm2m_mlaas.sim import SimulatedDevice
-from tests.api.conftest import Api
-from tests.conftest import Devices
+from tests.conftest import Api, Devices
 
 REGISTRATION_FIELDS = [
     "endpoint", "registrationId", "registrationDate", "lastUpdate", "address", "lwM2mVersion",

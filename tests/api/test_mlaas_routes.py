@@ -9,8 +9,7 @@ from typing import Any
 from lwm2m_mlaas.compiler.package import verify_package
 from lwm2m_mlaas.compiler.targets import load_catalogue
 from lwm2m_mlaas.fleet.app import MlaasService
-from tests.api.conftest import Api
-from tests.conftest import Devices, trust_key, wait_for
+from tests.conftest import Api, Devices, trust_key, wait_for
 from tests.fleet.test_provisioning import running
 
 

@@ -20,8 +20,7 @@ from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.registration import Registration
 from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Event, EventKind
-from tests.api.conftest import Api
-from tests.conftest import Devices, wait_for
+from tests.conftest import Api, Devices, wait_for
 
 
 async def get_json(api: Api, path: str, status: int = 200, **params: str) -> Any:

@@ -1,0 +1,404 @@
+"""Staged rollouts: a model (a task or a model name) goes to the devices a selector picks, a
+canary first, then waves; a rollout pauses itself when too many devices fail, and can be
+resumed, aborted or rolled back to what each device ran before. Every step is persisted, so a
+restarted service carries on where it was."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..compiler.service import CompileService
+from ..compiler.targets import load_catalogue
+from ..server import Lwm2mServer
+from ..store import DeviceRecord, Repository, Rollout, RolloutMember
+from .delivery import DeliveryService
+
+log = logging.getLogger(__name__)
+
+SELECTOR_KEYS = ("class", "tag", "task", "endpoint")
+TICK = 1.0
+"""Seconds between passes over the active rollouts (events wake the loop sooner)."""
+
+
+class RolloutRefused(Exception):
+    """A rollout request that cannot be carried out in the rollout's state (HTTP 409)."""
+
+
+class InvalidRollout(ValueError):
+    """A rollout definition that is wrong in itself (HTTP 400)."""
+
+
+def check_selector(selector: Mapping[str, str]) -> dict[str, str]:
+    unknown = set(selector) - set(SELECTOR_KEYS)
+    if unknown:
+        raise InvalidRollout(f"unknown selector key(s) {', '.join(sorted(unknown))}; "
+                             f"use {', '.join(SELECTOR_KEYS)}")  # fmt: skip
+    if not all(isinstance(v, str) and v for v in selector.values()):
+        raise InvalidRollout("selector values must be non-empty strings")
+    return dict(selector)
+
+
+def matches(selector: Mapping[str, str], device: DeviceRecord, tags: Iterable[str] = ()) -> bool:
+    """All given keys must hold: class and task exactly, tag among the device's tags, endpoint
+    as a shell glob."""
+    checks: dict[str, Callable[[str], bool]] = {
+        "class": lambda v: device.device_class == v,
+        "task": lambda v: device.task == v,
+        "tag": lambda v: v in (*device.tags, *tags),
+        "endpoint": lambda v: fnmatch.fnmatchcase(device.endpoint, v),
+    }
+    return all(checks[key](value) for key, value in selector.items())
+
+
+def plan_waves(count: int, canary: int, percents: Sequence[float]) -> list[int]:
+    """Wave sizes: `canary` devices, then cumulative percentages of the rest (the last wave
+    takes whatever remains)."""
+    if canary < 0 or any(not 0 < p <= 100 for p in percents):
+        raise InvalidRollout("the canary is 0 or more devices; wave percentages are in (0, 100]")
+    if list(percents) != sorted(percents):
+        raise InvalidRollout("wave percentages are cumulative, so they must increase")
+    first = min(canary, count)
+    rest = count - first
+    waves = [first] if first else []
+    done = 0
+    for percent in percents:
+        upto = min(rest, math.ceil(rest * percent / 100))
+        if upto > done:
+            waves.append(upto - done)
+            done = upto
+    if done < rest:
+        waves.append(rest - done)
+    return waves or [0]
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutStatus:
+    rollout: Rollout
+    members: tuple[RolloutMember, ...]
+
+
+class RolloutService:
+    def __init__(self, server: Lwm2mServer, compiler: CompileService,
+                 deliveries: DeliveryService) -> None:  # fmt: skip
+        self.server = server
+        self.compiler = compiler
+        self.deliveries = deliveries
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        """Held by each pass and each operator action, so they never interleave."""
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop().create_task(self._run(), name="rollouts")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # operator actions
+    async def create(self, name: str, target: str, selector: Mapping[str, str], *,
+                     canary: int = 1, waves: Sequence[float] = (100,), max_concurrent: int = 10,
+                     failure_threshold: float = 0.1) -> RolloutStatus:  # fmt: skip
+        selector = check_selector(selector)
+        if max_concurrent < 1:
+            raise InvalidRollout("max_concurrent must be at least 1")
+        if not 0 <= failure_threshold < 1:
+            raise InvalidRollout("failure_threshold is a share of devices in [0, 1)")
+        try:
+            self.compiler.task_of(target)
+        except LookupError:
+            raise InvalidRollout(f"target {target!r} is neither a zoo task nor a model") from None
+        async with self._lock, self.server.store.transaction() as repo:
+            candidates = [d for d in await repo.devices()
+                          if matches(selector, d, self.registration_tags(d.endpoint))]
+            busy = {d.endpoint: await self._open_rollout(repo, d.endpoint) for d in candidates}
+            free = [d for d in candidates if busy[d.endpoint] is None]
+            if not candidates:
+                raise InvalidRollout(f"no known device matches {selector}")
+            sizes = plan_waves(len(free), canary, waves)
+            rollout = await repo.add_rollout(name or target, target, selector, sizes,
+                                             max_concurrent, failure_threshold)  # fmt: skip
+            position = 0
+            for wave, size in enumerate(sizes):
+                for device in free[position:position + size]:
+                    await repo.add_member(rollout.id, device.endpoint, wave)
+                position += size
+            for device in candidates:
+                if busy[device.endpoint] is not None:
+                    await repo.add_member(rollout.id, device.endpoint, len(sizes) - 1, "skipped",
+                                          f"in rollout {busy[device.endpoint]}")  # fmt: skip
+            members = await repo.members(rollout.id)
+        log.info("rollout %d (%s): %d devices in waves %s", rollout.id, target, len(free), sizes)
+        self.wake()
+        return RolloutStatus(rollout, tuple(members))
+
+    async def status(self, rollout_id: int) -> RolloutStatus:
+        async with self.server.store.transaction() as repo:
+            rollout = await repo.rollout(rollout_id)
+            if rollout is None:
+                raise LookupError(f"no rollout {rollout_id}")
+            return RolloutStatus(rollout, tuple(await repo.members(rollout_id)))
+
+    async def pause(self, rollout_id: int) -> RolloutStatus:
+        return await self._transition(rollout_id, ("running",), state="paused",
+                                      reason="paused by the operator")  # fmt: skip
+
+    async def resume(self, rollout_id: int) -> RolloutStatus:
+        """Carry on; failures before now no longer count toward the threshold."""
+        return await self._transition(rollout_id, ("paused",), state="running", reason=None,
+                                      counted_from=time.time())  # fmt: skip
+
+    async def abort(self, rollout_id: int) -> RolloutStatus:
+        """Stop: no further device starts, deliveries in flight are cancelled; devices that
+        finished keep the new model."""
+        async with self._lock:
+            await self._stop_members(rollout_id, ("running", "paused"), "rollout aborted")
+            async with self.server.store.transaction() as repo:
+                await repo.update_rollout(rollout_id, state="aborted",
+                                          reason="aborted by the operator")  # fmt: skip
+        return await self.status(rollout_id)
+
+    async def rollback(self, rollout_id: int) -> RolloutStatus:
+        """Return every device the rollout changed to the artifact it ran before."""
+        async with self._lock:
+            await self._stop_members(rollout_id, ("running", "paused", "completed", "aborted"),
+                                     "rollout rolled back before this device started")
+            async with self.server.store.transaction() as repo:
+                await repo.update_rollout(rollout_id, state="rolling_back",
+                                          reason="rolled back by the operator")  # fmt: skip
+        self.wake()
+        return await self.status(rollout_id)
+
+    async def _transition(self, rollout_id: int, allowed: tuple[str, ...],
+                          **changes: object) -> RolloutStatus:  # fmt: skip
+        async with self._lock, self.server.store.transaction() as repo:
+            rollout = await repo.rollout(rollout_id)
+            if rollout is None:
+                raise LookupError(f"no rollout {rollout_id}")
+            if rollout.state not in allowed:
+                raise RolloutRefused(f"rollout {rollout_id} is {rollout.state}")
+            await repo.update_rollout(rollout_id, **changes)
+        self.wake()
+        return await self.status(rollout_id)
+
+    async def _stop_members(self, rollout_id: int, allowed: tuple[str, ...], reason: str) -> None:
+        async with self.server.store.transaction() as repo:
+            rollout = await repo.rollout(rollout_id)
+            if rollout is None:
+                raise LookupError(f"no rollout {rollout_id}")
+            if rollout.state not in allowed:
+                raise RolloutRefused(f"rollout {rollout_id} is {rollout.state}")
+            members = await repo.members(rollout_id)
+            for member in members:
+                if member.state == "pending":
+                    await repo.update_member(rollout_id, member.endpoint, state="skipped",
+                                             reason=reason)  # fmt: skip
+        for member in members:
+            if member.state == "in_progress" and member.delivery_id is not None:
+                with contextlib.suppress(LookupError):
+                    await self.deliveries.cancel(member.delivery_id)
+                async with self.server.store.transaction() as repo:
+                    await repo.update_member(rollout_id, member.endpoint, state="failed",
+                                             reason="delivery cancelled: " + reason)  # fmt: skip
+
+    # devices joining
+    async def join(self, endpoint: str) -> Rollout | None:
+        """A device (re)classified: it joins the oldest active rollout it matches, unless it is
+        in an unfinished one already. Returns the rollout it is in, if any."""
+        async with self._lock, self.server.store.transaction() as repo:
+            open_in = await self._open_rollout(repo, endpoint)
+            if open_in is not None:
+                self.wake()
+                return await repo.rollout(open_in)
+            device = await repo.device(endpoint)
+            if device is None:
+                return None
+            tags = self.registration_tags(endpoint)
+            memberships = {r.id for r, _m in await repo.memberships(endpoint)}
+            for rollout in await repo.rollouts(("running", "paused")):
+                if rollout.id not in memberships and matches(rollout.selector, device, tags):
+                    await repo.add_member(rollout.id, endpoint, len(rollout.waves) - 1)
+                    log.info("%s joins rollout %d", endpoint, rollout.id)
+                    self.wake()
+                    return rollout
+        return None
+
+    async def target_for(self, endpoint: str) -> str | None:
+        """The target of the newest rollout that put its model on the device (and was not
+        rolled back)."""
+        async with self.server.store.transaction() as repo:
+            memberships = await repo.memberships(endpoint)
+        for rollout, member in reversed(memberships):
+            if member.state == "succeeded" and rollout.state not in ("rolling_back",
+                                                                     "rolled_back"):
+                return rollout.target
+        return None
+
+    @staticmethod
+    async def _open_rollout(repo: Repository, endpoint: str) -> int | None:
+        for rollout, member in await repo.memberships(endpoint):
+            if rollout.state in Rollout.ACTIVE and member.state in RolloutMember.OPEN:
+                return rollout.id
+        return None
+
+    def registration_tags(self, endpoint: str) -> tuple[str, ...]:
+        """A tag the device gave itself at registration (?tag=)."""
+        registration = self.server.registrations.by_endpoint(endpoint)
+        tag = registration.additional_attributes.get("tag") if registration else None
+        return (tag,) if tag else ()
+
+    # the engine
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with self._lock:
+                    async with self.server.store.transaction() as repo:
+                        active = await repo.rollouts(("running", "rolling_back"))
+                    for rollout in active:
+                        await self._advance(rollout)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not stop every rollout
+                log.exception("rollout pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK)
+
+    async def _advance(self, rollout: Rollout) -> None:
+        members = await self._sync(rollout)
+        if rollout.state == "rolling_back":
+            await self._roll_back(rollout, members)
+            return
+        since = [m for m in members if m.finished is not None and m.finished >= rollout.counted_from
+                 and m.state in ("succeeded", "failed")]  # fmt: skip
+        failed = sum(m.state == "failed" for m in since)
+        if failed and failed / len(since) > rollout.failure_threshold:
+            reason = (f"{failed} of {len(since)} devices failed, more than "
+                      f"{rollout.failure_threshold:.0%}")  # fmt: skip
+            async with self.server.store.transaction() as repo:
+                await repo.update_rollout(rollout.id, state="paused", reason=reason)
+            log.warning("rollout %d paused: %s", rollout.id, reason)
+            return
+        if all(m.state in RolloutMember.FINISHED for m in members):
+            async with self.server.store.transaction() as repo:
+                await repo.update_rollout(rollout.id, state="completed", reason=None)
+            log.info("rollout %d completed", rollout.id)
+            return
+        online = {m.endpoint for m in members
+                  if self.server.registrations.by_endpoint(m.endpoint) is not None}  # fmt: skip
+        current = 0  # the first wave with an online device still to finish
+        while current < len(rollout.waves) and all(
+                m.state in RolloutMember.FINISHED or m.endpoint not in online
+                for m in members if m.wave == current):  # fmt: skip
+            current += 1
+        in_flight = sum(m.state == "in_progress" for m in members)
+        for member in members:
+            if in_flight >= rollout.max_concurrent:
+                break
+            startable = member.state == "pending" and member.wave <= current
+            if startable and member.endpoint in online and await self._start(rollout, member):
+                in_flight += 1
+
+    async def _sync(self, rollout: Rollout) -> list[RolloutMember]:
+        """Members in flight take their delivery's outcome."""
+        async with self.server.store.transaction() as repo:
+            members = await repo.members(rollout.id)
+            for member in members:
+                flying = member.state in ("in_progress", "rolling_back")
+                if not flying or member.delivery_id is None:
+                    continue
+                delivery = await repo.delivery(member.delivery_id)
+                if delivery is None or delivery.active:
+                    continue
+                back = member.state == "rolling_back"
+                if delivery.state == "succeeded":
+                    state, reason = ("rolled_back", None) if back else ("succeeded", None)
+                else:
+                    state = "succeeded" if back else "failed"
+                    reason = (("rollback failed: " if back else "") +
+                              (delivery.reason or delivery.state))  # fmt: skip
+                await repo.update_member(rollout.id, member.endpoint, state=state, reason=reason)
+            return await repo.members(rollout.id)
+
+    async def _start(self, rollout: Rollout, member: RolloutMember) -> bool:
+        async with self.server.store.transaction() as repo:
+            device = await repo.device(member.endpoint)
+            history = await repo.deliveries(member.endpoint)
+        if device is None or device.device_class is None:
+            return False  # classified when it next registers
+        outcome = await self.compiler.compile(rollout.target, device.device_class)
+        artifact = outcome.artifact
+        succeeded = [d for d in history if d.state == "succeeded"]
+        previous = succeeded[-1] if succeeded else None
+        async with self.server.store.transaction() as repo:
+            if artifact is None:
+                await repo.update_member(rollout.id, member.endpoint, state="skipped",
+                                         device_class=device.device_class,
+                                         reason=outcome.reason or "nothing fits")  # fmt: skip
+                return False
+            if previous is not None and previous.artifact_id == artifact.id:
+                await repo.update_member(rollout.id, member.endpoint, state="skipped",
+                                         device_class=device.device_class, artifact_id=artifact.id,
+                                         reason=f"already runs {artifact.model}")  # fmt: skip
+                return False
+        mode = previous.mode if previous else self._class_mode(device.device_class)
+        delivery = await self.deliveries.deliver(member.endpoint, artifact.id, artifact.model,
+                                                 device.device_class, mode)  # fmt: skip
+        async with self.server.store.transaction() as repo:
+            await repo.update_member(
+                rollout.id, member.endpoint, state="in_progress", reason=None,
+                device_class=device.device_class, artifact_id=artifact.id,
+                previous_artifact_id=previous.artifact_id if previous else None,
+                delivery_id=delivery.id)  # fmt: skip
+        return True
+
+    async def _roll_back(self, rollout: Rollout, members: list[RolloutMember]) -> None:
+        to_return = [m for m in members if m.state == "succeeded" and m.previous_artifact_id
+                     and m.reason is None]  # fmt: skip
+        in_flight = sum(m.state == "rolling_back" for m in members)
+        if not to_return and not in_flight:
+            async with self.server.store.transaction() as repo:
+                for member in members:
+                    if member.state == "succeeded" and not member.previous_artifact_id:
+                        await repo.update_member(rollout.id, member.endpoint, reason=(
+                            "no earlier model: keeps the rollout's"))  # fmt: skip
+                await repo.update_rollout(rollout.id, state="rolled_back")
+            log.info("rollout %d rolled back", rollout.id)
+            return
+        for member in to_return:
+            if in_flight >= rollout.max_concurrent:
+                break
+            if self.server.registrations.by_endpoint(member.endpoint) is None:
+                continue  # rolled back when it returns
+            async with self.server.store.transaction() as repo:
+                artifact = await repo.artifact(str(member.previous_artifact_id))
+                history = await repo.deliveries(member.endpoint)
+            if artifact is None:
+                async with self.server.store.transaction() as repo:
+                    await repo.update_member(rollout.id, member.endpoint,
+                                             reason="its earlier artifact is gone")  # fmt: skip
+                continue
+            mode = history[-1].mode if history else self._class_mode(artifact.device_class)
+            delivery = await self.deliveries.deliver(member.endpoint, artifact.id, artifact.model,
+                                                     artifact.device_class, mode)  # fmt: skip
+            async with self.server.store.transaction() as repo:
+                await repo.update_member(rollout.id, member.endpoint, state="rolling_back",
+                                         delivery_id=delivery.id)  # fmt: skip
+            in_flight += 1
+
+    @staticmethod
+    def _class_mode(class_name: str) -> str:
+        found = load_catalogue().get(class_name)
+        return found.delivery if found else "pull"

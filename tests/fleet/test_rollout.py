@@ -1,0 +1,186 @@
+"""Staged rollouts end to end through the REST API, with simulated fleets: a clean rollout with
+a canary and waves (devices that register meanwhile join), a failure threshold that pauses it,
+resume, abort, rollback, tags in selectors, one rollout per device."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from lwm2m_mlaas.fleet.app import MlaasService
+from lwm2m_mlaas.sim import SimulatedDevice
+from tests.conftest import Api, Devices, wait_for
+from tests.fleet.test_provisioning import running
+
+
+async def call(api: Api, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+    async with api.session.request(method, path, json=body) as response:
+        assert response.status == status, await response.text()
+        return await response.json()
+
+
+async def fleet(devices: Devices, service: MlaasService, names: list[str],
+                **options: Any) -> list[SimulatedDevice]:  # fmt: skip
+    started = [await devices(name, "mps2-an386", task="sine", delivery="push", **options)
+               for name in names]  # fmt: skip
+    await wait_for(lambda: all(running(service, d) for d in started), timeout=120)
+    return started
+
+
+def installed(device: SimulatedDevice) -> object:
+    return device.tree.get("/5/0/7")
+
+
+async def until_state(api: Api, rollout_id: int, *states: str, timeout: float = 120) -> Any:
+    found: dict[str, Any] = {}
+
+    async def reached() -> bool:
+        found.update(await call(api, "GET", f"/api/mlaas/rollouts/{rollout_id}"))
+        return found["state"] in states
+
+    await wait_for(reached, timeout=timeout, interval=0.2)
+    return found
+
+
+def new_variant(service: MlaasService, device: SimulatedDevice) -> str:
+    status = service.provisioning.status[device.config.endpoint]
+    assert status.model is not None
+    return next(v for v in ("sine-s", "sine-m", "sine-l") if v != status.model)
+
+
+async def test_a_clean_rollout_over_50_devices(
+    api: Api, devices: Devices, service: MlaasService
+) -> None:
+    names = [f"fleet-{n:02d}" for n in range(50)]
+    first = await fleet(devices, service, names[:45])
+    before = {installed(d) for d in first}
+    assert len(before) == 1
+    target = new_variant(service, first[0])
+    created = await call(api, "POST", "/api/mlaas/rollouts", {
+        "target": target, "selector": {"task": "sine", "class": "mps2-an386"}, "canary": 2,
+        "waves": [50, 100], "max_concurrent": 8, "failure_threshold": 0.1}, status=201)
+    assert created["state"] == "running" and created["devices"] == 45
+    assert [w["planned"] for w in created["waves"]] == [2, 22, 21]
+    assert [m["wave"] for m in created["members"][:3]] == [0, 0, 1]
+    late = await fleet(devices, service, names[45:])  # register meanwhile: they join
+    done = await until_state(api, created["id"], "completed", "paused")
+    assert done["state"] == "completed", done["reason"]
+    assert done["devices"] == 50 and done["counts"] == {"succeeded": 50}
+    after = {installed(d) for d in first + late}
+    assert len(after) == 1 and after != before
+    (artifact,) = after
+    assert all(m["artifact"] == artifact for m in done["members"])
+    previous = {m["endpoint"]: m["previous_artifact"] for m in done["members"]}
+    assert all(previous[n] in before for n in names[:45])
+    assert all(previous[n] is None for n in names[45:])  # they joined before any model
+    assert all(service.provisioning.status[n].model == target for n in names)
+    assert (await call(api, "GET", "/api/mlaas/fleet"))["models"] == {target: 50}
+    # a device that registers again keeps the rolled-out model
+    assert await service.provisioning.choose(
+        service.server.registrations.by_endpoint("fleet-00"),  # type: ignore[arg-type]
+        _class(service), "sine") == target
+
+
+def _class(service: MlaasService) -> Any:
+    from lwm2m_mlaas.compiler.targets import load_catalogue
+
+    return load_catalogue()["mps2-an386"]
+
+
+async def test_failures_pause_it_and_resume_carries_on(
+    api: Api, devices: Devices, service: MlaasService
+) -> None:
+    group = await fleet(devices, service, ["a-bad", "b-good", "c-good", "d-good"])
+    group[0].config = replace(group[0].config, corrupt_fraction=1.0)  # integrity failures
+    created = await call(api, "POST", "/api/mlaas/rollouts", {
+        "target": new_variant(service, group[0]), "selector": {"endpoint": "?-*"},
+        "canary": 1, "failure_threshold": 0.3}, status=201)
+    paused = await until_state(api, created["id"], "paused", timeout=60)
+    assert paused["reason"] == "1 of 1 devices failed, more than 30%"
+    (bad,) = [m for m in paused["members"] if m["endpoint"] == "a-bad"]
+    assert bad["state"] == "failed" and "integrity" in bad["reason"]
+    assert paused["counts"] == {"failed": 1, "pending": 3}  # the canary stopped the waves
+    await call(api, "POST", f"/api/mlaas/rollouts/{created['id']}/pause", status=409)
+    await call(api, "POST", f"/api/mlaas/rollouts/{created['id']}/resume")
+    done = await until_state(api, created["id"], "completed", "paused")
+    assert done["state"] == "completed"
+    assert done["counts"] == {"failed": 1, "succeeded": 3}
+    assert installed(group[0]) != installed(group[1])
+
+
+async def test_abort_stops_the_rollout(api: Api, devices: Devices, service: MlaasService) -> None:
+    group = await fleet(devices, service, [f"ab-{n}" for n in range(5)], block_size=64)
+    created = await call(api, "POST", "/api/mlaas/rollouts", {
+        "target": new_variant(service, group[0]), "selector": {"endpoint": "ab-*"},
+        "canary": 0, "max_concurrent": 1}, status=201)
+    await wait_for(lambda: any(m.path == "/5/0/0" for m in group[0].messages), timeout=30)
+    aborted = await call(api, "POST", f"/api/mlaas/rollouts/{created['id']}/abort")
+    assert aborted["state"] == "aborted" and "pending" not in aborted["counts"]
+    assert aborted["counts"].get("skipped", 0) >= 3
+    await call(api, "POST", f"/api/mlaas/rollouts/{created['id']}/resume", status=409)
+    before = {installed(d) for d in group[1:]}
+    assert len(before) == 1  # nobody else got the new model
+
+
+async def test_rollback_returns_every_device_to_its_earlier_model(
+    api: Api, devices: Devices, service: MlaasService
+) -> None:
+    group = await fleet(devices, service, [f"rb-{n}" for n in range(4)])
+    before = installed(group[0])
+    created = await call(api, "POST", "/api/mlaas/rollouts", {
+        "target": new_variant(service, group[0]), "selector": {"endpoint": "rb-*"}},
+        status=201)  # fmt: skip
+    await until_state(api, created["id"], "completed")
+    assert {installed(d) for d in group} != {before}
+    rolling = await call(api, "POST", f"/api/mlaas/rollouts/{created['id']}/rollback")
+    assert rolling["state"] == "rolling_back"
+    done = await until_state(api, created["id"], "rolled_back", timeout=60)
+    assert done["counts"] == {"rolled_back": 4}
+    await wait_for(lambda: all(installed(d) == before for d in group), timeout=30)
+    chosen = await service.provisioning.choose(
+        service.server.registrations.by_endpoint("rb-0"),  # type: ignore[arg-type]
+        _class(service), "sine")
+    assert chosen == "sine"  # the rolled-back model is no longer the device's
+
+
+async def test_tags_select_and_a_device_is_in_one_rollout_at_a_time(
+    api: Api, devices: Devices, service: MlaasService
+) -> None:
+    group = await fleet(devices, service, ["t-1", "t-2", "t-3"], block_size=64)
+    assert await call(api, "PUT", "/api/mlaas/devices/t-1/tags", ["eu", "beta"]) == ["beta", "eu"]
+    assert await call(api, "POST", "/api/mlaas/devices/t-2/tags/beta") == ["beta"]
+    assert await call(api, "GET", "/api/mlaas/devices/t-1/tags") == ["beta", "eu"]
+    listed = await call(api, "GET", "/api/mlaas/devices?tag=beta")
+    assert [d["endpoint"] for d in listed] == ["t-1", "t-2"]
+    assert listed[0]["tags"] == ["beta", "eu"] and listed[0]["class"] == "mps2-an386"
+    target = new_variant(service, group[0])
+    first = await call(api, "POST", "/api/mlaas/rollouts", {
+        "target": target, "selector": {"tag": "beta"}, "max_concurrent": 1}, status=201)
+    assert {m["endpoint"] for m in first["members"]} == {"t-1", "t-2"}
+    second = await call(api, "POST", "/api/mlaas/rollouts", {
+        "target": target, "selector": {"endpoint": "t-*"}}, status=201)
+    states = {m["endpoint"]: (m["state"], m["reason"]) for m in second["members"]}
+    assert states["t-1"] == ("skipped", f"in rollout {first['id']}")
+    assert states["t-3"][0] == "pending"
+    await until_state(api, first["id"], "completed")
+    await until_state(api, second["id"], "completed")
+    assert await call(api, "DELETE", "/api/mlaas/devices/t-1/tags/eu") == ["beta"]
+    listed_rollouts = await call(api, "GET", "/api/mlaas/rollouts", None)
+    assert [r["id"] for r in listed_rollouts] == [first["id"], second["id"]]
+
+
+async def test_bad_rollouts_are_refused(api: Api, devices: Devices, service: MlaasService) -> None:
+    await fleet(devices, service, ["x-1"])
+    for body, message in (
+        ({"target": "weather"}, "neither a zoo task nor a model"),
+        ({"target": "sine", "selector": {"colour": "red"}}, "unknown selector key"),
+        ({"target": "sine", "selector": {"endpoint": "nobody-*"}}, "no known device matches"),
+        ({"target": "sine", "waves": [50, 20]}, "must increase"),
+        ({"target": "sine", "failure_threshold": 2}, "failure_threshold"),
+        ({"target": "sine", "max_concurrent": 0}, "max_concurrent"),
+        ({"selector": {}}, "'target'"),
+    ):
+        answer = await call(api, "POST", "/api/mlaas/rollouts", body, status=400)
+        assert message in answer["message"], (body, answer)
+    await call(api, "GET", "/api/mlaas/rollouts/99", status=404)
+    await call(api, "POST", "/api/mlaas/rollouts/99/pause", status=404)
