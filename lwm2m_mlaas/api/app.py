@@ -24,7 +24,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALWAYS_GUARDED = ("/api/mlaas", "/api/security")
 """Routes that need the token even to read (PSK keys, fleet internals)."""
-MAX_BODY = 1 << 20
+MAX_BODY = 64 << 20
+"""Largest request body: imported models."""
 
 
 def build_app(service: MlaasService, *, token: str, open_reads: bool) -> web.Application:

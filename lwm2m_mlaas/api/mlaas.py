@@ -3,6 +3,7 @@ assignments, devices and their tags, rollouts and a fleet summary."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -11,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..compiler.service import UnknownTarget
 from ..compiler.targets import load_catalogue
 from ..core.registration import Registration
 from ..fleet.rollout import SELECTOR_KEYS, RolloutStatus, check_selector, matches
 from ..store import DeviceRecord
+from ..zoo import ModelImportError
 from ..zoo.variants import VARIANTS
 from .errors import ApiError, bad_request, not_found
 from .keys import SERVICE
@@ -78,6 +81,50 @@ async def model(request: web.Request) -> web.Response:
     if found is None:
         raise not_found(f"model {name!r} is unknown or not built")
     return web.json_response({"built": True, **model_json(found)})
+
+
+@routes.post("/api/mlaas/models/{name}/build")
+async def build_model(request: web.Request) -> web.Response:
+    """Train a zoo variant (cached: instant when built); answers when it is built."""
+    try:
+        built = await _service(request).compiler.build(request.match_info["name"])
+    except UnknownTarget as exc:
+        raise not_found(str(exc)) from None
+    return web.json_response({"built": True, **model_json(built)})
+
+
+IMPORT_SUFFIXES = {"application/vnd.tflite": ".tflite", "application/octet-stream": ".tflite",
+                   "application/vnd.keras": ".keras"}  # fmt: skip
+
+
+@routes.post("/api/mlaas/models")
+async def import_model(request: web.Request) -> web.Response:
+    """Import a model: the body is an int8 .tflite (application/octet-stream) or a .keras
+    file (application/vnd.keras); `?task=` (required), `?name=`, `?kind=` classification,
+    regression or anomaly."""
+    task = request.query.get("task")
+    if not task:
+        raise bad_request("task is required (a zoo task, or any name with kind=)")
+    kind = request.query.get("kind")
+    if kind not in (None, "classification", "regression", "anomaly"):
+        raise bad_request(f"kind {kind!r} is not classification, regression or anomaly")
+    suffix = IMPORT_SUFFIXES.get(request.content_type)
+    if suffix is None:
+        raise bad_request(f"content type {request.content_type!r}: send the model as "
+                          "application/octet-stream (.tflite) or application/vnd.keras")
+    service = _service(request)
+    uploads = service.config.data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    name = request.query.get("name")
+    upload = uploads / f"{name or 'model'}-{secrets.token_hex(4)}{suffix}"
+    upload.write_bytes(await request.read())
+    try:
+        model = await service.compiler.import_model(upload, task, name, kind)
+    except ModelImportError as exc:
+        raise bad_request(f"import failed: {exc}") from None
+    finally:
+        upload.unlink(missing_ok=True)
+    return web.json_response({"built": True, **model_json(model)}, status=201)
 
 
 @routes.get("/api/mlaas/artifacts")

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..api.auth import TOKEN_FILE
-from ..api.leshan import registration_json
-from ..api.shapes import device_class_json
 from ..config import ServerConfig
-from ..core.registration import Registration
 from ..sim.device import REGISTRATION_FORMS
 from ..sim.fleet import Fleet, fleet_configs, provisioned
 from ..sim.profile import BOARDS
-from .models import add_commands as add_model_commands
+from . import remote
+from .client import DEFAULT_SERVER, ApiClient, ApiFailure, find_token
+from .models import compile_command, package_verify
+from .rollouts import rollout
 
 console = Console()
 
@@ -59,26 +59,6 @@ async def _until_signal() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-
-
-def registrations_table(registrations: Sequence[Registration], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("endpoint", "id", "address", "LwM2M", "b", "lt", "seen"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("objects", overflow="fold")
-    now = time.time()
-    for r in registrations:
-        table.add_row(
-            r.endpoint,
-            r.id,
-            r.address,
-            r.lwm2m_version,
-            r.binding + ("Q" if r.queue_mode else ""),
-            f"{r.lifetime}s",
-            f"{now - r.last_update:.0f}s ago",
-            ",".join(str(o) for o in r.available_instances),
-        )
-    return table
 
 
 # commands
@@ -174,42 +154,6 @@ async def _until_provisioned(fleet: Fleet, timeout: float) -> int:
     console.print(f"[red]{len(missing)} device(s) not running a model after {timeout:.0f} s: "
                   f"{', '.join(missing[:10])}[/]")  # fmt: skip
     return 1
-
-
-async def devices(args: argparse.Namespace) -> int:
-    from ..store import Store
-
-    config = _server_config(args)
-    store = await Store.open(config.database_url)
-    try:
-        async with store.transaction() as repo:
-            registrations = await repo.registrations()
-    finally:
-        await store.close()
-    if args.json:
-        print(json.dumps([registration_json(r) for r in registrations], indent=2))
-    else:
-        console.print(registrations_table(registrations, f"{len(registrations)} registered"))
-    return 0
-
-
-async def classes_list(args: argparse.Namespace) -> int:
-    from ..compiler.targets import load_catalogue
-
-    catalogue = load_catalogue()
-    if args.json:
-        print(json.dumps([device_class_json(c) for c in catalogue.values()], indent=2))
-        return 0
-    table = Table(title=f"{len(catalogue)} device classes (RAM and flash in KB)")
-    for column in ("class", "core", "MHz", "RAM", "ML RAM", "ML flash", "ops"):
-        table.add_column(column, no_wrap=True, justify="left" if column in (
-            "class", "core") else "right")  # fmt: skip
-    for c in catalogue.values():
-        table.add_row(c.name, c.core, str(c.clock_mhz), str(c.ram_bytes // 1024),
-                      str(c.ml_ram_bytes // 1024), str(c.ml_flash_bytes // 1024),
-                      str(len(c.ops)))  # fmt: skip
-    console.print(table)
-    return 0
 
 
 DEMO_CLASSES = ("nrf52840", "stm32f746", "mps2-an386", "nrf5340")
@@ -311,103 +255,155 @@ def _progress() -> Progress:
     )
 
 
-def _add_storage(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", help="SQLite file path or SQLAlchemy URL")
-    parser.add_argument("--data-dir", type=Path, help="folder for the database and artifacts")
-    parser.add_argument("--config", help="TOML configuration file ([server] table)")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+def _run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], **options: Any) -> None:
+    """Run a local command's coroutine; its result is the exit code."""
+    args = argparse.Namespace(**options)
+    try:
+        code = int(asyncio.run(command(args)))
+    except KeyboardInterrupt:
+        code = 130
+    except OSError as exc:
+        console.print(f"[red]mlaas: {exc.strerror or exc}[/]")
+        code = 1
+    sys.exit(code)
 
 
-def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="mlaas", description="TinyML as-a-Service over LwM2M")
-    commands = root.add_subparsers(dest="command", required=True)
+def storage(function: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed((
+        click.option("--db", help="SQLite file path or SQLAlchemy URL"),
+        click.option("--data-dir", type=click.Path(path_type=Path),
+                     help="folder for the database and artifacts"),
+        click.option("--config", help="TOML configuration file ([server] table)"),
+        click.option("--log-level", default="INFO", show_default=True, help="logging level"),
+    )):  # fmt: skip
+        function = option(function)
+    return function
 
-    p = commands.add_parser("serve", help="run the LwM2M server")
-    p.add_argument("--coap-host", help="CoAP bind address (default ::, every address)")
-    p.add_argument("--coap-port", type=int, help="CoAP UDP port (default 5683)")
-    p.add_argument("--compile-workers", type=int, default=1, help="compile processes")
-    p.add_argument("--http-host", help="REST API bind address (default 127.0.0.1)")
-    p.add_argument("--http-port", type=int,
-                   help="REST API port (default 8080; 0 picks one, -1 runs none)")
-    p.add_argument("--closed-reads", action="store_true",
-                   help="ask for the token on Leshan's read routes too")  # fmt: skip
-    _add_storage(p)
-    p.set_defaults(run=serve)
 
-    p = commands.add_parser("sim", help="run simulated LwM2M devices")
-    p.add_argument("--server", default="coap://127.0.0.1:5683", help="server URI")
-    p.add_argument("--devices", type=int, default=1, help="number of devices")
-    p.add_argument("--prefix", default="sim", help="endpoint name prefix")
-    p.add_argument("--lifetime", type=int, default=30, help="registration lifetime, seconds")
-    p.add_argument("--lwm2m", default="1.1", choices=("1.0", "1.1"), help="LwM2M version")
-    p.add_argument("--queue", action="store_true", help="queue mode (sleepy devices)")
-    p.add_argument(
-        "--form", default="senml-cbor", choices=REGISTRATION_FORMS, help="registration payload form"
-    )
-    p.add_argument(
-        "--class",
-        "--board",
-        dest="board",
-        action="append",
-        choices=sorted(BOARDS),
-        help="device class / board profile (repeat to mix; default all)",
-    )
-    p.add_argument("--task", action="append", help="task the devices ask for (repeat to mix)")
-    p.add_argument(
-        "--delivery",
-        default="both",
-        choices=("push", "pull", "both"),
-        help="firmware delivery the devices accept (/5/0/9)",
-    )
-    p.add_argument(
-        "--fail", metavar="integrity:P", help="corrupt a fraction P of received packages"
-    )
-    p.add_argument(
-        "--until-provisioned",
-        type=float,
-        nargs="?",
-        const=300.0,
-        metavar="TIMEOUT",
-        help="exit 0 once every device runs a model, 1 after TIMEOUT s (300)",
-    )
-    p.add_argument("--trust-key", help="the service's public key (default: the data dir's)")
-    p.add_argument("--data-dir", type=Path, help="where the service's key is found")
-    p.add_argument("--duration", type=float, help="seconds to run, then de-register and exit")
-    p.add_argument("--log-level", default="WARNING")
-    p.set_defaults(run=sim)
+class OperatorError(click.ClickException):
+    """An operator command that failed: one line on stderr, exit status 1."""
 
-    p = commands.add_parser("devices", help="list registered devices from the database")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_storage(p)
-    p.set_defaults(run=devices)
+    exit_code = 1
 
-    classes = commands.add_parser("classes", help="device classes the compiler targets")
-    classes_commands = classes.add_subparsers(dest="classes_command", required=True)
-    p = classes_commands.add_parser("list", help="the device class catalogue")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=classes_list)
+    def show(self, file: Any = None) -> None:
+        click.echo(f"mlaas: {self.message}", err=True)
 
-    add_model_commands(commands)
 
-    p = commands.add_parser("demo", help="the main job: a simulated fleet provisioned end to end")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the fleet")
-    p.add_argument("--coap-port", type=int, help="CoAP UDP port (default 5683)")
-    p.add_argument("--http-port", type=int, default=0,
-                   help="REST API port (default: a free one; -1 runs none)")  # fmt: skip
-    _add_storage(p)
-    p.set_defaults(run=demo, coap_host="127.0.0.1")
-    return root
+class Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApiFailure as exc:
+            raise OperatorError(str(exc)) from None
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--server", envvar="MLAAS_SERVER", default=DEFAULT_SERVER, show_default=True,
+              help="the REST API operator commands talk to")
+@click.option("--token", help="the API's bearer token (default: MLAAS_TOKEN, or the data "
+                              "dir's api-token)")
+@click.pass_context
+def cli(ctx: click.Context, server: str, token: str | None) -> None:
+    """TinyML as-a-Service over LwM2M."""
+    ctx.obj = ApiClient(server, find_token(token))
+
+
+@cli.command("serve")
+@click.option("--coap-host", help="CoAP bind address (default ::, every address)")
+@click.option("--coap-port", type=int, help="CoAP UDP port (default 5683)")
+@click.option("--compile-workers", type=int, default=1, show_default=True,
+              help="compile processes")
+@click.option("--http-host", help="REST API bind address (default 127.0.0.1)")
+@click.option("--http-port", type=int,
+              help="REST API port (default 8080; 0 picks one, -1 runs none)")
+@click.option("--closed-reads", is_flag=True, help="ask for the token on Leshan's read routes too")
+@storage
+def serve_command(**options: Any) -> None:
+    """Run the service: LwM2M server, compiler, provisioning, rollouts and REST API."""
+    _run(serve, **options)
+
+
+@cli.command("sim")
+@click.option("--server", default="coap://127.0.0.1:5683", show_default=True,
+              help="LwM2M server URI")
+@click.option("--devices", type=int, default=1, show_default=True, help="number of devices")
+@click.option("--prefix", default="sim", show_default=True, help="endpoint name prefix")
+@click.option("--lifetime", type=int, default=30, show_default=True,
+              help="registration lifetime, seconds")
+@click.option("--lwm2m", default="1.1", type=click.Choice(["1.0", "1.1"]), show_default=True)
+@click.option("--queue", is_flag=True, help="queue mode (sleepy devices)")
+@click.option("--form", default="senml-cbor", type=click.Choice(REGISTRATION_FORMS),
+              show_default=True, help="registration payload form")
+@click.option("--class", "--board", "board", multiple=True, type=click.Choice(sorted(BOARDS)),
+              help="device class / board profile (repeat to mix; default all)")
+@click.option("--task", multiple=True, help="task the devices ask for (repeat to mix)")
+@click.option("--delivery", default="both", type=click.Choice(["push", "pull", "both"]),
+              show_default=True, help="firmware delivery the devices accept (/5/0/9)")
+@click.option("--fail", metavar="integrity:P", help="corrupt a fraction P of received packages")
+@click.option("--until-provisioned", type=float, is_flag=False, flag_value=300.0,
+              metavar="[TIMEOUT]",
+              help="exit 0 once every device runs a model, 1 after TIMEOUT s (300)")
+@click.option("--trust-key", help="the service's public key (default: the data dir's)")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="where the service's key is found")
+@click.option("--duration", type=float, help="seconds to run, then de-register and exit")
+@click.option("--log-level", default="WARNING", show_default=True)
+def sim_command(**options: Any) -> None:
+    """Run simulated LwM2M devices."""
+    _run(sim, **options)
+
+
+@cli.command("demo")
+@click.option("--timeout", type=float, default=600.0, show_default=True,
+              help="seconds to wait for the fleet")
+@click.option("--coap-port", type=int, help="CoAP UDP port (default 5683)")
+@click.option("--http-port", type=int, default=0, show_default=True,
+              help="REST API port (0: a free one; -1 runs none)")
+@storage
+def demo_command(**options: Any) -> None:
+    """The main job: a simulated fleet provisioned end to end."""
+    _run(demo, coap_host="127.0.0.1", **options)
+
+
+@cli.command("compile")
+@click.argument("model")
+@click.option("--class", "device_class", multiple=True, required=True,
+              help="device class (repeat, or 'all')")
+@click.option("--workers", type=int, default=1, show_default=True, help="compile processes")
+@click.option("--db", help="SQLite file path or SQLAlchemy URL")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="the data dir to compile in")
+@click.option("--json", "json_output", is_flag=True, help="machine-readable output")
+def compile_cli(device_class: tuple[str, ...], json_output: bool, **options: Any) -> None:
+    """Compile a zoo task, zoo model or imported model for device classes, locally."""
+    _run(compile_command, device_class=list(device_class), json=json_output, **options)
+
+
+@cli.group("package")
+def package() -> None:
+    """Model packages."""
+
+
+@package.command("verify")
+@click.argument("file")
+@click.option("--key", help="public key PEM (default: the data dir's signing key)")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="whose signing key to use")
+@click.option("--json", "json_output", is_flag=True, help="machine-readable output")
+def package_verify_cli(json_output: bool, **options: Any) -> None:
+    """Exit 0 only for an intact, correctly signed package."""
+    _run(package_verify, json=json_output, **options)
+
+
+for group in (remote.devices, remote.models, remote.classes, remote.deliveries, rollout,
+              remote.read, remote.write, remote.execute, remote.observe):  # fmt: skip
+    cli.add_command(group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
-        return int(asyncio.run(args.run(args)))
-    except KeyboardInterrupt:
-        return 130
-    except OSError as exc:
-        console.print(f"[red]mlaas {args.command}: {exc.strerror or exc}[/]")
-        return 1
+        cli.main(args=list(argv) if argv is not None else None, prog_name="mlaas")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":

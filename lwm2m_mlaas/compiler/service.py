@@ -101,6 +101,17 @@ def compile_job(data_dir: Path, target: str, class_name: str) -> Artifact | NoFi
                             layout.packages)  # fmt: skip
 
 
+def build_job(zoo_root: Path, name: str) -> str:
+    return Zoo(zoo_root).get(name).version
+
+
+def import_job(zoo_root: Path, path: Path, task: str, name: str | None, kind: str | None) -> str:
+    from ..zoo import TaskKind
+
+    return Zoo(zoo_root).import_model(
+        path, task, name, kind=None if kind is None else TaskKind(kind)).name
+
+
 class CompileService:
     def __init__(self, store: Store, data_dir: Path, *, workers: int = 1) -> None:
         self.store = store
@@ -149,16 +160,37 @@ class CompileService:
             running.add_done_callback(lambda _f: self._running.pop(key, None))
         return await asyncio.shield(running)
 
-    async def _compile(self, key: str, target: str, class_name: str) -> StoredCompile:
-        started = time.perf_counter()
+    def _workers(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")  # no fork of a running event loop
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=quiet_worker
             )
+        return self._pool
+
+    async def build(self, name: str) -> ZooModel:
+        """Train a zoo variant (cached) in a worker process."""
+        if name not in VARIANTS:
+            raise UnknownTarget(f"no zoo model {name!r}")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._workers(), build_job, self.layout.zoo, name)
+        built = self.zoo.cached(name)
+        assert built is not None
+        return built
+
+    async def import_model(self, path: Path, task: str, name: str | None,
+                           kind: str | None) -> ZooModel:  # fmt: skip
+        """Import an int8 .tflite or a .keras file into the zoo, in a worker process."""
+        loop = asyncio.get_running_loop()
+        imported = await loop.run_in_executor(self._workers(), import_job, self.layout.zoo,
+                                              path, task, name, kind)  # fmt: skip
+        return self.zoo.get(imported)
+
+    async def _compile(self, key: str, target: str, class_name: str) -> StoredCompile:
+        started = time.perf_counter()
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
-            self._pool, compile_job, self.layout.data_dir, target, class_name
+            self._workers(), compile_job, self.layout.data_dir, target, class_name
         )
         seconds = time.perf_counter() - started
         task = self.task_of(target)
