@@ -4,9 +4,14 @@ resume, abort, rollback, tags in selectors, one rollout per device."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from dataclasses import replace
 from typing import Any
 
+from lwm2m_mlaas.compiler.service import Layout
+from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
+from lwm2m_mlaas.compiler.targets import load_catalogue
 from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.sim import SimulatedDevice
 from tests.conftest import Api, Devices, wait_for
@@ -82,8 +87,6 @@ async def test_a_clean_rollout_over_50_devices(
 
 
 def _class(service: MlaasService) -> Any:
-    from lwm2m_mlaas.compiler.targets import load_catalogue
-
     return load_catalogue()["mps2-an386"]
 
 
@@ -184,3 +187,57 @@ async def test_bad_rollouts_are_refused(api: Api, devices: Devices, service: Mla
         assert message in answer["message"], (body, answer)
     await call(api, "GET", "/api/mlaas/rollouts/99", status=404)
     await call(api, "POST", "/api/mlaas/rollouts/99/pause", status=404)
+
+
+async def test_an_offline_device_is_delivered_to_when_it_returns(
+    api: Api, devices: Devices, service: MlaasService
+) -> None:
+    group = await fleet(devices, service, ["off-1", "off-2", "off-3"])
+    await group[2].stop()  # de-registers: known, but away
+    await wait_for(lambda: service.server.registrations.by_endpoint("off-3") is None)
+    created = await call(api, "POST", "/api/mlaas/rollouts", {
+        "target": new_variant(service, group[0]), "selector": {"endpoint": "off-*"},
+        "canary": 1}, status=201)  # fmt: skip
+    assert created["devices"] == 3
+
+    async def two_done() -> bool:
+        status = await call(api, "GET", f"/api/mlaas/rollouts/{created['id']}")
+        return status["counts"] == {"succeeded": 2, "pending": 1}
+
+    await wait_for(two_done, timeout=60, interval=0.2)
+    assert (await call(api, "GET", f"/api/mlaas/rollouts/{created['id']}"))["state"] == "running"
+    back = await devices("off-3", "mps2-an386", task="sine", delivery="push")
+    done = await until_state(api, created["id"], "completed", "paused")
+    assert done["counts"] == {"succeeded": 3}
+    assert installed(back) == installed(group[0])
+
+
+async def test_sim_integrity_failures_trip_the_threshold(
+    api: Api, devices: Devices, service: MlaasService, fleet_config: Any
+) -> None:
+    """Devices run by `mlaas sim --fail integrity:1.0` refuse every package."""
+    good = await fleet(devices, service, ["z-good-1", "z-good-2"])
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_mlaas.cli.main", "sim", "--server",
+        f"coap://127.0.0.1:{service.server.port}", "--devices", "2", "--prefix", "bad",
+        "--class", "mps2-an386", "--task", "sine", "--fail", "integrity:1.0",
+        "--trust-key", str(Layout(fleet_config.data_dir).keys / PUBLIC_KEY_FILE),
+        "--duration", "120", stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
+    try:
+        await wait_for(lambda: all(service.server.registrations.by_endpoint(e) is not None
+                                   and service.provisioning.status.get(e) is not None
+                                   and service.provisioning.status[e].stage == "failed"
+                                   for e in ("bad-0001", "bad-0002")), timeout=60)  # fmt: skip
+        created = await call(api, "POST", "/api/mlaas/rollouts", {
+            "target": new_variant(service, good[0]), "selector": {"task": "sine"},
+            "canary": 1, "failure_threshold": 0.25}, status=201)  # fmt: skip
+        assert created["members"][0]["endpoint"] == "bad-0001"  # the canary
+        paused = await until_state(api, created["id"], "paused", timeout=60)
+        assert paused["reason"] == "1 of 1 devices failed, more than 25%"
+        assert paused["counts"] == {"failed": 1, "pending": 3}
+        assert all(service.provisioning.status[d.config.endpoint].stage == "running"
+                   for d in good)  # fmt: skip
+    finally:
+        sim.terminate()
+        await sim.wait()
