@@ -24,7 +24,7 @@ from ..sim.fleet import Fleet, fleet_configs, provisioned
 from ..sim.profile import BOARDS
 from . import remote
 from .client import DEFAULT_SERVER, ApiClient, ApiFailure, find_token
-from .models import compile_command, package_verify
+from .compiling import compile_command, package_verify
 from .rollouts import rollout
 
 console = Console()
