@@ -241,3 +241,18 @@ async def test_sim_integrity_failures_trip_the_threshold(
     finally:
         sim.terminate()
         await sim.wait()
+
+
+async def test_operator_tags_drive_assignments(
+    api: Api, devices: Devices, service: MlaasService
+) -> None:
+    (device,) = await fleet(devices, service, ["tagged-1"])
+    await call(api, "POST", "/api/mlaas/devices/tagged-1/tags/lab")
+    await call(api, "PUT", "/api/mlaas/assignments",
+               {"scope": "tag", "value": "lab", "target": "sine-s"})  # fmt: skip
+    registration = service.server.registrations.by_endpoint("tagged-1")
+    assert registration is not None
+    assert await service.provisioning.choose(registration, _class(service), "sine") == "sine-s"
+    await call(api, "DELETE", "/api/mlaas/devices/tagged-1/tags/lab")
+    assert await service.provisioning.choose(registration, _class(service), "sine") == "sine"
+    assert device.config.endpoint == "tagged-1"
