@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DTLS   := $(VENV)/.dtls
 NODE_PEER := tests/interop/node
 
 .PHONY: demo test check system-deps bench clean
@@ -13,10 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages (as root) and the npm peer the interop tests talk to.
+# Debian packages (as root): libcoap's clients for the interop tests, autoconf and automake to
+# build DTLSSocket (CoAPs); and the npm peer the interop tests talk to.
 system-deps:
-	@if [ "$$(id -u)" = 0 ] && ! command -v coap-client-notls >/dev/null; then \
-	  apt-get update -q && apt-get install -y -q --no-install-recommends libcoap3-bin; fi
+	@if [ "$$(id -u)" = 0 ] && ! (command -v coap-client-notls && command -v autoreconf \
+	    && command -v automake) >/dev/null; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends libcoap3-bin \
+	    autoconf automake; fi
 	@if ! command -v npm >/dev/null; then \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends nodejs npm; fi
 	npm ci --prefix $(NODE_PEER) --no-audit --no-fund --loglevel=error
@@ -29,7 +33,11 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy benchmarks
 
-test: $(STAMP) system-deps check
+$(DTLS): $(STAMP) system-deps
+	$(BIN)/pip install --quiet -e '.[test,dtls]'
+	touch $(DTLS)
+
+test: $(STAMP) system-deps $(DTLS) check
 	$(BIN)/pytest -n 2
 
 bench: $(STAMP) system-deps

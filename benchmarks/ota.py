@@ -118,6 +118,7 @@ async def deliver_all(
 
 async def main(args: argparse.Namespace, folder: Path, console: Console) -> list[Run]:
     config = ServerConfig(coap_host="127.0.0.1", coap_port=0, data_dir=folder, http_port=-1,
+                          coaps_port=-1,
                           max_transfers=args.devices, delivery_timeout=300)  # fmt: skip
     Signer(Layout(folder).keys)
     zoo = Zoo(Layout(folder).zoo)

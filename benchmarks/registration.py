@@ -210,7 +210,8 @@ async def run_load(
 async def main(args: argparse.Namespace) -> list[Result]:
     results = []
     port = free_udp_port()
-    env = dict(os.environ, MLAAS_LIFETIME_GRACE="15", MLAAS_HTTP_PORT="-1")
+    env = dict(os.environ, MLAAS_LIFETIME_GRACE="15", MLAAS_HTTP_PORT="-1",
+               MLAAS_COAPS_PORT="-1")
     ours = subprocess.Popen(
         [
             sys.executable,

@@ -21,6 +21,11 @@ class ServerConfig:
     """Address the CoAP (UDP) server binds; '::' means every IPv4 and IPv6 address."""
     coap_port: int = 5683
     """CoAP port; LwM2M downlink requests leave from the same socket."""
+    coaps_host: str = "127.0.0.1"
+    """Address CoAPs (DTLS-PSK) binds: one address, as aiocoap's DTLS server transport cannot
+    bind a wildcard."""
+    coaps_port: int = 5684
+    """CoAPs port; 0 picks a free one, -1 serves no DTLS. Needs DTLSSocket installed."""
     data_dir: Path = field(default_factory=default_data_dir)
     """Folder for the database file and artifacts."""
     db: str = ""

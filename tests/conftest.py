@@ -40,6 +40,7 @@ def server_config(tmp_path: Path) -> ServerConfig:
         expiry_interval=0.2,
         request_timeout=3.0,
         queue_awake_time=1.0,
+        coaps_port=0,
     )
 
 
@@ -112,7 +113,8 @@ def fleet_config(tmp_path: Path, trained_zoo: Path) -> ServerConfig:
     Signer(Layout(tmp_path).keys)  # the key devices are given before the service starts
     return ServerConfig(coap_host="127.0.0.1", coap_port=0, data_dir=tmp_path,
                         request_timeout=3.0, delivery_timeout=4.0, retry_backoff=0.2,
-                        max_attempts=3, http_port=0, queue_awake_time=2.0)  # fmt: skip
+                        max_attempts=3, http_port=0, queue_awake_time=2.0,
+                        coaps_port=0)  # fmt: skip
 
 
 @pytest.fixture

@@ -36,8 +36,10 @@ async def put_security_info(request: web.Request) -> web.Response:
     """Add or replace an endpoint's credentials: {"endpoint", "tls": {"mode": "psk",
     "details": {"identity", "key" (hex)}}}. An identity belongs to one endpoint."""
     info = security_from_json(await request.json())
-    async with request.app[SERVICE].server.store.transaction() as repo:
+    server = request.app[SERVICE].server
+    async with server.store.transaction() as repo:
         await repo.put_security_info(info)
+    server.credentials.put(info)
     return web.Response(status=200)
 
 
@@ -45,6 +47,8 @@ async def put_security_info(request: web.Request) -> web.Response:
 async def delete_security_info(request: web.Request) -> web.Response:
     """Remove an endpoint's credentials (200 with {"message": "not_found"} when it had
     none, as Leshan answers)."""
-    async with request.app[SERVICE].server.store.transaction() as repo:
+    server = request.app[SERVICE].server
+    async with server.store.transaction() as repo:
         removed = await repo.remove_security_info(request.match_info["ep"])
+    server.credentials.remove(request.match_info["ep"])
     return web.Response(status=200) if removed else web.json_response({"message": "not_found"})

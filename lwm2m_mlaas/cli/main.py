@@ -37,6 +37,8 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
         coap_port=getattr(args, "coap_port", None),
         http_host=getattr(args, "http_host", None),
         http_port=getattr(args, "http_port", None),
+        coaps_host=getattr(args, "coaps_host", None),
+        coaps_port=getattr(args, "coaps_port", None),
         open_reads=False if getattr(args, "closed_reads", False) else None,
         db=args.db,
         data_dir=args.data_dir,
@@ -313,6 +315,8 @@ def cli(ctx: click.Context, server: str, token: str | None) -> None:
 @click.option("--coap-port", type=int, help="CoAP UDP port (default 5683)")
 @click.option("--compile-workers", type=int, default=1, show_default=True,
               help="compile processes")
+@click.option("--coaps-host", help="CoAPs (DTLS-PSK) bind address (default 127.0.0.1)")
+@click.option("--coaps-port", type=int, help="CoAPs port (default 5684; -1 serves no DTLS)")
 @click.option("--http-host", help="REST API bind address (default 127.0.0.1)")
 @click.option("--http-port", type=int,
               help="REST API port (default 8080; 0 picks one, -1 runs none)")
@@ -362,7 +366,7 @@ def sim_command(**options: Any) -> None:
 @storage
 def demo_command(**options: Any) -> None:
     """The main job: a simulated fleet provisioned end to end."""
-    _run(demo, coap_host="127.0.0.1", **options)
+    _run(demo, coap_host="127.0.0.1", coaps_port=0, **options)
 
 
 @cli.command("compile")

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from .errors import InvalidRequest
 
-MAX_IDENTITY_BYTES = 128
-"""RFC 4279 allows 2^16-1; LwM2M clients keep identities short and tinydtls caps them."""
-MAX_KEY_BYTES = 64
+MAX_IDENTITY_BYTES = 32
+"""RFC 4279 allows 2^16-1; tinydtls (our CoAPs transport, and Zephyr's default) takes 32."""
+MAX_KEY_BYTES = 16
+"""tinydtls's DTLS_PSK_MAX_KEY_LEN: a longer key could never complete a handshake."""
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
 
 

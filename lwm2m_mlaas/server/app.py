@@ -28,6 +28,7 @@ from .observation import ObservationService
 from .queue import Queued, QueueModeSender
 from .registration import RegistrationService
 from .resources import add_registration_interface
+from .security import Credentials, Sessions, add_dtls_transport, dtls_available, dtls_port
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class Lwm2mServer:
         self._store = store
         self._tasks: set[asyncio.Task[Any]] = set()
         self.context: aiocoap.Context | None = None
+        self.credentials = Credentials()
+        self.sessions = Sessions()
+        self._dtls: Any = None
 
     # life cycle
     async def start(self) -> None:
@@ -51,11 +55,13 @@ class Lwm2mServer:
             self.store, self.events, grace=self.config.lifetime_grace
         )
         await self.registrations.load()
+        await self.credentials.load(self.store)
         site = coap_resource.Site()
         site.add_resource(
             [".well-known", "core"], coap_resource.WKCResource(site.get_resources_as_linkheader)
         )
-        add_registration_interface(site, self.registrations, self.events)
+        add_registration_interface(site, self.registrations, self.events, self.credentials,
+                                   self.sessions)  # fmt: skip
         self.packages = PackageStore(self.config.packages_dir)
         site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
@@ -64,7 +70,9 @@ class Lwm2mServer:
         except OSError:
             await self.store.close()
             raise
-        self.coap = CoapSender(self.context, self.model, self.config.block_size)
+        if self.config.coaps_port >= 0:
+            await self._serve_dtls()
+        self.coap = CoapSender(self.context, self.model, self.config.block_size, self.sessions)
         self.sender = QueueModeSender(
             self.coap,
             self.store,
@@ -80,6 +88,26 @@ class Lwm2mServer:
         self._spawn(self.registrations.run_expiry(self.config.expiry_interval), "expiry")
         self._spawn(self._resume(), "resume")
         log.info("LwM2M server listening on coap://%s:%d", *bind)
+
+    async def _serve_dtls(self) -> None:
+        assert self.context is not None
+        if not dtls_available():
+            log.warning("CoAPs is off: DTLSSocket is not installed (pip install "
+                        "'lwm2m-mlaas[dtls]', which needs autoconf and automake)")  # fmt: skip
+            return
+        try:
+            self._dtls = await add_dtls_transport(self.context, self.config.coaps_host,
+                                                  self.config.coaps_port, self.credentials)
+        except OSError:
+            await self.context.shutdown()
+            await self.store.close()
+            raise
+        log.info("CoAPs (DTLS-PSK) on coaps://%s:%d", self.config.coaps_host, self.dtls_port)
+
+    @property
+    def dtls_port(self) -> int | None:
+        """The bound CoAPs port, or None when DTLS is off."""
+        return None if self._dtls is None else dtls_port(self._dtls)
 
     async def stop(self) -> None:
         self._unlisten.__exit__(None, None, None)

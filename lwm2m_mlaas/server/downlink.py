@@ -21,6 +21,7 @@ from ..core.model import ObjectRegistry
 from ..core.nodes import ResourceType
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest, Operation, Response
+from .security import Sessions
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +169,19 @@ class CoapSender:
     """Sends downlink requests through the server's aiocoap context (so they leave from the
     registration port, as LwM2M requires)."""
 
-    def __init__(self, context: aiocoap.Context, model: ObjectRegistry, block_size: int) -> None:
+    def __init__(self, context: aiocoap.Context, model: ObjectRegistry, block_size: int,
+                 sessions: Sessions | None = None) -> None:  # fmt: skip
         self.context = context
         self.model = model
         self.block_exp = block_exp(block_size)
+        self.sessions = sessions or Sessions()
 
     async def prepare(
         self, registration: Registration, request: DownlinkRequest
     ) -> aiocoap.Message:
         msg = build_message(registration, request, self.model)
+        if registration.secure:  # back over the device's DTLS session
+            msg.remote = self.sessions.remote(registration.endpoint)
         await self.context.find_remote_and_interface(msg)
         msg.remote.maximum_block_size_exp = self.block_exp
         return msg

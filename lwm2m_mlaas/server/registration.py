@@ -112,7 +112,7 @@ class RegistrationService:
             del self._by_endpoint[registration.endpoint]
 
     async def register(
-        self, params: RegistrationParams, host: str, port: int
+        self, params: RegistrationParams, host: str, port: int, *, secure: bool = False
     ) -> tuple[Registration, list[Event]]:
         """Store a new registration (replacing one of the same endpoint); returns it with the
         events to publish once the reply is sent."""
@@ -131,6 +131,7 @@ class RegistrationService:
             object_links=params.object_links,
             registration_date=now,
             last_update=now,
+            secure=secure,
             additional_attributes=params.additional_attributes,
         )
         old = self.by_endpoint(registration.endpoint)

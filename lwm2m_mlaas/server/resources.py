@@ -14,6 +14,7 @@ from ..core.errors import InvalidRequest, Lwm2mError, ResponseCode
 from ..core.registration import parse_register, parse_update
 from .events import Event, EventBus
 from .registration import RegistrationService
+from .security import Credentials, Sessions, check_binding, claimed_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,13 @@ class RegistrationResource(coap_resource.Resource):
 
     rt = "core.rd"
 
-    def __init__(self, service: RegistrationService, events: EventBus) -> None:
+    def __init__(self, service: RegistrationService, events: EventBus,
+                 credentials: Credentials, sessions: Sessions) -> None:  # fmt: skip
         super().__init__()
         self.service = service
         self.events = events
+        self.credentials = credentials
+        self.sessions = sessions
 
     def get_link_description(self) -> dict[str, str]:
         return {"rt": self.rt, "ct": "40"}
@@ -76,11 +80,19 @@ class RegistrationResource(coap_resource.Resource):
             if request.code != Code.POST:
                 raise Lwm2mError("only POST registers", code=ResponseCode.METHOD_NOT_ALLOWED)
             params = parse_register(query, request.payload, fmt_value)
-            registration, events = await self.service.register(params, host, port)
+            assert params.endpoint is not None
+            check_binding(params.endpoint, request.remote, self.credentials)
+            secure = claimed_endpoint(request.remote) is not None
+            registration, events = await self.service.register(params, host, port, secure=secure)
+            self.sessions.remember(registration.endpoint, request.remote)
             publish_after_reply(self.events, events)
             return aiocoap.Message(code=Code.CREATED, location_path=("rd", registration.id))
         if len(path) != 1:
             raise Lwm2mError(f"no resource /rd/{'/'.join(path)}", code=ResponseCode.NOT_FOUND)
+        current = self.service.get(path[0])
+        if current is not None:
+            check_binding(current.endpoint, request.remote, self.credentials)
+            self.sessions.remember(current.endpoint, request.remote)
         if request.code == Code.POST:
             params = parse_update(query, request.payload, fmt_value)
             _, events = await self.service.update(path[0], params, host, port)
@@ -102,7 +114,8 @@ class RegistrationSubtree(RegistrationResource, coap_resource.PathCapable):
 
 
 def add_registration_interface(
-    site: coap_resource.Site, service: RegistrationService, events: EventBus
-) -> None:
-    site.add_resource(["rd"], RegistrationResource(service, events))
-    site.add_resource(["rd"], RegistrationSubtree(service, events))
+    site: coap_resource.Site, service: RegistrationService, events: EventBus,
+    credentials: Credentials, sessions: Sessions,
+) -> None:  # fmt: skip
+    site.add_resource(["rd"], RegistrationResource(service, events, credentials, sessions))
+    site.add_resource(["rd"], RegistrationSubtree(service, events, credentials, sessions))

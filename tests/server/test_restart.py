@@ -36,7 +36,8 @@ class ServerProcess:
 
     def start(self, **settings: str) -> None:
         env = {**os.environ, "MLAAS_LIFETIME_GRACE": "1", "MLAAS_EXPIRY_INTERVAL": "0.2",
-               "MLAAS_DATA_DIR": str(self.db.parent), "MLAAS_HTTP_PORT": "0", **settings}
+               "MLAAS_DATA_DIR": str(self.db.parent), "MLAAS_HTTP_PORT": "0",
+               "MLAAS_COAPS_PORT": "0", **settings}
         with open(self.db.with_suffix(".log"), "ab") as log:
             self.process = subprocess.Popen(
                 [

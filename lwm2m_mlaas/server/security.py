@@ -1,0 +1,132 @@
+"""DTLS-PSK (LwM2M 1.1 Transport 5.2.8): the credentials the CoAPs transport looks up, the DTLS
+session of each secure registration (server requests go back over it), and the binding rule:
+a device authenticated as identity A speaks only for A's endpoint."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiocoap
+
+from ..core.errors import Lwm2mError, ResponseCode
+from ..core.security import SecurityInfo
+from ..store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Forbidden(Lwm2mError):
+    code = ResponseCode.FORBIDDEN
+
+
+class Credentials:
+    """Every endpoint's PSK, kept in memory for the DTLS handshake (which asks synchronously);
+    the database holds the truth and the REST API updates both."""
+
+    def __init__(self) -> None:
+        self._by_identity: dict[str, SecurityInfo] = {}
+        self._by_endpoint: dict[str, SecurityInfo] = {}
+
+    async def load(self, store: Store) -> None:
+        async with store.transaction() as repo:
+            for info in await repo.security_infos():
+                self.put(info)
+
+    def put(self, info: SecurityInfo) -> None:
+        self.remove(info.endpoint)
+        self._by_identity[info.identity] = info
+        self._by_endpoint[info.endpoint] = info
+
+    def remove(self, endpoint: str) -> None:
+        old = self._by_endpoint.pop(endpoint, None)
+        if old is not None:
+            self._by_identity.pop(old.identity, None)
+
+    def of(self, endpoint: str) -> SecurityInfo | None:
+        return self._by_endpoint.get(endpoint)
+
+    def find_dtls_psk(self, identity: bytes) -> tuple[bytes, str]:
+        """aiocoap's server credentials interface: the key and the claim (the endpoint name)
+        for a PSK identity; KeyError for an unknown one."""
+        info = self._by_identity.get(identity.decode("utf-8", "replace"))
+        if info is None:
+            log.info("DTLS handshake with unknown PSK identity %r", identity[:64])
+            raise KeyError(identity)
+        return info.key, info.endpoint
+
+
+def claimed_endpoint(remote: Any) -> str | None:
+    """The endpoint whose PSK authenticated this peer, or None over NoSec."""
+    for claim in getattr(remote, "authenticated_claims", None) or ():
+        if isinstance(claim, str):
+            return claim
+    return None
+
+
+def check_binding(endpoint: str, remote: Any, credentials: Credentials) -> None:
+    """4.03 unless the peer may speak for `endpoint`: over DTLS only as its own identity's
+    endpoint, over NoSec only for endpoints without credentials."""
+    claimed = claimed_endpoint(remote)
+    if claimed is not None and claimed != endpoint:
+        raise Forbidden(f"the DTLS identity belongs to endpoint {claimed!r}, not {endpoint!r}")
+    if claimed is None and credentials.of(endpoint) is not None:
+        raise Forbidden(f"endpoint {endpoint!r} has credentials: it must use DTLS")
+
+
+class Sessions:
+    """The DTLS session (aiocoap remote) each secure endpoint last spoke from."""
+
+    def __init__(self) -> None:
+        self._remotes: dict[str, Any] = {}
+
+    def remember(self, endpoint: str, remote: Any) -> None:
+        if claimed_endpoint(remote) is not None:
+            self._remotes[endpoint] = remote
+
+    def forget(self, endpoint: str) -> None:
+        self._remotes.pop(endpoint, None)
+
+    def remote(self, endpoint: str) -> Any:
+        remote = self._remotes.get(endpoint)
+        if remote is None:
+            raise Lwm2mError(f"no DTLS session with {endpoint!r}: it must contact us first",
+                             code=ResponseCode.SERVICE_UNAVAILABLE)  # fmt: skip
+        return remote
+
+
+def dtls_available() -> bool:
+    try:
+        import DTLSSocket.dtls  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def add_dtls_transport(context: aiocoap.Context, host: str, port: int,
+                             credentials: Credentials) -> Any:  # fmt: skip
+    """Serve CoAPs on host:port in `context`, and let requests the server originates go back
+    over a device's DTLS session (aiocoap's DTLS server transport does not recognize its own
+    remotes; the subclass here does)."""
+    from aiocoap.transports.tinydtls_server import MessageInterfaceTinyDTLSServer, _AddressDTLS
+
+    class Lwm2mDtlsServer(MessageInterfaceTinyDTLSServer):
+        async def recognize_remote(self, remote: Any) -> bool:
+            return isinstance(remote, _AddressDTLS) and remote._protocol is self._pool
+
+    created: list[Any] = []
+
+    async def create(manager: Any) -> Any:
+        # the transport adds 5684 - 5683 to the port it is given
+        transport = await Lwm2mDtlsServer.create_server(
+            (host, port - 1), manager, log=context.log, loop=context.loop,
+            server_credentials=credentials)  # fmt: skip
+        created.append(transport)
+        return transport
+
+    await context._append_tokenmanaged_messagemanaged_transport(create)
+    return created[0]
+
+
+def dtls_port(transport: Any) -> int:
+    return int(transport._pool._transport.get_extra_info("socket").getsockname()[1])
