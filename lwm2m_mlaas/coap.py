@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -14,6 +15,12 @@ def block_exp(size: int) -> int:
     if size not in (16, 32, 64, 128, 256, 512, 1024):
         raise ValueError(f"block size {size} is not a power of two in 16..1024")
     return size.bit_length() - 5
+
+
+def set_block_size(remote: Any, exponent: int) -> None:
+    """Block-wise size toward a peer; aiocoap's DTLS client connections keep their own."""
+    with contextlib.suppress(AttributeError):
+        remote.maximum_block_size_exp = exponent
 
 
 def message_interface(context: aiocoap.Context) -> Any:

@@ -243,10 +243,17 @@ class DeliveryService:
                 with contextlib.suppress(Exception):
                     await self.server.cancel_observation(endpoint, path)
 
+    def _package_uri(self, delivery: Delivery) -> str:
+        """coaps:// on the DTLS port for a device registered over DTLS, else coap://."""
+        registration = self.server.registrations.by_endpoint(delivery.endpoint)
+        if registration is not None and registration.secure and self.server.dtls_port:
+            return (f"coaps://{self.config.coaps_host}:{self.server.dtls_port}"
+                    f"/fw/{delivery.artifact_id}.pkg")  # fmt: skip
+        return f"coap://{self.config.package_host}:{self.server.port}/fw/{delivery.artifact_id}.pkg"
+
     async def _transfer(self, delivery: Delivery, watch: _Watch) -> None:
         if delivery.mode == "pull":
-            uri = (f"coap://{self.config.package_host}:{self.server.port}"
-                   f"/fw/{delivery.artifact_id}.pkg")  # fmt: skip
+            uri = self._package_uri(delivery)
             _value(
                 await self.server.write(
                     delivery.endpoint, URI, SingleResource(1, ResourceType.STRING, uri)

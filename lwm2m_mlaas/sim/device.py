@@ -17,7 +17,7 @@ import aiocoap.resource as coap_resource
 from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import CON
 
-from ..coap import block_exp, bound_port, message_interface, server_context
+from ..coap import block_exp, bound_port, message_interface, server_context, set_block_size
 from ..core.codecs import codec_for, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
@@ -76,6 +76,10 @@ class DeviceConfig:
     """Fault injection: the share of received packages that get a payload byte flipped."""
     seed: int = 0
     """With the endpoint, seeds the device's fault injection and sensor data."""
+    psk_identity: str | None = None
+    """DTLS-PSK identity, for a coaps:// server."""
+    psk_key: bytes | None = None
+    """DTLS pre-shared key (tinydtls takes up to 16 bytes)."""
 
     def __post_init__(self) -> None:
         if self.delivery not in DELIVERY:
@@ -205,9 +209,21 @@ class SimulatedDevice:
     # life cycle
     async def open(self) -> None:
         """Bind the device's socket (its LwM2M client port)."""
-        if self.context is None:
+        if self.context is None and self.secure:
+            self.context = await aiocoap.Context.create_client_context(transports=["tinydtls"])
+            self.context.serversite = DeviceResource(self)  # answers the server over DTLS
+            self.context.client_credentials.load_from_dict({
+                self.config.server.rstrip("/") + "/*": {"dtls": {
+                    "psk": self.config.psk_key,
+                    "client-identity": (self.config.psk_identity or "").encode()}}})  # fmt: skip
+        elif self.context is None:
             self.context = await server_context(DeviceResource(self), self.config.bind_host, 0)
             self._install_sleep_filter()
+
+    @property
+    def secure(self) -> bool:
+        """Talks to its server over DTLS (a coaps:// server URI)."""
+        return self.config.server.startswith("coaps://")
 
     async def start(self, register_timeout: float = 30.0) -> None:
         """Open the socket, register, and keep the registration alive until `stop()`."""
@@ -400,7 +416,7 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
     async def render_to_pipe(self, pipe: Any) -> None:
         request = pipe.request
         exponent = block_exp(self.device.config.block_size)
-        request.remote.maximum_block_size_exp = exponent
+        set_block_size(request.remote, exponent)
         block1, block2 = request.opt.block1, request.opt.block2
         self.device.messages.append(
             Message(

@@ -17,7 +17,7 @@ import aiocoap
 import cbor2
 from aiocoap.numbers.codes import Code
 
-from ..coap import block_exp
+from ..coap import block_exp, set_block_size
 from ..core.errors import Lwm2mError, ResponseCode
 from ..core.paths import Lwm2mPath
 
@@ -142,7 +142,7 @@ class FirmwareUpdate:
             self.device.tree.set("/5/0/1", "")
             raise self._refuse(1)
         uri = str(value)
-        if not uri.startswith("coap://"):
+        if not uri.startswith("coaps://" if self.device.secure else "coap://"):
             self._set(
                 FirmwareState.IDLE,
                 FirmwareResult.UNSUPPORTED_PROTOCOL if "://" in uri else FirmwareResult.INVALID_URI,
@@ -157,7 +157,7 @@ class FirmwareUpdate:
         msg = aiocoap.Message(code=Code.GET, uri=uri)
         try:
             await context.find_remote_and_interface(msg)
-            msg.remote.maximum_block_size_exp = block_exp(self.device.config.block_size)
+            set_block_size(msg.remote, block_exp(self.device.config.block_size))
             async with asyncio.timeout(120):
                 answer = await context.request(msg).response
         except (TimeoutError, aiocoap.error.Error) as exc:
