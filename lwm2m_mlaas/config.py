@@ -20,7 +20,8 @@ class ServerConfig:
     coap_host: str = "::"
     """Address the CoAP (UDP) server binds; '::' means every IPv4 and IPv6 address."""
     coap_port: int = 5683
-    """CoAP port; LwM2M downlink requests leave from the same socket."""
+    """NoSec CoAP port; LwM2M downlink requests leave from the same socket. -1 switches NoSec
+    off (devices must use CoAPs)."""
     coaps_host: str = "127.0.0.1"
     """Address CoAPs (DTLS-PSK) binds: one address, as aiocoap's DTLS server transport cannot
     bind a wildcard."""

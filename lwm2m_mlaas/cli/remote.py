@@ -367,3 +367,46 @@ def _json_arg(text: str) -> Any:
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=Console(stderr=True))  # fmt: skip
+
+
+# DTLS credentials
+@click.group()
+def security() -> None:
+    """Per-endpoint DTLS-PSK credentials (CoAPs)."""
+
+
+@security.command("list")
+@click.option("--show-keys", is_flag=True, help="print the keys in the table too")
+@as_json
+@click.pass_context
+def security_list(ctx: click.Context, show_keys: bool, json_output: bool) -> None:
+    """Endpoints with credentials (keys hidden in the table unless --show-keys)."""
+    found = client(ctx).get("/api/security/clients")
+    emit(found, json_output, lambda rows: table_of(
+        f"{len(rows)} endpoints with credentials", ("endpoint", "mode", "identity", "key"),
+        [(s["endpoint"], s["tls"]["mode"], s["tls"]["details"]["identity"],
+          s["tls"]["details"]["key"] if show_keys else "(hidden)") for s in rows]))
+
+
+@security.command("add")
+@click.argument("endpoint")
+@click.option("--identity", required=True, help="PSK identity (up to 32 bytes)")
+@click.option("--key", required=True, help="pre-shared key in hex (up to 16 bytes)")
+@click.pass_context
+def security_add(ctx: click.Context, endpoint: str, identity: str, key: str) -> None:
+    """Give an endpoint PSK credentials (replacing any it had); from then on it must use DTLS."""
+    client(ctx).call("PUT", "/api/security/clients", body={
+        "endpoint": endpoint, "tls": {"mode": "psk", "details": {"identity": identity,
+                                                                "key": key}}})  # fmt: skip
+    click.echo(f"{endpoint}: PSK identity {identity}")
+
+
+@security.command("remove")
+@click.argument("endpoint")
+@click.pass_context
+def security_remove(ctx: click.Context, endpoint: str) -> None:
+    """Remove an endpoint's credentials."""
+    answer = client(ctx).call("DELETE", f"/api/security/clients/{_quote(endpoint)}")
+    if answer == {"message": "not_found"}:
+        raise ApiFailure(f"{endpoint} has no credentials")
+    click.echo(f"{endpoint}: credentials removed")

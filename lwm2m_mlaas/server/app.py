@@ -65,8 +65,15 @@ class Lwm2mServer:
         self.packages = PackageStore(self.config.packages_dir)
         site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
+        if self.config.coap_port < 0 and (self.config.coaps_port < 0 or not dtls_available()):
+            await self.store.close()
+            raise ValueError("with NoSec CoAP off (coap_port -1) the server needs CoAPs: "
+                             "a coaps_port and DTLSSocket installed")  # fmt: skip
         try:
-            self.context = await server_context(site, *bind)
+            if self.config.coap_port >= 0:
+                self.context = await server_context(site, *bind)
+            else:  # DTLS only
+                self.context = aiocoap.Context(serversite=site)
         except OSError:
             await self.store.close()
             raise
@@ -87,7 +94,8 @@ class Lwm2mServer:
         self._unlisten.__enter__()
         self._spawn(self.registrations.run_expiry(self.config.expiry_interval), "expiry")
         self._spawn(self._resume(), "resume")
-        log.info("LwM2M server listening on coap://%s:%d", *bind)
+        if self.config.coap_port >= 0:
+            log.info("LwM2M server listening on coap://%s:%d", *bind)
 
     async def _serve_dtls(self) -> None:
         assert self.context is not None
@@ -134,8 +142,10 @@ class Lwm2mServer:
 
     @property
     def port(self) -> int:
-        """The bound CoAP port (useful with coap_port=0)."""
+        """The bound NoSec CoAP port (useful with coap_port=0)."""
         assert self.context is not None
+        if self.config.coap_port < 0:
+            raise RuntimeError("NoSec CoAP is off (coap_port -1)")
         return bound_port(self.context)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:

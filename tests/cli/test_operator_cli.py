@@ -166,3 +166,22 @@ async def test_operator_errors_are_one_line(service: MlaasService) -> None:
         "--server", "http://127.0.0.1:9", "devices", "list"])
     assert nowhere.exit_code == 1
     assert nowhere.output.startswith("mlaas: cannot reach the server at http://127.0.0.1:9")
+
+
+async def test_security_credentials_from_the_cli(mlaas: Any, service: MlaasService) -> None:
+    added = await mlaas("security", "add", "cred-1", "--identity", "cred-1-id", "--key",
+                        "00112233445566778899aabbccddeeff")  # fmt: skip
+    assert "cred-1: PSK identity cred-1-id" in added.output
+    assert service.server.credentials.of("cred-1") is not None  # the DTLS handshake sees it
+    listed = json.loads((await mlaas("security", "list", "--json")).stdout)
+    assert listed == [{"endpoint": "cred-1", "tls": {"mode": "psk", "details": {
+        "identity": "cred-1-id", "key": "00112233445566778899aabbccddeeff"}}}]  # fmt: skip
+    table = (await mlaas("security", "list")).output
+    assert "cred-1-id" in table and "(hidden)" in table and "0011" not in table
+    too_long = await mlaas("security", "add", "cred-2", "--identity", "x", "--key", "00" * 17,
+                           ok=False)  # fmt: skip
+    assert too_long.exit_code == 1 and "PSK key must be 1 to 16 bytes" in too_long.output
+    assert "removed" in (await mlaas("security", "remove", "cred-1")).output
+    again = await mlaas("security", "remove", "cred-1", ok=False)
+    assert again.exit_code == 1 and "cred-1 has no credentials" in again.output
+    assert service.server.credentials.of("cred-1") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aiocoap
@@ -13,8 +14,9 @@ import aiocoap.resource as coap_resource
 import pytest
 from aiocoap.numbers.codes import Code
 
+from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.security import SecurityInfo
-from lwm2m_mlaas.server import Lwm2mServer
+from lwm2m_mlaas.server import Lwm2mServer, build_server
 
 KEY = b"sixteen-byte-psk"
 
@@ -110,3 +112,16 @@ async def test_a_wrong_key_never_registers(server: Lwm2mServer, dtls_client: Any
         async with asyncio.timeout(8):
             await request(client, f"coaps://127.0.0.1:{port}/rd?ep=dev-w&lt=60")
     assert server.registrations.by_endpoint("dev-w") is None
+
+
+async def test_nosec_can_be_switched_off(server_config: ServerConfig, dtls_client: Any) -> None:
+    async with build_server(replace(server_config, coap_port=-1)) as server:
+        with pytest.raises(RuntimeError, match="NoSec CoAP is off"):
+            _ = server.port
+        await add_credentials(server, "only-dtls", "id-o", b"key-o")
+        client = await dtls_client(server.dtls_port, b"id-o", b"key-o")
+        answer = await request(client, f"coaps://127.0.0.1:{server.dtls_port}/rd?ep=only-dtls")
+        assert answer.code == Code.CREATED
+        assert (await server.read("only-dtls", "/3/0/0")).success  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="needs CoAPs"):
+        await build_server(replace(server_config, coap_port=-1, coaps_port=-1)).start()
