@@ -70,10 +70,12 @@ async def serve(args: argparse.Namespace) -> int:
     config = _server_config(args)
     _logging(config.log_level)
     async with MlaasService(config, compile_workers=args.compile_workers) as service:
-        console.print(
-            f"LwM2M server on coap://{config.coap_host}:{config.coap_port}, "
-            f"database {config.database_url}"
-        )
+        nosec = f"coap://{config.coap_host}:{config.coap_port}" if config.coap_port >= 0 \
+            else "no NoSec CoAP"  # fmt: skip
+        console.print(f"LwM2M server on {nosec}, database {config.database_url}")
+        if service.server.dtls_port is not None:
+            console.print(f"CoAPs (DTLS-PSK) on coaps://{config.coaps_host}:"
+                          f"{service.server.dtls_port}")  # fmt: skip
         if service.api is not None:
             console.print(f"REST API on {service.api.url}/api (token in "
                           f"{config.data_dir / TOKEN_FILE})")  # fmt: skip
