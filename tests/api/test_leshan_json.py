@@ -389,7 +389,7 @@ def test_security_json_round_trip() -> None:
     ({"endpoint": "ep1", "tls": {"mode": "psk"}}, "PSK details must be an object"),
     *((_tls(key=bad), "even number of hexadecimal digits") for bad in ("abc", "zz", "")),
     (_tls(key=1234), "must be strings"),
-    (_tls(identity=""), "PSK identity must be 1 to 128 bytes"),
+    (_tls(identity=""), "PSK identity must be 1 to 32 bytes"),
     (_tls(identity=None), "must be strings"),
 ])  # fmt: skip
 def test_security_from_json_errors(body: Any, message: str) -> None:
