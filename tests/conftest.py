@@ -9,6 +9,7 @@ import asyncio
 import json
 import multiprocessing
 import shutil
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
@@ -214,3 +215,25 @@ async def events(api: Api) -> AsyncIterator[Any]:
 
     yield open_stream
 
+
+# the hostile-input tests (tests/security/) report how many cases they generated; the summary
+# is here so that the xdist controller, which loads only this conftest, prints it
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "hostile(quota): the test must run at least `quota` generated cases")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    totals: Counter[str] = Counter()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "teardown":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "hostile_cases":
+                    totals.update(value)
+    if totals:
+        parts = ", ".join(f"{area} {count:,}" for area, count in totals.items())
+        terminalreporter.write_sep("-", "hostile input")
+        terminalreporter.write_line(
+            f"hostile input: {sum(totals.values()):,} generated cases ({parts})")

@@ -20,7 +20,7 @@ from ..core.nodes import (
 from ..core.paths import Lwm2mPath
 from ..core.requests import Operation, Response, parse_attributes
 from ..server import Lwm2mServer, Queued
-from .errors import ApiError
+from .errors import ApiError, json_body
 from .keys import SERVICE
 from .leshan import (
     content_format,
@@ -198,7 +198,7 @@ async def execute_or_create(request: web.Request) -> web.Response:
         return _answer(request, Operation.EXECUTE, path, outcome)
     if not (path.is_object or path.is_object_instance):
         raise InvalidRequest(f"POST {path}: execute needs /O/I/R, create /O or /O/I")
-    node = node_from_json(await request.json(), path, server.model)
+    node = node_from_json(await json_body(request), path, server.model)
     if not isinstance(node, ObjectInstance):
         raise InvalidRequest("a create body must be an object instance "
                              '({"kind": "instance", "id": .., "resources": [..]})')  # fmt: skip
@@ -222,7 +222,7 @@ async def delete(request: web.Request) -> web.Response:
 async def _body_node(request: web.Request, path: Lwm2mPath, server: Lwm2mServer) -> Node:
     media = request.content_type
     if media == "application/json":
-        return node_from_json(await request.json(), path, server.model)
+        return node_from_json(await json_body(request), path, server.model)
     if media == "text/plain":
         return text_node(await request.text(), path, server.model)
     raise InvalidRequest(f"content type {media!r} is not supported; send application/json "

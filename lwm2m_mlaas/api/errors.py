@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -31,6 +32,19 @@ def bad_request(message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, message)
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body; a 400 for whatever json cannot read (syntax, encoding, nesting
+    too deep, numbers too long)."""
+    try:
+        return await request.json()
+    except json.JSONDecodeError as exc:
+        raise bad_request(f"the body is not JSON ({exc.msg} at {exc.pos})") from None
+    except UnicodeDecodeError:
+        raise bad_request("the body is not UTF-8") from None
+    except (RecursionError, ValueError) as exc:
+        raise bad_request(f"the body is not usable JSON: {str(exc)[:80]}") from None
 
 
 def http_error(request: web.Request, exc: BaseException) -> web.Response:

@@ -19,7 +19,7 @@ from ..fleet.rollout import SELECTOR_KEYS, RolloutStatus, check_selector, matche
 from ..store import DeviceRecord
 from ..zoo import ModelImportError
 from ..zoo.variants import VARIANTS
-from .errors import ApiError, bad_request, not_found
+from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICE
 from .leshan import registration_json
 from .shapes import (
@@ -288,7 +288,7 @@ async def tags(request: web.Request) -> web.Response:
 @routes.put("/api/mlaas/devices/{ep}/tags")
 async def set_tags(request: web.Request) -> web.Response:
     """Replace the device's tags: a JSON list of strings."""
-    body = await request.json()
+    body = await json_body(request)
     if not isinstance(body, list) or not all(isinstance(t, str) and t for t in body):
         raise bad_request("tags are a JSON list of non-empty strings")
     return await _tags(request, lambda _old: set(body))
@@ -431,7 +431,7 @@ def _int(text: str, what: str) -> int:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    body = await request.json()
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     return body

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .errors import ApiError
+from .errors import ApiError, json_body
 from .keys import SERVICE
 from .leshan import security_from_json, security_json
 
@@ -35,7 +35,7 @@ async def security_info(request: web.Request) -> web.Response:
 async def put_security_info(request: web.Request) -> web.Response:
     """Add or replace an endpoint's credentials: {"endpoint", "tls": {"mode": "psk",
     "details": {"identity", "key" (hex)}}}. An identity belongs to one endpoint."""
-    info = security_from_json(await request.json())
+    info = security_from_json(await json_body(request))
     server = request.app[SERVICE].server
     async with server.store.transaction() as repo:
         await repo.put_security_info(info)

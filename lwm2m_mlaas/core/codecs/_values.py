@@ -105,7 +105,8 @@ def check_int(value: int, type_: ResourceType, path: Lwm2mPath) -> int:
         (0, UINT64_MAX) if type_ is ResourceType.UNSIGNED_INTEGER else (INT64_MIN, INT64_MAX)
     )
     if not low <= value <= high:
-        raise CodecError(f"{path}: {value} is out of range for {type_.value}")
+        shown = value if value.bit_length() <= 128 else f"a {value.bit_length()}-bit integer"
+        raise CodecError(f"{path}: {shown} is out of range for {type_.value}")
     return value
 
 

@@ -54,6 +54,8 @@ class Lwm2mJsonCodec:
             raise CodecError(f"LwM2M JSON payload is not UTF-8 ({exc.reason})") from None
         except json.JSONDecodeError as exc:
             raise CodecError(f"LwM2M JSON payload is not JSON: {exc}") from None
+        except (RecursionError, ValueError) as exc:  # nested too deep, numbers too long
+            raise CodecError(f"LwM2M JSON payload is not usable JSON: {str(exc)[:80]}") from None
         if not isinstance(document, dict) or not isinstance(document.get("e"), list):
             raise CodecError("LwM2M JSON payload must be an object with an 'e' array")
         records: list[object] = []

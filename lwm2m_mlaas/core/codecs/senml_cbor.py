@@ -38,7 +38,7 @@ def _loads(data: bytes) -> object:
     stream = io.BytesIO(data)
     try:
         items = cbor2.CBORDecoder(stream).decode()
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as exc:
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise CodecError(f"SenML CBOR payload is not CBOR: {exc}") from None
     if stream.tell() != len(data):
         raise CodecError(f"SenML CBOR payload has {len(data) - stream.tell()} trailing bytes")

@@ -50,6 +50,8 @@ def _loads(data: bytes) -> object:
         raise CodecError(f"SenML JSON payload is not UTF-8 ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise CodecError(f"SenML JSON payload is not JSON: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # nested too deep, numbers too long
+        raise CodecError(f"SenML JSON payload is not usable JSON: {str(exc)[:80]}") from None
     if isinstance(records, list):
         for index, record in enumerate(records):
             if isinstance(record, dict) and "vd" in record:
