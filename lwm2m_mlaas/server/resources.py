@@ -18,6 +18,9 @@ from .security import Credentials, Sessions, check_binding, claimed_endpoint
 
 log = logging.getLogger(__name__)
 
+MAX_REGISTRATION_PAYLOAD = 16 * 1024
+"""Largest Register/Update payload: link-format for hundreds of object instances."""
+
 
 def error_message(exc: Exception) -> aiocoap.Message:
     """The one mapping of errors to CoAP answers: code plus a text/plain diagnostic payload."""
@@ -64,6 +67,11 @@ class RegistrationResource(coap_resource.Resource):
     def get_link_description(self) -> dict[str, str]:
         return {"rt": self.rt, "ct": "40"}
 
+    async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
+        """Block1 uploads are assembled by aiocoap, except past the size cap: those reach
+        `render`, which refuses them, so nothing buffers an endless upload."""
+        return not _too_large(request)
+
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
         try:
             return await self._handle(request)
@@ -71,6 +79,9 @@ class RegistrationResource(coap_resource.Resource):
             return error_message(exc)
 
     async def _handle(self, request: aiocoap.Message) -> aiocoap.Message:
+        if _too_large(request):
+            raise Lwm2mError(f"registration payload over {MAX_REGISTRATION_PAYLOAD} bytes",
+                             code=ResponseCode.REQUEST_ENTITY_TOO_LARGE)  # fmt: skip
         path = tuple(request.opt.uri_path)
         query = tuple(request.opt.uri_query)
         fmt = request.opt.content_format
@@ -107,6 +118,15 @@ class RegistrationResource(coap_resource.Resource):
         raise Lwm2mError(
             f"{request.code} not allowed on /rd/<id>", code=ResponseCode.METHOD_NOT_ALLOWED
         )
+
+
+def _too_large(request: aiocoap.Message) -> bool:
+    block1, size1 = request.opt.block1, request.opt.size1
+    if size1 is not None and size1 > MAX_REGISTRATION_PAYLOAD:
+        return True
+    if block1 is not None and (block1.block_number + 1) * block1.size > MAX_REGISTRATION_PAYLOAD:
+        return True
+    return len(request.payload) > MAX_REGISTRATION_PAYLOAD
 
 
 class RegistrationSubtree(RegistrationResource, coap_resource.PathCapable):
