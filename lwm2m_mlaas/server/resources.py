@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import aiocoap
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 MAX_REGISTRATION_PAYLOAD = 16 * 1024
 """Largest Register/Update payload: link-format for hundreds of object instances."""
+MAX_UPLOADS = 1024
+"""Block1 registration uploads under way at once; the oldest is dropped beyond that."""
 
 
 def error_message(exc: Exception) -> aiocoap.Message:
@@ -63,20 +66,52 @@ class RegistrationResource(coap_resource.Resource):
         self.events = events
         self.credentials = credentials
         self.sessions = sessions
+        self._uploads: OrderedDict[tuple[object, ...], bytearray] = OrderedDict()
 
     def get_link_description(self) -> dict[str, str]:
         return {"rt": self.rt, "ct": "40"}
 
     async def needs_blockwise_assembly(self, request: aiocoap.Message) -> bool:
-        """Block1 uploads are assembled by aiocoap, except past the size cap: those reach
-        `render`, which refuses them, so nothing buffers an endless upload."""
-        return not _too_large(request)
+        """Block1 uploads are assembled here: in order, capped in size and number."""
+        return False
 
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
         try:
-            return await self._handle(request)
+            block = request.opt.block1
+            if block is None:
+                return await self._handle(request)
+            assembled = self._assemble(request)
+            if assembled is None:
+                answer = aiocoap.Message(code=Code.CONTINUE)
+                answer.opt.block1 = (block.block_number, True, block.size_exponent)
+                return answer
+            answer = await self._handle(assembled)
+            answer.opt.block1 = (block.block_number, False, block.size_exponent)
+            return answer
         except Exception as exc:
             return error_message(exc)
+
+    def _assemble(self, request: aiocoap.Message) -> aiocoap.Message | None:
+        """The whole request once its last Block1 block is in, else None (2.31 goes out)."""
+        block = request.opt.block1
+        key = (*peer_address(request.remote), tuple(request.opt.uri_path),
+               tuple(request.opt.uri_query), request.code)  # fmt: skip
+        received = bytearray() if block.block_number == 0 else self._uploads.pop(key, None)
+        if received is None or block.start != len(received):
+            raise Lwm2mError(f"Block1 block {block.block_number} is out of sequence",
+                             code=ResponseCode.REQUEST_ENTITY_INCOMPLETE)  # fmt: skip
+        received += request.payload
+        if _too_large(request) or len(received) > MAX_REGISTRATION_PAYLOAD:
+            raise Lwm2mError(f"registration payload over {MAX_REGISTRATION_PAYLOAD} bytes",
+                             code=ResponseCode.REQUEST_ENTITY_TOO_LARGE)  # fmt: skip
+        if not block.more:
+            return request.copy(payload=bytes(received), block1=None)
+        if len(request.payload) != block.size:
+            raise InvalidRequest(f"Block1 block {block.block_number} is shorter than its size")
+        self._uploads[key] = received
+        while len(self._uploads) > MAX_UPLOADS:
+            self._uploads.popitem(last=False)
+        return None
 
     async def _handle(self, request: aiocoap.Message) -> aiocoap.Message:
         if _too_large(request):
