@@ -9,23 +9,18 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..api.shapes import compile_json
 from ..config import ServerConfig
 from ..store import Store, StoredCompile
+from .output import progress_bars
 
 console = Console()
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig.load(data_dir=args.data_dir, db=getattr(args, "db", None))
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True))  # fmt: skip
 
 
 async def compile_command(args: argparse.Namespace) -> int:
@@ -38,7 +33,7 @@ async def compile_command(args: argparse.Namespace) -> int:
     service = CompileService(store, config.data_dir, workers=args.workers)
     outcomes: list[StoredCompile] = []
     try:
-        with _progress() as progress:
+        with progress_bars() as progress:
             bar = progress.add_task(f"compiling {args.model}", total=len(classes))
 
             async def one(name: str) -> None:

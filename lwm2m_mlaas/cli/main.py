@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..api.auth import TOKEN_FILE
@@ -25,6 +24,7 @@ from ..sim.profile import BOARDS
 from . import remote
 from .client import DEFAULT_SERVER, ApiClient, ApiFailure, find_token
 from .compiling import compile_command, package_verify
+from .output import progress_bars
 from .rollouts import rollout
 
 console = Console()
@@ -121,7 +121,7 @@ async def sim(args: argparse.Namespace) -> int:
         corrupt_fraction=_fail(args.fail),
     )
     fleet = Fleet(configs)
-    with _progress() as progress:
+    with progress_bars(console) as progress:
         task = progress.add_task("registering", total=len(configs))
         failed = await fleet.start(progress=lambda _d: progress.advance(task))
     console.print(
@@ -145,7 +145,7 @@ async def sim(args: argparse.Namespace) -> int:
 async def _until_provisioned(fleet: Fleet, timeout: float) -> int:
     """0 once every device runs a model; 1 when `timeout` seconds pass first."""
     total = len(fleet.devices)
-    with _progress() as progress:
+    with progress_bars(console) as progress:
         bar = progress.add_task("provisioned", total=total)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -195,7 +195,7 @@ async def demo(args: argparse.Namespace) -> int:
             for n, (board, task, mode) in enumerate(plan, start=1)
         ])  # fmt: skip
         fleet = simulated.devices
-        with _progress() as progress:
+        with progress_bars(console) as progress:
             bars = {stage: progress.add_task(stage, total=len(fleet)) for stage in STAGES}
 
             def on_event(event: Event) -> None:
@@ -246,17 +246,6 @@ def _settled(service: Any, devices: list[Any]) -> bool:
     """Every device runs its model or has failed for good."""
     stages = [service.provisioning.status.get(d.config.endpoint) for d in devices]
     return all(s is not None and s.stage in ("running", "failed") for s in stages)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
 
 
 def _run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], **options: Any) -> None:

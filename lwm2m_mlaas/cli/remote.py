@@ -12,10 +12,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .client import ApiClient, ApiFailure
+from .output import progress_bars
 
 console = Console()
 as_json = click.option("--json", "json_output", is_flag=True, help="machine-readable output")
@@ -270,7 +270,7 @@ def models_show(ctx: click.Context, name: str, json_output: bool) -> None:
 def models_build(ctx: click.Context, names: tuple[str, ...], json_output: bool) -> None:
     """Train zoo variants on the server (cached; instant when built)."""
     built = []
-    with _progress() as progress:
+    with progress_bars() as progress:
         bar = progress.add_task("training", total=len(names))
         for name in names:
             progress.update(bar, description=f"training {name}")
@@ -362,11 +362,6 @@ def _json_arg(text: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise click.BadParameter(f"not JSON: {exc}") from None
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True))  # fmt: skip
 
 
 # DTLS credentials
