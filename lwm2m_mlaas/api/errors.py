@@ -72,6 +72,8 @@ def _status_and_message(exc: BaseException) -> tuple[int, str]:
             return 400, f"Invalid request: {exc}"
         case Lwm2mError() if exc.code.value >> 5 == 4:
             return 400, f"Invalid request: {exc}"
+        case UnicodeDecodeError():  # an execute argument or a text/plain body
+            return 400, "Invalid request: the body is not UTF-8"
         case TimeoutError():
             return 504, "Request timeout"
         case web.HTTPException():
