@@ -45,8 +45,8 @@ class ServerConfig:
     block_size: int = 512
     """Largest block size (bytes) the server sends or asks for unless the device asks less."""
     advertised_host: str = ""
-    """Host in the package URIs devices pull from; empty: the CoAP bind address, or 127.0.0.1
-    when that is a wildcard."""
+    """Host devices reach this server at: in the package URIs they pull from and the server
+    URI the bootstrap server writes. Empty: the bind address, or 127.0.0.1 for a wildcard."""
     max_transfers: int = 32
     """Package deliveries in flight at once."""
     delivery_timeout: float = 120.0

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import clients, events, mlaas, objectspecs, security
+from . import bootstrap, clients, events, mlaas, objectspecs, security
 from .auth import bearer_matches, is_loopback, load_token
 from .errors import ApiError, http_error
 from .keys import SERVICE, STREAMS_CLOSING, TOKEN
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ALWAYS_GUARDED = ("/api/mlaas", "/api/security")
+ALWAYS_GUARDED = ("/api/mlaas", "/api/security", "/api/bootstrap")
 """Routes that need the token even to read (PSK keys, fleet internals)."""
 MAX_BODY = 64 << 20
 """Largest request body: imported models."""
@@ -56,7 +56,7 @@ def build_app(service: MlaasService, *, token: str, open_reads: bool) -> web.App
     app[SERVICE] = service
     app[TOKEN] = token
     app[STREAMS_CLOSING] = asyncio.Event()
-    for module in (clients, events, security, objectspecs, mlaas):
+    for module in (clients, events, security, bootstrap, objectspecs, mlaas):
         app.add_routes(module.routes)
     app.add_routes(openapi_routes())
 

@@ -21,6 +21,7 @@ from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest, Operation, Response
 from ..store import Store
+from .bootstrap import BootstrapResource, BootstrapService
 from .downlink import CoapSender
 from .events import Event, EventBus, EventKind
 from .firmware import FirmwareResource, PackageStore
@@ -79,6 +80,9 @@ class Lwm2mServer:
             raise
         if self.config.coaps_port >= 0:
             await self._serve_dtls()
+        self.bootstrap = BootstrapService(self.context, self.store, self.credentials, self.model,
+                                          self.server_uri, self.config.request_timeout)
+        site.add_resource(["bs"], BootstrapResource(self.bootstrap))
         self.coap = CoapSender(self.context, self.model, self.config.block_size, self.sessions)
         self.sender = QueueModeSender(
             self.coap,
@@ -95,7 +99,7 @@ class Lwm2mServer:
         self._spawn(self.registrations.run_expiry(self.config.expiry_interval), "expiry")
         self._spawn(self._resume(), "resume")
         if self.config.coap_port >= 0:
-            log.info("LwM2M server listening on coap://%s:%d", *bind)
+            log.info("LwM2M server listening on coap://%s:%d", bind[0], self.port)
 
     async def _serve_dtls(self) -> None:
         assert self.context is not None
@@ -112,6 +116,17 @@ class Lwm2mServer:
             raise
         log.info("CoAPs (DTLS-PSK) on coaps://%s:%d", self.config.coaps_host, self.dtls_port)
 
+    def server_uri(self) -> str:
+        """This LwM2M server's URI for devices (written by the bootstrap server): CoAPs when
+        it is on, at the advertised host."""
+        host = self.config.advertised_host or (
+            self.config.coaps_host if self._dtls is not None else self.config.package_host)
+        if ":" in host:
+            host = f"[{host}]"
+        if self.dtls_port is not None:
+            return f"coaps://{host}:{self.dtls_port}"
+        return f"coap://{host}:{self.port}"
+
     @property
     def dtls_port(self) -> int | None:
         """The bound CoAPs port, or None when DTLS is off."""
@@ -123,6 +138,7 @@ class Lwm2mServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.observations.close()
+        await self.bootstrap.close()
         await self.registrations.close()
         if self.context is not None:
             await self.context.shutdown()

@@ -5,6 +5,7 @@ a device authenticated as identity A speaks only for A's endpoint."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import aiocoap
@@ -20,18 +21,38 @@ class Forbidden(Lwm2mError):
     code = ResponseCode.FORBIDDEN
 
 
+@dataclass(frozen=True)
+class BootstrapClaim:
+    """A peer authenticated by an endpoint's factory bootstrap PSK: it may only bootstrap."""
+
+    endpoint: str
+
+
 class Credentials:
     """Every endpoint's PSK, kept in memory for the DTLS handshake (which asks synchronously);
-    the database holds the truth and the REST API updates both."""
+    the database holds the truth and the REST API updates both. Bootstrap credentials (from
+    bootstrap configurations) are kept apart: they authenticate for /bs only."""
 
     def __init__(self) -> None:
         self._by_identity: dict[str, SecurityInfo] = {}
         self._by_endpoint: dict[str, SecurityInfo] = {}
+        self._bootstrap: dict[str, SecurityInfo] = {}
+        """Bootstrap PSKs by identity."""
 
     async def load(self, store: Store) -> None:
         async with store.transaction() as repo:
             for info in await repo.security_infos():
                 self.put(info)
+            for record in await repo.bootstrap_configs():
+                self.put_bootstrap(record.endpoint, record.config.bootstrap_psk())
+
+    def put_bootstrap(self, endpoint: str, psk: tuple[str, bytes] | None) -> None:
+        """Set (or with None, remove) an endpoint's bootstrap PSK."""
+        for identity, info in list(self._bootstrap.items()):
+            if info.endpoint == endpoint:
+                del self._bootstrap[identity]
+        if psk is not None:
+            self._bootstrap[psk[0]] = SecurityInfo(endpoint, *psk)
 
     def put(self, info: SecurityInfo) -> None:
         self.remove(info.endpoint)
@@ -46,14 +67,18 @@ class Credentials:
     def of(self, endpoint: str) -> SecurityInfo | None:
         return self._by_endpoint.get(endpoint)
 
-    def find_dtls_psk(self, identity: bytes) -> tuple[bytes, str]:
+    def find_dtls_psk(self, identity: bytes) -> tuple[bytes, str | BootstrapClaim]:
         """aiocoap's server credentials interface: the key and the claim (the endpoint name)
         for a PSK identity; KeyError for an unknown one."""
-        info = self._by_identity.get(identity.decode("utf-8", "replace"))
-        if info is None:
-            log.info("DTLS handshake with unknown PSK identity %r", identity[:64])
-            raise KeyError(identity)
-        return info.key, info.endpoint
+        text = identity.decode("utf-8", "replace")
+        info = self._by_identity.get(text)
+        if info is not None:
+            return info.key, info.endpoint
+        bootstrap = self._bootstrap.get(text)
+        if bootstrap is not None:
+            return bootstrap.key, BootstrapClaim(bootstrap.endpoint)
+        log.info("DTLS handshake with unknown PSK identity %r", identity[:64])
+        raise KeyError(identity)
 
 
 def claimed_endpoint(remote: Any) -> str | None:
@@ -64,9 +89,19 @@ def claimed_endpoint(remote: Any) -> str | None:
     return None
 
 
+def bootstrap_claim(remote: Any) -> BootstrapClaim | None:
+    for claim in getattr(remote, "authenticated_claims", None) or ():
+        if isinstance(claim, BootstrapClaim):
+            return claim
+    return None
+
+
 def check_binding(endpoint: str, remote: Any, credentials: Credentials) -> None:
     """4.03 unless the peer may speak for `endpoint`: over DTLS only as its own identity's
-    endpoint, over NoSec only for endpoints without credentials."""
+    endpoint, over NoSec only for endpoints without credentials; never with a bootstrap
+    credential."""
+    if bootstrap_claim(remote) is not None:
+        raise Forbidden("a bootstrap credential serves the bootstrap interface (/bs) only")
     claimed = claimed_endpoint(remote)
     if claimed is not None and claimed != endpoint:
         raise Forbidden(f"the DTLS identity belongs to endpoint {claimed!r}, not {endpoint!r}")

@@ -22,10 +22,11 @@ from ..core.codecs import codec_for, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
 from ..core.errors import Lwm2mError, ResponseCode
-from ..core.linkformat import format_link_format
+from ..core.linkformat import Link, format_link_format
 from ..core.model import ObjectRegistry
 from ..core.nodes import Node, SingleResource, Value
 from ..core.paths import Lwm2mPath
+from .accounts import ServerAccount, bootstrap_account, dm_account, install_account
 from .firmware import DELIVERY, FirmwareUpdate
 from .ml import ML_CAPABILITY, ML_INFERENCE, MlSlot
 from .objects import ObjectTree
@@ -80,6 +81,9 @@ class DeviceConfig:
     """DTLS-PSK identity, for a coaps:// server."""
     psk_key: bytes | None = None
     """DTLS pre-shared key (tinydtls takes up to 16 bytes)."""
+    bootstrap: bool = False
+    """`server` is a bootstrap server and the PSK the factory bootstrap credential: the device
+    asks it for its LwM2M server account before it registers (and again when that fails)."""
 
     def __post_init__(self) -> None:
         if self.delivery not in DELIVERY:
@@ -110,6 +114,10 @@ class SimulatedDevice:
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Lwm2mPath], None]] = []
         self._install_objects()
+        self.account: ServerAccount | None = None
+        """The server account the open context speaks to."""
+        self.bootstrapping = False
+        self._bootstrap_finished: asyncio.Future[None] | None = None
         self.ml = MlSlot(self)
         self.firmware = FirmwareUpdate(self, self.ml.install)
 
@@ -117,14 +125,19 @@ class SimulatedDevice:
     def _install_objects(self) -> None:
         c, tree = self.config, self.tree
         board = c.board
-        initial: dict[str, Value | dict[int, Value]] = {
+        identity = None if c.psk_identity is None else c.psk_identity.encode()
+        install_account(tree, 0, ServerAccount(c.server, c.bootstrap, identity, c.psk_key,
+                                               0 if c.bootstrap else 1))  # fmt: skip
+        initial: dict[str, Value | dict[int, Value]] = {} if c.bootstrap else {
             "/1/0/0": 1,
             "/1/0/1": c.lifetime,
             "/1/0/2": 0,
             "/1/0/3": 0,
             "/1/0/5": 86400,
             "/1/0/6": False,
-            "/1/0/7": "UQ" if c.queue_mode and c.lwm2m_version == "1.0" else "U",
+            "/1/0/7": self.binding,
+        }
+        initial |= {
             "/3/0/0": board.manufacturer,
             "/3/0/1": f"sim-{board.board}",
             "/3/0/2": f"SN-{c.endpoint}",
@@ -167,6 +180,7 @@ class SimulatedDevice:
         for path, value in initial.items():
             tree.set(path, value)
         tree.on_execute("/1/0/8", lambda _args: self._update_now.set())
+        tree.executors[(1, 1, 8)] = tree.executors[(1, 0, 8)]
         tree.on_execute("/3/0/4", lambda _args: log.info("%s: reboot requested", c.endpoint))
         tree.on_execute("/3/0/5", lambda _args: log.info("%s: factory reset", c.endpoint))
         tree.on_write(1, 1, self._lifetime_written)
@@ -206,30 +220,83 @@ class SimulatedDevice:
             links.extend(f"<{root}/{o}/{i}>" for i in instances)
         return ",".join(links)
 
+    @property
+    def binding(self) -> str:
+        return "UQ" if self.config.queue_mode and self.config.lwm2m_version == "1.0" else "U"
+
     # life cycle
-    async def open(self) -> None:
-        """Bind the device's socket (its LwM2M client port)."""
-        if self.context is None and self.secure:
+    async def open(self, account: ServerAccount | None = None) -> None:
+        """Bind the device's socket for `account` (default: its LwM2M server's, else its
+        bootstrap server's); a socket open for another account is closed first."""
+        account = account or dm_account(self.tree) or bootstrap_account(self.tree)
+        assert account is not None, "the device has no server account"
+        if self.context is not None and account == self.account:
+            return
+        if self.context is not None:
+            await self.context.shutdown()
+            self.context = None
+        self.account = account
+        if account.secure:
             self.context = await aiocoap.Context.create_client_context(transports=["tinydtls"])
             self.context.serversite = DeviceResource(self)  # answers the server over DTLS
             self.context.client_credentials.load_from_dict({
-                self.config.server.rstrip("/") + "/*": {"dtls": {
-                    "psk": self.config.psk_key,
-                    "client-identity": (self.config.psk_identity or "").encode()}}})  # fmt: skip
-        elif self.context is None:
+                account.uri.rstrip("/") + "/*": {"dtls": {
+                    "psk": account.key or b"",
+                    "client-identity": account.identity or b""}}})  # fmt: skip
+        else:
             self.context = await server_context(DeviceResource(self), self.config.bind_host, 0)
             self._install_sleep_filter()
 
     @property
     def secure(self) -> bool:
         """Talks to its server over DTLS (a coaps:// server URI)."""
-        return self.config.server.startswith("coaps://")
+        return self.account is not None and self.account.secure
 
     async def start(self, register_timeout: float = 30.0) -> None:
-        """Open the socket, register, and keep the registration alive until `stop()`."""
+        """Open the socket, bootstrap when the device has no LwM2M server account, register,
+        and keep the registration alive until `stop()`."""
+        if dm_account(self.tree) is None:
+            await self.bootstrap(register_timeout)
         await self.open()
         await self.register(register_timeout)
         self.keep_alive()
+
+    async def bootstrap(self, timeout: float = 30.0) -> None:
+        """Client-initiated bootstrap (LwM2M 1.1 5.2.7.2): Bootstrap-Request, then the server's
+        deletes and writes, until its Bootstrap-Finish."""
+        account = bootstrap_account(self.tree)
+        if account is None:
+            raise RuntimeError(f"{self.config.endpoint}: no bootstrap server account")
+        await self.open(account)
+        self.bootstrapping = True
+        self._bootstrap_finished = asyncio.get_running_loop().create_future()
+        pct = ContentFormat.TLV if self.config.lwm2m_version == "1.0" else ContentFormat.SENML_CBOR
+        try:
+            answer = await self._request(Code.POST, "/bs", (f"ep={self.config.endpoint}",
+                                                            f"pct={int(pct)}"), timeout=timeout)
+            if answer.code != Code.CHANGED:
+                raise RuntimeError(f"{self.config.endpoint}: bootstrap request answered "
+                                   f"{answer.code}: {answer.payload.decode(errors='replace')}")
+            async with asyncio.timeout(timeout):
+                await self._bootstrap_finished
+        finally:
+            self.bootstrapping = False
+        dm = dm_account(self.tree)
+        assert dm is not None and dm.lifetime is not None  # checked at Bootstrap-Finish
+        self.lifetime = dm.lifetime
+        self.location = None
+        await self.open(dm)
+        log.debug("%s bootstrapped: LwM2M server %s", self.config.endpoint, dm.uri)
+
+    def finish_bootstrap(self) -> None:
+        """Bootstrap-Finish: 4.06 unless the configuration names a usable LwM2M server."""
+        if not self.bootstrapping or self._bootstrap_finished is None:
+            raise Lwm2mError("no bootstrap under way", code=ResponseCode.BAD_REQUEST)
+        if dm_account(self.tree) is None:
+            raise Lwm2mError("no LwM2M server account with a Server instance",
+                             code=ResponseCode.NOT_ACCEPTABLE)  # fmt: skip
+        if not self._bootstrap_finished.done():
+            self._bootstrap_finished.set_result(None)
 
     def keep_alive(self) -> None:
         """Run Zephyr's update loop (update `UPDATE_EARLY` s before the lifetime ends)."""
@@ -294,7 +361,8 @@ class SimulatedDevice:
     ) -> aiocoap.Message:
         assert self.context is not None
         self._wake()  # the radio is on from a send until the awake time has passed
-        msg = aiocoap.Message(code=code, uri=self.config.server.rstrip("/") + path, payload=payload)
+        assert self.account is not None
+        msg = aiocoap.Message(code=code, uri=self.account.uri.rstrip("/") + path, payload=payload)
         if query:
             msg.opt.uri_query = query
         if content_format is not None:
@@ -376,8 +444,16 @@ class SimulatedDevice:
                 await self.update()
             except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
                 log.info("%s: update failed (%s); registering again", self.config.endpoint, exc)
-                with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
+                try:
                     await self.register()
+                except (TimeoutError, aiocoap.error.Error, RuntimeError) as again:
+                    if bootstrap_account(self.tree) is None:
+                        continue
+                    log.info("%s: register failed (%s); bootstrapping",
+                             self.config.endpoint, again)  # fmt: skip
+                    with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
+                        await self.bootstrap()
+                        await self.register()
 
     # request handling (called by DeviceResource)
     @property
@@ -486,7 +562,15 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
     def respond(self, request: aiocoap.Message) -> aiocoap.Message:
         device = self.device
         try:
+            if tuple(request.opt.uri_path) == ("bs",) and request.code == Code.POST:
+                device.finish_bootstrap()
+                return aiocoap.Message(code=Code.CHANGED)
             path = device.local_path(tuple(request.opt.uri_path))
+            if device.bootstrapping:
+                return self._bootstrap(request, path)
+            if path.object_id == 0:
+                raise Lwm2mError("the Security object is for bootstrap servers only",
+                                 code=ResponseCode.UNAUTHORIZED)  # fmt: skip
             return self._handle(request, path)
         except Lwm2mError as exc:
             return aiocoap.Message(code=Code(int(exc.code)), payload=str(exc).encode()[:200])
@@ -542,6 +626,26 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             tree.delete(path)
             return aiocoap.Message(code=Code.DELETED)
         raise Lwm2mError(f"{request.code} not supported", code=ResponseCode.METHOD_NOT_ALLOWED)
+
+    def _bootstrap(self, request: aiocoap.Message, path: Lwm2mPath) -> aiocoap.Message:
+        """Bootstrap-Write, Bootstrap-Delete and Bootstrap-Discover (LwM2M 1.1 6.1.7)."""
+        tree = self.device.tree
+        if request.code == Code.PUT:
+            tree.bootstrap_write(path, self._decode(request, path))
+            return aiocoap.Message(code=Code.CHANGED)
+        if request.code == Code.DELETE:
+            tree.bootstrap_delete(path)
+            return aiocoap.Message(code=Code.DELETED)
+        if request.code == Code.GET and request.opt.accept == ContentFormat.LINK:
+            links = [Link("/", {"lwm2m": "1.1"})]
+            for o in sorted(tree.data):
+                for i, res in sorted(tree.data[o].items()):
+                    ssid = res.get(0) if o == 1 else None if res.get(1) else res.get(10)
+                    links.append(Link(f"/{o}/{i}", {} if ssid is None else {"ssid": str(ssid)}))
+            return aiocoap.Message(code=Code.CONTENT, content_format=int(ContentFormat.LINK),
+                                   payload=format_link_format(links).encode())  # fmt: skip
+        raise Lwm2mError(f"{request.code} is not a bootstrap operation",
+                         code=ResponseCode.METHOD_NOT_ALLOWED)  # fmt: skip
 
     def _decode(self, request: aiocoap.Message, path: Lwm2mPath) -> Node:
         fmt = request.opt.content_format

@@ -232,6 +232,51 @@ class ObjectTree:
         del self.data[o][i]
         self.changed(Lwm2mPath.of(o))
 
+    # bootstrap interface (LwM2M 1.1 6.1.7)
+    def bootstrap_write(self, path: Lwm2mPath, node: Node) -> None:
+        """Bootstrap-Write: creates the instance when it is missing, writes read-only and
+        Security object resources too."""
+        if path.is_root:
+            raise not_allowed(path, "bootstrap write")
+        o = path.ids[0]
+        if self.model.object(o) is None:
+            raise not_found(path)
+        if path.is_object:
+            if not isinstance(node, Lwm2mObject):
+                raise Lwm2mError("object write needs an object payload",
+                                 code=ResponseCode.BAD_REQUEST)  # fmt: skip
+            for instance in node.instances.values():
+                self.bootstrap_write(path.child(instance.id), instance)
+            return
+        created = path.ids[1] not in self.data.setdefault(o, {})
+        self.data[o].setdefault(path.ids[1], {})
+        self.write(path, node, replace=True, bootstrap=True)
+        if created:
+            self.changed(Lwm2mPath.of(o))
+
+    def bootstrap_delete(self, path: Lwm2mPath) -> None:
+        """Bootstrap-Delete of /, /0, /1 or one of their instances; the Bootstrap-Server
+        account and the other objects' instances stay."""
+        if path.is_root:
+            targets = [Lwm2mPath.of(o, i) for o in (0, 1) for i in list(self.data.get(o, {}))]
+        elif path.is_object:
+            targets = [Lwm2mPath.of(path.ids[0], i) for i in list(self.data.get(path.ids[0], {}))]
+        elif path.is_object_instance:
+            targets = [path]
+        else:
+            raise Lwm2mError(f"bootstrap delete of {path}", code=ResponseCode.BAD_REQUEST)
+        for target in targets:
+            o, i = target.ids
+            if o not in (0, 1):
+                raise Lwm2mError(f"bootstrap delete keeps {target}", code=ResponseCode.BAD_REQUEST)
+            if o == 0 and self.data[o].get(i, {}).get(1) is True:
+                if path.is_object_instance:
+                    raise Lwm2mError("the Bootstrap-Server account stays",
+                                     code=ResponseCode.BAD_REQUEST)  # fmt: skip
+                continue
+            if self.data.get(o, {}).pop(i, None) is not None:
+                self.changed(Lwm2mPath.of(o))
+
     def discover(self, path: Lwm2mPath) -> tuple[Link, ...]:
         """Discover answer (LwM2M 1.1 6.3.4): the target with its attributes, then its children."""
         if path.is_root or path.object_id not in self.data:

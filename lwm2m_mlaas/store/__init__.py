@@ -2,6 +2,7 @@
 
 from .batch import WriteBatcher
 from .repositories import (
+    BootstrapRecord,
     Delivery,
     DeviceRecord,
     QueuedRequest,
@@ -15,6 +16,7 @@ from .repositories import (
 )
 
 __all__ = [
+    "BootstrapRecord",
     "Delivery",
     "DeviceRecord",
     "QueuedRequest",

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ..core.bootstrap import BootstrapConfig
 from ..core.errors import InvalidRequest
 from ..core.linkformat import format_link_format, parse_link_format
 from ..core.paths import Lwm2mPath
@@ -23,6 +24,7 @@ from .database import create_engine, create_schema, session_factory
 from .tables import (
     ArtifactRow,
     AssignmentRow,
+    BootstrapRow,
     CompileRow,
     DeliveryRow,
     DeviceRow,
@@ -421,6 +423,11 @@ class Repository:
             raise InvalidRequest(
                 f"PSK identity {info.identity!r} is already used by endpoint {owner.endpoint!r}"
             )
+        bootstrap = await self.session.scalar(
+            select(BootstrapRow.endpoint).where(BootstrapRow.identity == info.identity))
+        if bootstrap is not None:
+            raise InvalidRequest(f"PSK identity {info.identity!r} is the bootstrap credential "
+                                 f"of endpoint {bootstrap!r}")  # fmt: skip
         await self.session.merge(SecurityRow(endpoint=info.endpoint, identity=info.identity,
                                              key=info.key, created=time.time()))  # fmt: skip
 
@@ -430,6 +437,46 @@ class Repository:
             return False
         await self.session.delete(row)
         return True
+
+    # bootstrap configurations
+    async def bootstrap_configs(self) -> list[BootstrapRecord]:
+        rows = await self.session.scalars(select(BootstrapRow).order_by(BootstrapRow.endpoint))
+        return [_bootstrap(r) for r in rows]
+
+    async def bootstrap_config(self, endpoint: str) -> BootstrapRecord | None:
+        row = await self.session.get(BootstrapRow, endpoint)
+        return None if row is None else _bootstrap(row)
+
+    async def put_bootstrap_config(self, endpoint: str, config: BootstrapConfig) -> None:
+        """Add or replace; InvalidRequest if its bootstrap PSK identity is anyone else's
+        bootstrap identity or any DM credential's identity."""
+        psk = config.bootstrap_psk()
+        identity = None if psk is None else psk[0]
+        if identity is not None:
+            owner = await self.session.scalar(select(BootstrapRow.endpoint).where(
+                BootstrapRow.identity == identity, BootstrapRow.endpoint != endpoint))  # fmt: skip
+            dm = await self.security_info_by_identity(identity)
+            used_by = owner or (dm.endpoint if dm is not None else None)
+            if used_by is not None:
+                raise InvalidRequest(f"PSK identity {identity!r} is already used by endpoint "
+                                     f"{used_by!r}")  # fmt: skip
+        row = await self.session.get(BootstrapRow, endpoint)
+        if row is None:
+            row = BootstrapRow(endpoint=endpoint)
+            self.session.add(row)
+        row.config, row.identity, row.updated = config.to_json(), identity, time.time()
+
+    async def remove_bootstrap_config(self, endpoint: str) -> bool:
+        row = await self.session.get(BootstrapRow, endpoint)
+        if row is None:
+            return False
+        await self.session.delete(row)
+        return True
+
+    async def record_bootstrap(self, endpoint: str, result: str) -> None:
+        row = await self.session.get(BootstrapRow, endpoint)
+        if row is not None:
+            row.last_bootstrap, row.last_result = time.time(), result
 
     async def endpoints_with_pending_requests(self) -> set[str]:
         rows = await self.session.scalars(
@@ -463,6 +510,21 @@ class Repository:
                 completed=time.time(),
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapRecord:
+    endpoint: str
+    config: BootstrapConfig
+    updated: float
+    last_bootstrap: float | None
+    last_result: str | None
+    """'finished', or what failed."""
+
+
+def _bootstrap(row: BootstrapRow) -> BootstrapRecord:
+    return BootstrapRecord(row.endpoint, BootstrapConfig.from_json(row.config), row.updated,
+                           row.last_bootstrap, row.last_result)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

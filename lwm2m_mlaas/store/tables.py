@@ -143,6 +143,21 @@ class SecurityRow(Base):
     created: Mapped[float] = mapped_column(Float)
 
 
+class BootstrapRow(Base):
+    """An endpoint's bootstrap configuration (Leshan's JSON form); `identity` is its factory
+    bootstrap PSK identity, unique among bootstrap and DM credentials."""
+
+    __tablename__ = "bootstrap_configs"
+
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    identity: Mapped[str | None] = mapped_column(String(128), unique=True, index=True,
+                                                 nullable=True)  # fmt: skip
+    updated: Mapped[float] = mapped_column(Float)
+    last_bootstrap: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_result: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class DeviceRow(Base):
     """What the service learnt of a device (its class and requested task) and the operator's
     tags; kept while the device is away, so selectors see offline devices too."""

@@ -1,0 +1,179 @@
+"""The bootstrap server (LwM2M 1.1 5.2.7.2, client-initiated): /bs answers a Bootstrap-Request,
+then a session deletes and writes the device's Security and Server objects from its bootstrap
+configuration and ends with Bootstrap-Finish. A DM server PSK the configuration leaves empty
+is generated on the device's first contact and stored with the DM credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import aiocoap
+import aiocoap.resource as coap_resource
+from aiocoap.numbers.codes import Code
+
+from ..core.bootstrap import BootstrapConfig
+from ..core.codecs import encode
+from ..core.content_format import ContentFormat
+from ..core.errors import InvalidRequest, Lwm2mError
+from ..core.model import ObjectRegistry
+from ..core.paths import Lwm2mPath
+from ..core.security import MAX_KEY_BYTES, SecurityInfo
+from ..store import Store
+from .resources import error_message
+from .security import Credentials, Forbidden, bootstrap_claim, claimed_endpoint
+
+log = logging.getLogger(__name__)
+
+WRITE_FORMATS = (ContentFormat.TLV, ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON)
+
+
+class BootstrapService:
+    def __init__(self, context: aiocoap.Context, store: Store, credentials: Credentials,
+                 model: ObjectRegistry, dm_uri: Callable[[], str],
+                 timeout: float = 30.0) -> None:  # fmt: skip
+        self.context = context
+        self.store = store
+        self.credentials = credentials
+        self.model = model
+        self.dm_uri = dm_uri
+        """This server's URI for devices (what an empty DM server uri stands for)."""
+        self.timeout = timeout
+        self._sessions: dict[str, asyncio.Task[None]] = {}
+
+    async def request(self, endpoint: str, remote: Any, preferred: int | None) -> None:
+        """Check a Bootstrap-Request and start its session (after the 2.04 has gone out)."""
+        async with self.store.transaction() as repo:
+            record = await repo.bootstrap_config(endpoint)
+        if record is None:
+            raise InvalidRequest(f"no bootstrap config for endpoint {endpoint!r}")
+        config = record.config
+        claim = bootstrap_claim(remote)
+        if claim is not None and claim.endpoint != endpoint:
+            raise Forbidden(f"the bootstrap identity belongs to endpoint {claim.endpoint!r}")
+        if claim is None:
+            if claimed_endpoint(remote) is not None:
+                raise Forbidden("DM server credentials cannot bootstrap: use the bootstrap PSK")
+            if config.bootstrap_psk() is not None:
+                raise Forbidden(f"endpoint {endpoint!r} must bootstrap over DTLS")
+        fmt = ContentFormat.TLV
+        if config.content_format is not None:
+            fmt = ContentFormat(config.content_format)
+        elif preferred is not None and preferred in {int(f) for f in WRITE_FORMATS}:
+            fmt = ContentFormat(preferred)
+        previous = self._sessions.pop(endpoint, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.get_running_loop().create_task(
+            self._session(endpoint, config, remote, fmt),
+            name=f"bootstrap {endpoint}")  # fmt: skip
+        self._sessions[endpoint] = task
+        task.add_done_callback(lambda t: self._sessions.pop(endpoint, None)
+                               if self._sessions.get(endpoint) is t else None)  # fmt: skip
+
+    async def _session(self, endpoint: str, config: BootstrapConfig, remote: Any,
+                       fmt: ContentFormat) -> None:  # fmt: skip
+        await asyncio.sleep(0)  # the 2.04 goes out first
+        try:
+            config = await self._with_dm_credentials(endpoint, config)
+            failures = []
+            for deleted in config.to_delete:
+                answer = await self._send(remote, Code.DELETE, Lwm2mPath.parse(deleted))
+                if not answer.code.is_successful():
+                    failures.append(f"delete {deleted}: {answer.code}")
+            for path, node in config.writes():
+                answer = await self._send(remote, Code.PUT, path,
+                                          encode(node, path, self.model, fmt), fmt)  # fmt: skip
+                if not answer.code.is_successful():
+                    failures.append(f"write {path}: {answer.code} "
+                                    f"{answer.payload.decode(errors='replace')}")  # fmt: skip
+            answer = await self._send(remote, Code.POST, None)
+            if not answer.code.is_successful():
+                raise Lwm2mError(f"bootstrap-finish answered {answer.code} "
+                                 f"{answer.payload.decode(errors='replace')}")  # fmt: skip
+            result = "finished" + (f" ({'; '.join(failures)})" if failures else "")
+        except asyncio.CancelledError:
+            result = "cancelled by a new bootstrap request"
+            raise
+        except (Lwm2mError, aiocoap.error.Error, TimeoutError) as exc:
+            result = f"failed: {exc or type(exc).__name__}"
+        finally:
+            log.info("bootstrap of %s: %s", endpoint, result)
+            async with self.store.transaction() as repo:
+                await repo.record_bootstrap(endpoint, result)
+
+    async def _with_dm_credentials(self, endpoint: str,
+                                   config: BootstrapConfig) -> BootstrapConfig:  # fmt: skip
+        """Fill in this server's URI and PSKs left empty, and store the PSK of every DM
+        account on this server as the endpoint's DM credentials."""
+        ours = self.dm_uri()
+        for instance, entry in config.dm_security().items():
+            if entry["uri"] and entry["uri"] != ours:
+                continue
+            if entry["securityMode"] == "NO_SEC" and not entry["uri"]:
+                config = config.with_security(instance, uri=ours.replace("coaps://", "coap://"))
+                continue
+            if entry["securityMode"] != "PSK":
+                continue
+            identity = entry["publicKeyOrId"].decode() or endpoint
+            key = entry["secretKey"]
+            async with self.store.transaction() as repo:
+                current = await repo.security_info(endpoint)
+                if not key:
+                    key = (current.key if current is not None and current.identity == identity
+                           else os.urandom(MAX_KEY_BYTES))  # fmt: skip
+                info = SecurityInfo(endpoint, identity, key)
+                if current != info:
+                    await repo.put_security_info(info)
+            self.credentials.put(info)
+            config = config.with_security(instance, uri=ours, publicKeyOrId=identity.encode(),
+                                          secretKey=key)  # fmt: skip
+        return config
+
+    async def _send(self, remote: Any, code: Code, path: Lwm2mPath | None, payload: bytes = b"",
+                    fmt: ContentFormat | None = None) -> aiocoap.Message:  # fmt: skip
+        msg = aiocoap.Message(code=code, payload=payload)
+        msg.remote = remote
+        msg.opt.uri_path = ("bs",) if path is None else path.segments
+        if fmt is not None:
+            msg.opt.content_format = int(fmt)
+        async with asyncio.timeout(self.timeout):
+            return await self.context.request(msg).response
+
+    async def close(self) -> None:
+        tasks = list(self._sessions.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class BootstrapResource(coap_resource.Resource):
+    """/bs: Bootstrap-Request (POST ?ep=<name>[&pct=<format>]) answered 2.04."""
+
+    def __init__(self, service: BootstrapService) -> None:
+        super().__init__()
+        self.service = service
+
+    def get_link_description(self) -> dict[str, str]:
+        return {}
+
+    async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+        try:
+            endpoint, preferred = None, None
+            for item in request.opt.uri_query:
+                name, _, value = item.partition("=")
+                if name == "ep" and value:
+                    endpoint = value
+                elif name == "pct":
+                    if not value.isdigit():
+                        raise InvalidRequest(f"pct={value!r} is not a content format")
+                    preferred = int(value)
+            if endpoint is None:
+                raise InvalidRequest("a bootstrap request needs ep=<endpoint name>")
+            await self.service.request(endpoint, request.remote, preferred)
+            return aiocoap.Message(code=Code.CHANGED)
+        except Exception as exc:
+            return error_message(exc)
