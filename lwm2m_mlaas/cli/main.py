@@ -389,7 +389,7 @@ def package_verify_cli(json_output: bool, **options: Any) -> None:
 
 
 for group in (remote.devices, remote.models, remote.classes, remote.deliveries, rollout,
-              remote.security,
+              remote.security, remote.bootstrap,
               remote.read, remote.write, remote.execute, remote.observe):  # fmt: skip
     cli.add_command(group)
 

@@ -405,3 +405,82 @@ def security_remove(ctx: click.Context, endpoint: str) -> None:
     if answer == {"message": "not_found"}:
         raise ApiFailure(f"{endpoint} has no credentials")
     click.echo(f"{endpoint}: credentials removed")
+
+
+# bootstrap configurations
+@click.group("bootstrap")
+def bootstrap() -> None:
+    """Bootstrap configurations: factory credentials and the LwM2M servers devices receive."""
+
+
+@bootstrap.command("list")
+@as_json
+@click.pass_context
+def bootstrap_list(ctx: click.Context, json_output: bool) -> None:
+    """Endpoints with a bootstrap configuration, and how their last bootstrap went."""
+    found = client(ctx).get("/api/mlaas/bootstrap")
+    emit(found, json_output, lambda rows: table_of(
+        f"{len(rows)} bootstrap configurations",
+        ("endpoint", "bootstrap identity", "LwM2M servers", "last bootstrap", "result"),
+        [(r["endpoint"], r["identity"] or "(NoSec)", ", ".join(r["servers"]),
+          _when(r["last_bootstrap"]), r["last_result"] or "never") for r in rows]))
+
+
+@bootstrap.command("add")
+@click.argument("endpoint")
+@click.option("--identity", help="factory bootstrap PSK identity (omit for NoSec)")
+@click.option("--key", help="factory bootstrap PSK in hex (up to 16 bytes)")
+@click.option("--server-uri", default="", help="the LwM2M server (default: this one)")
+@click.option("--dm-identity", default="", help="DM server PSK identity (default: endpoint)")
+@click.option("--dm-key", default="", help="DM server PSK in hex (default: generated on the "
+              "device's first bootstrap)")
+@click.option("--nosec", is_flag=True, help="the LwM2M server account uses NoSec")
+@click.option("--lifetime", type=int, default=300, show_default=True)
+@click.pass_context
+def bootstrap_add(ctx: click.Context, endpoint: str, identity: str | None, key: str | None,
+                  server_uri: str, dm_identity: str, dm_key: str, nosec: bool,
+                  lifetime: int) -> None:  # fmt: skip
+    """Add or replace an endpoint's bootstrap configuration: one LwM2M server account."""
+    if (identity is None) != (key is None):
+        raise click.UsageError("--identity and --key go together")
+    try:
+        factory = b"" if key is None else bytes.fromhex(key)
+        dm_secret = bytes.fromhex(dm_key)
+    except ValueError:
+        raise click.UsageError("keys are given in hexadecimal") from None
+    bs_mode = "NO_SEC" if identity is None else "PSK"
+    dm_mode = "NO_SEC" if nosec else "PSK"
+    config = {
+        "toDelete": ["/0", "/1"],
+        "security": {
+            "0": {"uri": "", "bootstrapServer": True, "securityMode": bs_mode,
+                  "publicKeyOrId": list((identity or "").encode()), "secretKey": list(factory)},
+            "1": {"uri": server_uri, "bootstrapServer": False, "securityMode": dm_mode,
+                  "publicKeyOrId": [] if nosec else list(dm_identity.encode()),
+                  "secretKey": [] if nosec else list(dm_secret), "serverId": 1},
+        },
+        "servers": {"0": {"shortId": 1, "lifetime": lifetime, "binding": "U"}},
+    }  # fmt: skip
+    client(ctx).call("POST", f"/api/bootstrap/{_quote(endpoint)}", body=config)
+    click.echo(f"{endpoint}: bootstrap " + (f"PSK identity {identity}" if identity else "NoSec"))
+
+
+@bootstrap.command("show")
+@click.argument("endpoint")
+@click.pass_context
+def bootstrap_show(ctx: click.Context, endpoint: str) -> None:
+    """An endpoint's configuration, in Leshan's JSON form."""
+    click.echo(json.dumps(client(ctx).get(f"/api/bootstrap/{_quote(endpoint)}"), indent=2))
+
+
+@bootstrap.command("remove")
+@click.argument("endpoint")
+@click.pass_context
+def bootstrap_remove(ctx: click.Context, endpoint: str) -> None:
+    """Remove an endpoint's bootstrap configuration (its factory credential no longer works)."""
+    client(ctx).call("DELETE", f"/api/bootstrap/{_quote(endpoint)}")
+    click.echo(f"{endpoint}: bootstrap configuration removed")
+
+
+def _when(epoch: float | None) -> str:
+    return "" if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))

@@ -50,10 +50,10 @@ OSCORE_FIELDS = (
     Field("oscoreRecipientId", 2, T.OPAQUE), Field("oscoreAeadAlgorithm", 3, T.INTEGER),
     Field("oscoreHmacAlgorithm", 4, T.INTEGER), Field("oscoreMasterSalt", 5, T.OPAQUE),
 )  # fmt: skip
-SECURITY_DEFAULTS = {"bootstrapServer": False, "publicKeyOrId": b"", "serverPublicKey": b"",
-                     "secretKey": b"", "smsSecurityMode": "NO_SEC", "smsBindingKeyParam": b"",
-                     "smsBindingKeySecret": b"", "serverSmsNumber": "", "clientOldOffTime": 1,
-                     "bootstrapServerAccountTimeout": 0}  # fmt: skip
+SECURITY_DEFAULTS = {"uri": "", "bootstrapServer": False, "publicKeyOrId": b"",
+                     "serverPublicKey": b"", "secretKey": b"", "smsSecurityMode": "NO_SEC",
+                     "smsBindingKeyParam": b"", "smsBindingKeySecret": b"", "serverSmsNumber": "",
+                     "clientOldOffTime": 1, "bootstrapServerAccountTimeout": 0}  # fmt: skip
 SERVER_DEFAULTS = {"lifetime": 86400, "defaultMinPeriod": 1, "notifIfDisabled": True,
                    "binding": "U"}  # fmt: skip
 DEFAULT_TO_DELETE = ("/0", "/1")
@@ -154,8 +154,8 @@ class BootstrapConfig:
         return config
 
     def check(self) -> None:
-        """Leshan's checks, except that a DM server's PSK may be left empty: the server then
-        generates it on the device's first contact (and an empty uri means this server)."""
+        """Leshan's checks, except that an empty uri stands for this server and a DM server's
+        PSK may be left empty: the server generates it on the device's first contact."""
         bootstrap = [e for e in self.security.values() if e["bootstrapServer"]]
         if len(bootstrap) > 1:
             raise BootstrapConfigError("at most one security entry is the bootstrap server")
@@ -171,8 +171,6 @@ class BootstrapConfig:
             elif mode != "NO_SEC":
                 raise BootstrapConfigError(f"{where}: security mode {mode} is not supported "
                                            "(PSK and NO_SEC are)")  # fmt: skip
-            if entry["bootstrapServer"] and not entry.get("uri"):
-                raise BootstrapConfigError(f"{where}: LwM2M Server URI is mandatory")
             link = entry.get("oscoreSecurityMode")
             if link is not None and link not in self.oscore:
                 raise BootstrapConfigError(f"{where}: no oscore instance {link}")

@@ -14,7 +14,7 @@ from ..coap import bound_port, server_context
 from ..config import ServerConfig
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
-from ..core.errors import UnknownRegistration
+from ..core.errors import Lwm2mError, UnknownRegistration
 from ..core.model import ObjectRegistry
 from ..core.nodes import Node
 from ..core.paths import Lwm2mPath
@@ -116,16 +116,18 @@ class Lwm2mServer:
             raise
         log.info("CoAPs (DTLS-PSK) on coaps://%s:%d", self.config.coaps_host, self.dtls_port)
 
-    def server_uri(self) -> str:
-        """This LwM2M server's URI for devices (written by the bootstrap server): CoAPs when
-        it is on, at the advertised host."""
+    def server_uri(self, secure: bool = True) -> str:
+        """This LwM2M server's CoAPs (or NoSec CoAP) URI for devices, at the advertised host;
+        the bootstrap server writes it into accounts configured without one."""
+        if secure and self.dtls_port is None:
+            raise Lwm2mError("this server serves no CoAPs")
+        if not secure and self.config.coap_port < 0:
+            raise Lwm2mError("this server serves no NoSec CoAP")
         host = self.config.advertised_host or (
-            self.config.coaps_host if self._dtls is not None else self.config.package_host)
+            self.config.coaps_host if secure else self.config.package_host)
         if ":" in host:
             host = f"[{host}]"
-        if self.dtls_port is not None:
-            return f"coaps://{host}:{self.dtls_port}"
-        return f"coap://{host}:{self.port}"
+        return f"coaps://{host}:{self.dtls_port}" if secure else f"coap://{host}:{self.port}"
 
     @property
     def dtls_port(self) -> int | None:

@@ -33,14 +33,14 @@ WRITE_FORMATS = (ContentFormat.TLV, ContentFormat.SENML_CBOR, ContentFormat.SENM
 
 class BootstrapService:
     def __init__(self, context: aiocoap.Context, store: Store, credentials: Credentials,
-                 model: ObjectRegistry, dm_uri: Callable[[], str],
+                 model: ObjectRegistry, server_uri: Callable[[bool], str],
                  timeout: float = 30.0) -> None:  # fmt: skip
         self.context = context
         self.store = store
         self.credentials = credentials
         self.model = model
-        self.dm_uri = dm_uri
-        """This server's URI for devices (what an empty DM server uri stands for)."""
+        self.server_uri = server_uri
+        """This server's CoAPs (True) or CoAP URI for devices: what an empty uri stands for."""
         self.timeout = timeout
         self._sessions: dict[str, asyncio.Task[None]] = {}
 
@@ -78,7 +78,7 @@ class BootstrapService:
                        fmt: ContentFormat) -> None:  # fmt: skip
         await asyncio.sleep(0)  # the 2.04 goes out first
         try:
-            config = await self._with_dm_credentials(endpoint, config)
+            config = await self._resolved(endpoint, config)
             failures = []
             for deleted in config.to_delete:
                 answer = await self._send(remote, Code.DELETE, Lwm2mPath.parse(deleted))
@@ -105,18 +105,16 @@ class BootstrapService:
             async with self.store.transaction() as repo:
                 await repo.record_bootstrap(endpoint, result)
 
-    async def _with_dm_credentials(self, endpoint: str,
-                                   config: BootstrapConfig) -> BootstrapConfig:  # fmt: skip
-        """Fill in this server's URI and PSKs left empty, and store the PSK of every DM
-        account on this server as the endpoint's DM credentials."""
-        ours = self.dm_uri()
-        for instance, entry in config.dm_security().items():
-            if entry["uri"] and entry["uri"] != ours:
+    async def _resolved(self, endpoint: str, config: BootstrapConfig) -> BootstrapConfig:
+        """Fill in this server's URI where an account has none, generate the PSKs left empty,
+        and store the PSK of every account on this server as the endpoint's DM credentials."""
+        for instance, entry in config.security.items():
+            secure = entry["securityMode"] == "PSK"
+            if not entry["uri"]:
+                config = config.with_security(instance, uri=self.server_uri(secure))
+            elif not self._ours(entry["uri"]):
                 continue
-            if entry["securityMode"] == "NO_SEC" and not entry["uri"]:
-                config = config.with_security(instance, uri=ours.replace("coaps://", "coap://"))
-                continue
-            if entry["securityMode"] != "PSK":
+            if entry["bootstrapServer"] or not secure:
                 continue
             identity = entry["publicKeyOrId"].decode() or endpoint
             key = entry["secretKey"]
@@ -129,9 +127,14 @@ class BootstrapService:
                 if current != info:
                     await repo.put_security_info(info)
             self.credentials.put(info)
-            config = config.with_security(instance, uri=ours, publicKeyOrId=identity.encode(),
-                                          secretKey=key)  # fmt: skip
+            config = config.with_security(instance, publicKeyOrId=identity.encode(), secretKey=key)
         return config
+
+    def _ours(self, uri: str) -> bool:
+        try:
+            return uri == self.server_uri(True)
+        except Lwm2mError:
+            return False
 
     async def _send(self, remote: Any, code: Code, path: Lwm2mPath | None, payload: bytes = b"",
                     fmt: ContentFormat | None = None) -> aiocoap.Message:  # fmt: skip

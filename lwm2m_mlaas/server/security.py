@@ -103,6 +103,8 @@ def check_binding(endpoint: str, remote: Any, credentials: Credentials) -> None:
     if bootstrap_claim(remote) is not None:
         raise Forbidden("a bootstrap credential serves the bootstrap interface (/bs) only")
     claimed = claimed_endpoint(remote)
+    if claimed is not None and credentials.of(claimed) is None:
+        raise Forbidden(f"the credentials of endpoint {claimed!r} were revoked")
     if claimed is not None and claimed != endpoint:
         raise Forbidden(f"the DTLS identity belongs to endpoint {claimed!r}, not {endpoint!r}")
     if claimed is None and credentials.of(endpoint) is not None:

@@ -187,6 +187,8 @@ class SimulatedDevice:
         tree.listeners.append(self._on_change)
 
     def _lifetime_written(self, _path: Lwm2mPath, value: Any) -> None:
+        if self.bootstrapping:
+            return  # the new account's lifetime applies once bootstrap finishes
         self.lifetime = int(value)
         self._lifetime_changed = True
         self._update_now.set()
@@ -398,7 +400,9 @@ class SimulatedDevice:
         log.debug("%s registered at %s", c.endpoint, self.location)
 
     async def update(self, timeout: float = 30.0) -> None:
-        assert self.location is not None
+        if self.location is None:
+            await self.register(timeout)
+            return
         query = (f"lt={self.lifetime}",) if self._lifetime_changed else ()
         payload = self.object_links().encode() if self._objects_changed else b""
         answer = await self._request(
@@ -438,6 +442,8 @@ class SimulatedDevice:
             self._update_now.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._update_now.wait(), self.update_interval())
+            if self.bootstrapping:
+                continue
             if self._objects_changed:
                 self._update_now.set()
             try:
