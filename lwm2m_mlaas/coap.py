@@ -32,16 +32,67 @@ def message_interface(context: aiocoap.Context) -> Any:
     raise RuntimeError("no UDP message interface in the context")
 
 
+BAD_OPTION = bytes([0x82])
+"""4.02 Bad Option."""
+
+
+def answer_undecodable_options(context: aiocoap.Context) -> None:
+    """aiocoap 0.4.17 drops a request whose Uri-Path, Uri-Query or Uri-Host is not UTF-8
+    without an answer (its decoder raises UnicodeDecodeError in the socket callback); answer a
+    confirmable one with 4.02 Bad Option instead, as RFC 7252 5.4.1 asks."""
+    interface = message_interface(context)
+    receive = interface.datagram_msg_received
+
+    def guarded(data: bytes, ancdata: Any, flags: int, address: Any) -> None:
+        try:
+            receive(data, ancdata, flags, address)
+        except UnicodeDecodeError:
+            try:
+                aiocoap.Message.decode(data)
+            except UnicodeDecodeError:
+                reply = _bad_option(data)
+                if reply is not None:
+                    interface.transport.sendmsg(reply, [], 0, address)
+                return
+            raise
+
+    interface.datagram_msg_received = guarded
+
+
+def _bad_option(request: bytes) -> bytes | None:
+    """The piggybacked 4.02 answer to a confirmable request datagram, else None."""
+    if len(request) < 4 or request[0] >> 6 != 1 or (request[0] >> 4) & 3 != 0:
+        return None
+    token_length = request[0] & 0x0F
+    if token_length > 8 or len(request) < 4 + token_length:
+        return None
+    header = bytes([0x60 | token_length]) + BAD_OPTION + request[2:4]
+    return header + request[4 : 4 + token_length] + b"\xffan option value is not UTF-8"
+
+
 def bound_port(context: aiocoap.Context) -> int:
     return int(message_interface(context).transport.get_extra_info("socket").getsockname()[1])
 
 
-async def server_context(site: coap_resource.Resource, host: str, port: int) -> aiocoap.Context:
-    """A UDP context bound to host:port that also originates requests from that port.
+async def server_context(site: coap_resource.Resource, host: str, port: int,
+                         oscore: Any = None) -> aiocoap.Context:  # fmt: skip
+    """A UDP context bound to host:port that also originates requests from that port; with
+    `oscore` credentials (a `find_oscore` lookup) it also serves and sends OSCORE.
 
     aiocoap sets SO_REUSEPORT by default; with it, sockets bound to port 0 can share one
     ephemeral port (datagrams then reach the wrong device) and a second server can bind a
     busy port without error. Ports here are exclusive.
     """
     os.environ["AIOCOAP_REUSE_PORT"] = "0"
-    return await aiocoap.Context.create_server_context(site, bind=(host, port), transports=["udp6"])
+    if oscore is None:
+        context = await aiocoap.Context.create_server_context(site, bind=(host, port),
+                                                              transports=["udp6"])  # fmt: skip
+    else:
+        from .oscore import oscore_site
+
+        # "oscore" first: otherwise udp6 claims OSCORE remotes and sends them unprotected
+        context = await aiocoap.Context.create_server_context(
+            oscore_site(site, oscore), bind=(host, port), server_credentials=oscore,
+            transports=["oscore", "udp6"])  # fmt: skip
+    answer_undecodable_options(context)
+    return context

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from . import bootstrap, clients, events, mlaas, objectspecs, security
-from .auth import bearer_matches, is_loopback, load_token
+from .auth import ALWAYS_GUARDED, bearer_matches, is_loopback, load_token
 from .errors import ApiError, http_error
 from .keys import SERVICE, STREAMS_CLOSING, TOKEN
 from .openapi import openapi_routes
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ALWAYS_GUARDED = ("/api/mlaas", "/api/security", "/api/bootstrap")
-"""Routes that need the token even to read (PSK keys, fleet internals)."""
 MAX_BODY = 64 << 20
 """Largest request body: imported models."""
 

@@ -9,6 +9,8 @@ import secrets
 from pathlib import Path
 
 TOKEN_FILE = "api-token"
+ALWAYS_GUARDED = ("/api/mlaas", "/api/security", "/api/bootstrap")
+"""Routes that need the token even to read (keys, fleet internals)."""
 
 
 def load_token(data_dir: Path) -> str:

@@ -33,7 +33,13 @@ from ..core.nodes import (
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import Operation, Response
-from ..core.security import SecurityInfo
+from ..core.security import (
+    AES_CCM_16_64_128,
+    HKDF_SHA_256,
+    OscoreInfo,
+    OscoreSetting,
+    SecurityInfo,  # fmt: skip
+)
 from ..server import Event, EventKind
 from .shapes import delivery_json, provision_json
 
@@ -452,20 +458,29 @@ def content_format(name: str | None, what: str = "format") -> ContentFormat | No
 # ---- security -------------------------------------------------------------------------------
 
 
-def security_json(info: SecurityInfo) -> dict[str, Any]:
+def security_json(info: SecurityInfo | OscoreInfo) -> dict[str, Any]:
+    if isinstance(info, OscoreInfo):
+        o = info.setting
+        return {"endpoint": info.endpoint,
+                "oscore": {"sid": o.sender_id.hex(), "rid": o.recipient_id.hex(),
+                           "msec": o.master_secret.hex(), "msalt": o.master_salt.hex(),
+                           "aead": o.aead, "hkdf": o.hkdf}}  # fmt: skip
     return {"endpoint": info.endpoint,
             "tls": {"mode": "psk", "details": {"identity": info.identity,
                                                "key": info.key.hex()}}}  # fmt: skip
 
 
-def security_from_json(body: Any) -> SecurityInfo:
-    """Leshan 2's form {"endpoint", "tls": {"mode": "psk", "details": {identity, key}}}; the
-    older {"endpoint", "psk": {identity, key}} is read too."""
+def security_from_json(body: Any) -> SecurityInfo | OscoreInfo:
+    """Leshan 2's forms {"endpoint", "tls": {"mode": "psk", "details": {identity, key}}} and
+    {"endpoint", "oscore": {sid, rid, msec, msalt?, aead?, hkdf?}} (hex; sid is the server's
+    Sender ID, rid the device's); the older {"endpoint", "psk": {identity, key}} too."""
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     endpoint = body.get("endpoint")
     if not isinstance(endpoint, str) or not endpoint:
         raise InvalidRequest("'endpoint' must be a non-empty string")
+    if "oscore" in body:
+        return OscoreInfo(endpoint, _oscore_setting(body["oscore"]))
     if "tls" in body:
         tls = body["tls"]
         if not isinstance(tls, dict) or tls.get("mode") != "psk":
@@ -475,13 +490,32 @@ def security_from_json(body: Any) -> SecurityInfo:
     elif "psk" in body:
         details = body["psk"]
     else:
-        raise InvalidRequest("the security info needs 'tls' (mode psk)")
+        raise InvalidRequest("the security info needs 'tls' (mode psk) or 'oscore'")
     if not isinstance(details, dict):
         raise InvalidRequest("PSK details must be an object with 'identity' and 'key'")
     identity, key = details.get("identity"), details.get("key")
     if not isinstance(identity, str) or not isinstance(key, str):
         raise InvalidRequest("PSK 'identity' and 'key' (hex) must be strings")
     return SecurityInfo.psk(endpoint, identity, key)
+
+
+def _oscore_setting(data: Any) -> OscoreSetting:
+    if not isinstance(data, dict):
+        raise InvalidRequest("'oscore' must be an object with 'sid', 'rid' and 'msec'")
+    values: dict[str, bytes] = {}
+    for name in ("sid", "rid", "msec", "msalt"):
+        text = data.get(name, "" if name == "msalt" else None)
+        if not isinstance(text, str):
+            raise InvalidRequest(f"OSCORE '{name}' must be a hex string")
+        try:
+            values[name] = bytes.fromhex(text)
+        except ValueError:
+            raise InvalidRequest(f"OSCORE '{name}' must be a hex string") from None
+    aead, hkdf = data.get("aead", AES_CCM_16_64_128), data.get("hkdf", HKDF_SHA_256)
+    if not isinstance(aead, int) or not isinstance(hkdf, int):
+        raise InvalidRequest("OSCORE 'aead' and 'hkdf' are COSE algorithm numbers")
+    return OscoreSetting(values["sid"], values["rid"], values["msec"], values["msalt"], aead,
+                         hkdf)  # fmt: skip
 
 
 # ---- server-sent events ---------------------------------------------------------------------

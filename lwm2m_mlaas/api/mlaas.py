@@ -1,5 +1,5 @@
 """The mlaas routes under /api/mlaas/: device classes, models, artifacts, deliveries,
-assignments, devices and their tags, rollouts and a fleet summary."""
+assignments, devices and their tags, rollouts, package signing keys and a fleet summary."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..compiler.service import UnknownTarget
 from ..compiler.targets import load_catalogue
 from ..core.registration import Registration
 from ..fleet.rollout import SELECTOR_KEYS, RolloutStatus, check_selector, matches
+from ..fleet.trust import KeyRefused
 from ..store import DeviceRecord
 from ..zoo import ModelImportError
 from ..zoo.variants import VARIANTS
@@ -31,6 +32,7 @@ from .shapes import (
     model_json,
     provision_json,
     rollout_json,
+    signing_key_json,
 )
 
 if TYPE_CHECKING:
@@ -378,6 +380,37 @@ async def _rollout_action(request: web.Request, action: str) -> RolloutStatus:
         return await method(rollout_id)
     except LookupError:
         raise not_found(f"no rollout {rollout_id}") from None
+
+
+# package signing keys
+@routes.get("/api/mlaas/keys")
+async def signing_keys(request: web.Request) -> web.Response:
+    """Package signing keys, oldest first: id, created, active, retired, how many known
+    devices trust each (trusted_by) and trust no other key in use (needed_by)."""
+    states = await _service(request).deliveries.trust.states()
+    return web.json_response([signing_key_json(s) for s in states])
+
+
+@routes.post("/api/mlaas/keys/rotate")
+async def rotate_key(request: web.Request) -> web.Response:
+    """Add a new active signing key; registered devices that take trust statements
+    (/32100/0/10) are sent one for it, signed by a key they trust."""
+    state = await _service(request).deliveries.trust.rotate()
+    return web.json_response(signing_key_json(state), status=201)
+
+
+@routes.post("/api/mlaas/keys/{kid}/retire")
+async def retire_key(request: web.Request) -> web.Response:
+    """Sign nothing more with a key. 409 for the active key, and while a known device trusts
+    no other key in use, unless `?force=true`."""
+    kid = request.match_info["kid"]
+    try:
+        state = await _service(request).deliveries.trust.retire(kid, force=_flag(request, "force"))
+    except LookupError:
+        raise not_found(f"no signing key {kid!r}") from None
+    except KeyRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    return web.json_response(signing_key_json(state))
 
 
 def _number(value: object) -> bool:

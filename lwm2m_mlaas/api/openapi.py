@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .auth import ALWAYS_GUARDED
+
 _PARAMETER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -67,7 +69,7 @@ def _tag(path: str) -> str:
 
 
 def _guarded(method: str, path: str) -> bool:
-    return method not in ("GET", "HEAD") or path.startswith(("/api/mlaas", "/api/security"))
+    return method not in ("GET", "HEAD") or path.startswith(ALWAYS_GUARDED)
 
 
 def _responses(path: str) -> dict[str, Any]:

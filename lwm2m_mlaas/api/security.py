@@ -1,10 +1,11 @@
-"""/api/security/clients: per-endpoint DTLS-PSK credentials in the database (Leshan's
-SecurityServlet and its JSON)."""
+"""/api/security/clients: per-endpoint DTLS-PSK or OSCORE credentials in the database
+(Leshan's SecurityServlet and its JSON)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from ..core.security import OscoreInfo, SecurityInfo
 from .errors import ApiError, json_body
 from .keys import SERVICE
 from .leshan import security_from_json, security_json
@@ -14,17 +15,20 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/security/clients")
 async def security_infos(request: web.Request) -> web.Response:
-    """Every endpoint's PSK credentials."""
+    """Every endpoint's PSK or OSCORE credentials."""
     async with request.app[SERVICE].server.store.transaction() as repo:
-        infos = await repo.security_infos()
-    return web.json_response([security_json(i) for i in infos])
+        infos: list[SecurityInfo | OscoreInfo] = list(await repo.security_infos())
+        infos += [info for info, _ in await repo.oscore_infos()]
+    return web.json_response([security_json(i) for i in sorted(infos, key=lambda i: i.endpoint)])
 
 
 @routes.get("/api/security/clients/{ep}")
 async def security_info(request: web.Request) -> web.Response:
-    """One endpoint's PSK credentials."""
+    """One endpoint's PSK or OSCORE credentials."""
     async with request.app[SERVICE].server.store.transaction() as repo:
-        info = await repo.security_info(request.match_info["ep"])
+        info: SecurityInfo | OscoreInfo | None = await repo.security_info(request.match_info["ep"])
+        if info is None:
+            info = await repo.oscore_info(request.match_info["ep"])
     if info is None:
         raise ApiError(404, f"no security info for endpoint '{request.match_info['ep']}'")
     return web.json_response(security_json(info))
@@ -34,12 +38,19 @@ async def security_info(request: web.Request) -> web.Response:
 @routes.put("/api/security/clients/")
 async def put_security_info(request: web.Request) -> web.Response:
     """Add or replace an endpoint's credentials: {"endpoint", "tls": {"mode": "psk",
-    "details": {"identity", "key" (hex)}}}. An identity belongs to one endpoint."""
+    "details": {"identity", "key" (hex)}}} or {"endpoint", "oscore": {"sid" (the server's),
+    "rid" (the device's), "msec", "msalt"} (hex)}. An identity or rid belongs to one endpoint."""
     info = security_from_json(await json_body(request))
     server = request.app[SERVICE].server
     async with server.store.transaction() as repo:
-        await repo.put_security_info(info)
-    server.credentials.put(info)
+        if isinstance(info, OscoreInfo):
+            await repo.put_oscore_info(info)
+        else:
+            await repo.put_security_info(info)
+    if isinstance(info, OscoreInfo):
+        server.credentials.put_oscore(info)
+    else:
+        server.credentials.put(info)
     return web.Response(status=200)
 
 
@@ -50,5 +61,6 @@ async def delete_security_info(request: web.Request) -> web.Response:
     server = request.app[SERVICE].server
     async with server.store.transaction() as repo:
         removed = await repo.remove_security_info(request.match_info["ep"])
+        removed |= await repo.remove_oscore_info(request.match_info["ep"])
     server.credentials.remove(request.match_info["ep"])
     return web.Response(status=200) if removed else web.json_response({"message": "not_found"})

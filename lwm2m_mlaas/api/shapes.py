@@ -9,6 +9,7 @@ from typing import Any
 
 from ..compiler.targets import DeviceClass
 from ..fleet.provisioning import Provision
+from ..fleet.trust import KeyState
 from ..store import Delivery, DeviceRecord, Rollout, RolloutMember, StoredArtifact, StoredCompile
 from ..zoo import ZooModel
 
@@ -89,3 +90,10 @@ def device_record_json(device: DeviceRecord | None) -> dict[str, Any]:
     if device is None:
         return {"class": None, "task": None, "tags": []}
     return {"class": device.device_class, "task": device.task, "tags": list(device.tags)}
+
+
+def signing_key_json(state: KeyState) -> dict[str, Any]:
+    key = state.key
+    return {"id": key.key_id, "position": key.position, "public_key": key.public_key.hex(),
+            "created": key.created, "active": state.active, "retired": key.retired,
+            "trusted_by": state.trusted_by, "needed_by": state.needed_by}  # fmt: skip

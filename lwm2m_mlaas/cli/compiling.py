@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -73,13 +74,19 @@ def _fmt(value: object) -> str:
 
 async def package_verify(args: argparse.Namespace) -> int:
     from ..compiler import PackageError, load_public_key, verify_package
+    from ..compiler.package import TrustedKeys
     from ..compiler.service import Layout
-    from ..compiler.signing import PUBLIC_KEY_FILE
+    from ..compiler.signing import Keyring
 
-    key_path = Path(args.key) if args.key else Layout(_config(args).data_dir).keys / PUBLIC_KEY_FILE
     try:
+        keys: TrustedKeys | Any
+        if args.key:
+            keys = load_public_key(Path(args.key))
+        else:  # any key of the data dir's keyring
+            keys = {e.key_id: load_public_key(e.public_key)
+                    for e in Keyring(Layout(_config(args).data_dir).keys).entries()}  # fmt: skip
         data = Path(args.file).read_bytes()
-        manifest, payload = verify_package(data, load_public_key(key_path))
+        manifest, payload = verify_package(data, keys)
     except (OSError, ValueError) as exc:
         reason = type(exc).__name__ if isinstance(exc, PackageError) else "unreadable"
         console.print(f"[red]rejected ({reason}): {exc}[/]")

@@ -21,7 +21,7 @@ from ..config import ServerConfig
 from ..sim.device import REGISTRATION_FORMS
 from ..sim.fleet import Fleet, fleet_configs, provisioned
 from ..sim.profile import BOARDS
-from . import remote
+from . import keys, remote
 from .client import DEFAULT_SERVER, ApiClient, ApiFailure, find_token
 from .compiling import compile_command, package_verify
 from .output import progress_bars
@@ -380,7 +380,7 @@ def package() -> None:
 
 @package.command("verify")
 @click.argument("file")
-@click.option("--key", help="public key PEM (default: the data dir's signing key)")
+@click.option("--key", help="public key PEM (default: any key of the data dir's keyring)")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="whose signing key to use")
 @click.option("--json", "json_output", is_flag=True, help="machine-readable output")
 def package_verify_cli(json_output: bool, **options: Any) -> None:
@@ -389,7 +389,7 @@ def package_verify_cli(json_output: bool, **options: Any) -> None:
 
 
 for group in (remote.devices, remote.models, remote.classes, remote.deliveries, rollout,
-              remote.security, remote.bootstrap,
+              remote.security, remote.bootstrap, keys.keys,
               remote.read, remote.write, remote.execute, remote.observe):  # fmt: skip
     cli.add_command(group)
 

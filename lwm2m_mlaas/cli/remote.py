@@ -367,7 +367,7 @@ def _json_arg(text: str) -> Any:
 # DTLS credentials
 @click.group()
 def security() -> None:
-    """Per-endpoint DTLS-PSK credentials (CoAPs)."""
+    """Per-endpoint credentials: DTLS-PSK (CoAPs) or OSCORE."""
 
 
 @security.command("list")
@@ -377,19 +377,45 @@ def security() -> None:
 def security_list(ctx: click.Context, show_keys: bool, json_output: bool) -> None:
     """Endpoints with credentials (keys hidden in the table unless --show-keys)."""
     found = client(ctx).get("/api/security/clients")
+
+    def row(s: dict[str, Any]) -> tuple[str, str, str, str]:
+        if "oscore" in s:
+            o = s["oscore"]
+            return s["endpoint"], "oscore", f"rid {o['rid']} sid {o['sid']}", o["msec"]
+        details = s["tls"]["details"]
+        return s["endpoint"], s["tls"]["mode"], details["identity"], details["key"]
+
     emit(found, json_output, lambda rows: table_of(
         f"{len(rows)} endpoints with credentials", ("endpoint", "mode", "identity", "key"),
-        [(s["endpoint"], s["tls"]["mode"], s["tls"]["details"]["identity"],
-          s["tls"]["details"]["key"] if show_keys else "(hidden)") for s in rows]))
+        [(*row(s)[:3], row(s)[3] if show_keys else "(hidden)") for s in rows]))
 
 
 @security.command("add")
 @click.argument("endpoint")
-@click.option("--identity", required=True, help="PSK identity (up to 32 bytes)")
-@click.option("--key", required=True, help="pre-shared key in hex (up to 16 bytes)")
+@click.option("--identity", help="PSK identity (up to 32 bytes)")
+@click.option("--key", help="pre-shared key in hex (up to 16 bytes)")
+@click.option("--oscore-secret", help="OSCORE master secret in hex (instead of a PSK)")
+@click.option("--oscore-salt", default="", help="OSCORE master salt in hex")
+@click.option("--oscore-rid", help="the device's OSCORE Sender ID in hex")
+@click.option("--oscore-sid", help="this server's OSCORE Sender ID in hex")
 @click.pass_context
-def security_add(ctx: click.Context, endpoint: str, identity: str, key: str) -> None:
-    """Give an endpoint PSK credentials (replacing any it had); from then on it must use DTLS."""
+def security_add(ctx: click.Context, endpoint: str, identity: str | None, key: str | None,
+                 oscore_secret: str | None, oscore_salt: str, oscore_rid: str | None,
+                 oscore_sid: str | None) -> None:  # fmt: skip
+    """Give an endpoint PSK or OSCORE credentials (replacing any it had); from then on it must
+    use DTLS or OSCORE."""
+    if oscore_secret is not None:
+        if identity or key or oscore_rid is None or oscore_sid is None:
+            raise click.UsageError("OSCORE takes --oscore-secret, --oscore-rid and --oscore-sid "
+                                   "(and no --identity or --key)")  # fmt: skip
+        oscore = {"sid": oscore_sid, "rid": oscore_rid, "msec": oscore_secret,
+                  "msalt": oscore_salt}  # fmt: skip
+        client(ctx).call("PUT", "/api/security/clients",
+                         body={"endpoint": endpoint, "oscore": oscore})
+        click.echo(f"{endpoint}: OSCORE, device Sender ID {oscore_rid}")
+        return
+    if identity is None or key is None:
+        raise click.UsageError("give --identity and --key (PSK) or the --oscore-* options")
     client(ctx).call("PUT", "/api/security/clients", body={
         "endpoint": endpoint, "tls": {"mode": "psk", "details": {"identity": identity,
                                                                 "key": key}}})  # fmt: skip

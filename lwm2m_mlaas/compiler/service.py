@@ -42,7 +42,7 @@ class UnknownTarget(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """Where a data dir keeps the zoo, the signing key, packages and measurements."""
+    """Where a data dir keeps the zoo, the signing keyring, packages and measurements."""
 
     data_dir: Path
 

@@ -84,6 +84,15 @@ class BootstrapConfig:
     def dm_security(self) -> dict[int, Entry]:
         return {i: e for i, e in self.security.items() if not e["bootstrapServer"]}
 
+    def dm_identity(self, endpoint: str, entry: Entry) -> str:
+        """A DM account's PSK identity: as given, else the endpoint name (with "-dm" when that
+        is the bootstrap identity)."""
+        given = bytes(entry["publicKeyOrId"]).decode()
+        if given:
+            return given
+        factory = self.bootstrap_psk()
+        return f"{endpoint}-dm" if factory is not None and factory[0] == endpoint else endpoint
+
     def bootstrap_psk(self) -> tuple[str, bytes] | None:
         entry = self.bootstrap_security()
         if entry is None or entry["securityMode"] != "PSK":
@@ -94,6 +103,12 @@ class BootstrapConfig:
         security = dict(self.security)
         security[instance] = {**security[instance], **changes}
         return BootstrapConfig(self.to_delete, security, self.servers, self.oscore,
+                               self.content_format)  # fmt: skip
+
+    def with_oscore(self, instance: int, **changes: Any) -> BootstrapConfig:
+        oscore = dict(self.oscore)
+        oscore[instance] = {**oscore[instance], **changes}
+        return BootstrapConfig(self.to_delete, self.security, self.servers, oscore,
                                self.content_format)  # fmt: skip
 
     # what goes to the device
@@ -155,7 +170,8 @@ class BootstrapConfig:
 
     def check(self) -> None:
         """Leshan's checks, except that an empty uri stands for this server and a DM server's
-        PSK may be left empty: the server generates it on the device's first contact."""
+        PSK or OSCORE master secret may be left empty: the server generates them on the
+        device's first contact."""
         bootstrap = [e for e in self.security.values() if e["bootstrapServer"]]
         if len(bootstrap) > 1:
             raise BootstrapConfigError("at most one security entry is the bootstrap server")
@@ -164,7 +180,8 @@ class BootstrapConfig:
             mode = entry.get("securityMode")
             if mode is None:
                 raise BootstrapConfigError(f"{where}: securityMode is mandatory")
-            if mode == "NO_SEC" and (entry["secretKey"] or entry["publicKeyOrId"]):
+            if mode == "NO_SEC" and (entry["secretKey"] or entry["publicKeyOrId"]
+                                     or entry["serverPublicKey"]):  # fmt: skip
                 raise BootstrapConfigError(f"{where}: NO-SEC mode, keys must be empty")
             if mode == "PSK":
                 _check_psk(where, entry)
@@ -174,6 +191,11 @@ class BootstrapConfig:
             link = entry.get("oscoreSecurityMode")
             if link is not None and link not in self.oscore:
                 raise BootstrapConfigError(f"{where}: no oscore instance {link}")
+        factory = self.bootstrap_psk()
+        for instance, entry in self.dm_security().items():
+            if factory is not None and entry["publicKeyOrId"] == factory[0].encode():
+                raise BootstrapConfigError(f"security {instance}: the bootstrap PSK identity "
+                                           "cannot be an LwM2M server's too")  # fmt: skip
         for instance, server in self.servers.items():
             short_id = server.get("shortId")
             if not isinstance(short_id, int) or not 1 <= short_id <= 65534:
@@ -181,8 +203,15 @@ class BootstrapConfig:
             if not any(e.get("serverId") == short_id for e in self.dm_security().values()):
                 raise BootstrapConfigError(f"no security entry for server instance: {instance}")
         for instance, entry in self.oscore.items():
-            if not entry.get("oscoreMasterSecret"):
-                raise BootstrapConfigError(f"oscore {instance}: oscoreMasterSecret is mandatory")
+            secret = entry.get("oscoreMasterSecret", b"")
+            if secret and (entry.get("oscoreSenderId") is None
+                           or entry.get("oscoreRecipientId") is None):  # fmt: skip
+                raise BootstrapConfigError(f"oscore {instance}: a master secret needs "
+                                           "oscoreSenderId and oscoreRecipientId")  # fmt: skip
+            if len(secret) > 64 or any(len(entry.get(k) or b"") > 7 for k in
+                                       ("oscoreSenderId", "oscoreRecipientId")):  # fmt: skip
+                raise BootstrapConfigError(f"oscore {instance}: master secrets take at most 64 "
+                                           "bytes, sender and recipient ids 7")  # fmt: skip
 
 
 def _check_psk(where: str, entry: Entry) -> None:
@@ -213,7 +242,7 @@ def _entries(data: Any, where: str, fields: tuple[Field, ...],
         raise BootstrapConfigError(f"{where} maps instance ids to entries")
     entries: dict[int, Entry] = {}
     for key, raw in data.items():
-        if not isinstance(key, str) or not key.isdigit() or int(key) > 65534:
+        if not isinstance(key, str) or not (key.isascii() and key.isdigit()) or int(key) > 65534:
             raise BootstrapConfigError(f"{where}: {key!r} is not an instance id")
         if not isinstance(raw, dict):
             raise BootstrapConfigError(f"{where} {key}: an entry is a JSON object")

@@ -4,11 +4,13 @@
         ^            |              |            |
         +------------+--------------+------------+  (retry after backoff)    -> failed, cancelled
 
-Push writes /5/0/0 (Block1, at the size the device accepts); pull writes /5/0/1 with the
-coap:// URI of /fw/<artifact>.pkg (the device fetches it with Block2). /5/0/3 (state) and /5/0/5
-(result) are observed; /5/0/2 is executed once the state is DOWNLOADED; success is result 1 with
-/5/0/7 equal to the artifact id. Every step is written to the database first, so a restarted
-server resumes each active delivery, and a device that vanished is retried when it returns.
+The package is the artifact signed with the newest key the device trusts (trust.py), chosen
+when the transfer starts. Push writes /5/0/0 (Block1, at the size the device accepts); pull
+writes /5/0/1 with the coap:// URI of /fw/<package>.pkg (the device fetches it with Block2).
+/5/0/3 (state) and /5/0/5 (result) are observed; /5/0/2 is executed once the state is
+DOWNLOADED; success is result 1 with /5/0/7 naming a package of the artifact. Every step is
+written to the database first, so a restarted server resumes each active delivery, and a device
+that vanished is retried when it returns.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..core.content_format import ContentFormat
 from ..core.nodes import ResourceType, SingleResource
 from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer, Queued
-from ..store import Delivery
+from ..store import Delivery, SignedPackage
+from .trust import NoTrustedKey, TrustService
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +83,11 @@ def _int(value: object) -> int | None:
 
 
 class DeliveryService:
-    def __init__(self, server: Lwm2mServer) -> None:
+    def __init__(self, server: Lwm2mServer, trust: TrustService | None = None) -> None:
         self.server = server
         self.config = server.config
+        self.trust = trust or TrustService(server)
+        """Which signing key each device's package is signed with."""
         self._slots = asyncio.Semaphore(self.config.max_transfers)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._busy: dict[int, str] = {}
@@ -94,10 +100,12 @@ class DeliveryService:
     # life cycle
     def start(self) -> None:
         self._listening.__enter__()
+        self.trust.start()
         self._loop = asyncio.create_task(self._schedule(), name="deliveries")
 
     async def stop(self) -> None:
         self._listening.__exit__(None, None, None)
+        await self.trust.stop()
         tasks = [t for t in (self._loop, *self._running.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -226,9 +234,10 @@ class DeliveryService:
                     )
                 )
                 await self._until(watch, lambda w: w.state == IDLE, "cancelling")
+            package = await self._package(delivery)
             delivery = await self._set(delivery, state="transferring")
             watch.state = watch.result = None  # only what the device reports from now on counts
-            await self._transfer(delivery, watch)
+            await self._transfer(delivery, package)
             await self._until(watch, lambda w: w.state == DOWNLOADED or (
                 w.state == IDLE and w.result not in (None, 0)), "downloading")  # fmt: skip
             if watch.state != DOWNLOADED:
@@ -243,28 +252,44 @@ class DeliveryService:
                 with contextlib.suppress(Exception):
                     await self.server.cancel_observation(endpoint, path)
 
-    def _package_uri(self, delivery: Delivery) -> str:
-        """coaps:// on the DTLS port for a device registered over DTLS, else coap://."""
-        registration = self.server.registrations.by_endpoint(delivery.endpoint)
-        if registration is not None and registration.secure and self.server.dtls_port:
-            return (f"coaps://{self.config.coaps_host}:{self.server.dtls_port}"
-                    f"/fw/{delivery.artifact_id}.pkg")  # fmt: skip
-        return f"coap://{self.config.package_host}:{self.server.port}/fw/{delivery.artifact_id}.pkg"
+    async def _package(self, delivery: Delivery) -> SignedPackage:
+        """The artifact's package signed with the newest key the device trusts."""
+        async with self.server.store.transaction() as repo:
+            artifact = await repo.artifact(delivery.artifact_id)
+        if artifact is None:
+            raise AttemptFailed(f"no artifact {delivery.artifact_id[:12]}", retry=False)
+        try:
+            package = await self.trust.package_for(delivery.endpoint, artifact)
+        except NoTrustedKey as exc:
+            raise AttemptFailed(str(exc), retry=False) from None
+        log.info("delivery %d to %s: package %s, key %s", delivery.id, delivery.endpoint,
+                 package.id[:12], package.key_id)  # fmt: skip
+        return package
 
-    async def _transfer(self, delivery: Delivery, watch: _Watch) -> None:
+    def _package_uri(self, delivery: Delivery, package: SignedPackage) -> str:
+        """coaps:// on the DTLS port for a device registered over DTLS, else coap:// (which an
+        OSCORE device fetches protected with its context)."""
+        registration = self.server.registrations.by_endpoint(delivery.endpoint)
+        dtls = self.server.credentials.of(delivery.endpoint) is not None
+        if registration is not None and registration.secure and dtls and self.server.dtls_port:
+            return (f"coaps://{self.config.coaps_host}:{self.server.dtls_port}"
+                    f"/fw/{package.id}.pkg")  # fmt: skip
+        return f"coap://{self.config.package_host}:{self.server.port}/fw/{package.id}.pkg"
+
+    async def _transfer(self, delivery: Delivery, package: SignedPackage) -> None:
         if delivery.mode == "pull":
-            uri = self._package_uri(delivery)
+            uri = self._package_uri(delivery, package)
             _value(
                 await self.server.write(
                     delivery.endpoint, URI, SingleResource(1, ResourceType.STRING, uri)
                 )
             )
             return
-        package = (self.config.packages_dir / f"{delivery.artifact_id}.pkg").read_bytes()
+        data = await asyncio.to_thread(Path(package.path).read_bytes)
         response = await self.server.write(
             delivery.endpoint,
             PACKAGE,
-            SingleResource(0, ResourceType.OPAQUE, package),
+            SingleResource(0, ResourceType.OPAQUE, data),
             content_format=ContentFormat.OPAQUE,
             timeout=self.config.delivery_timeout,
         )
@@ -282,7 +307,8 @@ class DeliveryService:
         log.info("%s runs %s (%s)", delivery.endpoint, delivery.model, delivery.artifact_id[:12])
 
     async def _installed(self, delivery: Delivery) -> bool:
-        return _value(await self.server.read(delivery.endpoint, VERSION)) == delivery.artifact_id
+        running = _value(await self.server.read(delivery.endpoint, VERSION))
+        return running in await self.trust.package_ids(delivery.artifact_id)
 
     @staticmethod
     def _result_failure(result: int | None) -> AttemptFailed:

@@ -1,6 +1,7 @@
 """Provisioning: a device that registers (or updates with changed objects) is read, classified,
 given the model chosen for it, compiled for its class (one compile per class) and delivered to,
-unless it already runs that exact package."""
+unless it already runs a package of that artifact. The signing keys it reports trusting
+(/32100/0/9) are recorded on the way: its package is signed with the newest of them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer, Queued
 from .delivery import METHOD, VERSION, DeliveryService
 from .rollout import RolloutService
+from .trust import NoTrustedKey
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,9 @@ class ProvisioningService:
                     f"{reported.ml_flash_bytes // 1024} KB ML flash"
                 )
             requested = getattr(ml.resources.get(5), "value", None)
+            trust = self.deliveries.trust
+            await trust.record(endpoint, ml.resources.get(9))
+            trust.offer(endpoint)
             async with self.server.store.transaction() as repo:
                 await repo.record_device(endpoint, device_class=device_class.name,
                                          task=requested if isinstance(requested, str) else None)
@@ -171,9 +176,13 @@ class ProvisioningService:
                 )
             )
             running = await self.server.read(endpoint, VERSION)
-            if isinstance(running, Response) and getattr(running.node, "value", None) == \
-                    artifact.id:  # fmt: skip
+            if isinstance(running, Response) and getattr(running.node, "value", None) in \
+                    await trust.package_ids(artifact.id):  # fmt: skip
                 return self._record(replace(status, stage="running"))
+            try:
+                await trust.package_for(endpoint, artifact)  # signed now, so delivery finds it
+            except NoTrustedKey as exc:
+                raise ProvisioningFailed(str(exc)) from None
             status = self._record(replace(status, stage="delivering"))
             await self.deliveries.deliver(endpoint, artifact.id, artifact.model,
                                           device_class.name, mode)  # fmt: skip

@@ -45,7 +45,7 @@ class Lwm2mServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.context: aiocoap.Context | None = None
         self.credentials = Credentials()
-        self.sessions = Sessions()
+        self.sessions = Sessions(self.credentials)
         self._dtls: Any = None
 
     # life cycle
@@ -72,7 +72,7 @@ class Lwm2mServer:
                              "a coaps_port and DTLSSocket installed")  # fmt: skip
         try:
             if self.config.coap_port >= 0:
-                self.context = await server_context(site, *bind)
+                self.context = await server_context(site, *bind, oscore=self.credentials)
             else:  # DTLS only
                 self.context = aiocoap.Context(serversite=site)
         except OSError:

@@ -21,7 +21,7 @@ from ..core.content_format import ContentFormat
 from ..core.errors import InvalidRequest, Lwm2mError
 from ..core.model import ObjectRegistry
 from ..core.paths import Lwm2mPath
-from ..core.security import MAX_KEY_BYTES, SecurityInfo
+from ..core.security import MAX_KEY_BYTES, OscoreInfo, OscoreSetting, SecurityInfo
 from ..store import Store
 from .resources import error_message
 from .security import Credentials, Forbidden, bootstrap_claim, claimed_endpoint
@@ -114,9 +114,12 @@ class BootstrapService:
                 config = config.with_security(instance, uri=self.server_uri(secure))
             elif not self._ours(entry["uri"]):
                 continue
+            link = entry.get("oscoreSecurityMode")
+            if not entry["bootstrapServer"] and not secure and link is not None:
+                config = await self._resolved_oscore(endpoint, config, link)
             if entry["bootstrapServer"] or not secure:
                 continue
-            identity = entry["publicKeyOrId"].decode() or endpoint
+            identity = config.dm_identity(endpoint, entry)
             key = entry["secretKey"]
             async with self.store.transaction() as repo:
                 current = await repo.security_info(endpoint)
@@ -130,11 +133,39 @@ class BootstrapService:
             config = config.with_security(instance, publicKeyOrId=identity.encode(), secretKey=key)
         return config
 
+    async def _resolved_oscore(self, endpoint: str, config: BootstrapConfig,
+                               instance: int) -> BootstrapConfig:  # fmt: skip
+        """The OSCORE context of an account on this server: generated when its master secret
+        is empty (or the one stored for the endpoint), and stored as its DM credentials."""
+        entry = config.oscore[instance]
+        async with self.store.transaction() as repo:
+            current = await repo.oscore_info(endpoint)
+            if entry.get("oscoreMasterSecret"):
+                setting = OscoreSetting(entry["oscoreRecipientId"], entry["oscoreSenderId"],
+                                        entry["oscoreMasterSecret"],
+                                        entry.get("oscoreMasterSalt", b""))  # fmt: skip
+            elif current is not None:
+                setting = current.setting
+            else:  # the device's Sender ID must be unique: 6 random bytes
+                setting = OscoreSetting(b"", os.urandom(6), os.urandom(16))
+            info = OscoreInfo(endpoint, setting)
+            if current != info:
+                await repo.put_oscore_info(info)
+        if current != info:  # a new context: its sequence numbers start at 0
+            self.credentials.put_oscore(info)
+        return config.with_oscore(instance, oscoreMasterSecret=setting.master_secret,
+                                  oscoreSenderId=setting.recipient_id,
+                                  oscoreRecipientId=setting.sender_id,
+                                  oscoreMasterSalt=setting.master_salt)  # fmt: skip
+
     def _ours(self, uri: str) -> bool:
-        try:
-            return uri == self.server_uri(True)
-        except Lwm2mError:
-            return False
+        for secure in (True, False):
+            try:
+                if uri == self.server_uri(secure):
+                    return True
+            except Lwm2mError:
+                pass
+        return False
 
     async def _send(self, remote: Any, code: Code, path: Lwm2mPath | None, payload: bytes = b"",
                     fmt: ContentFormat | None = None) -> aiocoap.Message:  # fmt: skip

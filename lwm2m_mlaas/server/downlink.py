@@ -180,8 +180,8 @@ class CoapSender:
         self, registration: Registration, request: DownlinkRequest
     ) -> aiocoap.Message:
         msg = build_message(registration, request, self.model)
-        if registration.secure:  # back over the device's DTLS session
-            msg.remote = self.sessions.remote(registration.endpoint)
+        if registration.secure:  # back over the device's DTLS session or OSCORE context
+            await self.sessions.route(msg, registration.endpoint, self.context)
         await self.context.find_remote_and_interface(msg)
         msg.remote.maximum_block_size_exp = self.block_exp
         return msg

@@ -1,17 +1,24 @@
-"""DTLS-PSK (LwM2M 1.1 Transport 5.2.8): the credentials the CoAPs transport looks up, the DTLS
-session of each secure registration (server requests go back over it), and the binding rule:
-a device authenticated as identity A speaks only for A's endpoint."""
+"""DTLS-PSK and OSCORE (LwM2M 1.1 Transport 5.2.8, 5.2.9): the credentials the CoAPs transport
+and the OSCORE site wrapper look up, the secure session of each registration (server requests
+go back over it), and the binding rule: a device authenticated as A speaks only for A's
+endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiocoap
+from aiocoap.oscore import (
+    COSE_KID,
+)
 
 from ..core.errors import Lwm2mError, ResponseCode
-from ..core.security import SecurityInfo
+from ..core.security import SEQUENCE_RESERVE, OscoreInfo, SecurityInfo
+from ..oscore import OscoreContext
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -38,13 +45,63 @@ class Credentials:
         self._by_endpoint: dict[str, SecurityInfo] = {}
         self._bootstrap: dict[str, SecurityInfo] = {}
         """Bootstrap PSKs by identity."""
+        self._oscore: dict[bytes, OscoreContext] = {}
+        """OSCORE contexts by recipient id (the kid of the device's requests)."""
+        self._oscore_by_endpoint: dict[str, OscoreContext] = {}
+        self._store: Store | None = None
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def load(self, store: Store) -> None:
+        self._store = store
         async with store.transaction() as repo:
             for info in await repo.security_infos():
                 self.put(info)
             for record in await repo.bootstrap_configs():
                 self.put_bootstrap(record.endpoint, record.config.bootstrap_psk())
+            for oscore, reserved in await repo.oscore_infos():
+                context = self.put_oscore(oscore, reserved)
+                await repo.reserve_oscore_sequence(oscore.endpoint, context.reserved)
+
+    # OSCORE
+    def put_oscore(self, info: OscoreInfo, sequence: int = 0) -> OscoreContext:
+        """Use `info` for its endpoint (replacing its PSK), sending from sequence number
+        `sequence`: numbers up to SEQUENCE_RESERVE past it must already be reserved."""
+        self.remove(info.endpoint)
+        context = OscoreContext(info.setting, info.endpoint, sequence, self.reserve)
+        self._oscore[context.recipient_id] = context
+        self._oscore_by_endpoint[info.endpoint] = context
+        return context
+
+    def oscore_context(self, endpoint: str) -> OscoreContext | None:
+        return self._oscore_by_endpoint.get(endpoint)
+
+    def find_oscore(self, unprotected: Mapping[Any, Any]) -> OscoreContext:
+        """aiocoap's OSCORE lookup: the context for a request's kid; KeyError for none."""
+        context = self._oscore.get(unprotected.get(COSE_KID, b""))
+        if context is None or context.get_oscore_context_for(unprotected) is None:
+            raise KeyError("no OSCORE context for this kid")
+        return context
+
+    def reserve(self, context: OscoreContext) -> None:
+        """Persist a context's next block of sender sequence numbers, in the background."""
+        if self._store is None:
+            context.reserved_up_to(context.reserved + SEQUENCE_RESERVE)
+            return
+        endpoint, store = str(context.endpoint), self._store
+        upto = context.reserved + SEQUENCE_RESERVE
+
+        async def write() -> None:
+            async with store.transaction() as repo:
+                await repo.reserve_oscore_sequence(endpoint, upto)
+            context.reserved_up_to(upto)
+
+        task = asyncio.get_running_loop().create_task(write(), name="reserve OSCORE sequence")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    def has(self, endpoint: str) -> bool:
+        """The endpoint has credentials (PSK or OSCORE): it may not use NoSec."""
+        return endpoint in self._by_endpoint or endpoint in self._oscore_by_endpoint
 
     def put_bootstrap(self, endpoint: str, psk: tuple[str, bytes] | None) -> None:
         """Set (or with None, remove) an endpoint's bootstrap PSK."""
@@ -55,14 +112,19 @@ class Credentials:
             self._bootstrap[psk[0]] = SecurityInfo(endpoint, *psk)
 
     def put(self, info: SecurityInfo) -> None:
+        """Use a PSK for its endpoint (replacing its OSCORE context)."""
         self.remove(info.endpoint)
         self._by_identity[info.identity] = info
         self._by_endpoint[info.endpoint] = info
 
     def remove(self, endpoint: str) -> None:
+        """Forget the endpoint's PSK and OSCORE credentials."""
         old = self._by_endpoint.pop(endpoint, None)
         if old is not None:
             self._by_identity.pop(old.identity, None)
+        context = self._oscore_by_endpoint.pop(endpoint, None)
+        if context is not None:
+            self._oscore.pop(context.recipient_id, None)
 
     def of(self, endpoint: str) -> SecurityInfo | None:
         return self._by_endpoint.get(endpoint)
@@ -103,19 +165,21 @@ def check_binding(endpoint: str, remote: Any, credentials: Credentials) -> None:
     if bootstrap_claim(remote) is not None:
         raise Forbidden("a bootstrap credential serves the bootstrap interface (/bs) only")
     claimed = claimed_endpoint(remote)
-    if claimed is not None and credentials.of(claimed) is None:
+    if claimed is not None and not credentials.has(claimed):
         raise Forbidden(f"the credentials of endpoint {claimed!r} were revoked")
     if claimed is not None and claimed != endpoint:
-        raise Forbidden(f"the DTLS identity belongs to endpoint {claimed!r}, not {endpoint!r}")
-    if claimed is None and credentials.of(endpoint) is not None:
-        raise Forbidden(f"endpoint {endpoint!r} has credentials: it must use DTLS")
+        raise Forbidden(f"the credentials used belong to endpoint {claimed!r}, not {endpoint!r}")
+    if claimed is None and credentials.has(endpoint):
+        raise Forbidden(f"endpoint {endpoint!r} has credentials: it must use DTLS or OSCORE")
 
 
 class Sessions:
-    """The DTLS session (aiocoap remote) each secure endpoint last spoke from."""
+    """The secure session (aiocoap remote: DTLS, or OSCORE over UDP) each secure endpoint last
+    spoke from."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials: Credentials | None = None) -> None:
         self._remotes: dict[str, Any] = {}
+        self.credentials = credentials or Credentials()
 
     def remember(self, endpoint: str, remote: Any) -> None:
         if claimed_endpoint(remote) is not None:
@@ -124,12 +188,21 @@ class Sessions:
     def forget(self, endpoint: str) -> None:
         self._remotes.pop(endpoint, None)
 
-    def remote(self, endpoint: str) -> Any:
+    async def route(self, message: aiocoap.Message, endpoint: str,
+                    context: aiocoap.Context) -> None:  # fmt: skip
+        """Send `message` over the endpoint's session: its DTLS session or OSCORE context (an
+        OSCORE context needs no session, so this works after a restart too)."""
+        from aiocoap.transports.oscore import OSCOREAddress
+
         remote = self._remotes.get(endpoint)
+        oscore = self.credentials.oscore_context(endpoint)
+        if remote is None and oscore is not None:
+            await context.find_remote_and_interface(message)  # the device's UDP address
+            remote = OSCOREAddress(oscore, message.remote)
         if remote is None:
             raise Lwm2mError(f"no DTLS session with {endpoint!r}: it must contact us first",
                              code=ResponseCode.SERVICE_UNAVAILABLE)  # fmt: skip
-        return remote
+        message.remote = remote
 
 
 def dtls_available() -> bool:

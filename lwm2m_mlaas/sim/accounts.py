@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.nodes import Value
+from ..core.nodes import ObjectLink, Value
+from ..core.security import OscoreSetting
 from .objects import ObjectTree
 
 PSK, NO_SEC = 0, 3
@@ -21,6 +22,8 @@ class ServerAccount:
     short_id: int = 0
     lifetime: int | None = None
     binding: str | None = None
+    oscore: OscoreSetting | None = None
+    """The account's OSCORE context, the device's view (its Sender ID first)."""
 
     @property
     def secure(self) -> bool:
@@ -35,6 +38,13 @@ def install_account(tree: ObjectTree, instance: int, account: ServerAccount) -> 
                                 10: account.short_id}  # fmt: skip
     for r, value in values.items():
         tree.set(f"/0/{instance}/{r}", value)
+    if account.oscore is not None:
+        o = account.oscore
+        oscore: dict[int, Value] = {0: o.master_secret, 1: o.sender_id, 2: o.recipient_id,
+                                    3: o.aead, 4: o.hkdf, 5: o.master_salt}  # fmt: skip
+        for r, value in oscore.items():
+            tree.set(f"/21/{instance}/{r}", value)
+        tree.set(f"/0/{instance}/17", ObjectLink(21, instance))
 
 
 def accounts(tree: ObjectTree) -> list[ServerAccount]:
@@ -57,7 +67,8 @@ def accounts(tree: ObjectTree) -> list[ServerAccount]:
             key if psk and isinstance(key, bytes) else None,
             short_id if isinstance(short_id, int) else 0,
             lifetime if isinstance(lifetime, int) else None,
-            binding if isinstance(binding, str) else None))  # fmt: skip
+            binding if isinstance(binding, str) else None,
+            _oscore(tree, res.get(17))))  # fmt: skip
     return found
 
 
@@ -74,3 +85,18 @@ def bootstrap_account(tree: ObjectTree) -> ServerAccount | None:
         if account.bootstrap:
             return account
     return None
+
+
+def _oscore(tree: ObjectTree, link: object) -> OscoreSetting | None:
+    if not isinstance(link, ObjectLink) or link.object_id != 21:
+        return None
+    res = tree.data.get(21, {}).get(link.instance_id, {})
+    secret, sender, recipient = res.get(0), res.get(1), res.get(2)
+    salt = res.get(5, b"")
+    if not (isinstance(secret, bytes) and isinstance(sender, bytes)
+            and isinstance(recipient, bytes) and isinstance(salt, bytes)):  # fmt: skip
+        return None
+    aead, hkdf = res.get(3, 10), res.get(4, -10)
+    return OscoreSetting(sender, recipient, secret, salt,
+                         aead if isinstance(aead, int) else 10,
+                         hkdf if isinstance(hkdf, int) else -10)  # fmt: skip

@@ -26,6 +26,8 @@ from ..core.linkformat import Link, format_link_format
 from ..core.model import ObjectRegistry
 from ..core.nodes import Node, SingleResource, Value
 from ..core.paths import Lwm2mPath
+from ..core.security import OscoreSetting
+from ..oscore import OscoreContext, OscoreLookup
 from .accounts import ServerAccount, bootstrap_account, dm_account, install_account
 from .firmware import DELIVERY, FirmwareUpdate
 from .ml import ML_CAPABILITY, ML_INFERENCE, MlSlot
@@ -69,6 +71,10 @@ class DeviceConfig:
     trust_key: bytes | None = None
     """The service's Ed25519 package signing key (PEM or the 32 raw bytes); without one no
     package can be trusted, so every package is refused with result 6."""
+    reports_trusted_keys: bool = True
+    """List the ids of the keys it trusts in /32100/0/9 (older firmware does not)."""
+    trust_updates: bool = True
+    """Take trust statements in /32100/0/10: a new key, signed by a key it trusts."""
     delivery: str = "both"
     """Firmware delivery methods the device accepts (/5/0/9): 'pull', 'push' or 'both'."""
     inference_interval: float = 1.0
@@ -81,6 +87,9 @@ class DeviceConfig:
     """DTLS-PSK identity, for a coaps:// server."""
     psk_key: bytes | None = None
     """DTLS pre-shared key (tinydtls takes up to 16 bytes)."""
+    oscore: OscoreSetting | None = None
+    """OSCORE context with the (coap://) server instead of DTLS, the device's view: its own
+    Sender ID first."""
     bootstrap: bool = False
     """`server` is a bootstrap server and the PSK the factory bootstrap credential: the device
     asks it for its LwM2M server account before it registers (and again when that fails)."""
@@ -90,6 +99,20 @@ class DeviceConfig:
             raise ValueError(f"delivery {self.delivery!r} is not one of {', '.join(DELIVERY)}")
         if not 0.0 <= self.corrupt_fraction <= 1.0:
             raise ValueError(f"corrupt_fraction {self.corrupt_fraction} is not within 0..1")
+
+
+_oscore_flash: dict[tuple[bytes, bytes, bytes], OscoreContext] = {}
+"""The OSCORE contexts of simulated devices, by (sender id, recipient id, secret): their
+sender sequence numbers outlive a device restart for as long as the process runs."""
+
+
+def _oscore_context(setting: OscoreSetting) -> OscoreContext:
+    key = (setting.sender_id, setting.recipient_id, setting.master_secret)
+    previous = _oscore_flash.get(key)
+    context = OscoreContext(setting, "server",
+                            0 if previous is None else previous.sender_sequence_number + 1)
+    _oscore_flash[key] = context
+    return context
 
 
 def _now() -> datetime:
@@ -118,6 +141,7 @@ class SimulatedDevice:
         """The server account the open context speaks to."""
         self.bootstrapping = False
         self._bootstrap_finished: asyncio.Future[None] | None = None
+        self._server_remote: Any = None
         self.ml = MlSlot(self)
         self.firmware = FirmwareUpdate(self, self.ml.install)
 
@@ -126,8 +150,8 @@ class SimulatedDevice:
         c, tree = self.config, self.tree
         board = c.board
         identity = None if c.psk_identity is None else c.psk_identity.encode()
-        install_account(tree, 0, ServerAccount(c.server, c.bootstrap, identity, c.psk_key,
-                                               0 if c.bootstrap else 1))  # fmt: skip
+        install_account(tree, 0, ServerAccount(
+            c.server, c.bootstrap, identity, c.psk_key, 0 if c.bootstrap else 1, oscore=c.oscore))
         initial: dict[str, Value | dict[int, Value]] = {} if c.bootstrap else {
             "/1/0/0": 1,
             "/1/0/1": c.lifetime,
@@ -245,6 +269,12 @@ class SimulatedDevice:
                 account.uri.rstrip("/") + "/*": {"dtls": {
                     "psk": account.key or b"",
                     "client-identity": account.identity or b""}}})  # fmt: skip
+        elif account.oscore is not None:
+            oscore = _oscore_context(account.oscore)
+            self.context = await server_context(DeviceResource(self), self.config.bind_host, 0,
+                                                oscore=OscoreLookup(oscore))  # fmt: skip
+            self.context.client_credentials[account.uri.rstrip("/") + "/*"] = oscore
+            self._install_sleep_filter()
         else:
             self.context = await server_context(DeviceResource(self), self.config.bind_host, 0)
             self._install_sleep_filter()
@@ -370,7 +400,10 @@ class SimulatedDevice:
         if content_format is not None:
             msg.opt.content_format = content_format
         async with asyncio.timeout(timeout):
-            return await self.context.request(msg).response
+            answer = await self.context.request(msg).response
+        # aiocoap holds DTLS client connections weakly: keep the session the server uses
+        self._server_remote = answer.remote
+        return answer
 
     async def register(self, timeout: float = 30.0) -> None:
         c = self.config
@@ -574,8 +607,8 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             path = device.local_path(tuple(request.opt.uri_path))
             if device.bootstrapping:
                 return self._bootstrap(request, path)
-            if path.object_id == 0:
-                raise Lwm2mError("the Security object is for bootstrap servers only",
+            if path.object_id in (0, 21):
+                raise Lwm2mError("Security and OSCORE objects are for bootstrap servers only",
                                  code=ResponseCode.UNAUTHORIZED)  # fmt: skip
             return self._handle(request, path)
         except Lwm2mError as exc:
@@ -643,11 +676,18 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             tree.bootstrap_delete(path)
             return aiocoap.Message(code=Code.DELETED)
         if request.code == Code.GET and request.opt.accept == ContentFormat.LINK:
+            if not (path.is_root or path.is_object):
+                raise Lwm2mError("Bootstrap-Discover targets / or an object",
+                                 code=ResponseCode.BAD_REQUEST)  # fmt: skip
             links = [Link("/", {"lwm2m": "1.1"})]
-            for o in sorted(tree.data):
+            for o in sorted(o for o in tree.data if path.is_root or o == path.object_id):
                 for i, res in sorted(tree.data[o].items()):
-                    ssid = res.get(0) if o == 1 else None if res.get(1) else res.get(10)
-                    links.append(Link(f"/{o}/{i}", {} if ssid is None else {"ssid": str(ssid)}))
+                    attributes: dict[str, str | None] = {}
+                    if o == 1 or (o == 0 and res.get(1) is False):  # a DM server's account
+                        attributes["ssid"] = str(res.get(0 if o == 1 else 10))
+                    if o == 0:
+                        attributes["uri"] = str(res.get(0, ""))
+                    links.append(Link(f"/{o}/{i}", attributes))
             return aiocoap.Message(code=Code.CONTENT, content_format=int(ContentFormat.LINK),
                                    payload=format_link_format(links).encode())  # fmt: skip
         raise Lwm2mError(f"{request.code} is not a bootstrap operation",

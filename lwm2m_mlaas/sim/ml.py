@@ -1,6 +1,8 @@
 """The simulated device's ML slot: it installs a verified package (the Firmware Update
 installer) and then keeps inferring on generated sensor data, reporting in the ML Capability
-(32100) and ML Inference (32101) objects.
+(32100) and ML Inference (32101) objects. It holds the package signing keys the device trusts
+(listed in /32100/0/9) and learns a new one from a trust statement (/32100/0/10) signed by a key
+it already trusts.
 
 TFLite-Micro never runs on the event loop: MlRuntime hands it to a small process pool shared by
 every simulated device of the process. Workers keep loaded interpreters by package id, so a model
@@ -24,11 +26,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..compiler.manifest import Manifest, TensorSpec
-from ..compiler.package import PackageError, verify_package
-from ..compiler.signing import load_public_key
+from ..compiler.package import PackageError, verify_package, verify_trust_statement
+from ..compiler.signing import key_id, load_public_key
 from ..compiler.targets import ARENA_HEADROOM, INTERPRETER_BYTES
+from ..core.errors import Lwm2mError, ResponseCode
+from ..core.paths import Lwm2mPath
 from ..zoo.model import TaskKind
 from ..zoo.tasks import FAULTS, GESTURES, Gesture, Vibration
 from .firmware import FirmwareResult
@@ -42,6 +47,8 @@ ML_CAPABILITY = 32100
 """The ML Capability object (objects/32100.xml)."""
 ML_INFERENCE = 32101
 """The ML Inference object (objects/32101.xml)."""
+TRUSTED_KEYS, TRUST_UPDATE = 9, 10
+"""ML Capability resources: the key ids the device trusts; a trust statement to add one."""
 WORKERS = 2
 CACHED_MODELS = 8
 """Interpreters a worker keeps (least recently used ones are dropped)."""
@@ -266,7 +273,15 @@ class MlSlot:
         self.device = device
         self.runtime = runtime or MlRuntime.shared()
         config = device.config
-        self.trust_key = None if config.trust_key is None else load_public_key(config.trust_key)
+        self.trusted: dict[bytes, Ed25519PublicKey] = {}
+        """Package signing keys by key id."""
+        if config.trust_key is not None:
+            key = load_public_key(config.trust_key)
+            self.trusted[key_id(key)] = key
+        self._report_trusted()
+        if config.trust_updates:
+            device.tree.set(f"/{ML_CAPABILITY}/0/{TRUST_UPDATE}", b"")
+        device.tree.on_write(ML_CAPABILITY, TRUST_UPDATE, self._trust_update)
         self.model: InstalledModel | None = None
         self.rng = np.random.default_rng([config.seed, zlib.crc32(config.endpoint.encode())])
         self._task: asyncio.Task[None] | None = None
@@ -279,10 +294,10 @@ class MlSlot:
             log.info("%s: package refused (%d): %s", endpoint, result, why)
             return result, "", ""
 
-        if self.trust_key is None:
+        if not self.trusted:
             return refuse(FirmwareResult.UNSUPPORTED_PACKAGE, "no trust key to verify it with")
         try:
-            manifest, payload = verify_package(package, self.trust_key)
+            manifest, payload = verify_package(package, self.trusted)
         except PackageError as exc:
             return refuse(FirmwareResult(exc.result), str(exc))
         if manifest.backend not in board.runtimes:
@@ -297,6 +312,31 @@ class MlSlot:
         self._start(InstalledModel(package_id, manifest, payload))
         log.info("%s: running %s %s", endpoint, manifest.model, manifest.version)
         return FirmwareResult.SUCCESS, manifest.model, package_id
+
+    def _report_trusted(self) -> None:
+        if self.device.config.reports_trusted_keys and self.trusted:
+            self.device.tree.set(f"/{ML_CAPABILITY}/0/{TRUSTED_KEYS}",
+                                 dict(enumerate(k.hex() for k in self.trusted)))  # fmt: skip
+
+    def _trust_update(self, path: Lwm2mPath, value: Any) -> None:
+        """A server wrote /32100/0/10: trust the statement's key if a trusted key signed it."""
+        o, i, r = path.ids
+        if not self.device.config.trust_updates:  # firmware without the resource
+            del self.device.tree.data[o][i][r]
+            raise Lwm2mError(f"{path} not found", code=ResponseCode.NOT_FOUND)
+        self.device.tree.data[o][i][r] = b""  # keep no copy
+        endpoint = self.device.config.endpoint
+        try:
+            key = verify_trust_statement(bytes(value), self.trusted)
+        except PackageError as exc:
+            log.info("%s: trust statement refused: %s", endpoint, exc)
+            raise Lwm2mError(f"trust statement refused: {exc}",
+                             code=ResponseCode.BAD_REQUEST) from None  # fmt: skip
+        kid = key_id(key)
+        if kid not in self.trusted:
+            self.trusted[kid] = key
+            log.info("%s: now trusts signing key %s", endpoint, kid.hex())
+            self._report_trusted()
 
     def _start(self, model: InstalledModel) -> None:
         self.stop()

@@ -22,6 +22,8 @@ from ..core.nodes import (
 from ..core.paths import Lwm2mPath
 
 Executor = Callable[[str], None]
+ACCOUNT_OBJECTS = (0, 1, 21)
+"""Security, Server and OSCORE: what a bootstrap configures."""
 Writer = Callable[[Lwm2mPath, Value | Mapping[int, Value]], None]
 
 
@@ -250,15 +252,21 @@ class ObjectTree:
             return
         created = path.ids[1] not in self.data.setdefault(o, {})
         self.data[o].setdefault(path.ids[1], {})
-        self.write(path, node, replace=True, bootstrap=True)
+        try:
+            self.write(path, node, replace=True, bootstrap=True)
+        except Lwm2mError:
+            if created:  # a refused write leaves nothing behind
+                del self.data[o][path.ids[1]]
+            raise
         if created:
             self.changed(Lwm2mPath.of(o))
 
     def bootstrap_delete(self, path: Lwm2mPath) -> None:
-        """Bootstrap-Delete of /, /0, /1 or one of their instances; the Bootstrap-Server
+        """Bootstrap-Delete of /, /0, /1, /21 or one of their instances; the Bootstrap-Server
         account and the other objects' instances stay."""
         if path.is_root:
-            targets = [Lwm2mPath.of(o, i) for o in (0, 1) for i in list(self.data.get(o, {}))]
+            targets = [Lwm2mPath.of(o, i) for o in ACCOUNT_OBJECTS
+                       for i in list(self.data.get(o, {}))]  # fmt: skip
         elif path.is_object:
             targets = [Lwm2mPath.of(path.ids[0], i) for i in list(self.data.get(path.ids[0], {}))]
         elif path.is_object_instance:
@@ -267,9 +275,9 @@ class ObjectTree:
             raise Lwm2mError(f"bootstrap delete of {path}", code=ResponseCode.BAD_REQUEST)
         for target in targets:
             o, i = target.ids
-            if o not in (0, 1):
+            if o not in ACCOUNT_OBJECTS:
                 raise Lwm2mError(f"bootstrap delete keeps {target}", code=ResponseCode.BAD_REQUEST)
-            if o == 0 and self.data[o].get(i, {}).get(1) is True:
+            if o == 0 and self.data.get(o, {}).get(i, {}).get(1) is True:
                 if path.is_object_instance:
                     raise Lwm2mError("the Bootstrap-Server account stays",
                                      code=ResponseCode.BAD_REQUEST)  # fmt: skip

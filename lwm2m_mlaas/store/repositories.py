@@ -19,7 +19,7 @@ from ..core.linkformat import format_link_format, parse_link_format
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest
-from ..core.security import SecurityInfo
+from ..core.security import SEQUENCE_RESERVE, OscoreInfo, OscoreSetting, SecurityInfo
 from .database import create_engine, create_schema, session_factory
 from .tables import (
     ArtifactRow,
@@ -28,12 +28,16 @@ from .tables import (
     CompileRow,
     DeliveryRow,
     DeviceRow,
+    DeviceTrustRow,
     ObservationRow,
+    OscoreRow,
     QueuedRequestRow,
     RegistrationRow,
     RolloutMemberRow,
     RolloutRow,
     SecurityRow,
+    SignedPackageRow,
+    SigningKeyRow,
 )
 
 
@@ -428,6 +432,7 @@ class Repository:
         if bootstrap is not None:
             raise InvalidRequest(f"PSK identity {info.identity!r} is the bootstrap credential "
                                  f"of endpoint {bootstrap!r}")  # fmt: skip
+        await self.remove_oscore_info(info.endpoint)
         await self.session.merge(SecurityRow(endpoint=info.endpoint, identity=info.identity,
                                              key=info.key, created=time.time()))  # fmt: skip
 
@@ -437,6 +442,47 @@ class Repository:
             return False
         await self.session.delete(row)
         return True
+
+    # OSCORE credentials (one security mode per endpoint: putting them replaces a PSK)
+    async def oscore_infos(self) -> list[tuple[OscoreInfo, int]]:
+        """Every endpoint's OSCORE credentials with its reserved sender sequence number."""
+        rows = await self.session.scalars(select(OscoreRow).order_by(OscoreRow.endpoint))
+        return [(_oscore(r), r.sequence_reserved) for r in rows]
+
+    async def oscore_info(self, endpoint: str) -> OscoreInfo | None:
+        row = await self.session.get(OscoreRow, endpoint)
+        return None if row is None else _oscore(row)
+
+    async def put_oscore_info(self, info: OscoreInfo) -> None:
+        """Add or replace; InvalidRequest if another endpoint's context has the same
+        recipient id. A new context starts its sequence numbers at 0, with the first
+        SEQUENCE_RESERVE of them reserved."""
+        s = info.setting
+        owner = await self.session.scalar(select(OscoreRow.endpoint).where(
+            OscoreRow.recipient_id == s.recipient_id,
+            OscoreRow.endpoint != info.endpoint))  # fmt: skip
+        if owner is not None:
+            raise InvalidRequest(f"OSCORE recipient id {s.recipient_id.hex()} is already used "
+                                 f"by endpoint {owner!r}")  # fmt: skip
+        await self.remove_security_info(info.endpoint)
+        await self.remove_oscore_info(info.endpoint)
+        await self.session.flush()
+        self.session.add(OscoreRow(
+            endpoint=info.endpoint, sender_id=s.sender_id, recipient_id=s.recipient_id,
+            master_secret=s.master_secret, master_salt=s.master_salt, aead=s.aead, hkdf=s.hkdf,
+            sequence_reserved=SEQUENCE_RESERVE, created=time.time()))  # fmt: skip
+
+    async def remove_oscore_info(self, endpoint: str) -> bool:
+        row = await self.session.get(OscoreRow, endpoint)
+        if row is None:
+            return False
+        await self.session.delete(row)
+        return True
+
+    async def reserve_oscore_sequence(self, endpoint: str, upto: int) -> None:
+        """Sender sequence numbers below `upto` may be used (RFC 8613 B.1.1)."""
+        await self.session.execute(update(OscoreRow).where(OscoreRow.endpoint == endpoint)
+                                   .values(sequence_reserved=upto))  # fmt: skip
 
     # bootstrap configurations
     async def bootstrap_configs(self) -> list[BootstrapRecord]:
@@ -510,6 +556,115 @@ class Repository:
                 completed=time.time(),
             )
         )
+
+    # package signing keys, what devices trust, packages signed per key
+    async def signing_keys(self) -> list[SigningKey]:
+        rows = await self.session.scalars(select(SigningKeyRow).order_by(SigningKeyRow.position))
+        return [_signing_key(r) for r in rows]
+
+    async def add_signing_key(self, key: SigningKey) -> None:
+        """Record a keyring key (once per key id)."""
+        if await self.session.get(SigningKeyRow, key.key_id) is None:
+            self.session.add(SigningKeyRow(key_id=key.key_id, position=key.position,
+                                           public_key=key.public_key, created=key.created,
+                                           retired=key.retired))  # fmt: skip
+            await self.session.flush()
+
+    async def retire_signing_key(self, key_id: str) -> SigningKey:
+        row = await self.session.get(SigningKeyRow, key_id)
+        if row is None:
+            raise LookupError(f"no signing key {key_id}")
+        row.retired = time.time()
+        await self.session.flush()
+        return _signing_key(row)
+
+    async def record_trust(self, endpoint: str, key_ids: Iterable[str], *,
+                           reported: bool) -> DeviceTrust:  # fmt: skip
+        row = await self.session.get(DeviceTrustRow, endpoint)
+        if row is None:
+            row = DeviceTrustRow(endpoint=endpoint)
+            self.session.add(row)
+        row.key_ids, row.reported, row.updated = sorted(set(key_ids)), reported, time.time()
+        await self.session.flush()
+        return _trust(row)
+
+    async def device_trusts(self) -> list[DeviceTrust]:
+        rows = await self.session.scalars(select(DeviceTrustRow).order_by(DeviceTrustRow.endpoint))
+        return [_trust(r) for r in rows]
+
+    async def add_signed_package(self, package: SignedPackage) -> None:
+        """Record a package (once per id; an (artifact, key) pair has one package)."""
+        if await self.session.get(SignedPackageRow, package.id) is None:
+            await self.session.execute(delete(SignedPackageRow).where(
+                SignedPackageRow.artifact_id == package.artifact_id,
+                SignedPackageRow.key_id == package.key_id))  # fmt: skip
+            self.session.add(SignedPackageRow(id=package.id, artifact_id=package.artifact_id,
+                                              key_id=package.key_id, path=package.path,
+                                              created=package.created))  # fmt: skip
+            await self.session.flush()
+
+    async def signed_packages(self, artifact_id: str) -> list[SignedPackage]:
+        rows = await self.session.scalars(
+            select(SignedPackageRow)
+            .where(SignedPackageRow.artifact_id == artifact_id)
+            .order_by(SignedPackageRow.created)
+        )
+        return [_signed_package(r) for r in rows]
+
+    async def signed_package(self, package_id: str) -> SignedPackage | None:
+        row = await self.session.get(SignedPackageRow, package_id)
+        return None if row is None else _signed_package(row)
+
+
+def _oscore(row: OscoreRow) -> OscoreInfo:
+    return OscoreInfo(row.endpoint, OscoreSetting(row.sender_id, row.recipient_id,
+                                                  row.master_secret, row.master_salt, row.aead,
+                                                  row.hkdf))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    key_id: str
+    """COSE kid, hex."""
+    position: int
+    """0 for the original key; the highest is the active key."""
+    public_key: bytes
+    """32 raw bytes."""
+    created: float
+    retired: float | None
+
+
+def _signing_key(row: SigningKeyRow) -> SigningKey:
+    return SigningKey(row.key_id, row.position, row.public_key, row.created, row.retired)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTrust:
+    endpoint: str
+    key_ids: tuple[str, ...]
+    """Key ids (hex) the device trusts."""
+    reported: bool
+    """Read from /32100/0/9; false: assumed (the original key)."""
+    updated: float
+
+
+def _trust(row: DeviceTrustRow) -> DeviceTrust:
+    return DeviceTrust(row.endpoint, tuple(row.key_ids or ()), row.reported, row.updated)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPackage:
+    id: str
+    """SHA-256 of the package file: what a device running it reports in /5/0/7."""
+    artifact_id: str
+    key_id: str
+    """Hex kid of the key that signed it."""
+    path: str
+    created: float
+
+
+def _signed_package(row: SignedPackageRow) -> SignedPackage:
+    return SignedPackage(row.id, row.artifact_id, row.key_id, row.path, row.created)
 
 
 @dataclass(frozen=True, slots=True)

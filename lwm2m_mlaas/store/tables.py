@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -143,6 +153,23 @@ class SecurityRow(Base):
     created: Mapped[float] = mapped_column(Float)
 
 
+class OscoreRow(Base):
+    """OSCORE credentials of one endpoint (server's view); `recipient_id` is the kid its
+    requests carry, so unique. `sequence_reserved` bounds the sender sequence numbers used."""
+
+    __tablename__ = "oscore_security"
+
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sender_id: Mapped[bytes] = mapped_column(LargeBinary)
+    recipient_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True, index=True)
+    master_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    master_salt: Mapped[bytes] = mapped_column(LargeBinary)
+    aead: Mapped[int] = mapped_column(Integer)
+    hkdf: Mapped[int] = mapped_column(Integer)
+    sequence_reserved: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[float] = mapped_column(Float)
+
+
 class BootstrapRow(Base):
     """An endpoint's bootstrap configuration (Leshan's JSON form); `identity` is its factory
     bootstrap PSK identity, unique among bootstrap and DM credentials."""
@@ -210,3 +237,43 @@ class RolloutMemberRow(Base):
     delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     finished: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated: Mapped[float] = mapped_column(Float)
+
+
+class SigningKeyRow(Base):
+    """A package signing key of the keyring (the private key stays in the keys folder)."""
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    """COSE kid, hex."""
+    position: Mapped[int] = mapped_column(Integer)
+    """Its place in the keyring: 0 for the original key."""
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[float] = mapped_column(Float)
+    retired: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class DeviceTrustRow(Base):
+    """The signing keys a device trusts, as it last reported them in /32100/0/9 (or assumed:
+    the original key, for a device that does not report them)."""
+
+    __tablename__ = "device_trust"
+
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reported: Mapped[bool] = mapped_column(Boolean)
+    updated: Mapped[float] = mapped_column(Float)
+
+
+class SignedPackageRow(Base):
+    """An artifact's package signed with one key: content-addressed file <packages>/<id>.pkg."""
+
+    __tablename__ = "signed_packages"
+    __table_args__ = (UniqueConstraint("artifact_id", "key_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the package file (what the device reports in /5/0/7)."""
+    artifact_id: Mapped[str] = mapped_column(String(64), index=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    created: Mapped[float] = mapped_column(Float)

@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from lwm2m_mlaas.cli.main import cli
 from lwm2m_mlaas.fleet.app import MlaasService
@@ -21,19 +20,6 @@ from tests.fleet.test_provisioning import running
 MLPERF_TINY = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
 
 
-@pytest.fixture
-def mlaas(service: MlaasService) -> Any:
-    """`await mlaas("devices", "list")`: the command run in a thread against the service."""
-    assert service.api is not None
-    base = ["--server", service.api.url, "--token", service.api.token]
-
-    async def run(*args: str, ok: bool = True) -> Result:
-        result = await asyncio.to_thread(CliRunner().invoke, cli, [*base, *args])
-        if ok:
-            assert result.exit_code == 0, (result.output, result.exception)
-        return result
-
-    return run
 
 
 async def provisioned(devices: Devices, service: MlaasService, *names: str,

@@ -75,15 +75,16 @@ def test_every_shipped_file_loads(path: Path) -> None:
 
 def test_default_registry_holds_the_shipped_objects() -> None:
     registry = load_default()
-    assert [m.id for m in registry] == [0, 1, 3, 5, 32100, 32101]
+    assert [m.id for m in registry] == [0, 1, 3, 5, 21, 32100, 32101]
     assert load_default() is registry
     assert registry.object(4) is None
     assert registry.resource(3, 99) is None
-    assert sorted(registry.object(0).resources) == list(range(13))  # type: ignore[union-attr]
+    assert sorted(registry.object(0).resources) == [*range(13), 17]  # type: ignore[union-attr]
+    assert sorted(registry.object(21).resources) == list(range(7))  # type: ignore[union-attr]
     assert sorted(registry.object(1).resources) == list(range(9))  # type: ignore[union-attr]
     assert sorted(registry.object(3).resources) == list(range(23))  # type: ignore[union-attr]
     assert sorted(registry.object(5).resources) == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # type: ignore[union-attr]
-    assert sorted(registry.object(32100).resources) == list(range(9))  # type: ignore[union-attr]
+    assert sorted(registry.object(32100).resources) == list(range(11))  # type: ignore[union-attr]
     assert sorted(registry.object(32101).resources) == list(range(8))  # type: ignore[union-attr]
 
 

@@ -20,13 +20,18 @@ JSON_SCALARS = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=16),
     st.sampled_from(["obj", "instance", "singleResource", "multiResource", "resourceInstance",
                      "STRING", "INTEGER", "FLOAT", "OPAQUE", "TIME", "OBJLNK", "BOOLEAN", "psk",
-                     "endpoint", "tag", "class", "sine", "0", "65535", "65536", "-1", "00ff"]),
+                     "endpoint", "tag", "class", "sine", "0", "65535", "65536", "-1", "00ff",
+                     "PSK", "NO_SEC", "RPK", "/0", "/1", "/21", "U", "UQ", "AAEC"]),
 )  # fmt: skip
 KEYS = st.one_of(
     st.sampled_from(["id", "kind", "type", "value", "values", "resources", "instances",
                      "endpoint", "tls", "mode", "details", "identity", "key", "scope", "target",
                      "selector", "waves", "canary", "max_concurrent", "failure_threshold", "name",
-                     "objectId", "objectInstanceId", "class", "tag", "task", "0", "1"]),
+                     "objectId", "objectInstanceId", "class", "tag", "task", "0", "1",
+                     "toDelete", "servers", "security", "oscore", "acls", "uri",
+                     "bootstrapServer", "securityMode", "publicKeyOrId", "secretKey", "serverId",
+                     "shortId", "lifetime", "binding", "oscoreSecurityMode", "sid", "rid", "msec",
+                     "oscoreMasterSecret", "oscoreSenderId", "contentFormat"]),
     st.text(max_size=6),
 )  # fmt: skip
 JSON_VALUES = st.recursive(
@@ -61,6 +66,7 @@ WRITES = st.one_of(
     st.just(("PUT", "/api/mlaas/assignments")),
     st.builds(lambda ep: ("PUT", f"/api/mlaas/devices/{ep}/tags"), ENDPOINTS),
     st.just(("POST", "/api/mlaas/models")),
+    st.builds(lambda ep: ("POST", f"/api/bootstrap/{ep}"), ENDPOINTS),
 )
 QUERY_VALUES = st.one_of(st.sampled_from(["", "1", "0", "3601", "true", "false", "TLV", "JSON",
                                           "SENML_CBOR", "nope", "-1", "9" * 30]),
@@ -85,10 +91,12 @@ async def _send(rest: Rest, method: str, path: str, query: dict[str, str], body:
 
 async def _still_answers(rest: Rest) -> None:
     for path in ("/api/clients", "/api/security/clients", "/api/mlaas/assignments",
-                 "/api/mlaas/rollouts", "/api/mlaas/devices"):  # fmt: skip
+                 "/api/mlaas/rollouts", "/api/mlaas/devices", "/api/mlaas/bootstrap"):  # fmt: skip
         async with rest.session.get(path) as response:
             assert response.status == 200, (path, response.status)
             assert isinstance(await response.json(), list)
+    async with rest.session.get("/api/bootstrap") as response:
+        assert response.status == 200 and isinstance(await response.json(), dict)
 
 
 @pytest.fixture
@@ -116,7 +124,7 @@ SEGMENTS = st.lists(
                                "rollouts", "deliveries", "artifacts", "devices", "assignments",
                                "models", "classes", "fleet", "tags", "observe", "discover",
                                "composite", "attributes", "package", "cancel", "pause", "3", "0",
-                               "..", ".", "%2e%2e", "%00", ""]),
+                               "bootstrap", "..", ".", "%2e%2e", "%00", ""]),
               st.text(max_size=8).map(lambda t: quote(t, safe=""))),
     max_size=6,
 )  # fmt: skip

@@ -256,3 +256,29 @@ async def test_bootstrap_credentials_survive_a_restart(server_config: ServerConf
             assert second.registrations.by_endpoint("bs-12") is not None
         finally:
             await device.stop()
+
+
+async def test_bootstrap_to_oscore_with_a_generated_context(
+    server: Lwm2mServer, factory_device: Factory
+) -> None:
+    """An account on this server protected by OSCORE (/0/x/17 -> /21/y) whose master secret
+    the config leaves empty: the server generates the context, stores it as the endpoint's
+    credentials and writes it; the device then registers over OSCORE."""
+    config = psk_config(server, "bs-13-factory")
+    config["security"]["1"] = {"uri": "", "securityMode": "NO_SEC", "serverId": 7,
+                               "oscoreSecurityMode": 0}  # fmt: skip
+    config["oscore"] = {"0": {}}
+    config["toDelete"] = ["/0", "/1", "/21"]
+    await put_config(server, "bs-13", config)
+    device = await factory_device("bs-13", "bs-13-factory")
+    registration = server.registrations.by_endpoint("bs-13")
+    assert registration is not None and registration.secure
+    stored = server.credentials.oscore_context("bs-13")
+    assert stored is not None
+    account = dm_account(device.tree)
+    assert account is not None and account.oscore is not None
+    assert account.uri == f"coap://127.0.0.1:{server.port}"
+    assert account.oscore.sender_id == stored.recipient_id
+    assert len(account.oscore.master_secret) == 16
+    assert (await server.read("bs-13", "/3/0/2")).success  # type: ignore[union-attr]
+    assert server.credentials.of("bs-13") is None  # OSCORE instead of a PSK

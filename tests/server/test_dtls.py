@@ -88,7 +88,7 @@ async def test_an_identity_speaks_only_for_its_endpoint(
     client = await dtls_client(port, b"id-a", b"key-a")
     answer = await request(client, f"coaps://127.0.0.1:{port}/rd?ep=dev-b&lt=60")
     assert answer.code == Code.FORBIDDEN
-    assert b"belongs to endpoint 'dev-a'" in answer.payload
+    assert b"belong to endpoint 'dev-a'" in answer.payload
     assert server.registrations.by_endpoint("dev-b") is None
 
 
