@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from lwm2m_mlaas.compiler import load_public_key, verify_package
 from lwm2m_mlaas.compiler.service import CompileService, Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
@@ -18,6 +20,7 @@ from lwm2m_mlaas.zoo.tasks import TASKS
 CNN_TASKS = {"gesture", "digits"}
 
 
+@pytest.mark.timeout(300)  # the whole zoo on every class: about 100 s on 2 busy cores
 async def test_every_task_on_every_class(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'mlaas.db'}")
     service = CompileService(store, tmp_path, workers=2)
