@@ -1,0 +1,54 @@
+"""The native backend: an int8 .tflite becomes C99 (weights as const data, a static memory
+plan, a small runtime of int8 kernels reproducing TFLite-Micro's integer results) and, per
+Cortex-M core, a position-independent module with a header the firmware loads and calls.
+
+    program = compile_tflite(tflite_bytes)          # read, lower, plan, emit C
+    host = build_host(program, folder)              # gcc shared object, host.invoke(x)
+    module = build_module(program, "cortex-m4f", folder)   # flat image, module.image
+"""
+
+from .build import (
+    CORES,
+    BuildError,
+    Core,
+    HostModel,
+    Module,
+    absolute_relocations,
+    build_host,
+    build_module,
+    relocations,
+    toolchain_available,
+)
+from .emit import Program, TensorSpecC, compile_graph
+from .graph import SUPPORTED_OPS, Graph, UnsupportedModel, read_tflite
+from .plan import Buffer, MemoryPlan, plan_memory
+
+
+def compile_tflite(tflite: bytes, name: str = "model") -> Program:
+    """Read an int8 .tflite and emit its C program (raises UnsupportedModel)."""
+    return compile_graph(read_tflite(tflite), name)
+
+
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_exported_members.py checks)
+    "Buffer",
+    "BuildError",
+    "CORES",
+    "Core",
+    "Graph",
+    "HostModel",
+    "MemoryPlan",
+    "Module",
+    "Program",
+    "SUPPORTED_OPS",
+    "TensorSpecC",
+    "UnsupportedModel",
+    "absolute_relocations",
+    "build_host",
+    "build_module",
+    "compile_graph",
+    "compile_tflite",
+    "plan_memory",
+    "read_tflite",
+    "relocations",
+    "toolchain_available",
+]

@@ -1,0 +1,482 @@
+"""Stage 2 and 4 of the native backend: each operator becomes a call of one runtime kernel with
+its constants (weights, bias, per-channel multipliers and shifts, a parameter block of shapes
+and offsets) folded in at compile time; the calls, the constants and the module header become
+one C99 translation unit.
+
+The entry point is `int model_invoke(const int8_t *input, int8_t *output, uint8_t *arena)`:
+`input` and `output` are the model's int8 tensors (NHWC, batch 1), `arena` holds every
+intermediate activation at offsets fixed by the memory plan (4-byte aligned, `arena_bytes`
+long). A QUANTIZE from a float32/uint8 graph input or a DEQUANTIZE to a float32 graph output is
+left to the caller: the entry takes and returns the int8 tensor inside, and the header's spec
+(scale, zero point, flag NATIVE_SPEC_EDGE_CONVERTED) says how to convert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import fixedpoint as fp
+from .graph import Graph, Operator, Tensor, UnsupportedModel
+from .plan import Buffer, MemoryPlan, plan_memory
+
+ENTRY = "model_invoke"
+HEADER_SYMBOL = "native_header"
+ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    name: str
+    ctype: str
+    values: np.ndarray[Any, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One kernel call. `call` is a C expression with {in0}, {in1}, {out} for tensor pointers."""
+
+    op: Operator
+    kernel: str
+    reads: tuple[int, ...]
+    write: int
+    call: str
+    consts: tuple[Const, ...] = ()
+    params: tuple[str, str, tuple[int, ...]] | None = None
+    """(C type, name, field values in declaration order)."""
+    alias: bool = False
+    """RESHAPE: the output is the input's bytes under another shape (no code)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpecC:
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+    edge_converted: bool
+    """The .tflite's own graph edge was float32/uint8 and the (de)quantization is the caller's."""
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A compiled model: the C source and what it needs at run time."""
+
+    source: str = field(repr=False)
+    arena_bytes: int
+    plan: MemoryPlan
+    input: TensorSpecC
+    output: TensorSpecC
+    ops: tuple[str, ...]
+    """The kernels called, in order (RESHAPE in place is not a call)."""
+    const_bytes: int
+    """Bytes of weights, biases and requantization constants."""
+
+
+# -- lowering -----------------------------------------------------------------------------------
+
+
+def _int8_weights(graph: Graph, op: Operator, index: int, role: str) -> Tensor:
+    t = graph.tensors[index]
+    if t.data is None:
+        raise UnsupportedModel(f"operator {op.index} {op.name}: {role} is not constant")
+    if t.dtype != "int8":
+        raise UnsupportedModel(
+            f"operator {op.index} {op.name}: {role} {t.name!r} is {t.dtype}, not int8"
+        )
+    if any(z != 0 for z in t.zero_points):
+        raise UnsupportedModel(f"operator {op.index} {op.name}: {role} has a nonzero zero point")
+    return t
+
+
+def _bias(graph: Graph, op: Operator, slot: int, channels: int) -> np.ndarray[Any, Any] | None:
+    if len(op.inputs) <= slot or op.inputs[slot] < 0:
+        return None
+    t = graph.tensors[op.inputs[slot]]
+    if t.data is None or t.dtype != "int32":
+        raise UnsupportedModel(
+            f"operator {op.index} {op.name}: bias {t.name!r} is {t.dtype}, not constant int32"
+        )
+    return np.asarray(t.data, np.int32).reshape(channels)
+
+
+def _activation(op: Operator, out: Tensor) -> tuple[int, int]:
+    code = int(op.options.get("fusedActivationFunction", 0))
+    if code not in (0, 1, 2, 3):
+        raise UnsupportedModel(f"operator {op.index} {op.name}: fused activation {code}")
+    return fp.activation_range(code, out.scale, out.zero_point)
+
+
+def _requant(
+    op: Operator, prefix: str, inp: Tensor, weights: Tensor, out: Tensor, channels: int, fc: bool
+) -> tuple[list[Const], str, str, int, int]:
+    """Per-channel (arrays) or per-tensor (two ints) requantization constants."""
+    if len(weights.scales) > 1:
+        if len(weights.scales) != channels:
+            raise UnsupportedModel(f"operator {op.index} {op.name}: {len(weights.scales)} "
+                                   f"filter scales for {channels} channels")  # fmt: skip
+        pairs = [fp.conv_multiplier(inp.scale, s, out.scale) for s in weights.scales]
+        mult = np.array([m for m, _ in pairs], np.int32)
+        shift = np.array([s for _, s in pairs], np.int8)
+        consts = [
+            Const(f"{prefix}_mult", "int32_t", mult),
+            Const(f"{prefix}_shift", "int8_t", shift),
+        ]
+        return consts, f"{prefix}_mult", f"{prefix}_shift", 0, 0
+    if fc:
+        m, s = fp.fc_per_tensor_multiplier(inp.scale, weights.scale, out.scale)
+    else:
+        m, s = fp.conv_multiplier(inp.scale, weights.scale, out.scale)
+    return [], "0", "0", m, s
+
+
+def _padding(op: Operator, in_size: int, filt: int, stride: int, dil: int, out_size: int) -> int:
+    """TFLite's SAME padding puts the odd pixel at the end; VALID pads nothing."""
+    if int(op.options.get("padding", 0)) == 1:  # VALID
+        return 0
+    effective = (filt - 1) * dil + 1
+    total = max(0, (out_size - 1) * stride + effective - in_size)
+    return total // 2
+
+
+def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
+    inp, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    w = _int8_weights(graph, op, op.inputs[1], "filter")
+    if len(inp.shape) != 4 or len(out.shape) != 4 or len(w.shape) != 4:
+        raise UnsupportedModel(f"operator {op.index} {op.name}: needs 4-D tensors")
+    _, in_h, in_w, in_c = inp.shape
+    _, out_h, out_w, out_c = out.shape
+    if depthwise:
+        _, f_h, f_w, f_c = w.shape
+        if f_c != out_c:
+            raise UnsupportedModel(f"operator {op.index} {op.name}: filter depth {f_c} != {out_c}")
+        multiplier = out_c // in_c
+        if multiplier * in_c != out_c:
+            raise UnsupportedModel(f"operator {op.index} {op.name}: {out_c} outputs from {in_c}")
+    else:
+        f_o, f_h, f_w, f_c = w.shape
+        if f_c != in_c or f_o != out_c:
+            raise UnsupportedModel(
+                f"operator {op.index} {op.name}: grouped convolution is not supported"
+            )
+        multiplier = 1
+    o = op.options
+    sh, sw = int(o.get("strideH", 1)), int(o.get("strideW", 1))
+    dh, dw = int(o.get("dilationHFactor", 1)), int(o.get("dilationWFactor", 1))
+    pad_h, pad_w = _padding(op, in_h, f_h, sh, dh, out_h), _padding(op, in_w, f_w, sw, dw, out_w)
+    lo, hi = _activation(op, out)
+    consts, mult, shift, m, s = _requant(op, prefix, inp, w, out, out_c, fc=False)
+    consts.insert(0, Const(f"{prefix}_filter", "int8_t", np.asarray(w.data, np.int8).ravel()))
+    bias = _bias(graph, op, 2, out_c)
+    bias_name = "0"
+    if bias is not None:
+        consts.insert(1, Const(f"{prefix}_bias", "int32_t", bias))
+        bias_name = f"{prefix}_bias"
+    fields = (in_h, in_w, in_c, out_h, out_w, out_c, f_h, f_w, sh, sw, dh, dw, pad_h, pad_w,
+              multiplier, -inp.zero_point, out.zero_point, lo, hi, m, s)  # fmt: skip
+    kernel = "nn_depthwise_conv2d" if depthwise else "nn_conv2d"
+    return Step(op, kernel, (inp.index,), out.index,
+                f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {mult}, {shift}, "
+                "{out})",
+                tuple(consts), ("nn_conv_params", f"{prefix}_p", fields))  # fmt: skip
+
+
+def _fully_connected(graph: Graph, op: Operator, prefix: str) -> Step:
+    inp, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    w = _int8_weights(graph, op, op.inputs[1], "weights")
+    if len(w.shape) != 2:
+        raise UnsupportedModel(f"operator {op.index} {op.name}: weights are not 2-D")
+    out_depth, accum = w.shape
+    if inp.size % accum:
+        raise UnsupportedModel(f"operator {op.index} {op.name}: input size {inp.size} / {accum}")
+    batches = inp.size // accum
+    if out.size != batches * out_depth:
+        raise UnsupportedModel(f"operator {op.index} {op.name}: output size {out.size}")
+    lo, hi = _activation(op, out)
+    consts, mult, shift, m, s = _requant(op, prefix, inp, w, out, out_depth, fc=True)
+    consts.insert(0, Const(f"{prefix}_weights", "int8_t", np.asarray(w.data, np.int8).ravel()))
+    bias = _bias(graph, op, 2, out_depth)
+    bias_name = "0"
+    if bias is not None:
+        consts.insert(1, Const(f"{prefix}_bias", "int32_t", bias))
+        bias_name = f"{prefix}_bias"
+    fields = (batches, accum, out_depth, -inp.zero_point, out.zero_point, lo, hi, m, s)
+    return Step(op, "nn_fully_connected", (inp.index,), out.index,
+                f"nn_fully_connected(&{prefix}_p, {{in0}}, {prefix}_weights, {bias_name}, "
+                f"{mult}, {shift}, {{out}})",
+                tuple(consts), ("nn_fc_params", f"{prefix}_p", fields))  # fmt: skip
+
+
+def _pool(graph: Graph, op: Operator, prefix: str, kind: str) -> Step:
+    inp, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if len(inp.shape) != 4 or len(out.shape) != 4:
+        raise UnsupportedModel(f"operator {op.index} {op.name}: needs 4-D tensors")
+    if (inp.scale, inp.zero_point) != (out.scale, out.zero_point):
+        raise UnsupportedModel(
+            f"operator {op.index} {op.name}: input and output quantization differ"
+        )
+    _, in_h, in_w, c = inp.shape
+    _, out_h, out_w, _ = out.shape
+    o = op.options
+    f_h, f_w = int(o["filterHeight"]), int(o["filterWidth"])
+    sh, sw = int(o.get("strideH", 1)), int(o.get("strideW", 1))
+    pad_h, pad_w = _padding(op, in_h, f_h, sh, 1, out_h), _padding(op, in_w, f_w, sw, 1, out_w)
+    lo, hi = _activation(op, out)
+    fields = (in_h, in_w, c, out_h, out_w, f_h, f_w, sh, sw, pad_h, pad_w, lo, hi)
+    kernel = "nn_max_pool" if kind == "max" else "nn_average_pool"
+    return Step(op, kernel, (inp.index,), out.index, f"{kernel}(&{prefix}_p, {{in0}}, {{out}})",
+                (), ("nn_pool_params", f"{prefix}_p", fields))  # fmt: skip
+
+
+def _add(graph: Graph, op: Operator, prefix: str) -> Step:
+    a, b = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+    out = graph.tensors[op.outputs[0]]
+    if a.shape != b.shape or a.shape != out.shape:
+        raise UnsupportedModel(f"operator {op.index} ADD: broadcasting {a.shape} + {b.shape} "
+                               "is not supported")  # fmt: skip
+    for t in (a, b):
+        if t.data is not None:
+            raise UnsupportedModel(f"operator {op.index} ADD: constant operand {t.name!r}")
+    (m1, s1), (m2, s2), (mo, so) = fp.add_params(a.scale, b.scale, out.scale)
+    lo, hi = _activation(op, out)
+    fields = (out.size, -a.zero_point, -b.zero_point, out.zero_point, m1, s1, m2, s2, mo, so,
+              fp.ADD_LEFT_SHIFT, lo, hi)  # fmt: skip
+    return Step(op, "nn_add", (a.index, b.index), out.index,
+                f"nn_add(&{prefix}_p, {{in0}}, {{in1}}, {{out}})", (),
+                ("nn_add_params", f"{prefix}_p", fields))  # fmt: skip
+
+
+def _softmax(graph: Graph, op: Operator, prefix: str) -> Step:
+    inp, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if out.zero_point != -128 or np.float32(out.scale) != np.float32(1 / 256):
+        raise UnsupportedModel(
+            f"operator {op.index} SOFTMAX: int8 output must have scale 1/256 and zero point -128"
+        )
+    depth = inp.shape[-1]
+    m, s, diff_min = fp.softmax_params(inp.scale, float(op.options.get("beta", 1.0)))
+    fields = (inp.size // depth, depth, m, s, diff_min)
+    return Step(op, "nn_softmax", (inp.index,), out.index,
+                f"nn_softmax(&{prefix}_p, {{in0}}, {{out}})", (),
+                ("nn_softmax_params", f"{prefix}_p", fields))  # fmt: skip
+
+
+def _requantize(graph: Graph, op: Operator, prefix: str) -> Step:
+    inp, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    m, s = fp.quantize_multiplier(fp.f32(inp.scale) / fp.f32(out.scale))
+    fields = (out.size, inp.zero_point, out.zero_point, m, s)
+    return Step(op, "nn_requantize", (inp.index,), out.index,
+                f"nn_requantize(&{prefix}_p, {{in0}}, {{out}})", (),
+                ("nn_requantize_params", f"{prefix}_p", fields))  # fmt: skip
+
+
+def _lower(graph: Graph, op: Operator) -> Step:
+    prefix = f"op{op.index}"
+    if op.name == "CONV_2D":
+        return _conv(graph, op, prefix, depthwise=False)
+    if op.name == "DEPTHWISE_CONV_2D":
+        return _conv(graph, op, prefix, depthwise=True)
+    if op.name == "FULLY_CONNECTED":
+        return _fully_connected(graph, op, prefix)
+    if op.name == "MAX_POOL_2D":
+        return _pool(graph, op, prefix, "max")
+    if op.name == "AVERAGE_POOL_2D":
+        return _pool(graph, op, prefix, "average")
+    if op.name == "ADD":
+        return _add(graph, op, prefix)
+    if op.name == "SOFTMAX":
+        return _softmax(graph, op, prefix)
+    if op.name == "QUANTIZE":
+        return _requantize(graph, op, prefix)
+    if op.name == "RESHAPE":
+        return Step(op, "reshape", (op.inputs[0],), op.outputs[0], "", alias=True)
+    raise UnsupportedModel(f"operator {op.index} {op.name} is not supported by the native backend")
+
+
+def _edges(graph: Graph) -> tuple[int, int, bool, bool, list[Operator]]:
+    """The int8 interior input and output, whether each edge is converted by the caller, and
+    the operators left after dropping edge QUANTIZE/DEQUANTIZE."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedModel(f"needs one input and one output tensor, has "
+                               f"{len(graph.inputs)} and {len(graph.outputs)}")  # fmt: skip
+    ops = list(graph.operators)
+    inp, out = graph.inputs[0], graph.outputs[0]
+    in_edge = out_edge = False
+    if graph.tensors[inp].dtype != "int8":
+        first = [op for op in ops if inp in op.inputs]
+        if len(first) != 1 or first[0].name != "QUANTIZE":
+            raise UnsupportedModel(f"input tensor is {graph.tensors[inp].dtype}, not int8, and "
+                                   "not quantized by a single QUANTIZE")  # fmt: skip
+        ops.remove(first[0])
+        inp, in_edge = first[0].outputs[0], True
+    if graph.tensors[out].dtype != "int8":
+        last = [op for op in ops if out in op.outputs]
+        if len(last) != 1 or last[0].name != "DEQUANTIZE":
+            raise UnsupportedModel(f"output tensor is {graph.tensors[out].dtype}, not int8, and "
+                                   "not made by a DEQUANTIZE")  # fmt: skip
+        ops.remove(last[0])
+        out, out_edge = last[0].inputs[0], True
+    for op in ops:
+        if op.name == "DEQUANTIZE" or (
+            op.name == "QUANTIZE" and graph.tensors[op.inputs[0]].dtype != "int8"
+        ):
+            raise UnsupportedModel(
+                f"operator {op.index} {op.name} inside the graph: the native backend computes "
+                "int8 throughout (float32 tensors only at the edges)"
+            )
+    return inp, out, in_edge, out_edge, ops
+
+
+# -- planning and emission ----------------------------------------------------------------------
+
+
+def compile_graph(graph: Graph, name: str = "model") -> Program:
+    inp, out, in_edge, out_edge, ops = _edges(graph)
+    steps = [_lower(graph, op) for op in ops]
+    root = _roots(graph, steps)
+    if root[inp] == root[out]:
+        # reshapes only, from input to output: the first one becomes a copy
+        i = next(i for i, s in enumerate(steps) if s.alias)
+        size = graph.tensors[steps[i].write].size
+        steps[i] = Step(steps[i].op, "nn_copy", steps[i].reads, steps[i].write,
+                        f"nn_copy({{in0}}, {{out}}, {size})")  # fmt: skip
+        root = _roots(graph, steps)
+    in_group, out_group = root[inp], root[out]
+    _in_place(steps, root, graph, (in_group, out_group))
+    # lifetimes of the arena buffers
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        for r in step.reads:
+            last[root[r]] = max(last.get(root[r], i), i)
+        if not step.alias:
+            first.setdefault(root[step.write], i)
+    buffers = [
+        Buffer(r, graph.tensors[r].nbytes, first[r], max(last.get(r, first[r]), first[r]))
+        for r in first
+        if r not in (in_group, out_group)
+    ]
+    plan = plan_memory(buffers)
+
+    def pointer(t: int, const: bool) -> str:
+        r = root[t]
+        if r == in_group:
+            return "input"
+        if r == out_group:
+            return "output"
+        return f"(int8_t *)(arena + {plan.offset(r)})"
+
+    consts = [c for s in steps for c in s.consts]
+    lines = [
+        _banner(name, graph, plan),
+        '#include "nn_kernels.h"',
+        '#include "native_module.h"',
+        "",
+    ]
+    for c in consts:
+        lines.append(_array(c))
+    for s in steps:
+        if s.params is not None:
+            ctype, pname, values = s.params
+            lines.append(
+                f"static const {ctype} {pname} = {{{', '.join(str(int(v)) for v in values)}}};"
+            )
+    lines += ["", "NN_ENTRY_ATTRIBUTES",
+              f"int {ENTRY}(const int8_t *input, int8_t *output, uint8_t *arena)", "{",
+              "    (void)input; (void)output; (void)arena;"]  # fmt: skip
+    called: list[str] = []
+    for s in steps:
+        if s.alias:
+            lines.append(f"    /* operator {s.op.index} RESHAPE: in place */")
+            continue
+        args = {f"in{k}": pointer(r, True) for k, r in enumerate(s.reads)}
+        args["out"] = pointer(s.write, False)
+        lines.append(f"    /* operator {s.op.index} {s.op.name} */")
+        lines.append("    " + s.call.format(**args) + ";")
+        called.append(s.op.name)
+    lines += ["    return 0;", "}", ""]
+    in_spec = _spec(graph.tensors[inp], in_edge)
+    out_spec = _spec(graph.tensors[out], out_edge)
+    lines.append(_header(plan.arena_bytes, in_spec, out_spec))
+    const_bytes = sum(c.values.nbytes for c in consts)
+    return Program("\n".join(lines) + "\n", plan.arena_bytes, plan, in_spec, out_spec,
+                   tuple(called), const_bytes)  # fmt: skip
+
+
+IN_PLACE = frozenset({"nn_add", "nn_requantize"})
+"""Element-wise kernels that read element i of every input before they write element i, so
+their output may take the bytes of an input that dies at that step."""
+
+
+def _in_place(
+    steps: list[Step], root: dict[int, int], graph: Graph, edges: tuple[int, int]
+) -> None:
+    last: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        for r in step.reads:
+            last[root[r]] = i
+    for i, step in enumerate(steps):
+        if step.kernel not in IN_PLACE or root[step.write] in edges:
+            continue
+        if any(s.alias and root[s.reads[0]] == step.write for s in steps):
+            continue  # reshapes of the output would follow it; keep the simple case only
+        for r in step.reads:
+            donor = root[r]
+            if (
+                donor not in edges
+                and last.get(donor) == i
+                and (graph.tensors[donor].nbytes == graph.tensors[step.write].nbytes)
+            ):
+                root[step.write] = donor
+                break
+
+
+def _roots(graph: Graph, steps: list[Step]) -> dict[int, int]:
+    """Storage root of every tensor: a RESHAPE output is its input's bytes."""
+    root = {t.index: t.index for t in graph.tensors}
+    for step in steps:
+        if step.alias:
+            root[step.write] = root[step.reads[0]]
+    return root
+
+
+def _spec(t: Tensor, edge: bool) -> TensorSpecC:
+    return TensorSpecC(t.shape, t.scale, t.zero_point, edge)
+
+
+def _banner(name: str, graph: Graph, plan: MemoryPlan) -> str:
+    ops = " ".join(op.name for op in graph.operators)
+    return (f"/* {name}: generated by lwm2m_mlaas' native backend; do not edit.\n"
+            f" * operators: {ops}\n * arena: {plan.arena_bytes} bytes */")  # fmt: skip
+
+
+def _array(c: Const) -> str:
+    values = [str(int(v)) for v in c.values.ravel()]
+    rows = [",".join(values[i : i + 24]) for i in range(0, len(values), 24)]
+    return (
+        f"static const {c.ctype} {c.name}[{max(len(values), 1)}] NN_ALIGNED = {{\n"
+        + ",\n".join(rows)
+        + "};"
+    )
+
+
+def _header(arena: int, i: TensorSpecC, o: TensorSpecC) -> str:
+    def spec(s: TensorSpecC) -> str:
+        shape = list(s.shape) + [0] * (6 - len(s.shape))
+        flags = "NATIVE_SPEC_EDGE_CONVERTED" if s.edge_converted else "0"
+        return (
+            f"{{NATIVE_DTYPE_INT8, {len(s.shape)}, {flags}, 0, {s.zero_point}, "
+            f"{float(np.float32(s.scale))!r}f, {s.size}, "
+            f"{{{', '.join(str(d) for d in shape)}}}}}"
+        )
+
+    return (
+        f"NN_HEADER_ATTRIBUTES\nconst native_module_header {HEADER_SYMBOL} = {{\n"
+        f"    NATIVE_MODULE_MAGIC, NATIVE_MODULE_ABI_VERSION, sizeof(native_module_header),\n"
+        f"    NATIVE_ENTRY_OFFSET, {arena}, 4, NATIVE_CORE,\n"
+        f"    {spec(i)},\n    {spec(o)}\n}};"
+    )

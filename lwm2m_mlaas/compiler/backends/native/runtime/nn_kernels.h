@@ -1,0 +1,318 @@
+/* The native backend's int8 kernels: NHWC tensors, batch 1, per-channel or per-tensor
+ * requantization, fused activation as a clamp. Each reproduces the integer result of the
+ * matching TFLite reference kernel (the ones TFLite-Micro runs); the loops differ only where
+ * integer addition is associative. Shapes come from `static const` parameter blocks, so the
+ * compiler sees them as constants. No libc: no memcpy, no division in inner loops. */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <stdint.h>
+#include "nn_fixedpoint.h"
+
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+#include <arm_acle.h>
+#define NN_DSP 1
+#else
+#define NN_DSP 0
+#endif
+
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t f_h, f_w;
+    int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int32_t depth_multiplier; /* depthwise only */
+    int32_t in_offset, out_offset; /* -input zero point, +output zero point */
+    int32_t act_min, act_max;
+    int32_t multiplier, shift; /* per-tensor requantization, when no per-channel arrays */
+} nn_conv_params;
+
+typedef struct {
+    int32_t batches, accum_depth, out_depth;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+    int32_t multiplier, shift;
+} nn_fc_params;
+
+typedef struct {
+    int32_t in_h, in_w, channels, out_h, out_w;
+    int32_t f_h, f_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} nn_pool_params;
+
+typedef struct {
+    int32_t size;
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t in1_multiplier, in1_shift, in2_multiplier, in2_shift;
+    int32_t out_multiplier, out_shift;
+    int32_t left_shift;
+    int32_t act_min, act_max;
+} nn_add_params;
+
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_multiplier, input_left_shift, diff_min;
+} nn_softmax_params;
+
+typedef struct {
+    int32_t size, in_zero_point, out_zero_point, multiplier, shift;
+} nn_requantize_params;
+
+static inline int32_t nn_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+static inline int32_t nn_requant(int32_t acc, const int32_t *mult, const int8_t *shift,
+                                 int32_t c, int32_t m, int32_t s)
+{
+    return mult ? nn_mbqm(acc, mult[c], shift[c]) : nn_mbqm(acc, m, s);
+}
+
+/* int8 dot product of n weights with n (input + offset) values. */
+static inline int32_t nn_dot(const int8_t *w, const int8_t *x, int32_t n, int32_t offset)
+{
+    int32_t acc = 0;
+    int32_t wsum = 0;
+    int32_t i = 0;
+#if NN_DSP
+    /* two 16-bit lanes per SMLAD: sign-extend bytes 0,2 and 1,3 of four weights and inputs */
+    for (; i + 4 <= n; i += 4) {
+        uint32_t wv, xv;
+        __builtin_memcpy(&wv, w + i, 4);
+        __builtin_memcpy(&xv, x + i, 4);
+        int32_t w02 = (int32_t)__sxtb16(wv), w13 = (int32_t)__sxtb16((wv >> 8) | (wv << 24));
+        int32_t x02 = (int32_t)__sxtb16(xv), x13 = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
+        acc = __smlad(w02, x02, acc);
+        acc = __smlad(w13, x13, acc);
+        wsum += w[i] + w[i + 1] + w[i + 2] + w[i + 3];
+    }
+#endif
+    for (; i < n; ++i) {
+        acc += (int32_t)w[i] * (int32_t)x[i];
+        wsum += w[i];
+    }
+    /* sum w * (x + offset) == sum w * x + offset * sum w, exactly in int32 */
+    return acc + offset * wsum;
+}
+
+/* CONV_2D: zero padding by skipping taps outside the image, as the reference kernel does. */
+NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
+                      const int32_t *bias, const int32_t *mult, const int8_t *shift,
+                      int8_t *out)
+{
+    const int32_t in_c = p->in_c;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                const int8_t *f = filter + (int32_t)oc * p->f_h * p->f_w * in_c;
+                int32_t acc = 0;
+                for (int32_t fy = 0; fy < p->f_h; ++fy) {
+                    const int32_t y = y0 + fy * p->dil_h;
+                    if (y < 0 || y >= p->in_h) {
+                        continue;
+                    }
+                    for (int32_t fx = 0; fx < p->f_w; ++fx) {
+                        const int32_t x = x0 + fx * p->dil_w;
+                        if (x < 0 || x >= p->in_w) {
+                            continue;
+                        }
+                        acc += nn_dot(f + (fy * p->f_w + fx) * in_c,
+                                      in + (y * p->in_w + x) * in_c, in_c, p->in_offset);
+                    }
+                }
+                if (bias) {
+                    acc += bias[oc];
+                }
+                acc = nn_requant(acc, mult, shift, oc, p->multiplier, p->shift) + p->out_offset;
+                *out++ = (int8_t)nn_clamp(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* DEPTHWISE_CONV_2D: output channel ic * depth_multiplier + m reads input channel ic;
+ * filter layout [1, f_h, f_w, out_c]. */
+NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
+                                const int32_t *bias, const int32_t *mult, const int8_t *shift,
+                                int8_t *out)
+{
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                const int32_t ic = oc / p->depth_multiplier;
+                int32_t acc = 0;
+                for (int32_t fy = 0; fy < p->f_h; ++fy) {
+                    const int32_t y = y0 + fy * p->dil_h;
+                    if (y < 0 || y >= p->in_h) {
+                        continue;
+                    }
+                    for (int32_t fx = 0; fx < p->f_w; ++fx) {
+                        const int32_t x = x0 + fx * p->dil_w;
+                        if (x < 0 || x >= p->in_w) {
+                            continue;
+                        }
+                        int32_t v = in[(y * p->in_w + x) * p->in_c + ic] + p->in_offset;
+                        acc += filter[(fy * p->f_w + fx) * p->out_c + oc] * v;
+                    }
+                }
+                if (bias) {
+                    acc += bias[oc];
+                }
+                acc = nn_requant(acc, mult, shift, oc, p->multiplier, p->shift) + p->out_offset;
+                *out++ = (int8_t)nn_clamp(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* FULLY_CONNECTED: weights [out_depth, accum_depth]. */
+NN_KERNEL void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const int8_t *weights,
+                               const int32_t *bias, const int32_t *mult, const int8_t *shift,
+                               int8_t *out)
+{
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *x = in + b * p->accum_depth;
+        for (int32_t oc = 0; oc < p->out_depth; ++oc) {
+            int32_t acc = nn_dot(weights + oc * p->accum_depth, x, p->accum_depth, p->in_offset);
+            if (bias) {
+                acc += bias[oc];
+            }
+            acc = nn_requant(acc, mult, shift, oc, p->multiplier, p->shift) + p->out_offset;
+            *out++ = (int8_t)nn_clamp(acc, p->act_min, p->act_max);
+        }
+    }
+}
+
+/* MAX_POOL_2D over the window clipped to the image, then the activation clamp. */
+NN_KERNEL void nn_max_pool(const nn_pool_params *p, const int8_t *in, int8_t *out)
+{
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t fy0 = y0 < 0 ? -y0 : 0;
+        const int32_t fy1 = p->f_h < p->in_h - y0 ? p->f_h : p->in_h - y0;
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            const int32_t fx0 = x0 < 0 ? -x0 : 0;
+            const int32_t fx1 = p->f_w < p->in_w - x0 ? p->f_w : p->in_w - x0;
+            for (int32_t c = 0; c < p->channels; ++c) {
+                int32_t m = -128;
+                for (int32_t fy = fy0; fy < fy1; ++fy) {
+                    for (int32_t fx = fx0; fx < fx1; ++fx) {
+                        int32_t v = in[((y0 + fy) * p->in_w + x0 + fx) * p->channels + c];
+                        m = v > m ? v : m;
+                    }
+                }
+                *out++ = (int8_t)nn_clamp(m, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* AVERAGE_POOL_2D: the sum over the clipped window divided by its tap count, rounding half
+ * away from zero (C division truncates toward zero). */
+NN_KERNEL void nn_average_pool(const nn_pool_params *p, const int8_t *in, int8_t *out)
+{
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int32_t fy0 = y0 < 0 ? -y0 : 0;
+        const int32_t fy1 = p->f_h < p->in_h - y0 ? p->f_h : p->in_h - y0;
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            const int32_t fx0 = x0 < 0 ? -x0 : 0;
+            const int32_t fx1 = p->f_w < p->in_w - x0 ? p->f_w : p->in_w - x0;
+            const int32_t count = (fy1 - fy0) * (fx1 - fx0);
+            for (int32_t c = 0; c < p->channels; ++c) {
+                int32_t acc = 0;
+                for (int32_t fy = fy0; fy < fy1; ++fy) {
+                    for (int32_t fx = fx0; fx < fx1; ++fx) {
+                        acc += in[((y0 + fy) * p->in_w + x0 + fx) * p->channels + c];
+                    }
+                }
+                if (count > 0) {
+                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                }
+                *out++ = (int8_t)nn_clamp(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* ADD of two same-shape int8 tensors: each input (less its zero point) is shifted left by
+ * left_shift bits and rescaled to twice the larger input scale, the sum rescaled to the
+ * output (every multiplier is below one). */
+NN_KERNEL void nn_add(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *out)
+{
+    for (int32_t i = 0; i < p->size; ++i) {
+        int32_t x = (int32_t)((uint32_t)(a[i] + p->in1_offset) << p->left_shift);
+        int32_t y = (int32_t)((uint32_t)(b[i] + p->in2_offset) << p->left_shift);
+        int32_t sum = nn_mbqm(x, p->in1_multiplier, p->in1_shift) +
+                      nn_mbqm(y, p->in2_multiplier, p->in2_shift);
+        int32_t v = nn_mbqm(sum, p->out_multiplier, p->out_shift) + p->out_offset;
+        out[i] = (int8_t)nn_clamp(v, p->act_min, p->act_max);
+    }
+}
+
+/* SOFTMAX int8 -> int8 (output scale 1/256, zero point -128) in gemmlowp fixed point: the
+ * differences to the row maximum are scaled by beta * input scale into Q5.26, exponentiated to
+ * Q0.31, summed in Q12.19, and each exp is multiplied by the sum's reciprocal. */
+NN_KERNEL void nn_softmax(const nn_softmax_params *p, const int8_t *in, int8_t *out)
+{
+    for (int32_t i = 0; i < p->outer; ++i) {
+        const int8_t *row = in + i * p->depth;
+        int8_t *dst = out + i * p->depth;
+        int32_t max = -128;
+        for (int32_t c = 0; c < p->depth; ++c) {
+            max = row[c] > max ? row[c] : max;
+        }
+        int32_t sum = 0;
+        for (int32_t c = 0; c < p->depth; ++c) {
+            int32_t diff = row[c] - max;
+            if (diff >= p->diff_min) {
+                int32_t scaled = nn_srdhm((int32_t)((uint32_t)diff << p->input_left_shift),
+                                          p->input_multiplier);
+                sum = nn_add_wrap(sum, nn_rdbpot(nn_exp_on_negative_q5_26(scaled), 12));
+            }
+        }
+        /* reciprocal of the Q12.19 sum: normalise to [1, 2), 1 / (1 + x), remember the bits */
+        int headroom_plus_one = nn_clz32((uint32_t)sum);
+        int bits_over_unit = 12 - headroom_plus_one;
+        int32_t shifted_minus_one =
+            (int32_t)(((uint32_t)sum << headroom_plus_one) - ((uint32_t)1 << 31));
+        int32_t scale = nn_one_over_one_plus(shifted_minus_one);
+        int exponent = bits_over_unit + 31 - 8;
+        for (int32_t c = 0; c < p->depth; ++c) {
+            int32_t diff = row[c] - max;
+            int32_t v = -128;
+            if (diff >= p->diff_min) {
+                int32_t scaled = nn_srdhm((int32_t)((uint32_t)diff << p->input_left_shift),
+                                          p->input_multiplier);
+                int32_t e = nn_exp_on_negative_q5_26(scaled);
+                v = nn_clamp(nn_rdbpot(nn_srdhm(scale, e), exponent) - 128, -128, 127);
+            }
+            dst[c] = (int8_t)v;
+        }
+    }
+}
+
+/* QUANTIZE int8 -> int8 (a change of scale inside the graph). */
+NN_KERNEL void nn_requantize(const nn_requantize_params *p, const int8_t *in, int8_t *out)
+{
+    for (int32_t i = 0; i < p->size; ++i) {
+        int32_t v = nn_mbqm(in[i] - p->in_zero_point, p->multiplier, p->shift);
+        out[i] = (int8_t)nn_clamp(v + p->out_zero_point, -128, 127);
+    }
+}
+
+NN_KERNEL void nn_copy(const int8_t *in, int8_t *out, int32_t n)
+{
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = in[i];
+    }
+}
+
+#endif
