@@ -22,6 +22,10 @@ FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_stubs"
 BOARDS = ("mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505")
 HOST_IP = "192.0.2.2"      # the host as the firmware sees it
 GUEST_IP = "192.0.2.15"
+# Boards whose NIC is not the mps2 boards' LAN9118, and their extra QEMU arguments (versatilepb:
+# the LAN91C111 driver's check; no audio backend for its AC97 codec).
+NIC_MODELS = {"versatilepb": "smc91c111"}
+EXTRA_ARGS = {"versatilepb": ["-audiodev", "none,id=noaudio"]}
 
 _built: dict[tuple[str, str, str], Path] = {}
 
@@ -73,7 +77,9 @@ class Qemu:
             "-kernel", str(self.elf),
             "-semihosting-config", "enable=on,target=native",
             "-append", self.cmdline,
-            "-nic", f"user,model=lan9118,net=192.0.2.0/24,host={HOST_IP}",
+            "-nic", f"user,model={NIC_MODELS.get(self.board, 'lan9118')},"
+                    f"net=192.0.2.0/24,host={HOST_IP}",
+            *EXTRA_ARGS.get(self.board, []),
         ]
 
     def start(self) -> Qemu:

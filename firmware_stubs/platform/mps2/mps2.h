@@ -1,6 +1,6 @@
-/* Internals of the mps2 platform: Cortex-M system registers and the Ethernet driver's face
- * toward the IP layer (net.c, through eth.h). Register names follow the ARMv7-M/ARMv8-M Architecture
- * Reference Manuals (SCB, SysTick). */
+/* Internals of the mps2 platform: Cortex-M system registers, and the Ethernet driver's face
+ * toward the IP layer (eth.h). Register names follow the ARMv7-M/ARMv8-M Architecture Reference
+ * Manuals (SCB, SysTick). */
 #ifndef MPS2_H
 #define MPS2_H
 

@@ -43,6 +43,43 @@ void platform_log(const char *text)
     uart_putc('\n');
 }
 
+#ifdef BOARD_CMDLINE
+/* ---- No semihosting (renode-an385: Renode's Cortex-M has no semihosting host) ------------- *
+ * The command line is compiled in (board.h, from make CMDLINE=); exit logs its code and
+ * sleeps, for the Robot test to read on the UART. */
+
+size_t platform_cmdline(char *buf, size_t cap)
+{
+    static const char builtin[] = BOARD_CMDLINE;
+    size_t len = sizeof builtin - 1;
+    if (cap == 0)
+        return 0;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(buf, builtin, len);
+    buf[len] = '\0';
+    return len;
+}
+
+void platform_exit(int code)
+{
+    char line[16] = "exit ", digits[12];
+    size_t n = 0, at = 5;
+    uint32_t v = code < 0 ? 0u - (uint32_t)code : (uint32_t)code;
+    do
+        digits[n++] = (char)('0' + v % 10u);
+    while ((v /= 10u) != 0);
+    if (code < 0)
+        line[at++] = '-';
+    while (n)
+        line[at++] = digits[--n];
+    line[at] = '\0';
+    platform_log(line);
+    for (;;)
+        __asm__ volatile("wfi");
+}
+
+#else
 /* ---- Semihosting (ARM "Semihosting for AArch32 and AArch64", v2.0) ------------------------ *
  * On M-profile the call is BKPT 0xAB with the operation in r0 and a parameter block in r1.
  * QEMU needs -semihosting-config enable=on,target=native; without it BKPT is a HardFault. */
@@ -98,6 +135,7 @@ void platform_exit(int code)
     for (;;)
         __asm__ volatile("wfi");
 }
+#endif
 
 /* ---- Board ------------------------------------------------------------------------------ */
 
