@@ -17,6 +17,7 @@ void sb_mem(struct sbuf *b, const void *s, size_t n);
 void sb_u32(struct sbuf *b, uint32_t v);
 void sb_i32(struct sbuf *b, int32_t v);
 void sb_hex(struct sbuf *b, const uint8_t *data, size_t n);  /* lower-case hex */
+void sb_milli(struct sbuf *b, float f);  /* three decimals: "-1.250" */
 /* strcpy bounded by the destination's size, truncating. */
 void str_copy(char *dst, size_t cap, const char *src);
 

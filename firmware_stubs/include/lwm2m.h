@@ -15,6 +15,7 @@ struct client_config {
     uint16_t server_port;
     uint32_t lifetime;      /* seconds */
     uint32_t duration;      /* seconds to run, 0 = until killed */
+    uint32_t interval;      /* milliseconds between inferences, 0 = none */
     uint8_t trust[32];      /* Ed25519 public key packages must be signed with */
     uint8_t has_trust;
 };

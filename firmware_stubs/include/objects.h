@@ -43,6 +43,7 @@ struct objects {
     char model[48], model_version[32];
     int32_t clock_mhz, ml_ram, ml_flash;
     int32_t inferences, latency;
+    int32_t golden_passed, golden_total;
     char last_output[32];
     float last_score;
     uint8_t enabled;

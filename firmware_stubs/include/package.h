@@ -41,6 +41,7 @@ struct tensor_spec {
 struct package {
     /* manifest */
     char model[48], version[32], task[32], backend[32], device_class[32];
+    char kind[16];                  /* classification, regression or anomaly */
     uint32_t format, payload_size, arena_bytes;
     const uint8_t *payload_sha256;  /* 32 bytes */
     struct tensor_spec input, output;

@@ -17,6 +17,7 @@ struct board_info {
 void platform_init(void);
 const struct board_info *platform_board(void);
 uint32_t platform_millis(void);
+uint32_t platform_micros(void);                 /* for latencies; wraps after 71 minutes */
 void platform_log(const char *text);            /* one line, no newline needed */
 /* The command line (QEMU -append, or argv on the host), e.g.
  * "ep=stub-1 server=192.0.2.2:5683 lifetime=60 duration=0"; 0 if there is none. */

@@ -15,6 +15,7 @@
 #define OUR_SZX 6          /* the largest block we take: 1024 bytes */
 #define PULL_SZX 5         /* the block size we ask for when pulling: 512 (Zephyr's samples) */
 #define PUSH_IDLE_MS 60000u  /* a push whose next block does not come gives up: result 4 */
+#define SLOT_ALIGN 8u        /* room kept in the slot to align the payload (a module) */
 
 enum { MODE_NONE, MODE_PUSH, MODE_PULL };
 
@@ -33,6 +34,10 @@ static uint8_t dl_tag;     /* its address tags the download's exchanges */
 
 static void set_state(int32_t state, int32_t result)
 {
+    if (state == FW_DOWNLOADING && obj.fw_state != FW_DOWNLOADING) {
+        ml_uninstall();  /* one slot: the new package overwrites the running model */
+        obj.fw_name[0] = obj.fw_version[0] = 0;
+    }
     if (obj.fw_state != state)
         log_num("fw state ", state);
     if (obj.fw_result != result)
@@ -62,6 +67,7 @@ static void fail(int32_t result)
 void fw_init(void)
 {
     slot = platform_model_slot(&slot_cap);
+    slot_cap -= SLOT_ALIGN;
     obj.fw_state = FW_IDLE;
     obj.fw_result = FW_INITIAL;
 }
@@ -84,6 +90,14 @@ static void downloaded(void)
     if (!r && !ml_supports(pkg.backend)) {
         log_str("fw backend not supported: ", pkg.backend);
         r = FW_UNSUPPORTED;
+    }
+    if (!r) {  /* move the package so that its payload, a module, is 8-byte aligned */
+        size_t shift = (SLOT_ALIGN - ((uintptr_t)pkg.payload.data & (SLOT_ALIGN - 1u))) &
+                       (SLOT_ALIGN - 1u);
+        if (shift) {
+            memmove(slot + shift, slot, received);
+            r = package_parse(slot + shift, received, &pkg);
+        }
     }
     if (r)
         set_state(FW_IDLE, r);

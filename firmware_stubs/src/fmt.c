@@ -67,6 +67,18 @@ void sb_hex(struct sbuf *b, const uint8_t *data, size_t n)
     }
 }
 
+void sb_milli(struct sbuf *b, float f)
+{
+    int32_t milli = (int32_t)(f * 1000.0f + (f < 0 ? -0.5f : 0.5f));
+    uint32_t a = (uint32_t)(milli < 0 ? -milli : milli), frac = a % 1000;
+    if (milli < 0)
+        sb_str(b, "-");
+    sb_u32(b, a / 1000);
+    sb_str(b, ".");
+    sb_mem(b, "00", frac < 10 ? 2 : frac < 100 ? 1 : 0);
+    sb_u32(b, frac);
+}
+
 void log_num(const char *a, int32_t n)
 {
     char line[96];

@@ -90,6 +90,7 @@ int lwm2m_config(const char *line)
     cfg.server_ip = SERVER_IP;
     cfg.server_port = 5683;
     cfg.lifetime = 60;
+    cfg.interval = 1000;
     while (*p) {
         const char *key = p, *eq, *val;
         size_t klen, vlen;
@@ -116,6 +117,8 @@ int lwm2m_config(const char *line)
                 bad = parse_u32(val, vlen, &cfg.lifetime) || cfg.lifetime == 0;
             } else if (klen == 8 && !memcmp(key, "duration", 8)) {
                 bad = parse_u32(val, vlen, &cfg.duration);
+            } else if (klen == 8 && !memcmp(key, "interval", 8)) {
+                bad = parse_u32(val, vlen, &cfg.interval);
             } else if (klen == 4 && !memcmp(key, "task", 4)) {
                 bad = copy_value(cfg.task, sizeof cfg.task, val, vlen);
             } else if (klen == 5 && !memcmp(key, "trust", 5)) {
@@ -676,4 +679,5 @@ void lwm2m_poll(uint32_t now)
                 notify(&observers[i], now);
     }
     fw_poll(now);  /* after the notifications, so that each state is reported */
+    ml_poll(now);
 }

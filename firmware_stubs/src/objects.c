@@ -63,6 +63,8 @@ static const struct resource table[] = {
     INT(32101, 5, OP_R, &obj.latency),
     {32101, 6, RT_BOOL, OP_R | OP_W, 0, &obj.enabled, 0, 0, 0},
     {32101, 7, RT_EXEC, OP_E, 0, 0, 0, 0, reset_counters},
+    INT(32101, 8, OP_R, &obj.golden_passed),
+    INT(32101, 9, OP_R, &obj.golden_total),
 };
 #define N_RES (sizeof table / sizeof table[0])
 
@@ -199,18 +201,9 @@ static size_t text_value(const struct resource *r, char *out, size_t cap)
     case RT_BOOL:
         sb_str(&b, *(const uint8_t *)r->val ? "1" : "0");
         break;
-    case RT_FLOAT: {  /* three decimals are all a score needs */
-        float f = *(const float *)r->val;
-        int32_t milli = (int32_t)(f * 1000.0f + (f < 0 ? -0.5f : 0.5f));
-        uint32_t a = (uint32_t)(milli < 0 ? -milli : milli), frac = a % 1000;
-        if (milli < 0)
-            sb_str(&b, "-");
-        sb_u32(&b, a / 1000);
-        sb_str(&b, ".");
-        sb_mem(&b, "00", frac < 10 ? 2 : frac < 100 ? 1 : 0);
-        sb_u32(&b, frac);
+    case RT_FLOAT:  /* three decimals are all a score needs */
+        sb_milli(&b, *(const float *)r->val);
         break;
-    }
     default:
         break;
     }

@@ -318,7 +318,9 @@ static int parse_field(struct reader *r, int field, struct package *pkg)
         return get_text(r, pkg->backend, sizeof pkg->backend);
     case F_CLASS:
         return get_text(r, pkg->device_class, sizeof pkg->device_class);
-    case F_KIND: case F_VARIANT: case F_COMPILER:    /* not kept, but must be text */
+    case F_KIND:
+        return get_text(r, pkg->kind, sizeof pkg->kind);
+    case F_VARIANT: case F_COMPILER:    /* not kept, but must be text */
         return next_major(r, &it, 3);
     case F_PAYLOAD_SIZE:
         return get_u32(r, &pkg->payload_size);

@@ -85,7 +85,7 @@ def test_default_registry_holds_the_shipped_objects() -> None:
     assert sorted(registry.object(3).resources) == list(range(23))  # type: ignore[union-attr]
     assert sorted(registry.object(5).resources) == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # type: ignore[union-attr]
     assert sorted(registry.object(32100).resources) == list(range(11))  # type: ignore[union-attr]
-    assert sorted(registry.object(32101).resources) == list(range(8))  # type: ignore[union-attr]
+    assert sorted(registry.object(32101).resources) == list(range(10))  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,17 @@ uint32_t platform_millis(void)
     return millis;
 }
 
+/* The tick count and SysTick's down-counter within the tick; read again if a tick passed. */
+uint32_t platform_micros(void)
+{
+    uint32_t ms, cvr;
+    do {
+        ms = millis;
+        cvr = SYST_CVR;
+    } while (ms != millis);
+    return ms * 1000u + (BOARD_SYSCLK_HZ / 1000u - 1u - cvr) / (BOARD_SYSCLK_HZ / 1000000u);
+}
+
 /* ---- CMSDK APB UART0 (ARM DDI 0479 Cortex-M System Design Kit TRM, "APB UART") ----------- */
 
 #define UART_DATA REG32(BOARD_UART0_BASE + 0x000u)

@@ -28,6 +28,11 @@ uint32_t platform_millis(void)
     return ms;
 }
 
+uint32_t platform_micros(void)
+{
+    return platform_millis() * 1000u;
+}
+
 /* ---- PL011 UART0 (ARM DDI 0183 PrimeCell UART TRM) ---------------------------------------- */
 
 #define UART_DR REG32(BOARD_UART0_BASE + 0x000u)

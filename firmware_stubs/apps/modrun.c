@@ -1,0 +1,342 @@
+/* Runs a native-backend model module (lwm2m_mlaas/compiler/backends/native) on the board:
+ *
+ *   module=/tmp/m.bin inputs=/tmp/in.bin outputs=/tmp/out.bin count=N [offset=8] [arena_offset=4]
+ *
+ * on the command line (QEMU -append); the files are the host's, reached through ARM
+ * semihosting (QEMU -semihosting-config enable=on,target=native). The module image is copied
+ * into the model slot at `offset` bytes past its start (8 by default: 8-byte aligned, neither
+ * the slot's 16-byte alignment nor the address 0 the module was linked at, so a module that
+ * is not position independent computes garbage or faults), its header is checked (magic, ABI
+ * version, core, entry, arena against platform_ml_arena), the arena is filled with a pattern
+ * (a module must not rely on zeroed or preserved memory) and passed `arena_offset` bytes in
+ * (4 by default: only the 4-byte alignment the header asks for). Then for each of the N
+ * inputs (int8, header input.size bytes each, back to back in `inputs`) it calls
+ * model_invoke and appends the output (output.size bytes) to `outputs`.
+ *
+ * Timing: SysTick counts processor cycles (QEMU: BOARD_SYSCLK_HZ) down from the reload value
+ * the platform set (one period per ms, its interrupt counts platform_millis). A timestamp is
+ * millis * (reload + 1) + (reload - current), read with interrupts masked and corrected for a
+ * wrap whose interrupt is still pending, so it has single-cycle resolution over any length
+ * (64-bit). Per inference the UART shows
+ *
+ *   modrun: inference <i> cycles <n>
+ *
+ * with n = (after - before - overhead), overhead being two back-to-back timestamps. The
+ * periodic SysTick interrupt (a few instructions per ms) is included. First lines:
+ *
+ *   modrun: board <board> core <core> sysclk <hz> reload <rvr>
+ *   modrun: module <bytes> B at 0x... arena <bytes> B at 0x... input <n> output <n> overhead <c>
+ *
+ * and last `modrun: done <N> inferences cycles total <sum>`.
+ *
+ * Exit status: 0 done, 2 bad command line, 3 host file error, 4 not a module (magic, ABI,
+ * header, entry), 5 module larger than the model slot, 6 built for another core, 7 arena too
+ * small, 8 model_invoke returned non-zero (70: a fault, see platform/mps2/README.md).
+ * Uses platform.h (and the generated board.h for the board's core and SysTick clock) only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "board.h"
+#include "native_module.h"
+#include "platform.h"
+
+
+typedef int (*model_invoke_fn)(const int8_t *input, int8_t *output, uint8_t *arena);
+
+/* NATIVE_CORE_* for the board's core (the catalogue's name in board.h). */
+static uint32_t board_core_code(void)
+{
+    static const char *const names[] = {"host", "cortex-m0plus", "cortex-m3", "cortex-m4f",
+                                        "cortex-m7", "cortex-m33"};
+    for (uint32_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(names[i], BOARD_CORE) == 0)
+            return i;
+    return 0xFFFFFFFFu;
+}
+
+/* ---- Semihosting file I/O (ARM "Semihosting for AArch32 and AArch64" v2.0) ---------------- *
+ * BKPT 0xAB, operation in r0, parameter block in r1, result in r0, as platform/mps2 does. */
+
+#define SYS_OPEN 0x01
+#define SYS_CLOSE 0x02
+#define SYS_WRITE 0x05
+#define SYS_READ 0x06
+#define SYS_FLEN 0x0C
+#define OPEN_RB 1u /* fopen modes by index: 1 "rb", 5 "wb" */
+#define OPEN_WB 5u
+
+static int semihost(uint32_t op, void *block)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register void *r1 __asm__("r1") = block;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return (int)r0;
+}
+
+static int sh_open(const char *name, uint32_t mode)
+{
+    uint32_t block[3] = {(uint32_t)(uintptr_t)name, mode, (uint32_t)strlen(name)};
+    return semihost(SYS_OPEN, block);
+}
+
+static void sh_close(int fd)
+{
+    uint32_t block[1] = {(uint32_t)fd};
+    semihost(SYS_CLOSE, block);
+}
+
+static int sh_flen(int fd)
+{
+    uint32_t block[1] = {(uint32_t)fd};
+    return semihost(SYS_FLEN, block);
+}
+
+/* 0 when all `len` bytes were read (SYS_READ returns the bytes it did not read). */
+static int sh_read(int fd, void *buf, size_t len)
+{
+    uint32_t block[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, (uint32_t)len};
+    return semihost(SYS_READ, block) == 0 ? 0 : -1;
+}
+
+static int sh_write(int fd, const void *buf, size_t len)
+{
+    uint32_t block[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)buf, (uint32_t)len};
+    return semihost(SYS_WRITE, block) == 0 ? 0 : -1;
+}
+
+/* ---- SysTick cycle timestamps (ARMv7-M B3.3; the same registers on v8-M) ------------------ */
+
+#define REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
+#define SYST_RVR REG32(0xE000E014u)
+#define SYST_CVR REG32(0xE000E018u)
+#define SCB_ICSR REG32(0xE000ED04u)
+#define ICSR_PENDSTSET (1u << 26)
+
+/* Cycles since SysTick started: the interrupt cannot run in between (PRIMASK), and a wrap
+ * whose interrupt is pending (so platform_millis has not counted it yet) is added when the
+ * current value was read after it (near the reload value, not near 0). */
+static uint64_t cycles_now(void)
+{
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n\tcpsid i" : "=r"(primask)::"memory");
+    uint32_t reload = SYST_RVR;
+    uint32_t current = SYST_CVR;
+    uint32_t ms = platform_millis();
+    if ((SCB_ICSR & ICSR_PENDSTSET) && current > reload / 2)
+        ms++;
+    __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
+    return (uint64_t)ms * ((uint64_t)reload + 1u) + (reload - current);
+}
+
+/* ---- Command line and log --------------------------------------------------------------- */
+
+/* The value of `key=` in a space-separated command line, copied into out. */
+static int arg(const char *cmdline, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    for (const char *p = cmdline; *p;) {
+        size_t wlen = strcspn(p, " ");
+        if (wlen > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            size_t vlen = wlen - klen - 1;
+            if (vlen >= cap)
+                return -1;
+            memcpy(out, p + klen + 1, vlen);
+            out[vlen] = '\0';
+            return 0;
+        }
+        p += wlen;
+        p += strspn(p, " ");
+    }
+    return -1;
+}
+
+static long number_arg(const char *cmdline, const char *key, long fallback)
+{
+    char text[24];
+    return arg(cmdline, key, text, sizeof text) ? fallback : strtol(text, NULL, 0);
+}
+
+static char line[256];
+
+static void put(const char *text)
+{
+    size_t len = strlen(line), n = strlen(text);
+    if (len + n >= sizeof line)
+        n = sizeof line - len - 1;
+    memcpy(line + len, text, n);
+    line[len + n] = '\0';
+}
+
+static void put_u64(uint64_t v)
+{
+    char digits[24], *p = digits + sizeof digits - 1;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    put(p);
+}
+
+static void put_hex(uint32_t v)
+{
+    char digits[11] = "0x";
+    for (int i = 0; i < 8; i++)
+        digits[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 0xFu];
+    digits[10] = '\0';
+    put(digits);
+}
+
+static int fail(int code, const char *what)
+{
+    line[0] = '\0';
+    put("modrun: error: ");
+    put(what);
+    platform_log(line);
+    return code;
+}
+
+/* ---- Main ------------------------------------------------------------------------------- */
+
+#define MAX_TENSOR 65536u
+
+int main(void)
+{
+    static char cmdline[512], module_path[160], inputs_path[160], outputs_path[160];
+    static int8_t input[MAX_TENSOR] __attribute__((aligned(4)));
+    static int8_t output[MAX_TENSOR] __attribute__((aligned(4)));
+
+    platform_init();
+    platform_cmdline(cmdline, sizeof cmdline);
+    long count = number_arg(cmdline, "count", -1);
+    long offset = number_arg(cmdline, "offset", 8);
+    long arena_offset = number_arg(cmdline, "arena_offset", 4);
+    if (arg(cmdline, "module", module_path, sizeof module_path)
+        || arg(cmdline, "inputs", inputs_path, sizeof inputs_path)
+        || arg(cmdline, "outputs", outputs_path, sizeof outputs_path) || count < 0
+        || offset < 0 || offset % 4 || arena_offset < 0 || arena_offset % 4) {
+        platform_log("usage: module=F inputs=F outputs=F count=N [offset=8] [arena_offset=4]");
+        return 2;
+    }
+
+    /* Load the image into the model slot, `offset` bytes in. */
+    size_t slot_bytes, arena_capacity;
+    uint8_t *slot = platform_model_slot(&slot_bytes);
+    uint8_t *ml_arena = platform_ml_arena(&arena_capacity);
+    int fd = sh_open(module_path, OPEN_RB);
+    if (fd < 0)
+        return fail(3, "cannot open the module");
+    int image_bytes = sh_flen(fd);
+    if (image_bytes < (int)sizeof(native_module_header)) {
+        sh_close(fd);
+        return fail(4, "not a module: shorter than its header");
+    }
+    if ((size_t)image_bytes + (size_t)offset > slot_bytes) {
+        sh_close(fd);
+        return fail(5, "module larger than the model slot");
+    }
+    uint8_t *base = slot + offset;
+    int read_failed = sh_read(fd, base, (size_t)image_bytes);
+    sh_close(fd);
+    if (read_failed)
+        return fail(3, "cannot read the module");
+    /* Code was written as data: complete the writes, refetch (ARMv7-M A3.7.3). */
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+
+    const native_module_header *h = (const native_module_header *)base;
+    if (h->magic != NATIVE_MODULE_MAGIC)
+        return fail(4, "not a module: bad magic");
+    if (h->abi_version != NATIVE_MODULE_ABI_VERSION || h->header_bytes != sizeof *h)
+        return fail(4, "unsupported module ABI version");
+    if (h->entry_offset < h->header_bytes || h->entry_offset >= (uint32_t)image_bytes
+        || (h->entry_offset & 1u))
+        return fail(4, "entry outside the image");
+    if (h->core != board_core_code())
+        return fail(6, "module built for another core");
+    if (h->input.size > MAX_TENSOR || h->output.size > MAX_TENSOR)
+        return fail(4, "tensor larger than modrun's buffers");
+    uint32_t align = h->arena_align ? h->arena_align : 4u;
+    uint8_t *arena = ml_arena + arena_offset;
+    if ((align & (align - 1u)) || ((uintptr_t)arena & (align - 1u)))
+        return fail(7, "arena alignment");
+    if ((size_t)arena_offset + h->arena_bytes > arena_capacity)
+        return fail(7, "module arena larger than the board's ML arena");
+    memset(arena, 0xA5, h->arena_bytes);
+    model_invoke_fn invoke = (model_invoke_fn)(uintptr_t)((uintptr_t)base + h->entry_offset + 1u);
+
+    uint64_t t0 = cycles_now();
+    uint64_t overhead = cycles_now() - t0;
+    line[0] = '\0';
+    put("modrun: board ");
+    put(BOARD_NAME);
+    put(" core ");
+    put(BOARD_CORE);
+    put(" sysclk ");
+    put_u64(BOARD_SYSCLK_HZ);
+    put(" reload ");
+    put_u64(SYST_RVR);
+    platform_log(line);
+    line[0] = '\0';
+    put("modrun: module ");
+    put_u64((uint32_t)image_bytes);
+    put(" B at ");
+    put_hex((uint32_t)(uintptr_t)base);
+    put(" arena ");
+    put_u64(h->arena_bytes);
+    put(" B at ");
+    put_hex((uint32_t)(uintptr_t)arena);
+    put(" input ");
+    put_u64(h->input.size);
+    put(" output ");
+    put_u64(h->output.size);
+    put(" overhead ");
+    put_u64(overhead);
+    platform_log(line);
+
+    int in_fd = sh_open(inputs_path, OPEN_RB);
+    if (in_fd < 0)
+        return fail(3, "cannot open the inputs");
+    int out_fd = sh_open(outputs_path, OPEN_WB);
+    if (out_fd < 0) {
+        sh_close(in_fd);
+        return fail(3, "cannot open the outputs");
+    }
+    uint64_t total = 0;
+    int status = 0;
+    for (long i = 0; i < count; i++) {
+        if (sh_read(in_fd, input, h->input.size)) {
+            status = fail(3, "inputs file too short");
+            break;
+        }
+        uint64_t before = cycles_now();
+        int rc = invoke(input, output, arena);
+        uint64_t after = cycles_now();
+        uint64_t cycles = after - before - overhead;
+        if (rc != 0) {
+            status = fail(8, "model_invoke returned non-zero");
+            break;
+        }
+        total += cycles;
+        if (sh_write(out_fd, output, h->output.size)) {
+            status = fail(3, "cannot write the outputs");
+            break;
+        }
+        line[0] = '\0';
+        put("modrun: inference ");
+        put_u64((uint64_t)i);
+        put(" cycles ");
+        put_u64(cycles);
+        platform_log(line);
+    }
+    sh_close(in_fd);
+    sh_close(out_fd);
+    if (status)
+        return status;
+    line[0] = '\0';
+    put("modrun: done ");
+    put_u64((uint64_t)count);
+    put(" inferences cycles total ");
+    put_u64(total);
+    platform_log(line);
+    return 0;
+}
