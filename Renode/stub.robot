@@ -63,7 +63,7 @@ Stub Registers And Is Classified
     Wait For Line On Uart    registered /rd/
     Device Field Should Be    class    mps2-an385
 
-Stub Downloads And Checks Its Package
+Stub Downloads, Checks And Runs Its Native Model
     Boot Stub
     Wait For Line On Uart    registered /rd/
     ${out}=    Run Process    ${MLAAS}    rollout    create    ${TARGET}
@@ -71,3 +71,6 @@ Stub Downloads And Checks Its Package
     Should Be Equal As Integers    ${out.rc}    0    ${out.stderr}
     Wait For Line On Uart    fw state 1
     Wait For Line On Uart    fw state 2
+    Wait For Line On Uart    ml golden vectors reproduced
+    Wait For Line On Uart    fw result 1
+    Wait For Line On Uart    ml running
