@@ -38,16 +38,34 @@ def artifact_json(artifact: StoredArtifact) -> dict[str, Any]:
             "quality": dict(artifact.quality), "created": artifact.created}  # fmt: skip
 
 
-def compile_json(outcome: StoredCompile) -> dict[str, Any]:
+def compile_json(outcome: StoredCompile,
+                 side_by_side: Sequence[StoredCompile] = ()) -> dict[str, Any]:  # fmt: skip
+    """A compile outcome; `side_by_side`, the same target and class compiled for each of the
+    class's backends, adds "backends": their arena and flash figures, one entry each."""
     artifact = outcome.artifact
     result: dict[str, Any] = {"task": outcome.task, "class": outcome.device_class,
                               "compiler_version": outcome.compiler_version,
-                              "fits": artifact is not None}  # fmt: skip
+                              "backend": outcome.backend, "fits": artifact is not None}  # fmt: skip
     if artifact is None:
         result["reason"] = outcome.reason
     else:
         result.update(artifact_json(artifact), package=artifact.path)
+    if side_by_side:
+        result["backends"] = [backend_json(o) for o in side_by_side]
     return result
+
+
+def backend_json(outcome: StoredCompile) -> dict[str, Any]:
+    """One backend's figures for a side-by-side comparison: RAM (arena, and what the class must
+    offer) and flash (payload and package bytes), or why nothing fits."""
+    artifact = outcome.artifact
+    if artifact is None:
+        return {"backend": outcome.backend, "fits": False, "reason": outcome.reason}
+    return {"backend": outcome.backend, "fits": True, "model": artifact.model,
+            "artifact": artifact.id, "arena_bytes": artifact.arena_bytes,
+            "ram_needed": artifact.quality.get("ram_needed"),
+            "payload_bytes": artifact.model_bytes, "package_bytes": artifact.package_bytes,
+            "int8": artifact.quality.get("int8")}  # fmt: skip
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
@@ -58,7 +76,8 @@ def provision_json(provision: Provision) -> dict[str, Any]:
     return {"stage": provision.stage, "class": provision.device_class,
             "target": provision.target, "model": provision.model,
             "artifact": provision.artifact_id, "arena_bytes": provision.arena_bytes,
-            "mode": provision.mode, "reason": provision.reason}  # fmt: skip
+            "backend": provision.backend, "mode": provision.mode,
+            "reason": provision.reason}  # fmt: skip
 
 
 def member_json(member: RolloutMember) -> dict[str, Any]:

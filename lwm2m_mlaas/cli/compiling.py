@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from ..api.shapes import compile_json
 from ..config import ServerConfig
-from ..store import Store, StoredCompile
+from ..store import Store, StoredArtifact, StoredCompile
 from .output import progress_bars
 
 console = Console()
@@ -28,44 +29,86 @@ async def compile_command(args: argparse.Namespace) -> int:
     from ..compiler.service import CompileService, UnknownTarget
     from ..compiler.targets import load_catalogue
 
-    classes = list(load_catalogue()) if args.device_class == ["all"] else args.device_class
+    catalogue = load_catalogue()
+    classes = list(catalogue) if args.device_class == ["all"] else args.device_class
+    backend = getattr(args, "backend", None)
     config = _config(args)
     store = await Store.open(config.database_url)
     service = CompileService(store, config.data_dir, workers=args.workers)
-    outcomes: list[StoredCompile] = []
+    # the chosen (or preferred) backend first; a class that also has a native runtime is
+    # compiled for it too, side by side, unless a backend was asked for
+    compiles = [(name, backend) for name in classes]
+    if backend is None:
+        compiles += [(name, "native") for name in classes
+                     if name in catalogue and catalogue[name].native_runtime
+                     and catalogue[name].preferred_backend != catalogue[name].native_runtime]
+    outcomes: dict[tuple[str, str | None], StoredCompile] = {}
     try:
         with progress_bars() as progress:
-            bar = progress.add_task(f"compiling {args.model}", total=len(classes))
+            bar = progress.add_task(f"compiling {args.model}", total=len(compiles))
 
-            async def one(name: str) -> None:
-                outcomes.append(await service.compile(args.model, name))
+            async def one(name: str, chosen: str | None) -> None:
+                outcomes[name, chosen] = await service.compile(args.model, name, chosen)
                 progress.advance(bar)
 
-            await asyncio.gather(*(one(name) for name in classes))
+            await asyncio.gather(*(one(name, chosen) for name, chosen in compiles))
     except UnknownTarget as exc:
         console.print(f"[red]{exc}[/]")
         return 2
     finally:
         await service.close()
         await store.close()
-    outcomes.sort(key=lambda o: classes.index(o.device_class))
+    per_class = {name: [outcomes[name, chosen] for n, chosen in compiles if n == name]
+                 for name in classes}  # fmt: skip
     if args.json:
-        results = [compile_json(o) for o in outcomes]
+        results = [compile_json(found[0], found if len(found) > 1 else ())
+                   for found in per_class.values()]  # fmt: skip
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     else:
         table = Table(title=f"{args.model}: compiled for {len(classes)} class(es)")
-        for column in ("class", "model", "arena", "bytes", "int8", "float", "package or reason"):
+        for column in ("class", "backend", "model", "arena", "RAM", "package", "int8",
+                       "package or reason"):
             table.add_column(column, overflow="fold")
-        for o in outcomes:
-            a = o.artifact
-            if a is None:
-                table.add_row(o.device_class, "-", "", "", "", "", f"[yellow]{o.reason}[/]")
-                continue
-            q = a.quality
-            table.add_row(o.device_class, a.model, f"{a.arena_bytes:,}", f"{a.model_bytes:,}",
-                          _fmt(q.get("int8")), _fmt(q.get("float")), a.id[:12])  # fmt: skip
+        comparisons = []
+        for name, found in per_class.items():
+            for o in found:
+                a = o.artifact
+                if a is None:
+                    table.add_row(name, o.backend, "-", "", "", "", "", f"[yellow]{o.reason}[/]")
+                    continue
+                q = a.quality
+                table.add_row(name, a.backend, a.model, f"{a.arena_bytes:,}",
+                              _bytes(q.get("ram_needed")), f"{a.package_bytes:,}",
+                              _fmt(q.get("int8")), a.id[:12])  # fmt: skip
+            fitting = [o.artifact for o in found if o.artifact is not None]
+            if len(found) > 1 and len(fitting) == len(found):
+                comparisons.append(_side_by_side(name, fitting))
         console.print(table)
-    return 0 if all(o.artifact is not None for o in outcomes) else 1
+        for line in comparisons:
+            console.print(line, soft_wrap=True)
+    return 0 if all(found[0].artifact is not None for found in per_class.values()) else 1
+
+
+def _side_by_side(name: str, artifacts: list[StoredArtifact]) -> str:
+    """'mps2-an385: arena tflm 3,392 B, native-armv7m 128 B (-96%); package ...'."""
+    reference = artifacts[0]
+
+    def figures(what: str, value: Callable[[StoredArtifact], int]) -> str:
+        shown = [f"{a.backend} {value(a):,} B" + (
+            f" ({_change(value(a), value(reference))})" if a is not reference else "")
+            for a in artifacts]  # fmt: skip
+        return f"{what} " + ", ".join(shown)
+
+    return (f"{name}: " + figures("arena", lambda a: a.arena_bytes) + "; "
+            + figures("package", lambda a: a.package_bytes))  # fmt: skip
+
+
+def _change(value: int, reference: int) -> str:
+    return f"{(value - reference) / reference:+.0%}" if reference else "-"
+
+
+def _bytes(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-"
 
 
 def _fmt(value: object) -> str:

@@ -364,12 +364,15 @@ def demo_command(**options: Any) -> None:
 @click.argument("model")
 @click.option("--class", "device_class", multiple=True, required=True,
               help="device class (repeat, or 'all')")
+@click.option("--backend", help="tflm, native or a native runtime (default: the class's "
+              "preferred backend, with its native runtime side by side)")
 @click.option("--workers", type=int, default=1, show_default=True, help="compile processes")
 @click.option("--db", help="SQLite file path or SQLAlchemy URL")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="the data dir to compile in")
 @click.option("--json", "json_output", is_flag=True, help="machine-readable output")
 def compile_cli(device_class: tuple[str, ...], json_output: bool, **options: Any) -> None:
-    """Compile a zoo task, zoo model or imported model for device classes, locally."""
+    """Compile a zoo task, zoo model or imported model for device classes, locally. A class
+    with both TFLite-Micro and a native runtime is compiled for both, side by side."""
     _run(compile_command, device_class=list(device_class), json=json_output, **options)
 
 

@@ -4,11 +4,13 @@ Encoded as a CBOR map with text keys (format version 1):
 
     format          1
     model, version, task, kind, variant    text: which zoo model this is
-    backend         "tflm"
+    backend         the runtime: "tflm" (payload: the .tflite) or a native runtime such as
+                    "native-armv7m" (payload: the native backend's module image, its header at
+                    offset 0)
     class           the device class it was compiled for
-    payload_size    bytes of the .tflite payload
+    payload_size    bytes of the payload
     payload_sha256  bstr (32)
-    arena_bytes     the TFLite-Micro tensor arena to reserve
+    arena_bytes     the tensor arena to reserve (TFLite-Micro's, or the module's static plan)
     input, output   {"shape": [..], "dtype": "int8", "scale": float, "zero_point": int}
     golden          [[input bstr, output bstr], ...]: raw int8 tensors; the device must reproduce
                     each output exactly from its input
@@ -29,7 +31,8 @@ import cbor2
 
 FORMAT_VERSION = 1
 BACKEND = "tflm"
-"""The runtime every package of this compiler targets: TensorFlow Lite for Microcontrollers."""
+"""TensorFlow Lite for Microcontrollers: the runtime packages target unless the device class
+and device run a native one (native-<ABI>, see compiler/backends/native)."""
 
 
 class ManifestError(ValueError):
@@ -72,7 +75,8 @@ class TensorSpec:
 
 @dataclass(frozen=True, slots=True)
 class GoldenVector:
-    """One input and the exact int8 output TFLite-Micro produced for it (raw tensor bytes)."""
+    """One input and the exact int8 output the package's runtime produced for it (raw tensor
+    bytes)."""
 
     input: bytes = field(repr=False)
     output: bytes = field(repr=False)

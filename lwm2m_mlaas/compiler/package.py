@@ -9,7 +9,8 @@ Package file, one self-describing CBOR item (RFC 8949 tag 55799, so files start 
                             #    payload: bstr (the manifest CBOR, see manifest.py),
                             #    signature: bstr Ed25519 over the Sig_structure
                             #    ["Signature1", protected, external_aad h'', payload]]
-        payload bytes,      # bstr: the .tflite model; the signed manifest holds its size and
+        payload bytes,      # bstr: the .tflite model (backend tflm) or the native module image
+                            #   (backend native-<ABI>); the signed manifest holds its size and
                             #   SHA-256
     ])
 
@@ -45,6 +46,7 @@ from .manifest import BACKEND, Manifest, ManifestError
 from .signing import EDDSA, Signer, load_public_key
 
 if TYPE_CHECKING:  # devices verify packages without the compiler's TensorFlow side
+    from .native import NativeModel
     from .targets import DeviceClass
     from .verify import Verified
 
@@ -114,20 +116,23 @@ class Package:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def package(verified: Verified, device_class: DeviceClass, signer: Signer) -> Package:
+def package(verified: Verified, device_class: DeviceClass, signer: Signer,
+            native: NativeModel | None = None) -> Package:  # fmt: skip
+    """The signed package of the .tflite (TFLite-Micro), or of the native module when given."""
     q = verified.measured.quantized
     model = q.model
+    payload = q.tflite if native is None else native.image
     manifest = Manifest(
         model=model.name,
         version=model.version,
         task=model.task,
         kind=str(model.kind),
         variant=model.variant,
-        backend=BACKEND,
+        backend=BACKEND if native is None else native.runtime,
         device_class=device_class.name,
-        payload_size=len(q.tflite),
-        payload_sha256=hashlib.sha256(q.tflite).digest(),
-        arena_bytes=verified.measured.arena_bytes,
+        payload_size=len(payload),
+        payload_sha256=hashlib.sha256(payload).digest(),
+        arena_bytes=verified.measured.arena_bytes if native is None else native.arena_bytes,
         input=q.input,
         output=q.output,
         golden=verified.golden,
@@ -136,7 +141,7 @@ def package(verified: Verified, device_class: DeviceClass, signer: Signer) -> Pa
         threshold=model.threshold,
     )
     cose = sign1(manifest.to_cbor(), signer)
-    return Package(manifest, cbor2.dumps(cbor2.CBORTag(SELF_DESCRIBED_CBOR, [cose, q.tflite])))
+    return Package(manifest, cbor2.dumps(cbor2.CBORTag(SELF_DESCRIBED_CBOR, [cose, payload])))
 
 
 def sign1(payload: bytes, signer: Signer) -> bytes:

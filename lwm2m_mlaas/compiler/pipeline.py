@@ -4,6 +4,10 @@
                                  cacheable per (model name, model version, COMPILER_VERSION)
     fit (check_ops inside) -> verify -> package      per class: compile_measured()
 
+The backend is chosen per compile: TFLite-Micro (the .tflite is the payload) or the class's
+native runtime, where each variant is first lowered to a module for the class's core (cacheable
+per variant and core), and fit -> verify_native -> package take the module.
+
 compile_task() chains both. Everything is synchronous and returns picklable values, for a
 process-pool worker; TensorFlow is imported only when a Keras model is quantized or verified.
 """
@@ -17,9 +21,10 @@ from pathlib import Path
 
 from ..zoo.model import ZooModel
 from ._version import COMPILER_VERSION as COMPILER_VERSION
-from .fit import NoFit, fit
+from .fit import Candidate, NoFit, fit
 from .manifest import BACKEND
 from .measure import Measured, measure
+from .native import NativeModel, NativeRefusal, lower, verify_native
 from .package import package
 from .quantize import quantize
 from .signing import Signer
@@ -39,11 +44,14 @@ class Artifact:
     variant: str
     device_class: str
     backend: str
+    """tflm or the native runtime, e.g. native-armv7m."""
     arena_bytes: int
     model_bytes: int
+    """The payload: the .tflite, or the native module image."""
     package_bytes: int
     ram_needed: int
-    """RAM the class must give the ML slot: arena with headroom plus interpreter state."""
+    """RAM the class must give the ML slot: TFLite-Micro's arena with headroom plus
+    interpreter state, or a native module's arena plus its stack."""
     quality: float | None
     """int8 quality on TFLite-Micro, held-out set."""
     float_quality: float | None
@@ -51,6 +59,7 @@ class Artifact:
     max_step_diff: int
     """TFLite-Micro vs desktop interpreter, in output quantization steps."""
     top1_agreement: float | None
+    """Verified against the desktop interpreter (tflm) or TFLite-Micro (native)."""
     compiler_version: str
     package_path: Path
 
@@ -61,14 +70,30 @@ def measure_variant(model: ZooModel) -> Measured:
 
 
 def compile_measured(
-    variants: Sequence[Measured], device_class: DeviceClass, signer: Signer, work_dir: Path
+    variants: Sequence[Measured],
+    device_class: DeviceClass,
+    signer: Signer,
+    work_dir: Path,
+    backend: str | None = None,
+    lowered: Sequence[NativeModel | NativeRefusal] | None = None,
 ) -> Artifact | NoFit:
-    """The best fitting variant, verified, packaged and written to work_dir/<id>.pkg."""
-    fitted = fit(variants, device_class)
+    """The best fitting variant, verified, packaged and written to work_dir/<id>.pkg, for
+    `backend` (None: the class's preferred one; 'native': its native runtime). For a native
+    backend, `lowered` may bring the variants already lowered for the class's core."""
+    try:
+        runtime = device_class.backend_named(backend)
+    except ValueError as exc:
+        return NoFit(device_class.name, str(exc))
+    candidates: Sequence[Candidate] = variants
+    if runtime != BACKEND and runtime in device_class.runtimes:
+        candidates = lowered if lowered is not None else [
+            lower(m, device_class.core) for m in variants]  # fmt: skip
+    fitted = fit(candidates, device_class, runtime)
     if isinstance(fitted, NoFit):
         return fitted
-    verified = verify(fitted.measured)
-    pkg = package(verified, device_class, signer)
+    native = fitted.native
+    verified = verify(fitted.measured) if native is None else verify_native(native)
+    pkg = package(verified, device_class, signer, native)
     path = Path(work_dir) / f"{pkg.id}{PACKAGE_SUFFIX}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,9 +108,9 @@ def compile_measured(
         task=model.task,
         variant=model.variant,
         device_class=device_class.name,
-        backend=BACKEND,
-        arena_bytes=fitted.measured.arena_bytes,
-        model_bytes=fitted.measured.model_bytes,
+        backend=fitted.backend,
+        arena_bytes=fitted.arena_bytes,
+        model_bytes=fitted.payload_bytes,
         package_bytes=len(pkg.data),
         ram_needed=fitted.ram_needed,
         quality=verified.quality,
@@ -99,8 +124,13 @@ def compile_measured(
 
 
 def compile_task(
-    models: Sequence[ZooModel], device_class: DeviceClass, signer: Signer, work_dir: Path
+    models: Sequence[ZooModel],
+    device_class: DeviceClass,
+    signer: Signer,
+    work_dir: Path,
+    backend: str | None = None,
 ) -> Artifact | NoFit:
     """Compile a task's variants for one class: measure_variant() each, then
     compile_measured()."""
-    return compile_measured([measure_variant(m) for m in models], device_class, signer, work_dir)
+    return compile_measured([measure_variant(m) for m in models], device_class, signer, work_dir,
+                            backend)  # fmt: skip

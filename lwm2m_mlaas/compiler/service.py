@@ -1,9 +1,11 @@
-"""Compiles as a service: one compile per (model versions, class, compiler version), shared by
-concurrent callers, run in a process pool (TensorFlow and TFLite-Micro never touch the event
-loop), recorded in the database with the content-addressed package file.
+"""Compiles as a service: one compile per (model versions, class, backend, compiler version),
+shared by concurrent callers, run in a process pool (TensorFlow, TFLite-Micro and the C
+compilers never touch the event loop), recorded in the database with the content-addressed
+package file.
 
 Per-variant measurements (quantize + arena bisection) do not depend on the class; workers keep
 them on disk under <data_dir>/compiler/measured/, so a model is measured once for all classes.
+Native modules depend on the core only: kept under <data_dir>/compiler/native/.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import ServerConfig
@@ -27,11 +29,14 @@ from ..zoo.registry import Zoo
 from ..zoo.tasks import TASKS
 from ..zoo.variants import VARIANTS
 from ._version import COMPILER_VERSION
+from .backends.native import source_digest
 from .fit import NoFit
+from .manifest import BACKEND
 from .measure import Measured
+from .native import NativeModel, NativeRefusal, lower
 from .pipeline import Artifact, compile_measured, measure_variant
 from .signing import Signer
-from .targets import load_catalogue
+from .targets import DeviceClass, load_catalogue
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,10 @@ class Layout:
     def measured(self) -> Path:
         return self.data_dir / "compiler" / "measured"
 
+    @property
+    def native(self) -> Path:
+        return self.data_dir / "compiler" / "native"
+
 
 def candidates(zoo: Zoo, target: str) -> list[ZooModel]:
     """A task's variants (building them as needed), or the one model of that name."""
@@ -83,6 +92,22 @@ def measured(model: ZooModel, folder: Path) -> Measured:
     return result
 
 
+def lowered(measured_variant: Measured, core: str, folder: Path) -> NativeModel | NativeRefusal:
+    """lower(), cached on disk per (model, version, compiler version, backend sources, core)."""
+    model = measured_variant.quantized.model
+    path = folder / (f"{model.name}-{model.version}-{COMPILER_VERSION}-{source_digest()}-"
+                     f"{core}.pickle")  # fmt: skip
+    if path.is_file():
+        result: NativeModel | NativeRefusal = pickle.loads(path.read_bytes())
+        return result
+    result = lower(measured_variant, core)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{multiprocessing.current_process().pid}")
+    temporary.write_bytes(pickle.dumps(result))
+    temporary.replace(path)
+    return result
+
+
 def quiet_worker() -> None:
     """Less TensorFlow chatter on stderr: C++ info logs (set before TensorFlow is imported) and
     its Python retracing warnings."""
@@ -92,13 +117,19 @@ def quiet_worker() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 
 
-def compile_job(data_dir: Path, target: str, class_name: str) -> Artifact | NoFit:
-    """The worker side: build or load the candidates, measure them, fit, verify, package."""
+def compile_job(data_dir: Path, target: str, class_name: str,
+                backend: str = BACKEND) -> Artifact | NoFit:  # fmt: skip
+    """The worker side: build or load the candidates, measure them (and lower them, for a
+    native backend), fit, verify, package."""
     layout = Layout(data_dir)
     zoo = Zoo(layout.zoo)
+    device_class = load_catalogue()[class_name]
     variants = [measured(m, layout.measured) for m in candidates(zoo, target)]
-    return compile_measured(variants, load_catalogue()[class_name], Signer(layout.keys),
-                            layout.packages)  # fmt: skip
+    natives = None
+    if backend != BACKEND and backend in device_class.runtimes:
+        natives = [lowered(v, device_class.core, layout.native) for v in variants]
+    return compile_measured(variants, device_class, Signer(layout.keys), layout.packages,
+                            backend, natives)  # fmt: skip
 
 
 def build_job(zoo_root: Path, name: str) -> str:
@@ -121,11 +152,25 @@ class CompileService:
         self._pool: ProcessPoolExecutor | None = None
         self._running: dict[str, asyncio.Future[StoredCompile]] = {}
 
-    def key(self, target: str, class_name: str) -> str:
-        """The identity of a compile, known without training: the variants' cache keys (zoo
-        models) or versions (imported ones), the class and the compiler version."""
-        if class_name not in load_catalogue():
+    def device_class(self, class_name: str) -> DeviceClass:
+        found = load_catalogue().get(class_name)
+        if found is None:
             raise UnknownTarget(f"no device class {class_name!r}; see `mlaas classes list`")
+        return found
+
+    def backend(self, class_name: str, backend: str | None = None) -> str:
+        """The runtime a compile for `backend` targets on the class (None: its preferred one,
+        'native': its native runtime); UnknownTarget for a name that is no runtime."""
+        try:
+            return self.device_class(class_name).backend_named(backend)
+        except ValueError as exc:
+            raise UnknownTarget(str(exc)) from None
+
+    def key(self, target: str, class_name: str, backend: str | None = None) -> str:
+        """The identity of a compile, known without training: the variants' cache keys (zoo
+        models) or versions (imported ones), the class, the compiler version, and for a native
+        backend its runtime and the backend's sources."""
+        runtime = self.backend(class_name, backend)
         if target in TASKS:
             inputs = sorted(self.zoo.key(v) for v in VARIANTS.values() if v.task == target)
         elif target in VARIANTS:
@@ -136,8 +181,10 @@ class CompileService:
             except LookupError as exc:
                 raise UnknownTarget(str(exc)) from None
             inputs = [f"{model.name}:{model.version}"]
-        identity = json.dumps([target, inputs, class_name, COMPILER_VERSION])
-        return hashlib.sha256(identity.encode()).hexdigest()
+        parts: list[object] = [target, inputs, class_name, COMPILER_VERSION]
+        if runtime != BACKEND:  # (TFLite-Micro compiles keep the keys they had before)
+            parts += [runtime, source_digest()]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def task_of(self, target: str) -> str:
         if target in TASKS:
@@ -146,16 +193,26 @@ class CompileService:
             return VARIANTS[target].task
         return self.zoo.get(target).task
 
-    async def compile(self, target: str, class_name: str) -> StoredCompile:
-        """The artifact of `target` (a task or a model) for a class, or why none fits."""
-        key = self.key(target, class_name)
+    async def compile(self, target: str, class_name: str,
+                      backend: str | None = None) -> StoredCompile:  # fmt: skip
+        """The artifact of `target` (a task or a model) for a class and a backend (None: the
+        class's preferred one, tflm when it has it; 'native': the class's native runtime; or a
+        runtime name), or why none fits."""
+        key = self.key(target, class_name, backend)
+        runtime = self.backend(class_name, backend)
+        device_class = self.device_class(class_name)
+        if runtime not in device_class.runtimes:  # known at once: no worker, nothing recorded
+            offers = ", ".join(device_class.runtimes)
+            return StoredCompile(key, self.task_of(target), class_name, COMPILER_VERSION, None,
+                                 f"{class_name} has no {runtime} runtime (offers {offers})",
+                                 0.0, runtime)  # fmt: skip
         async with self.store.transaction() as repo:
             done = await repo.compile_result(key)
         if done is not None and (done.artifact is None or Path(done.artifact.path).is_file()):
-            return done  # (a recorded package whose file is gone is compiled again)
+            return replace(done, backend=runtime)  # (a package whose file is gone: again)
         running = self._running.get(key)
         if running is None:
-            running = asyncio.ensure_future(self._compile(key, target, class_name))
+            running = asyncio.ensure_future(self._compile(key, target, class_name, runtime))
             self._running[key] = running
             running.add_done_callback(lambda _f: self._running.pop(key, None))
         return await asyncio.shield(running)
@@ -186,24 +243,26 @@ class CompileService:
                                               path, task, name, kind)  # fmt: skip
         return self.zoo.get(imported)
 
-    async def _compile(self, key: str, target: str, class_name: str) -> StoredCompile:
+    async def _compile(self, key: str, target: str, class_name: str,
+                       backend: str) -> StoredCompile:  # fmt: skip
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
-            self._workers(), compile_job, self.layout.data_dir, target, class_name
+            self._workers(), compile_job, self.layout.data_dir, target, class_name, backend
         )
         seconds = time.perf_counter() - started
         task = self.task_of(target)
         if isinstance(result, NoFit):
             outcome = StoredCompile(key, task, class_name, COMPILER_VERSION, None, result.reason,
-                                    seconds)  # fmt: skip
+                                    seconds, backend)  # fmt: skip
         else:
             outcome = StoredCompile(key, task, class_name, COMPILER_VERSION,
-                                    stored_artifact(result), None, seconds)  # fmt: skip
+                                    stored_artifact(result), None, seconds, backend)  # fmt: skip
         async with self.store.transaction() as repo:
             await repo.record_compile(outcome)
         found = outcome.artifact.id[:12] if outcome.artifact else outcome.reason
-        log.info("compiled %s for %s in %.1f s: %s", target, class_name, seconds, found)
+        log.info("compiled %s for %s (%s) in %.1f s: %s", target, class_name, backend, seconds,
+                 found)  # fmt: skip
         return outcome
 
     async def close(self) -> None:

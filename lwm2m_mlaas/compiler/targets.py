@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.nodes import MultiResource, ObjectInstance, SingleResource
+from .backends.native import CORES, is_native, runtime_for
+from .manifest import BACKEND
 
 CATALOGUE = Path(__file__).with_name("device_classes.toml")
 ARENA_HEADROOM = 1.10
@@ -36,16 +38,77 @@ class DeviceClass:
     """'push' or 'pull': the mode when the device accepts both."""
 
     def ram_needed(self, arena_bytes: int) -> int:
+        """TFLite-Micro: the measured arena with headroom, plus interpreter state."""
         return int(arena_bytes * ARENA_HEADROOM) + INTERPRETER_BYTES
+
+    @property
+    def native_runtime(self) -> str | None:
+        """The native backend's runtime for this class's core, when the class offers it."""
+        native = [r for r in self.runtimes if is_native(r)]
+        return native[0] if native else None
+
+    @property
+    def preferred_backend(self) -> str | None:
+        """What a compile targets unless told otherwise: tflm when the class has it, else its
+        native runtime."""
+        return BACKEND if BACKEND in self.runtimes else self.native_runtime
+
+    def backend_named(self, backend: str | None) -> str:
+        """The runtime a compile for `backend` targets: None is the preferred backend, 'native'
+        this core's native runtime; anything else must be a runtime name. Raises ValueError
+        for a name that is no runtime at all (whether the class offers it is fit()'s call)."""
+        if backend is None:
+            return self.preferred_backend or BACKEND
+        if backend == "native":
+            return self.native_runtime or runtime_for(self.core)
+        if backend != BACKEND and not is_native(backend):
+            raise ValueError(f"no backend {backend!r}: use {BACKEND}, native or a native "
+                             f"runtime such as {runtime_for(self.core)}")  # fmt: skip
+        return backend
+
+
+class CatalogueError(ValueError):
+    """The device class catalogue is inconsistent."""
+
+
+def choose_backend(device_class: DeviceClass, reported_runtimes: Sequence[str]) -> str | None:
+    """The backend for a device, from the runtimes it reports (/32100/0/4): the class's native
+    runtime when the device runs it (smaller and faster), else TFLite-Micro when it runs that;
+    None when it runs neither of the class's runtimes."""
+    native = device_class.native_runtime
+    if native is not None and native in reported_runtimes:
+        return native
+    if BACKEND in device_class.runtimes and BACKEND in reported_runtimes:
+        return BACKEND
+    return None
+
+
+def _check_runtimes(name: str, core: str, runtimes: tuple[str, ...]) -> None:
+    for runtime in runtimes:
+        if runtime == BACKEND:
+            continue
+        if not is_native(runtime):
+            raise CatalogueError(f"class {name}: unknown runtime {runtime!r} "
+                                 f"(use {BACKEND} or native-<ABI>)")  # fmt: skip
+        if core not in CORES:
+            raise CatalogueError(f"class {name}: no native modules for a {core}")
+        if runtime != runtime_for(core):
+            raise CatalogueError(f"class {name}: a {core} runs {runtime_for(core)}, not "
+                                 f"{runtime}")  # fmt: skip
+    if not runtimes:
+        raise CatalogueError(f"class {name}: no runtimes")
 
 
 @functools.cache
 def load_catalogue(path: Path = CATALOGUE) -> Mapping[str, DeviceClass]:
+    """The classes of a catalogue file; CatalogueError when a class's runtimes are not those
+    of its core."""
     data = tomllib.loads(path.read_text())
     op_sets = {name: frozenset(ops) for name, ops in data.get("ops", {}).items()}
     classes = {}
     for name, entry in data["class"].items():
         ops = entry["ops"]
+        _check_runtimes(name, entry["core"], tuple(entry["runtimes"]))
         classes[name] = DeviceClass(
             name=name,
             board=entry["board"],

@@ -27,7 +27,7 @@ from tflite_micro import runtime
 
 from ..zoo.model import TaskKind
 from ..zoo.quality import quality
-from ._arrays import load_data, sample_inputs, to_float
+from ._arrays import ModelData, load_data, sample_inputs, to_float
 from .manifest import GoldenVector, Manifest
 from .measure import Measured
 
@@ -54,9 +54,10 @@ class Verified:
     """quality - float_quality."""
     samples: int
     max_step_diff: int
-    """Largest |TFLite-Micro - desktop| over all outputs, in quantization steps."""
+    """Largest |TFLite-Micro - desktop| over all outputs, in quantization steps (native
+    backends: |native - TFLite-Micro|)."""
     top1_agreement: float | None
-    """Classifiers: share of inputs where both interpreters pick the same class."""
+    """Classifiers: share of inputs where both runtimes pick the same class."""
     golden: tuple[GoldenVector, ...]
 
 
@@ -68,24 +69,32 @@ def verify(measured: Measured) -> Verified:
     desktop = run_desktop(q.tflite, inputs)
     steps = int(np.max(np.abs(micro.astype(np.int16) - desktop.astype(np.int16))))
     classifier = q.model.kind == TaskKind.CLASSIFICATION
-    top1 = float(np.mean(_top1(micro) == _top1(desktop))) if classifier else None
+    top1 = float(np.mean(top1_classes(micro) == top1_classes(desktop))) if classifier else None
     if steps > TOLERANCE_STEPS or (top1 is not None and top1 < MIN_TOP1_AGREEMENT):
         raise VerificationError(
             f"{q.model.name}: TFLite-Micro differs from the desktop interpreter by up to "
             f"{steps} steps (tolerance {TOLERANCE_STEPS})"
             + (f", same top-1 class on {top1:.1%}" if top1 is not None else "")
         )
+    return verified(measured, data, inputs, micro, steps, top1)
+
+
+def verified(measured: Measured, data: ModelData, inputs: Int8Array, outputs: Int8Array,
+             steps: int, top1: float | None) -> Verified:  # fmt: skip
+    """The Verified record of a runtime's `outputs` for `inputs`: int8 quality on the held-out
+    set and golden vectors from those outputs; steps and top1 as compared by the caller."""
+    q = measured.quantized
     int8_quality = None
     if data.x_test is not None and data.y_test is not None:
         n = len(inputs)
-        predictions = to_float(micro, q.output).reshape(n, *q.output.shape[1:])
+        predictions = to_float(outputs, q.output).reshape(n, *q.output.shape[1:])
         x = to_float(data.x_test[:n], q.input)
         int8_quality = quality(q.model.kind, x, data.y_test[:n], predictions)
     float_quality = q.model.float_quality
     delta = None if int8_quality is None or float_quality is None else int8_quality - float_quality
     golden = tuple(
         GoldenVector(i.tobytes(), o.tobytes())
-        for i, o in zip(inputs[:GOLDEN_COUNT], micro[:GOLDEN_COUNT], strict=True)
+        for i, o in zip(inputs[:GOLDEN_COUNT], outputs[:GOLDEN_COUNT], strict=True)
     )
     return Verified(measured, int8_quality, float_quality, delta, len(inputs), steps, top1, golden)
 
@@ -135,6 +144,6 @@ def run_desktop(tflite: bytes, inputs: Int8Array) -> Int8Array:
     return np.stack(outputs)
 
 
-def _top1(outputs: Int8Array) -> npt.NDArray[np.intp]:
-    top1: npt.NDArray[np.intp] = outputs.reshape(len(outputs), -1).argmax(axis=1)
-    return top1
+def top1_classes(outputs: Int8Array) -> npt.NDArray[np.intp]:
+    classes: npt.NDArray[np.intp] = outputs.reshape(len(outputs), -1).argmax(axis=1)
+    return classes

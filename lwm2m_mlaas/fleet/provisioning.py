@@ -1,7 +1,9 @@
 """Provisioning: a device that registers (or updates with changed objects) is read, classified,
-given the model chosen for it, compiled for its class (one compile per class) and delivered to,
-unless it already runs a package of that artifact. The signing keys it reports trusting
-(/32100/0/9) are recorded on the way: its package is signed with the newest of them."""
+given the model chosen for it, compiled for its class and the runtime it reports (one compile
+per class and backend: the class's native runtime when the device runs it, else TFLite-Micro)
+and delivered to, unless it already runs a package of that artifact. The signing keys it
+reports trusting (/32100/0/9) are recorded on the way: its package is signed with the newest of
+them."""
 
 from __future__ import annotations
 
@@ -12,7 +14,13 @@ import logging
 from dataclasses import dataclass, replace
 
 from ..compiler.service import CompileService, UnknownTarget
-from ..compiler.targets import ML_CAPABILITY, DeviceClass, capabilities_from, classify
+from ..compiler.targets import (
+    ML_CAPABILITY,
+    DeviceClass,
+    capabilities_from,
+    choose_backend,
+    classify,
+)
 from ..core.nodes import ObjectInstance
 from ..core.registration import Registration
 from ..core.requests import Response
@@ -42,6 +50,8 @@ class Provision:
     arena_bytes: int | None = None
     mode: str | None = None
     reason: str | None = None
+    backend: str | None = None
+    """The runtime the model is compiled for: tflm or the class's native runtime."""
 
 
 class ProvisioningFailed(Exception):
@@ -139,6 +149,12 @@ class ProvisioningService:
                     f"{reported.ml_ram_bytes // 1024} KB ML RAM and "
                     f"{reported.ml_flash_bytes // 1024} KB ML flash"
                 )
+            backend = choose_backend(device_class, reported.runtimes)
+            if backend is None:
+                raise ProvisioningFailed(
+                    f"the device runs {', '.join(reported.runtimes) or 'no runtime'}, class "
+                    f"{device_class.name} offers {', '.join(device_class.runtimes)}"
+                )
             requested = getattr(ml.resources.get(5), "value", None)
             trust = self.deliveries.trust
             await trust.record(endpoint, ml.resources.get(9))
@@ -146,19 +162,20 @@ class ProvisioningService:
             async with self.server.store.transaction() as repo:
                 await repo.record_device(endpoint, device_class=device_class.name,
                                          task=requested if isinstance(requested, str) else None)
+                await repo.record_runtimes(endpoint, reported.runtimes)
             if self.rollouts is not None:
                 rollout = await self.rollouts.join(endpoint)
                 if rollout is not None:
                     return self._record(replace(status, stage="rollout",
-                                                device_class=device_class.name,
+                                                device_class=device_class.name, backend=backend,
                                                 target=rollout.target,
                                                 reason=f"in rollout {rollout.id}"))  # fmt: skip
             target = await self.choose(registration, device_class, requested)
-            status = self._record(
-                replace(status, stage="classified", device_class=device_class.name, target=target)
-            )
+            status = self._record(replace(status, stage="classified",
+                                          device_class=device_class.name, target=target,
+                                          backend=backend))  # fmt: skip
             try:
-                outcome = await self.compiler.compile(target, device_class.name)
+                outcome = await self.compiler.compile(target, device_class.name, backend)
             except UnknownTarget as exc:
                 raise ProvisioningFailed(str(exc)) from None
             artifact = outcome.artifact

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..compiler.service import CompileService
-from ..compiler.targets import load_catalogue
+from ..compiler.targets import choose_backend, load_catalogue
 from ..server import Lwm2mServer
 from ..store import DeviceRecord, Repository, Rollout, RolloutMember
 from .delivery import DeliveryService
@@ -336,9 +336,11 @@ class RolloutService:
         async with self.server.store.transaction() as repo:
             device = await repo.device(member.endpoint)
             history = await repo.deliveries(member.endpoint)
+            runtimes = await repo.device_runtimes(member.endpoint)
         if device is None or device.device_class is None:
             return False  # classified when it next registers
-        outcome = await self.compiler.compile(rollout.target, device.device_class)
+        outcome = await self.compiler.compile(rollout.target, device.device_class,
+                                              self._backend(device.device_class, runtimes))
         artifact = outcome.artifact
         succeeded = [d for d in history if d.state == "succeeded"]
         previous = succeeded[-1] if succeeded else None
@@ -397,6 +399,15 @@ class RolloutService:
                 await repo.update_member(rollout.id, member.endpoint, state="rolling_back",
                                          delivery_id=delivery.id)  # fmt: skip
             in_flight += 1
+
+    @staticmethod
+    def _backend(class_name: str, runtimes: tuple[str, ...] | None) -> str | None:
+        """As provisioning chooses: the class's native runtime when the device reported it,
+        else TFLite-Micro (None, the class's preferred backend, when nothing was reported)."""
+        found = load_catalogue().get(class_name)
+        if found is None or runtimes is None:
+            return None
+        return choose_backend(found, runtimes)
 
     @staticmethod
     def _class_mode(class_name: str) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..compiler.manifest import Manifest, TensorSpec
+from ..compiler.manifest import BACKEND, Manifest, TensorSpec
 from ..compiler.package import PackageError, verify_package, verify_trust_statement
 from ..compiler.signing import key_id, load_public_key
 from ..compiler.targets import ARENA_HEADROOM, INTERPRETER_BYTES
@@ -300,7 +300,8 @@ class MlSlot:
             manifest, payload = verify_package(package, self.trusted)
         except PackageError as exc:
             return refuse(FirmwareResult(exc.result), str(exc))
-        if manifest.backend not in board.runtimes:
+        if manifest.backend not in board.runtimes or manifest.backend != BACKEND:
+            # (a simulated device runs TFLite-Micro only, whatever its profile claims)
             return refuse(FirmwareResult.UNSUPPORTED_PACKAGE, f"no {manifest.backend} runtime")
         if manifest.payload_size > board.ml_flash:
             return refuse(FirmwareResult.NOT_ENOUGH_STORAGE, f"{manifest.payload_size} B model")

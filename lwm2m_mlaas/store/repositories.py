@@ -28,6 +28,7 @@ from .tables import (
     CompileRow,
     DeliveryRow,
     DeviceRow,
+    DeviceRuntimesRow,
     DeviceTrustRow,
     ObservationRow,
     OscoreRow,
@@ -332,6 +333,20 @@ class Repository:
     async def device(self, endpoint: str) -> DeviceRecord | None:
         row = await self.session.get(DeviceRow, endpoint)
         return None if row is None else _device(row)
+
+    async def record_runtimes(self, endpoint: str, runtimes: Iterable[str]) -> None:
+        """The ML runtimes the device reports (/32100/0/4), in its order."""
+        row = await self.session.get(DeviceRuntimesRow, endpoint)
+        if row is None:
+            row = DeviceRuntimesRow(endpoint=endpoint)
+            self.session.add(row)
+        row.runtimes, row.updated = list(dict.fromkeys(runtimes)), time.time()
+        await self.session.flush()
+
+    async def device_runtimes(self, endpoint: str) -> tuple[str, ...] | None:
+        """What the device last reported in /32100/0/4; None before it was read."""
+        row = await self.session.get(DeviceRuntimesRow, endpoint)
+        return None if row is None else tuple(row.runtimes)
 
     async def devices(self) -> list[DeviceRecord]:
         rows = await self.session.scalars(select(DeviceRow).order_by(DeviceRow.endpoint))
@@ -777,6 +792,8 @@ class StoredCompile:
     reason: str | None
     """Why no variant fits the class (when artifact is None)."""
     seconds: float
+    backend: str = "tflm"
+    """The runtime compiled for (part of the key; the compile service fills it in)."""
 
 
 def _artifact(row: ArtifactRow) -> StoredArtifact:

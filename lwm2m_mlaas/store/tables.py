@@ -198,6 +198,18 @@ class DeviceRow(Base):
     updated: Mapped[float] = mapped_column(Float)
 
 
+class DeviceRuntimesRow(Base):
+    """The ML runtimes a device last reported in /32100/0/4 (tflm, native-<ABI>): what
+    rollouts compile its model for. Its own table, like device_trust, so a database made before
+    it needs no migration."""
+
+    __tablename__ = "device_runtimes"
+
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    runtimes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated: Mapped[float] = mapped_column(Float)
+
+
 class RolloutRow(Base):
     """A staged rollout of a model (a task or a model name) to the devices a selector picks."""
 

@@ -79,8 +79,8 @@ async def test_a_provisioned_device_seen_through_the_api(
     assert shown["registration"]["endpoint"] == "ml-1"
     assert shown["provisioning"] == {
         "stage": "running", "class": "mps2-an386", "target": "sine", "model": artifact["model"],
-        "artifact": artifact["id"], "arena_bytes": artifact["arena_bytes"], "mode": "push",
-        "reason": None}  # fmt: skip
+        "artifact": artifact["id"], "arena_bytes": artifact["arena_bytes"], "backend": "tflm",
+        "mode": "push", "reason": None}  # fmt: skip
     assert shown["deliveries"] == [delivery]
     listed = await get_json(api, "/api/mlaas/devices", stage="running")
     assert [d["endpoint"] for d in listed] == ["ml-1"]

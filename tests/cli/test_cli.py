@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
+from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.server import EventKind, Lwm2mServer
 from tests.conftest import wait_for
 
@@ -101,3 +105,35 @@ async def test_compile_and_package_verify(tmp_path: Path) -> None:
 
     code, _, err = await mlaas("compile", "sine-s", "--class", "esp32", "--data-dir", str(tmp_path))
     assert code == 2
+
+
+@pytest.mark.timeout(300)  # the zoo (when this test trains it first) and two compiles
+async def test_compile_shows_both_backends_side_by_side(trained_zoo: Path, tmp_path: Path) -> None:
+    shutil.copytree(trained_zoo, Layout(tmp_path).zoo)
+    code, out, err = await mlaas("compile", "sine-s", "--class", "mps2-an385", "--json",
+                                 "--data-dir", str(tmp_path), timeout=240)  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["backend"] == "tflm" and result["fits"]  # the class's preferred backend
+    tflm, native = result["backends"]
+    assert (tflm["backend"], native["backend"]) == ("tflm", "native-armv7m")
+    assert tflm["artifact"] == result["id"] and native["fits"]
+    assert native["arena_bytes"] < tflm["arena_bytes"]
+    assert native["ram_needed"] < tflm["ram_needed"]
+    for figures in (tflm, native):
+        assert figures["payload_bytes"] < figures["package_bytes"]
+    # the table: one row per backend, and the figures side by side (both compiles are
+    # recorded now: no worker runs again)
+    code, out, err = await mlaas("compile", "sine-s", "--class", "mps2-an385",
+                                 "--data-dir", str(tmp_path))  # fmt: skip
+    assert code == 0, err
+    arena = (native["arena_bytes"] - tflm["arena_bytes"]) / tflm["arena_bytes"]
+    assert (f"mps2-an385: arena tflm {tflm['arena_bytes']:,} B, native-armv7m "
+            f"{native['arena_bytes']:,} B ({arena:+.0%}); package tflm "
+            f"{tflm['package_bytes']:,} B, native-armv7m {native['package_bytes']:,} B") in out
+    # one backend on request; a class without that runtime says so
+    code, out, _ = await mlaas("compile", "sine-s", "--class", "nrf5340", "--backend", "native",
+                               "--json", "--data-dir", str(tmp_path))  # fmt: skip
+    refused = json.loads(out)
+    assert code == 1 and refused["fits"] is False and "backends" not in refused
+    assert refused["reason"] == "nrf5340 has no native-armv8m-main-hardfp runtime (offers tflm)"

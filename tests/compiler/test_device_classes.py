@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from lwm2m_mlaas.compiler.targets import Capabilities, classify, load_catalogue
+from lwm2m_mlaas.compiler.backends.native import runtime_for
+from lwm2m_mlaas.compiler.targets import (
+    CATALOGUE,
+    Capabilities,
+    CatalogueError,
+    choose_backend,
+    classify,
+    load_catalogue,
+)
 from lwm2m_mlaas.sim import BOARDS
 
 KB = 1024
@@ -65,3 +75,56 @@ def test_unknown_cores_runtimes_and_tiny_devices_have_no_class() -> None:
     assert classify(Capabilities("cortex-a53", 1 << 30, 1 << 30)) is None
     assert classify(Capabilities("cortex-m4f", 1 << 20, 1 << 20, ("cmsis-nn-only",))) is None
     assert classify(Capabilities("cortex-m0plus", 8 * KB, 64 * KB)) is None
+
+
+def test_native_runtimes_match_the_class_core(tmp_path: Path) -> None:
+    catalogue = load_catalogue()
+    expected = {"cortex-m0plus": "native-armv6m", "cortex-m3": "native-armv7m",
+                "cortex-m4f": "native-armv7em-hardfp", "cortex-m7": "native-armv7em-hardfp",
+                "cortex-m33": "native-armv8m-main-hardfp"}  # fmt: skip
+    assert {core: runtime_for(core) for core in expected} == expected
+    for device_class in catalogue.values():
+        native = device_class.native_runtime
+        assert native is None or native == expected[device_class.core]
+        assert device_class.preferred_backend == "tflm"  # every class has TFLite-Micro
+    assert catalogue["mps2-an385"].native_runtime == "native-armv7m"
+    assert catalogue["nrf5340"].native_runtime is None
+    base = CATALOGUE.read_text()
+    wrong_abi = tmp_path / "wrong.toml"
+    wrong_abi.write_text(base.replace('runtimes = ["tflm", "native-armv7m"]',
+                                      'runtimes = ["tflm", "native-armv7em-hardfp"]'))  # fmt: skip
+    with pytest.raises(CatalogueError, match="mps2-an385: a cortex-m3 runs native-armv7m"):
+        load_catalogue(wrong_abi)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text(base.replace('runtimes = ["tflm"]\nops = "small"',
+                                    'runtimes = ["tflm", "cmsis-nn"]\nops = "small"'))  # fmt: skip
+    with pytest.raises(CatalogueError, match="samd21: unknown runtime 'cmsis-nn'"):
+        load_catalogue(unknown)
+
+
+def test_the_device_s_runtimes_choose_the_backend() -> None:
+    catalogue = load_catalogue()
+    an385, an505, nrf5340 = catalogue["mps2-an385"], catalogue["mps2-an505"], catalogue["nrf5340"]
+    # native when the device runs the class's native runtime, else TFLite-Micro
+    assert choose_backend(an385, ("tflm", "native-armv7m")) == "native-armv7m"
+    assert choose_backend(an385, ("native-armv7m",)) == "native-armv7m"
+    assert choose_backend(an385, ("tflm",)) == "tflm"
+    assert choose_backend(an385, ("tflm", "native-armv7em-hardfp")) == "tflm"  # another ABI
+    assert choose_backend(an505, ("native-armv8m-main-hardfp",)) == "native-armv8m-main-hardfp"
+    assert choose_backend(nrf5340, ("tflm", "native-armv8m-main-hardfp")) == "tflm"
+    assert choose_backend(nrf5340, ("native-armv8m-main-hardfp",)) is None
+    # what the firmware stubs report classifies them, and chooses their native runtime
+    stub = Capabilities("cortex-m3", 256 * KB, 1024 * KB, ("native-armv7m",), "mps2-an385")
+    found = classify(stub)
+    assert found is not None and found.name == "mps2-an385"
+    assert choose_backend(found, stub.runtimes) == "native-armv7m"
+    # backend names a compile accepts
+    assert an385.backend_named(None) == "tflm"
+    assert an385.backend_named("native") == "native-armv7m"
+    assert nrf5340.backend_named("native") == "native-armv8m-main-hardfp"  # refused by fit()
+    with pytest.raises(ValueError, match="no backend 'cuda'"):
+        an385.backend_named("cuda")
+
+
+def test_simulated_boards_report_only_tflite_micro() -> None:
+    assert {profile.runtimes for profile in BOARDS.values()} == {("tflm",)}

@@ -3,12 +3,15 @@ compiled for its class, delivered by push or pull over object 5."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.fleet.app import MlaasService
-from lwm2m_mlaas.sim import SimulatedDevice
+from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from lwm2m_mlaas.store import Delivery
-from tests.conftest import Devices, wait_for
+from tests.conftest import Devices, trust_key, wait_for
 
 
 async def deliveries(service: MlaasService, endpoint: str) -> list[Delivery]:
@@ -75,3 +78,28 @@ async def test_a_device_no_class_can_hold_gets_a_reason(
     reason = service.provisioning.status["dev-1"].reason
     assert reason is not None and "CONV_2D" in reason
     assert await deliveries(service, "dev-1") == []
+
+
+async def test_a_device_running_the_native_runtime_gets_a_native_package(
+    service: MlaasService, fleet_config: ServerConfig
+) -> None:
+    # a device of the Cortex-M3 class that reports the class's native runtime (as the firmware
+    # stubs do); a simulated device cannot run the module, so it refuses the package (result 6)
+    board = replace(BOARDS["mps2-an385"], runtimes=("tflm", "native-armv7m"))
+    config = replace(DeviceConfig("dev-n", server=f"coap://127.0.0.1:{service.server.port}"),
+                     board=board, trust_key=trust_key(fleet_config), task="sine")  # fmt: skip
+    device = SimulatedDevice(config, service.server.model)
+    await device.start()
+    try:
+        await wait_for(lambda: bool(service.provisioning.status.get("dev-n")) and
+                       service.provisioning.status["dev-n"].artifact_id is not None,
+                       timeout=90)  # fmt: skip
+        status = service.provisioning.status["dev-n"]
+        assert (status.device_class, status.backend) == ("mps2-an385", "native-armv7m")
+        async with service.server.store.transaction() as repo:
+            artifact = await repo.artifact(str(status.artifact_id))
+            assert await repo.device_runtimes("dev-n") == ("tflm", "native-armv7m")
+        assert artifact is not None and artifact.backend == "native-armv7m"
+        await wait_for(lambda: device.tree.get("/5/0/5") == 6, timeout=30)
+    finally:
+        await device.stop()

@@ -5,10 +5,15 @@ Cortex-M core, a position-independent module with a header the firmware loads an
     program = compile_tflite(tflite_bytes)          # read, lower, plan, emit C
     host = build_host(program, folder)              # gcc shared object, host.invoke(x)
     module = build_module(program, "cortex-m4f", folder)   # flat image, module.image
+
+A device runs a core's modules when it reports that core's runtime, runtime_for(core): one per
+ABI (native-armv6m, native-armv7m, native-armv7em-hardfp, native-armv8m-main-hardfp).
 """
 
 from .build import (
     CORES,
+    RUNTIME_PREFIX,
+    STATE_BYTES,
     BuildError,
     Core,
     HostModel,
@@ -16,7 +21,10 @@ from .build import (
     absolute_relocations,
     build_host,
     build_module,
+    is_native,
     relocations,
+    runtime_for,
+    source_digest,
     toolchain_available,
 )
 from .emit import Program, TensorSpecC, compile_graph
@@ -39,6 +47,8 @@ __all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_exported_members.py c
     "MemoryPlan",
     "Module",
     "Program",
+    "RUNTIME_PREFIX",
+    "STATE_BYTES",
     "SUPPORTED_OPS",
     "TensorSpecC",
     "UnsupportedModel",
@@ -47,8 +57,11 @@ __all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_exported_members.py c
     "build_module",
     "compile_graph",
     "compile_tflite",
+    "is_native",
     "plan_memory",
     "read_tflite",
     "relocations",
+    "runtime_for",
+    "source_digest",
     "toolchain_available",
 ]

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import ctypes
+import functools
+import hashlib
 import re
 import shutil
 import subprocess
@@ -42,18 +44,57 @@ class Core:
     """NATIVE_CORE_* in native_module.h."""
     flags: tuple[str, ...]
     dsp: bool
+    abi: str
+    """Architecture and float ABI the module is built for: modules of one ABI run on every
+    core of it."""
 
+    @property
+    def runtime(self) -> str:
+        """The runtime name a device reports (/32100/0/4) to run this core's modules."""
+        return RUNTIME_PREFIX + self.abi
+
+
+RUNTIME_PREFIX = "native-"
 
 CORES: dict[str, Core] = {
     c.name: c
     for c in (
-        Core("cortex-m0plus", 1, ("-mcpu=cortex-m0plus", "-mfloat-abi=soft"), False),
-        Core("cortex-m3", 2, ("-mcpu=cortex-m3", "-mfloat-abi=soft"), False),
-        Core("cortex-m4f", 3, ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), True),
-        Core("cortex-m7", 4, ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), True),
-        Core("cortex-m33", 5, ("-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), True),
+        Core("cortex-m0plus", 1, ("-mcpu=cortex-m0plus", "-mfloat-abi=soft"), False, "armv6m"),
+        Core("cortex-m3", 2, ("-mcpu=cortex-m3", "-mfloat-abi=soft"), False, "armv7m"),
+        Core("cortex-m4f", 3, ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), True,
+             "armv7em-hardfp"),
+        Core("cortex-m7", 4, ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), True,
+             "armv7em-hardfp"),
+        Core("cortex-m33", 5, ("-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), True,
+             "armv8m-main-hardfp"),
     )
-}
+}  # fmt: skip
+
+STATE_BYTES = 512
+"""RAM a native module needs besides its arena: no interpreter, no heap, no op state, only the
+call stack of model_invoke -> kernel -> fixed-point helper (under 200 bytes on every core by
+-fstack-usage) and the loader's few words, with margin."""
+
+
+def runtime_for(core: str) -> str:
+    """The native runtime a core's devices report, e.g. 'native-armv7m' for a Cortex-M3
+    (KeyError for a core without native modules)."""
+    return CORES[core].runtime
+
+
+def is_native(runtime: str) -> bool:
+    return runtime.startswith(RUNTIME_PREFIX)
+
+
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 (hex, 16 digits) of the backend's own sources and C runtime: part of every
+    cache key of its output, so a changed backend compiles again."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted([*package.glob("*.py"), *RUNTIME.glob("*")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 MODULE_FLAGS = (
     "-mthumb", "-Os", "-ffreestanding", "-fPIE", "-mpic-data-is-text-relative",

@@ -1,0 +1,109 @@
+"""The firmware stub on the four QEMU boards against the whole service: each board registers
+over the emulated LAN9118, is read and classified into its own class, and is provisioned with
+the sine model compiled by the native backend for its core, by push (an386, an505) or pull
+(an385, an500), signature and SHA-256 checked on the device; the module's golden vectors are
+reproduced on the emulated core before the device reports success, then it infers. A package
+damaged in flight is refused with result 5 and delivered again whole."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lwm2m_mlaas.compiler.signing import load_public_key
+from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.core.nodes import SingleResource
+from lwm2m_mlaas.core.requests import Response
+from lwm2m_mlaas.fleet.app import MlaasService
+from tests.conftest import trust_key, wait_for
+from tests.firmware.conftest import Boot
+from tests.firmware.qemu import BOARDS, HOST_IP, Qemu, build
+from tests.firmware.relay import CorruptingRelay
+from tests.fleet.test_provisioning import deliveries
+
+pytestmark = pytest.mark.timeout(300)
+
+MODES = {"mps2-an385": "pull", "mps2-an386": "push", "mps2-an500": "pull", "mps2-an505": "push"}
+RUNTIMES = {"mps2-an385": "native-armv7m", "mps2-an386": "native-armv7em-hardfp",
+            "mps2-an500": "native-armv7em-hardfp", "mps2-an505": "native-armv8m-main-hardfp"}
+
+
+@pytest.fixture
+def fleet_config(fleet_config: ServerConfig) -> ServerConfig:
+    """Pull URIs name the host as the guests see it (QEMU maps 192.0.2.2 to loopback)."""
+    return replace(fleet_config, advertised_host=HOST_IP, delivery_timeout=20.0, max_attempts=5)
+
+
+def cmdline(endpoint: str, port: int, config: ServerConfig) -> str:
+    key = load_public_key(trust_key(config)).public_bytes_raw().hex()
+    return (f"ep={endpoint} server={HOST_IP}:{port} lifetime=30 task=sine trust={key} "
+            "interval=200")  # fmt: skip
+
+
+async def value(service: MlaasService, endpoint: str, path: str) -> object:
+    response = await service.server.read(endpoint, path)
+    assert isinstance(response, Response) and isinstance(response.node, SingleResource), response
+    return response.node.value
+
+
+def running(service: MlaasService, endpoint: str) -> bool:
+    status = service.provisioning.status.get(endpoint)
+    return status is not None and status.stage == "running"
+
+
+def wait_line(board: Qemu, line: str) -> bool:
+    assert board.running, f"{board.board} exited: {board.log()}"
+    return line in board.log()
+
+
+async def test_four_boards_are_classified_and_run_their_native_model_by_push_and_pull(
+    service: MlaasService, fleet_config: ServerConfig, boot: Boot
+) -> None:
+    port = service.server.port
+    boards = {b: boot(b, build(b), cmdline(f"qemu-{b}", port, fleet_config)) for b in BOARDS}
+    for board, qemu in boards.items():
+        endpoint = f"qemu-{board}"
+        await wait_for(lambda e=endpoint: running(service, e), timeout=240)  # type: ignore[misc]
+        status = service.provisioning.status[endpoint]
+        assert (status.device_class, status.target, status.mode) == (board, "sine", MODES[board])
+        (delivery,) = await deliveries(service, endpoint)
+        assert (delivery.state, delivery.mode, delivery.result) == ("succeeded", MODES[board], 1)
+        assert "fw result 1" in qemu.log() and "ml running" in qemu.log()
+        assert status.artifact_id is not None
+        package_ids = await service.deliveries.trust.package_ids(status.artifact_id)
+        assert await value(service, endpoint, "/5/0/7") in package_ids
+        passed = await value(service, endpoint, "/32101/0/8")
+        assert passed == await value(service, endpoint, "/32101/0/9") and passed > 0  # type: ignore[operator]
+        assert await value(service, endpoint, "/32101/0/0") == status.model
+
+        async def inferring(e: str = endpoint) -> bool:
+            count = await value(service, e, "/32101/0/2")
+            return isinstance(count, int) and count >= 2
+
+        await wait_for(inferring, timeout=10)
+    async with service.server.store.transaction() as repo:
+        artifacts = {a.id: a for a in await repo.artifacts()}
+    for board in BOARDS:
+        artifact = artifacts[service.provisioning.status[f"qemu-{board}"].artifact_id or ""]
+        assert artifact.backend == RUNTIMES[board]
+
+
+async def test_a_package_damaged_in_flight_is_refused_with_result_5_then_delivered_whole(
+    service: MlaasService, fleet_config: ServerConfig, boot: Boot, tmp_path: Path
+) -> None:
+    relay = CorruptingRelay(("127.0.0.1", service.server.port))
+    relay_port = await relay.start()
+    try:
+        board = boot("mps2-an386", build("mps2-an386"),
+                     cmdline("qemu-damaged", relay_port, fleet_config))  # fmt: skip
+        await wait_for(lambda: wait_line(board, "fw result 5"), timeout=240)
+        relay.corrupting = False
+        await wait_for(lambda: running(service, "qemu-damaged"), timeout=120)
+    finally:
+        relay.close()
+    assert relay.damaged >= 1
+    (delivery,) = await deliveries(service, "qemu-damaged")
+    assert delivery.state == "succeeded" and delivery.attempts >= 2
+    assert "ml running" in board.log()
