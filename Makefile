@@ -48,6 +48,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python benchmarks/registration.py
 	$(BIN)/python benchmarks/compile.py
 	$(BIN)/python benchmarks/ota.py
+	$(BIN)/python benchmarks/native.py
 
 clean:
 	rm -rf $(VENV) $(NODE_PEER)/node_modules
