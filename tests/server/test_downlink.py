@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from lwm2m_mlaas.core.content_format import ContentFormat
@@ -50,7 +52,8 @@ async def test_read_instance_in_every_format(
 async def test_read_resource_object_and_resource_instance(
     server: Lwm2mServer, device: DeviceFactory
 ) -> None:
-    await device("dev-1")
+    two_runtimes = replace(BOARDS["nrf52840"], runtimes=("tflm", "native-armv7em-hardfp"))
+    await device("dev-1", board=two_runtimes)  # /32100/0/4 with two instances
     text = answered(await server.read("dev-1", "/32100/0/0", ContentFormat.TEXT))
     assert text.node == SingleResource(0, ResourceType.STRING, "cortex-m4f")
     runtimes = answered(await server.read("dev-1", "/32100/0/4", ContentFormat.TLV))
