@@ -47,6 +47,9 @@ class Core:
     abi: str
     """Architecture and float ABI the module is built for: modules of one ABI run on every
     core of it."""
+    opt: str = "-Os"
+    """Optimization level: -O2 where the core has the DSP extension (the SMLAD kernels gain
+    about a third in instructions for some 2 KB more code), -Os on the small cores."""
 
     @property
     def runtime(self) -> str:
@@ -62,11 +65,11 @@ CORES: dict[str, Core] = {
         Core("cortex-m0plus", 1, ("-mcpu=cortex-m0plus", "-mfloat-abi=soft"), False, "armv6m"),
         Core("cortex-m3", 2, ("-mcpu=cortex-m3", "-mfloat-abi=soft"), False, "armv7m"),
         Core("cortex-m4f", 3, ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"), True,
-             "armv7em-hardfp"),
+             "armv7em-hardfp", "-O2"),
         Core("cortex-m7", 4, ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard"), True,
-             "armv7em-hardfp"),
+             "armv7em-hardfp", "-O2"),
         Core("cortex-m33", 5, ("-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard"), True,
-             "armv8m-main-hardfp"),
+             "armv8m-main-hardfp", "-O2"),
     )
 }  # fmt: skip
 
@@ -97,7 +100,7 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 MODULE_FLAGS = (
-    "-mthumb", "-Os", "-ffreestanding", "-fPIE", "-mpic-data-is-text-relative",
+    "-mthumb", "-ffreestanding", "-fPIE", "-mpic-data-is-text-relative",
     "-fno-common", "-fno-unwind-tables", "-fno-asynchronous-unwind-tables",
     "-fno-tree-loop-distribute-patterns", "-ffunction-sections", "-fdata-sections",
     "-DNATIVE_MODULE_BUILD",
@@ -185,7 +188,7 @@ def build_module(program: Program, core: str, folder: Path) -> Module:
     source = _write_source(program, folder)
     obj, elf, binary = folder / f"{core}.o", folder / f"{core}.elf", folder / f"{core}.bin"
     gcc = ARM_PREFIX + "gcc"
-    _run([gcc, *spec.flags, *MODULE_FLAGS, *WARNINGS, f"-DNATIVE_CORE={spec.code}u",
+    _run([gcc, *spec.flags, spec.opt, *MODULE_FLAGS, *WARNINGS, f"-DNATIVE_CORE={spec.code}u",
           f"-I{RUNTIME}", "-c", str(source), "-o", str(obj)], f"{core} compile")  # fmt: skip
     _run([gcc, *spec.flags, "-mthumb", "-nostdlib", "-nostartfiles", "-static",
           f"-Wl,-T,{RUNTIME / 'module.ld'}", "-Wl,--emit-relocs", "-Wl,--gc-sections",

@@ -135,6 +135,25 @@ def _requant(
     return [], "0", "0", m, s
 
 
+def _folded_bias(
+    consts: list[Const],
+    prefix: str,
+    bias: np.ndarray[Any, Any] | None,
+    wsum: np.ndarray[Any, Any],
+    inp: Tensor,
+) -> str:
+    """The bias with the input offset's share folded in: sum w * (x + offset) + bias is
+    sum w * x + (bias + offset * sum w), equal in int32 (wrapping) arithmetic. The kernels
+    take it for every tap in the image; a tap in the padding subtracts its offset * w again.
+    Inserted after the weights; returns the array's name."""
+    total = -int(inp.zero_point) * np.asarray(wsum, np.int64)
+    if bias is not None:
+        total = total + np.asarray(bias, np.int64)
+    wrapped = ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
+    consts.insert(1, Const(f"{prefix}_bias", "int32_t", wrapped))
+    return f"{prefix}_bias"
+
+
 def _padding(op: Operator, in_size: int, filt: int, stride: int, dil: int, out_size: int) -> int:
     """TFLite's SAME padding puts the odd pixel at the end; VALID pads nothing."""
     if int(op.options.get("padding", 0)) == 1:  # VALID
@@ -172,11 +191,9 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
     lo, hi = _activation(op, out)
     consts, mult, shift, m, s = _requant(op, prefix, inp, w, out, out_c, fc=False)
     consts.insert(0, Const(f"{prefix}_filter", "int8_t", np.asarray(w.data, np.int8).ravel()))
-    bias = _bias(graph, op, 2, out_c)
-    bias_name = "0"
-    if bias is not None:
-        consts.insert(1, Const(f"{prefix}_bias", "int32_t", bias))
-        bias_name = f"{prefix}_bias"
+    weights = np.asarray(w.data, np.int64).reshape(w.shape)
+    wsum = weights.sum(axis=(0, 1, 2)) if depthwise else weights.sum(axis=(1, 2, 3))
+    bias_name = _folded_bias(consts, prefix, _bias(graph, op, 2, out_c), wsum, inp)
     fields = (in_h, in_w, in_c, out_h, out_w, out_c, f_h, f_w, sh, sw, dh, dw, pad_h, pad_w,
               multiplier, -inp.zero_point, out.zero_point, lo, hi, m, s)  # fmt: skip
     kernel = "nn_depthwise_conv2d" if depthwise else "nn_conv2d"
@@ -200,11 +217,8 @@ def _fully_connected(graph: Graph, op: Operator, prefix: str) -> Step:
     lo, hi = _activation(op, out)
     consts, mult, shift, m, s = _requant(op, prefix, inp, w, out, out_depth, fc=True)
     consts.insert(0, Const(f"{prefix}_weights", "int8_t", np.asarray(w.data, np.int8).ravel()))
-    bias = _bias(graph, op, 2, out_depth)
-    bias_name = "0"
-    if bias is not None:
-        consts.insert(1, Const(f"{prefix}_bias", "int32_t", bias))
-        bias_name = f"{prefix}_bias"
+    wsum = np.asarray(w.data, np.int64).reshape(out_depth, accum).sum(axis=1)
+    bias_name = _folded_bias(consts, prefix, _bias(graph, op, 2, out_depth), wsum, inp)
     fields = (batches, accum, out_depth, -inp.zero_point, out.zero_point, lo, hi, m, s)
     return Step(op, "nn_fully_connected", (inp.index,), out.index,
                 f"nn_fully_connected(&{prefix}_p, {{in0}}, {prefix}_weights, {bias_name}, "

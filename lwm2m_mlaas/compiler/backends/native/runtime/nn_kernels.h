@@ -69,122 +69,247 @@ static inline int32_t nn_requant(int32_t acc, const int32_t *mult, const int8_t 
     return mult ? nn_mbqm(acc, mult[c], shift[c]) : nn_mbqm(acc, m, s);
 }
 
-/* int8 dot product of n weights with n (input + offset) values. */
-static inline int32_t nn_dot(const int8_t *w, const int8_t *x, int32_t n, int32_t offset)
+/* requantize, add the output zero point, clamp */
+static inline int8_t nn_out8(int32_t acc, const int32_t *mult, const int8_t *shift, int32_t c,
+                             int32_t m, int32_t s, int32_t out_offset, int32_t lo, int32_t hi)
 {
-    int32_t acc = 0;
-    int32_t wsum = 0;
+    return (int8_t)nn_clamp(nn_requant(acc, mult, shift, c, m, s) + out_offset, lo, hi);
+}
+
+#if NN_DSP
+static inline uint32_t nn_load4(const int8_t *p)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+/* lanes of bytes 1 and 3, sign extended to 16 bits */
+static inline int32_t nn_sxtb16_odd(uint32_t v)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+#endif
+
+/* acc + the int8 dot product of n weights with n inputs (the input offset is the caller's:
+ * folded into the bias). */
+static inline __attribute__((always_inline)) int32_t nn_dot(const int8_t *w, const int8_t *x,
+                                                            int32_t n, int32_t acc)
+{
     int32_t i = 0;
 #if NN_DSP
     /* two 16-bit lanes per SMLAD: sign-extend bytes 0,2 and 1,3 of four weights and inputs */
     for (; i + 4 <= n; i += 4) {
-        uint32_t wv, xv;
-        __builtin_memcpy(&wv, w + i, 4);
-        __builtin_memcpy(&xv, x + i, 4);
-        int32_t w02 = (int32_t)__sxtb16(wv), w13 = (int32_t)__sxtb16((wv >> 8) | (wv << 24));
-        int32_t x02 = (int32_t)__sxtb16(xv), x13 = (int32_t)__sxtb16((xv >> 8) | (xv << 24));
-        acc = __smlad(w02, x02, acc);
-        acc = __smlad(w13, x13, acc);
-        wsum += w[i] + w[i + 1] + w[i + 2] + w[i + 3];
+        uint32_t wv = nn_load4(w + i), xv = nn_load4(x + i);
+        acc = __smlad((int32_t)__sxtb16(wv), (int32_t)__sxtb16(xv), acc);
+        acc = __smlad(nn_sxtb16_odd(wv), nn_sxtb16_odd(xv), acc);
     }
 #endif
     for (; i < n; ++i) {
         acc += (int32_t)w[i] * (int32_t)x[i];
-        wsum += w[i];
     }
-    /* sum w * (x + offset) == sum w * x + offset * sum w, exactly in int32 */
-    return acc + offset * wsum;
+    return acc;
 }
 
-/* CONV_2D: zero padding by skipping taps outside the image, as the reference kernel does. */
+/* two weight rows against one input row: the input is loaded and widened once */
+static inline __attribute__((always_inline)) void nn_dot2(const int8_t *w0, const int8_t *w1,
+                                                          const int8_t *x, int32_t n,
+                                                          int32_t *acc0, int32_t *acc1)
+{
+    int32_t a0 = *acc0, a1 = *acc1;
+    int32_t i = 0;
+#if NN_DSP
+    for (; i + 4 <= n; i += 4) {
+        uint32_t xv = nn_load4(x + i);
+        int32_t x02 = (int32_t)__sxtb16(xv), x13 = nn_sxtb16_odd(xv);
+        uint32_t v0 = nn_load4(w0 + i), v1 = nn_load4(w1 + i);
+        a0 = __smlad((int32_t)__sxtb16(v0), x02, a0);
+        a0 = __smlad(nn_sxtb16_odd(v0), x13, a0);
+        a1 = __smlad((int32_t)__sxtb16(v1), x02, a1);
+        a1 = __smlad(nn_sxtb16_odd(v1), x13, a1);
+    }
+#endif
+    for (; i < n; ++i) {
+        int32_t xi = x[i];
+        a0 += (int32_t)w0[i] * xi;
+        a1 += (int32_t)w1[i] * xi;
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
+static inline int32_t nn_sum(const int8_t *w, int32_t n)
+{
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; ++i) {
+        s += w[i];
+    }
+    return s;
+}
+
+/* CONV_2D: zero padding by skipping taps outside the image, as the reference kernel does.
+ * `bias` holds bias + in_offset * (sum of the channel's weights), so a window inside the image
+ * needs only sum w * x; a tap in the padding takes its in_offset * w back out. Inside the
+ * image a filter row (f_w * in_c weights) meets f_w * in_c consecutive input bytes. */
 NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
                       const int32_t *bias, const int32_t *mult, const int8_t *shift,
                       int8_t *out)
 {
-    const int32_t in_c = p->in_c;
+    const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
+    const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
+    const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t per_oc = f_h * f_w * in_c;
+    const int32_t run = f_w * in_c;
+    const int32_t row_step = dil_h * in_w * in_c;
+    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int row_inside = y0 >= 0 && y0 + (f_h - 1) * dil_h < in_h;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
-            for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                const int8_t *f = filter + (int32_t)oc * p->f_h * p->f_w * in_c;
-                int32_t acc = 0;
-                for (int32_t fy = 0; fy < p->f_h; ++fy) {
-                    const int32_t y = y0 + fy * p->dil_h;
-                    if (y < 0 || y >= p->in_h) {
-                        continue;
+            if (row_inside && dil_w == 1 && x0 >= 0 && x0 + f_w - 1 < in_w) {
+                const int8_t *base = in + (y0 * in_w + x0) * in_c;
+                int32_t oc = 0;
+                for (; oc + 2 <= out_c; oc += 2) {
+                    const int8_t *f0 = filter + oc * per_oc;
+                    int32_t a0 = bias[oc], a1 = bias[oc + 1];
+                    for (int32_t fy = 0; fy < f_h; ++fy) {
+                        nn_dot2(f0 + fy * run, f0 + per_oc + fy * run, base + fy * row_step,
+                                run, &a0, &a1);
                     }
-                    for (int32_t fx = 0; fx < p->f_w; ++fx) {
-                        const int32_t x = x0 + fx * p->dil_w;
-                        if (x < 0 || x >= p->in_w) {
-                            continue;
+                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
+                    out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
+                }
+                if (oc < out_c) { /* an odd last channel */
+                    const int8_t *f0 = filter + oc * per_oc;
+                    int32_t acc = bias[oc];
+                    for (int32_t fy = 0; fy < f_h; ++fy) {
+                        acc = nn_dot(f0 + fy * run, base + fy * row_step, run, acc);
+                    }
+                    out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
+                }
+            } else {
+                for (int32_t oc = 0; oc < out_c; ++oc) {
+                    const int8_t *f = filter + oc * per_oc;
+                    int32_t acc = bias[oc];
+                    for (int32_t fy = 0; fy < f_h; ++fy) {
+                        const int32_t y = y0 + fy * dil_h;
+                        for (int32_t fx = 0; fx < f_w; ++fx) {
+                            const int32_t x = x0 + fx * dil_w;
+                            const int8_t *tap = f + (fy * f_w + fx) * in_c;
+                            if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
+                                acc -= off * nn_sum(tap, in_c);
+                            } else {
+                                acc = nn_dot(tap, in + (y * in_w + x) * in_c, in_c, acc);
+                            }
                         }
-                        acc += nn_dot(f + (fy * p->f_w + fx) * in_c,
-                                      in + (y * p->in_w + x) * in_c, in_c, p->in_offset);
                     }
+                    out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
                 }
-                if (bias) {
-                    acc += bias[oc];
-                }
-                acc = nn_requant(acc, mult, shift, oc, p->multiplier, p->shift) + p->out_offset;
-                *out++ = (int8_t)nn_clamp(acc, p->act_min, p->act_max);
             }
+            out += out_c;
         }
     }
 }
 
 /* DEPTHWISE_CONV_2D: output channel ic * depth_multiplier + m reads input channel ic;
- * filter layout [1, f_h, f_w, out_c]. */
+ * filter layout [1, f_h, f_w, out_c]. `bias` has the input offset folded in, as for CONV_2D.
+ * With depth multiplier 1, four channels at a time: consecutive bytes of input and filter. */
 NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
                                 const int32_t *bias, const int32_t *mult, const int8_t *shift,
                                 int8_t *out)
 {
+    const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
+    const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
+    const int32_t dil_h = p->dil_h, dil_w = p->dil_w, dm = p->depth_multiplier;
+    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
+        const int row_inside = y0 >= 0 && y0 + (f_h - 1) * dil_h < in_h;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
-            for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                const int32_t ic = oc / p->depth_multiplier;
-                int32_t acc = 0;
-                for (int32_t fy = 0; fy < p->f_h; ++fy) {
-                    const int32_t y = y0 + fy * p->dil_h;
-                    if (y < 0 || y >= p->in_h) {
-                        continue;
-                    }
-                    for (int32_t fx = 0; fx < p->f_w; ++fx) {
-                        const int32_t x = x0 + fx * p->dil_w;
-                        if (x < 0 || x >= p->in_w) {
-                            continue;
+            int32_t oc = 0;
+            if (dm == 1 && row_inside && x0 >= 0 && x0 + (f_w - 1) * dil_w < in_w) {
+                const int8_t *base = in + (y0 * in_w + x0) * in_c;
+                for (; oc + 4 <= out_c; oc += 4) {
+                    int32_t a0 = bias[oc], a1 = bias[oc + 1];
+                    int32_t a2 = bias[oc + 2], a3 = bias[oc + 3];
+                    const int8_t *f = filter + oc;
+                    for (int32_t fy = 0; fy < f_h; ++fy) {
+                        const int8_t *row = base + fy * dil_h * in_w * in_c + oc;
+                        for (int32_t fx = 0; fx < f_w; ++fx) {
+                            const int8_t *x = row + fx * dil_w * in_c;
+#if NN_DSP
+                            uint32_t xv = nn_load4(x), wv = nn_load4(f);
+                            int32_t x02 = (int32_t)__sxtb16(xv), w02 = (int32_t)__sxtb16(wv);
+                            int32_t x13 = nn_sxtb16_odd(xv), w13 = nn_sxtb16_odd(wv);
+                            a0 = __smlabb(x02, w02, a0);
+                            a2 = __smlatt(x02, w02, a2);
+                            a1 = __smlabb(x13, w13, a1);
+                            a3 = __smlatt(x13, w13, a3);
+#else
+                            a0 += x[0] * f[0];
+                            a1 += x[1] * f[1];
+                            a2 += x[2] * f[2];
+                            a3 += x[3] * f[3];
+#endif
+                            f += out_c;
                         }
-                        int32_t v = in[(y * p->in_w + x) * p->in_c + ic] + p->in_offset;
-                        acc += filter[(fy * p->f_w + fx) * p->out_c + oc] * v;
+                    }
+                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
+                    out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
+                    out[oc + 2] = nn_out8(a2, mult, shift, oc + 2, m, s, zo, lo, hi);
+                    out[oc + 3] = nn_out8(a3, mult, shift, oc + 3, m, s, zo, lo, hi);
+                }
+            }
+            for (; oc < out_c; ++oc) {
+                const int32_t ic = oc / dm;
+                int32_t acc = bias[oc];
+                for (int32_t fy = 0; fy < f_h; ++fy) {
+                    const int32_t y = y0 + fy * dil_h;
+                    for (int32_t fx = 0; fx < f_w; ++fx) {
+                        const int32_t x = x0 + fx * dil_w;
+                        const int32_t w = filter[(fy * f_w + fx) * out_c + oc];
+                        if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
+                            acc -= off * w;
+                        } else {
+                            acc += w * in[(y * in_w + x) * in_c + ic];
+                        }
                     }
                 }
-                if (bias) {
-                    acc += bias[oc];
-                }
-                acc = nn_requant(acc, mult, shift, oc, p->multiplier, p->shift) + p->out_offset;
-                *out++ = (int8_t)nn_clamp(acc, p->act_min, p->act_max);
+                out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
             }
+            out += out_c;
         }
     }
 }
 
-/* FULLY_CONNECTED: weights [out_depth, accum_depth]. */
+/* FULLY_CONNECTED: weights [out_depth, accum_depth]; `bias` has the input offset folded in. */
 NN_KERNEL void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const int8_t *weights,
                                const int32_t *bias, const int32_t *mult, const int8_t *shift,
                                int8_t *out)
 {
+    const int32_t n = p->accum_depth, depth = p->out_depth;
+    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *x = in + b * p->accum_depth;
-        for (int32_t oc = 0; oc < p->out_depth; ++oc) {
-            int32_t acc = nn_dot(weights + oc * p->accum_depth, x, p->accum_depth, p->in_offset);
-            if (bias) {
-                acc += bias[oc];
-            }
-            acc = nn_requant(acc, mult, shift, oc, p->multiplier, p->shift) + p->out_offset;
-            *out++ = (int8_t)nn_clamp(acc, p->act_min, p->act_max);
+        const int8_t *x = in + b * n;
+        int32_t oc = 0;
+        for (; oc + 2 <= depth; oc += 2) {
+            int32_t a0 = bias[oc], a1 = bias[oc + 1];
+            nn_dot2(weights + oc * n, weights + (oc + 1) * n, x, n, &a0, &a1);
+            out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
+            out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
         }
+        if (oc < depth) { /* an odd last row */
+            int32_t acc = nn_dot(weights + oc * n, x, n, bias[oc]);
+            out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
+        }
+        out += depth;
     }
 }
 
