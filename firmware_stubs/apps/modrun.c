@@ -37,8 +37,10 @@
 #include <string.h>
 
 #include "board.h"
+#include "cmdline.h"
 #include "native_module.h"
 #include "platform.h"
+#include "semihosting.h"
 
 
 typedef int (*model_invoke_fn)(const int8_t *input, int8_t *output, uint8_t *arena);
@@ -54,24 +56,10 @@ static uint32_t board_core_code(void)
     return 0xFFFFFFFFu;
 }
 
-/* ---- Semihosting file I/O (ARM "Semihosting for AArch32 and AArch64" v2.0) ---------------- *
- * BKPT 0xAB, operation in r0, parameter block in r1, result in r0, as platform/mps2 does. */
+/* ---- Semihosting file I/O (platform/semihosting.h) --------------------------------------- */
 
-#define SYS_OPEN 0x01
-#define SYS_CLOSE 0x02
-#define SYS_WRITE 0x05
-#define SYS_READ 0x06
-#define SYS_FLEN 0x0C
 #define OPEN_RB 1u /* fopen modes by index: 1 "rb", 5 "wb" */
 #define OPEN_WB 5u
-
-static int semihost(uint32_t op, void *block)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register void *r1 __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return (int)r0;
-}
 
 static int sh_open(const char *name, uint32_t mode)
 {
@@ -129,26 +117,6 @@ static uint64_t cycles_now(void)
 }
 
 /* ---- Command line and log --------------------------------------------------------------- */
-
-/* The value of `key=` in a space-separated command line, copied into out. */
-static int arg(const char *cmdline, const char *key, char *out, size_t cap)
-{
-    size_t klen = strlen(key);
-    for (const char *p = cmdline; *p;) {
-        size_t wlen = strcspn(p, " ");
-        if (wlen > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-            size_t vlen = wlen - klen - 1;
-            if (vlen >= cap)
-                return -1;
-            memcpy(out, p + klen + 1, vlen);
-            out[vlen] = '\0';
-            return 0;
-        }
-        p += wlen;
-        p += strspn(p, " ");
-    }
-    return -1;
-}
 
 static long number_arg(const char *cmdline, const char *key, long fallback)
 {

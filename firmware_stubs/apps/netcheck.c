@@ -7,29 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "platform.h"
 
 #define HOST_IP 0xC0000202u   /* 192.0.2.2 */
-
-/* The value of `key=` in a space-separated command line, copied into out. */
-static int arg(const char *cmdline, const char *key, char *out, size_t cap)
-{
-    size_t klen = strlen(key);
-    for (const char *p = cmdline; *p;) {
-        size_t wlen = strcspn(p, " ");
-        if (wlen > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-            size_t vlen = wlen - klen - 1;
-            if (vlen >= cap)
-                return -1;
-            memcpy(out, p + klen + 1, vlen);
-            out[vlen] = '\0';
-            return 0;
-        }
-        p += wlen;
-        p += strspn(p, " ");
-    }
-    return -1;
-}
 
 static void append(char *buf, size_t cap, const char *text)
 {

@@ -4,6 +4,7 @@
 
 #include "mps2.h"
 #include "platform.h"
+#include "semihosting.h"
 
 /* ---- SysTick: 1 ms tick ------------------------------------------------------------------ */
 
@@ -91,58 +92,16 @@ void platform_exit(int code)
 }
 
 #else
-/* ---- Semihosting (ARM "Semihosting for AArch32 and AArch64", v2.0) ------------------------ *
- * On M-profile the call is BKPT 0xAB with the operation in r0 and a parameter block in r1.
- * QEMU needs -semihosting-config enable=on,target=native; without it BKPT is a HardFault. */
+/* ---- Semihosting (platform/semihosting.c) ------------------------------------------------ */
 
-#define SYS_GET_CMDLINE 0x15
-#define SYS_EXIT 0x18
-#define SYS_EXIT_EXTENDED 0x20
-#define ADP_Stopped_ApplicationExit 0x20026u
-#define ADP_Stopped_RunTimeErrorUnknown 0x20023u
-
-static int semihost(uint32_t op, void *block)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register void *r1 __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return (int)r0;
-}
-
-/* QEMU 7.2 (semihosting/arm-compat-semi.c) answers SYS_GET_CMDLINE with its semihosting argv
- * joined by spaces; without `-semihosting-config arg=` that argv is the -kernel path followed
- * by the words of -append. argv[0] is dropped here, so the caller sees the -append text. */
 size_t platform_cmdline(char *buf, size_t cap)
 {
-    static char raw[512];
-    uint32_t block[2] = {(uint32_t)(uintptr_t)raw, sizeof raw};
-    if (cap == 0 || semihost(SYS_GET_CMDLINE, block) != 0)
-        return 0;
-    raw[sizeof raw - 1] = '\0';
-    const char *args = strchr(raw, ' ');
-    if (!args)
-        args = "";
-    while (*args == ' ')
-        args++;
-    size_t len = strlen(args);
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(buf, args, len);
-    buf[len] = '\0';
-    return len;
+    return semihost_cmdline(buf, cap);
 }
 
-/* QEMU 7.2 on 32-bit ARM: SYS_EXIT takes the reason itself in r1 and maps
- * ApplicationExit to status 0 and anything else to 1; SYS_EXIT_EXTENDED takes a block
- * {reason, subcode} and, for ApplicationExit, exits QEMU with the subcode as its status.
- * So the code reaches QEMU's exit status exactly (modulo 256, as for any process). */
 void platform_exit(int code)
 {
-    uint32_t block[2] = {ADP_Stopped_ApplicationExit, (uint32_t)code};
-    semihost(SYS_EXIT_EXTENDED, block);
-    /* An older semihosting host without SYS_EXIT_EXTENDED returns here: keep 0 vs non-0. */
-    semihost(SYS_EXIT, (void *)(uintptr_t)(code == 0 ? ADP_Stopped_ApplicationExit
-                                                     : ADP_Stopped_RunTimeErrorUnknown));
+    semihost_exit(code);
     for (;;)
         __asm__ volatile("wfi");
 }
@@ -174,20 +133,3 @@ void platform_init(void)
     UART_CTRL = UART_CTRL_TXEN;
 }
 
-/* ---- Static ML memory: sized by the device class, checked by the linker script ---------- */
-
-static uint8_t model_slot[BOARD_ML_FLASH_BYTES]
-    __attribute__((section(".model_slot"), aligned(16)));
-static uint8_t ml_arena[BOARD_ML_RAM_BYTES] __attribute__((section(".ml_arena"), aligned(16)));
-
-uint8_t *platform_model_slot(size_t *capacity)
-{
-    *capacity = sizeof model_slot;
-    return model_slot;
-}
-
-uint8_t *platform_ml_arena(size_t *capacity)
-{
-    *capacity = sizeof ml_arena;
-    return ml_arena;
-}

@@ -4,14 +4,11 @@
  * .vectors first in CODE, which is where each board's code memory starts. */
 #include <stdint.h>
 
+#include "crt.h"
 #include "mps2.h"
 #include "platform.h"
 
-extern uint32_t __data_start[], __data_end[], __data_load[];
-extern uint32_t __bss_start[], __bss_end[], __stack_top[];
-extern uint8_t __tls_base[];
-void _set_tls(void *tls);   /* picolibc: the thread pointer __aeabi_read_tp returns */
-int main(void);
+extern uint32_t __stack_top[];
 
 void Reset_Handler(void);
 void SysTick_Handler(void);   /* platform.c */
@@ -37,8 +34,6 @@ static void (*const vectors[16])(void) = {
     SysTick_Handler,              /* 15: SysTick */
 };
 
-/* The loops below must stay loops: memcpy/memset are not to be called before .data exists. */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
 void Reset_Handler(void)
 {
 #if BOARD_HAS_FPU
@@ -47,13 +42,7 @@ void Reset_Handler(void)
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
     SCB_VTOR = (uint32_t)(uintptr_t)vectors;
-    /* .data and .tdata from their load image in CODE; .tbss and .bss zeroed. */
-    for (uint32_t *src = __data_load, *dst = __data_start; dst < __data_end;)
-        *dst++ = *src++;
-    for (uint32_t *dst = __bss_start; dst < __bss_end;)
-        *dst++ = 0;
-    _set_tls(__tls_base);
-    platform_exit(main());
+    crt_start();
 }
 
 static void put_hex(char *p, uint32_t v)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "platform.h"
+#include "semihosting.h"
 #include "versatile.h"
 
 /* ---- SP804 timer 0 (ARM DDI 0271 Dual-Timer TRM): free-running 32-bit down counter -------- */
@@ -60,52 +61,16 @@ void platform_log(const char *text)
     uart_putc('\n');
 }
 
-/* ---- Semihosting (ARM "Semihosting for AArch32 and AArch64", v2.0) ------------------------ *
- * In ARM state the call is SVC 0x123456 with the operation in r0 and a parameter block in r1;
- * QEMU needs -semihosting-config enable=on,target=native. The same operations as on mps2. */
+/* ---- Semihosting (platform/semihosting.c: SVC 0x123456 in ARM state) ----------------------- */
 
-#define SYS_GET_CMDLINE 0x15
-#define SYS_EXIT 0x18
-#define SYS_EXIT_EXTENDED 0x20
-#define ADP_Stopped_ApplicationExit 0x20026u
-#define ADP_Stopped_RunTimeErrorUnknown 0x20023u
-
-static int semihost(uint32_t op, void *block)
-{
-    register uint32_t r0 __asm__("r0") = op;
-    register void *r1 __asm__("r1") = block;
-    __asm__ volatile("svc 0x123456" : "+r"(r0) : "r"(r1) : "memory", "lr");
-    return (int)r0;
-}
-
-/* QEMU's semihosting argv is the -kernel path and the words of -append; argv[0] is dropped. */
 size_t platform_cmdline(char *buf, size_t cap)
 {
-    static char raw[512];
-    uint32_t block[2] = {(uint32_t)(uintptr_t)raw, sizeof raw};
-    if (cap == 0 || semihost(SYS_GET_CMDLINE, block) != 0)
-        return 0;
-    raw[sizeof raw - 1] = '\0';
-    const char *args = strchr(raw, ' ');
-    if (!args)
-        args = "";
-    while (*args == ' ')
-        args++;
-    size_t len = strlen(args);
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(buf, args, len);
-    buf[len] = '\0';
-    return len;
+    return semihost_cmdline(buf, cap);
 }
 
-/* SYS_EXIT_EXTENDED {ApplicationExit, code}: QEMU exits with the code as its status. */
 void platform_exit(int code)
 {
-    uint32_t block[2] = {ADP_Stopped_ApplicationExit, (uint32_t)code};
-    semihost(SYS_EXIT_EXTENDED, block);
-    semihost(SYS_EXIT, (void *)(uintptr_t)(code == 0 ? ADP_Stopped_ApplicationExit
-                                                     : ADP_Stopped_RunTimeErrorUnknown));
+    semihost_exit(code);
     for (;;)
         ;
 }
@@ -138,20 +103,3 @@ void platform_init(void)
     UART_CR = UART_CR_EN_TX_RX;
 }
 
-/* ---- Static ML memory: sized by board_config's budget, checked by the linker script ------ */
-
-static uint8_t model_slot[BOARD_ML_FLASH_BYTES]
-    __attribute__((section(".model_slot"), aligned(16)));
-static uint8_t ml_arena[BOARD_ML_RAM_BYTES] __attribute__((section(".ml_arena"), aligned(16)));
-
-uint8_t *platform_model_slot(size_t *capacity)
-{
-    *capacity = sizeof model_slot;
-    return model_slot;
-}
-
-uint8_t *platform_ml_arena(size_t *capacity)
-{
-    *capacity = sizeof ml_arena;
-    return ml_arena;
-}

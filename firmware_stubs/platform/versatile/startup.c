@@ -4,16 +4,11 @@
  * which starts at 0 here). Nothing enables an interrupt: everything polls. */
 #include <stdint.h>
 
+#include "crt.h"
 #include "platform.h"
 #include "versatile.h"
 
-extern uint32_t __data_start[], __data_end[], __data_load[];
-extern uint32_t __bss_start[], __bss_end[];
-extern uint8_t __tls_base[];
-void _set_tls(void *tls);   /* picolibc: the thread pointer __aeabi_read_tp returns */
-int main(void);
 
-void c_start(void);
 void undef_handler(void);
 void abort_handler(void);
 void other_handler(void);
@@ -49,21 +44,9 @@ __asm__(
     "    mov sp, r0\n"
     "    msr cpsr_c, #0xD3\n"             /* back to SVC */
     "    ldr sp, =__stack_top\n"
-    "    bl c_start\n"
+    "    bl crt_start\n"
     "0:  b 0b\n"
     "    .ltorg\n");
-
-/* The loops below must stay loops: memcpy/memset are not to be called before .data exists. */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
-void c_start(void)
-{
-    for (uint32_t *src = __data_load, *dst = __data_start; dst < __data_end;)
-        *dst++ = *src++;
-    for (uint32_t *dst = __bss_start; dst < __bss_end;)
-        *dst++ = 0;
-    _set_tls(__tls_base);
-    platform_exit(main());
-}
 
 static void put_hex(char *p, uint32_t v)
 {
