@@ -28,7 +28,6 @@ from lwm2m_mlaas.compiler.backends.native import (
     build_module,
     compile_tflite,
     plan_memory,
-    toolchain_available,
 )
 from lwm2m_mlaas.compiler.backends.native import fixedpoint as fp
 from lwm2m_mlaas.compiler.backends.native.build import RUNTIME
@@ -295,7 +294,6 @@ def kws_program() -> Program:
     return compile_tflite((MLPERF / "kws_ref_model.tflite").read_bytes(), "kws")
 
 
-@pytest.mark.skipif(not toolchain_available(), reason="arm-none-eabi-gcc is not installed")
 @pytest.mark.parametrize("core", list(CORES))
 def test_module_is_position_independent(kws_program: Program, core: str, tmp_path: Path) -> None:
     module = build_module(kws_program, core, tmp_path)

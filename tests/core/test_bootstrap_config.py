@@ -334,14 +334,6 @@ def test_writes_encode_and_decode_back(fmt: ContentFormat) -> None:
         assert decode(payload, path, MODEL, fmt) == node, path
 
 
-WITH_OSCORE = MODEL.object(21) is not None and MODEL.resource(0, 17) is not None
-
-
-@pytest.mark.skipif(
-    not WITH_OSCORE,
-    reason="the bundled model lacks the OSCORE object (21) or "
-    "Security resource 17 (OSCORE Security Mode)",
-)
 @pytest.mark.parametrize("fmt", [ContentFormat.TLV, ContentFormat.SENML_CBOR],
                          ids=["tlv", "senml-cbor"])  # fmt: skip
 def test_oscore_writes_encode_and_decode_back(fmt: ContentFormat) -> None:

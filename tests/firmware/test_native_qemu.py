@@ -25,15 +25,12 @@ from lwm2m_mlaas.compiler.backends.native import (
     Module,
     build_module,
     compile_tflite,
-    toolchain_available,
 )
 from lwm2m_mlaas.compiler.measure import estimate_arena
 from lwm2m_mlaas.compiler.quantize import quantize
 from lwm2m_mlaas.compiler.verify import run_tflm
 from lwm2m_mlaas.zoo import Zoo
 from tests.firmware.qemu import Qemu, build
-
-pytestmark = pytest.mark.skipif(not toolchain_available(), reason="needs arm-none-eabi-gcc")
 
 MLPERF = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
 MLPERF_FILES = ("ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite")
