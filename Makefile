@@ -45,6 +45,7 @@ test: $(STAMP) system-deps $(DTLS) check
 	$(BIN)/pytest -n 2
 
 bench: $(STAMP) system-deps
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/registration.py
 	$(BIN)/python benchmarks/compile.py
 	$(BIN)/python benchmarks/ota.py

@@ -8,6 +8,52 @@ from typing import Any
 
 import aiocoap
 import aiocoap.resource as coap_resource
+from aiocoap.pipe import error_to_message, run_driving_pipe
+
+
+def light_copy(msg: aiocoap.Message, payload: bytes | None = None,
+               **options: Any) -> aiocoap.Message:  # fmt: skip
+    """`msg` with another payload or options, sharing its option values (they are immutable)
+    where Message.copy deep-copies them: per block and per request this is most of its cost."""
+    new = aiocoap.Message(code=msg.code, payload=msg.payload if payload is None else payload,
+                          transport_tuning=msg.transport_tuning)  # fmt: skip
+    new.mtype, new.mid, new.token = msg.mtype, msg.mid, msg.token
+    new.remote, new.direction = msg.remote, msg.direction
+    for option in msg.opt.option_list():
+        new.opt.add_option(option)
+    for name, value in options.items():
+        setattr(new.opt, name, value)
+    return new
+
+
+class Site(coap_resource.Site):
+    """aiocoap's Site, handing children their path-stripped request as a light copy. Our
+    resources never ask a request for its URI (get_request_uri), so the original one is not
+    worked out for every request as aiocoap's Site does."""
+
+    def _find_child_and_pathstripped_message(self, request: aiocoap.Message) -> Any:
+        path = request.opt.uri_path
+        if path in self._resources:
+            return self._resources[path], light_copy(request, uri_path=())
+        if not path:
+            raise KeyError()
+        remainder, prefix = [path[-1]], path[:-1]
+        while prefix:
+            if prefix in self._subsites:
+                stripped = light_copy(request, uri_path=[] if remainder == [""] else remainder)
+                return self._subsites[prefix], stripped
+            remainder.insert(0, prefix[-1])
+            prefix = prefix[:-1]
+        raise KeyError()
+
+
+class ServerContext(aiocoap.Context):
+    """aiocoap's Context without naming each render task after the request's repr (which
+    formats its addresses and options: a tenth of the cost of an Update)."""
+
+    def render_to_pipe(self, pipe: Any) -> None:
+        run_driving_pipe(error_to_message(pipe, self.log), self._render_to_pipe(pipe),
+                         name="render")  # fmt: skip
 
 
 def block_exp(size: int) -> int:
@@ -85,13 +131,13 @@ async def server_context(site: coap_resource.Resource, host: str, port: int,
     """
     os.environ["AIOCOAP_REUSE_PORT"] = "0"
     if oscore is None:
-        context = await aiocoap.Context.create_server_context(site, bind=(host, port),
-                                                              transports=["udp6"])  # fmt: skip
+        context = await ServerContext.create_server_context(site, bind=(host, port),
+                                                            transports=["udp6"])  # fmt: skip
     else:
         from .oscore import oscore_site
 
         # "oscore" first: otherwise udp6 claims OSCORE remotes and sends them unprotected
-        context = await aiocoap.Context.create_server_context(
+        context = await ServerContext.create_server_context(
             oscore_site(site, oscore), bind=(host, port), server_credentials=oscore,
             transports=["oscore", "udp6"])  # fmt: skip
     answer_undecodable_options(context)

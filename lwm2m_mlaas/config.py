@@ -47,8 +47,21 @@ class ServerConfig:
     advertised_host: str = ""
     """Host devices reach this server at: in the package URIs they pull from and the server
     URI the bootstrap server writes. Empty: the bind address, or 127.0.0.1 for a wildcard."""
+    provisioning: bool = True
+    """Provision devices that register (read, classify, compile, deliver); false runs the
+    LwM2M server, rollouts and the REST API without it."""
+    provisioning_reads: int = 16
+    """Devices read and classified at once: provisioning's downlink requests in flight."""
+    compile_queue: int = 4
+    """Compiles queued or running at once; a device needing another one waits its turn."""
     max_transfers: int = 32
     """Package deliveries in flight at once."""
+    registration_busy: int = 8
+    """Registration interface requests (/rd) in flight at which provisioning and delivery
+    steps wait for them to drain first, at most `yield_max` seconds each."""
+    yield_max: float = 1.0
+    """Longest a provisioning or delivery step waits for the registration interface, so that
+    provisioning still progresses under a sustained registration load."""
     delivery_timeout: float = 120.0
     """Seconds a delivery step (transfer, install) may take before the attempt counts as lost."""
     max_attempts: int = 5

@@ -40,6 +40,7 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
         coaps_host=getattr(args, "coaps_host", None),
         coaps_port=getattr(args, "coaps_port", None),
         open_reads=False if getattr(args, "closed_reads", False) else None,
+        provisioning=False if getattr(args, "no_provisioning", False) else None,
         db=args.db,
         data_dir=args.data_dir,
         log_level=args.log_level,
@@ -312,6 +313,8 @@ def cli(ctx: click.Context, server: str, token: str | None) -> None:
 @click.option("--http-port", type=int,
               help="REST API port (default 8080; 0 picks one, -1 runs none)")
 @click.option("--closed-reads", is_flag=True, help="ask for the token on Leshan's read routes too")
+@click.option("--no-provisioning", is_flag=True,
+              help="register and manage devices without provisioning them")
 @storage
 def serve_command(**options: Any) -> None:
     """Run the service: LwM2M server, compiler, provisioning, rollouts and REST API."""

@@ -2,7 +2,8 @@
 
     quantize -> measure          per variant, independent of the class: measure_variant(),
                                  cacheable per (model name, model version, COMPILER_VERSION)
-    fit (check_ops inside) -> verify -> package      per class: compile_measured()
+    fit (check_ops inside) -> verify -> package      per class: compile_measured(); a variant
+                                 that fails verification gives way to the next one that fits
 
 The backend is chosen per compile: TFLite-Micro (the .tflite is the payload) or the class's
 native runtime, where each variant is first lowered to a module for the class's core (cacheable
@@ -29,7 +30,7 @@ from .package import package
 from .quantize import quantize
 from .signing import Signer
 from .targets import DeviceClass
-from .verify import verify
+from .verify import VerificationError, verify
 
 PACKAGE_SUFFIX = ".pkg"
 
@@ -88,11 +89,22 @@ def compile_measured(
     if runtime != BACKEND and runtime in device_class.runtimes:
         candidates = lowered if lowered is not None else [
             lower(m, device_class.core) for m in variants]  # fmt: skip
-    fitted = fit(candidates, device_class, runtime)
-    if isinstance(fitted, NoFit):
-        return fitted
-    native = fitted.native
-    verified = verify(fitted.measured) if native is None else verify_native(native)
+    remaining, rejected = list(candidates), list[tuple[str, str]]()
+    while True:  # a variant its runtime does not reproduce gives way to the next best one
+        fitted = fit(remaining, device_class, runtime)
+        if isinstance(fitted, NoFit):
+            if not rejected:
+                return fitted
+            reasons = (*fitted.reasons, *((name, why) for name, why in rejected))
+            return NoFit(device_class.name, "; ".join(why for _, why in rejected), reasons)
+        native = fitted.native
+        try:
+            verified = verify(fitted.measured) if native is None else verify_native(native)
+            break
+        except VerificationError as exc:
+            chosen = fitted.measured if native is None else native
+            remaining = [c for c in remaining if c is not chosen]
+            rejected.append((fitted.measured.name, str(exc)))
     pkg = package(verified, device_class, signer, native)
     path = Path(work_dir) / f"{pkg.id}{PACKAGE_SUFFIX}"
     if not path.exists():

@@ -45,6 +45,14 @@ class UnknownTarget(LookupError):
     """No such model, task or device class."""
 
 
+class CompileFailed(RuntimeError):
+    """A compile raised in its worker. The failure is remembered for RETRY_FAILED seconds, so
+    that the devices of a class waiting for it do not each start it again."""
+
+
+RETRY_FAILED = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     """Where a data dir keeps the zoo, the signing keyring, packages and measurements."""
@@ -144,13 +152,20 @@ def import_job(zoo_root: Path, path: Path, task: str, name: str | None, kind: st
 
 
 class CompileService:
-    def __init__(self, store: Store, data_dir: Path, *, workers: int = 1) -> None:
+    def __init__(self, store: Store, data_dir: Path, *, workers: int = 1,
+                 queue: int = 4) -> None:  # fmt: skip
         self.store = store
         self.layout = Layout(Path(data_dir))
         self.zoo = Zoo(self.layout.zoo)
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._running: dict[str, asyncio.Future[StoredCompile]] = {}
+        self._queue = asyncio.Semaphore(max(1, queue))
+        """Compiles queued or running in the pool at once."""
+        self._done: dict[str, StoredCompile] = {}
+        """Recorded outcomes by key: most devices' compile is a look-up in memory."""
+        self._failed: dict[str, tuple[float, str]] = {}
+        """Key -> (monotonic time to try again, why it failed)."""
 
     def device_class(self, class_name: str) -> DeviceClass:
         found = load_catalogue().get(class_name)
@@ -206,10 +221,17 @@ class CompileService:
             return StoredCompile(key, self.task_of(target), class_name, COMPILER_VERSION, None,
                                  f"{class_name} has no {runtime} runtime (offers {offers})",
                                  0.0, runtime)  # fmt: skip
-        async with self.store.transaction() as repo:
-            done = await repo.compile_result(key)
+        done = self._done.get(key)
+        if done is None:
+            async with self.store.transaction() as repo:
+                done = await repo.compile_result(key)
         if done is not None and (done.artifact is None or Path(done.artifact.path).is_file()):
+            self._done[key] = done
             return replace(done, backend=runtime)  # (a package whose file is gone: again)
+        self._done.pop(key, None)
+        failed = self._failed.get(key)
+        if failed is not None and failed[0] > time.monotonic():
+            raise CompileFailed(failed[1])
         running = self._running.get(key)
         if running is None:
             running = asyncio.ensure_future(self._compile(key, target, class_name, runtime))
@@ -245,11 +267,18 @@ class CompileService:
 
     async def _compile(self, key: str, target: str, class_name: str,
                        backend: str) -> StoredCompile:  # fmt: skip
-        started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._workers(), compile_job, self.layout.data_dir, target, class_name, backend
-        )
+        async with self._queue:
+            started = time.perf_counter()
+            try:
+                result = await loop.run_in_executor(
+                    self._workers(), compile_job, self.layout.data_dir, target, class_name,
+                    backend)  # fmt: skip
+            except Exception as exc:
+                why = f"compiling {target} for {class_name} ({backend}) failed: {exc}"
+                log.error("%s", why)
+                self._failed[key] = (time.monotonic() + RETRY_FAILED, why)
+                raise CompileFailed(why) from exc
         seconds = time.perf_counter() - started
         task = self.task_of(target)
         if isinstance(result, NoFit):
@@ -260,6 +289,7 @@ class CompileService:
                                     stored_artifact(result), None, seconds, backend)  # fmt: skip
         async with self.store.transaction() as repo:
             await repo.record_compile(outcome)
+        self._done[key] = outcome
         found = outcome.artifact.id[:12] if outcome.artifact else outcome.reason
         log.info("compiled %s for %s (%s) in %.1f s: %s", target, class_name, backend, seconds,
                  found)  # fmt: skip

@@ -7,6 +7,7 @@ Grammar (RFC 6690 section 2, RFC 8288 for the parameters), as far as LwM2M uses 
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -139,6 +140,21 @@ def parse_link_format(text: str | bytes) -> tuple[Link, ...]:
         if not scanner.peek():
             return tuple(links)
         scanner.expect(",")
+
+
+SHARED_PAYLOAD = 2048
+"""Registration payloads up to this length are parsed once and their links shared."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_links(text: str) -> tuple[Link, ...]:
+    return parse_link_format(text)
+
+
+def registered_links(text: str) -> tuple[Link, ...]:
+    """parse_link_format for registration payloads: a fleet's devices send a handful of
+    distinct payloads, so equal (short) ones share one parsed, immutable tuple of links."""
+    return _shared_links(text) if len(text) <= SHARED_PAYLOAD else parse_link_format(text)
 
 
 def format_attribute_value(name: str, value: str) -> str:

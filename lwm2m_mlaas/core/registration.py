@@ -4,18 +4,20 @@ validating Register / Update requests into typed values. Pure: no I/O."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from .content_format import ContentFormat
 from .errors import InvalidRequest, Lwm2mError, ResponseCode
-from .linkformat import Link, format_link_format, parse_link_format
+from .linkformat import Link, format_link_format, registered_links
 
 SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
 DEFAULT_LIFETIME = 86400
 _ENDPOINT = re.compile(r"^[\x21-\x7e]{1,255}$")
 _KNOWN_PARAMS = frozenset({"ep", "lt", "lwm2m", "b", "sms", "Q"})
+_NONE: Mapping[str, str] = MappingProxyType({})
 
 
 class UnsupportedVersion(Lwm2mError):
@@ -77,7 +79,7 @@ def _links(payload: bytes, content_format: int | None) -> tuple[Link, ...]:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"registration payload is not UTF-8: {exc}") from None
-    return parse_link_format(text)
+    return registered_links(text)
 
 
 def parse_register(
@@ -152,9 +154,11 @@ class Registration:
     additional_attributes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "additional_attributes", MappingProxyType(dict(self.additional_attributes))
-        )
+        attributes = self.additional_attributes
+        object.__setattr__(self, "additional_attributes",
+                           MappingProxyType(dict(attributes)) if attributes else _NONE)
+        for name in ("host", "lwm2m_version", "binding"):  # shared by a fleet: kept once
+            object.__setattr__(self, name, sys.intern(getattr(self, name)))
 
     @property
     def address(self) -> str:

@@ -29,13 +29,15 @@ class MlaasService:
     async def start(self) -> None:
         await self.server.start()
         self.compiler = CompileService(self.server.store, self.config.data_dir,
-                                       workers=self.compile_workers)  # fmt: skip
+                                       workers=self.compile_workers,
+                                       queue=self.config.compile_queue)  # fmt: skip
         self.deliveries = DeliveryService(self.server)
         self.provisioning = ProvisioningService(self.server, self.compiler, self.deliveries)
         self.rollouts = RolloutService(self.server, self.compiler, self.deliveries)
         self.provisioning.rollouts = self.rollouts
         self.deliveries.start()
-        self.provisioning.start()
+        if self.config.provisioning:
+            self.provisioning.start()
         self.rollouts.start()
         if self.config.http_port >= 0:
             from ..api import ApiServer
@@ -47,6 +49,8 @@ class MlaasService:
                 await self.stop()
                 raise
             self.api = api
+        if not self.config.provisioning:
+            return
         # after a restart: devices never provisioned start now; deliveries resume on their own
         async with self.server.store.transaction() as repo:
             delivered = {d.endpoint for d in await repo.deliveries()}

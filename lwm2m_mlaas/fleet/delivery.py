@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
 import logging
 import time
 from collections.abc import Callable
@@ -49,8 +50,15 @@ RESULTS = {
     8: "firmware update failed (the model did not pass its checks)",
     9: "unsupported protocol",
 }
+CANCEL_TIMEOUT = 2.0
+"""Seconds to wait for the device to take an active cancel of the /5/0/3 and /5/0/5
+observations (so that it stops watching them at once, RFC 7641 3.6)."""
 RETRYABLE = frozenset({4, 5, 8})
 """Results worth another attempt; 2, 3, 6, 7 and 9 will not change by trying again."""
+
+
+class _Superseded(Exception):
+    """The delivery was cancelled or replaced while an attempt ran: the attempt writes nothing."""
 
 
 class AttemptFailed(Exception):
@@ -83,15 +91,26 @@ def _int(value: object) -> int | None:
 
 
 class DeliveryService:
+    """Runs deliveries, at most `max_transfers` at once and one per device. It is the only
+    writer of deliveries, so the active ones are also kept in memory: scheduling, and a device
+    that registers or updates, cost no query."""
+
     def __init__(self, server: Lwm2mServer, trust: TrustService | None = None) -> None:
         self.server = server
         self.config = server.config
         self.trust = trust or TrustService(server)
         """Which signing key each device's package is signed with."""
-        self._slots = asyncio.Semaphore(self.config.max_transfers)
+        self._active: dict[int, Delivery] = {}
+        """Every active delivery as last written."""
+        self._of: dict[str, set[int]] = {}
+        """Active delivery ids by endpoint."""
+        self._due: list[tuple[float, int]] = []
+        """(next attempt, delivery id), a heap; stale entries are skipped when popped."""
+        self._parked: dict[str, set[int]] = {}
+        """Due deliveries whose device is away or busy with another delivery, by endpoint."""
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._busy: dict[int, str] = {}
-        """Endpoint of each running delivery: one at a time per device."""
+        self._busy: dict[str, int] = {}
+        """The running delivery of each device: one at a time per device."""
         self._watches: dict[str, _Watch] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -111,23 +130,34 @@ class DeliveryService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries running now (at most max_transfers)."""
+        return len(self._running)
+
     # API
     async def deliver(
         self, endpoint: str, artifact_id: str, model: str, device_class: str, mode: str
     ) -> Delivery:
         """Start delivering a package, replacing any other active delivery to the device."""
+        replaced = []
         async with self.server.store.transaction() as repo:
             for active in await repo.deliveries(endpoint, active=True):
                 if active.artifact_id == artifact_id:
                     return active
-                await repo.update_delivery(active.id, state="cancelled",
-                                           reason="replaced by a newer package")  # fmt: skip
+                replaced.append(await repo.update_delivery(
+                    active.id, state="cancelled", reason="replaced by a newer package"))
             delivery = await repo.add_delivery(endpoint, artifact_id, model, device_class, mode)
-        self._wake.set()
+        for old in replaced:
+            self._track(old)
+            if old.id in self._running:
+                self._running[old.id].cancel()
+        self._track(delivery)
         return delivery
 
     async def cancel(self, delivery_id: int) -> Delivery:
         """Stop a delivery; the device's download is cancelled by an empty write."""
+        self._active.pop(delivery_id, None)  # scheduled no more, from now on
         task = self._running.get(delivery_id)
         if task is not None:
             task.cancel()
@@ -136,68 +166,115 @@ class DeliveryService:
         async with self.server.store.transaction() as repo:
             delivery = await repo.update_delivery(delivery_id, state="cancelled",
                                                   reason="cancelled by the operator")  # fmt: skip
+        self._track(delivery)
         with contextlib.suppress(Exception):
             await self.server.write(delivery.endpoint, PACKAGE,
                                     SingleResource(0, ResourceType.OPAQUE, b""))  # fmt: skip
         return delivery
 
     # scheduling
+    def _track(self, delivery: Delivery) -> None:
+        """Keep the in-memory view in step with what was just written; queue it when due."""
+        ids = self._of.setdefault(delivery.endpoint, set())
+        if delivery.active:
+            self._active[delivery.id] = delivery
+            ids.add(delivery.id)
+            if delivery.id not in self._running:
+                heapq.heappush(self._due, (delivery.next_attempt, delivery.id))
+                self._wake.set()
+        else:
+            self._active.pop(delivery.id, None)
+            ids.discard(delivery.id)
+        if not ids:
+            del self._of[delivery.endpoint]
+
     def _on_event(self, event: Event) -> None:
         if event.kind is EventKind.NOTIFICATION:
             self._notified(event)
         elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED, EventKind.AWAKE):
-            asyncio.get_running_loop().create_task(self._returned(event.registration.endpoint))
+            endpoint = event.registration.endpoint
+            if endpoint in self._of:
+                asyncio.get_running_loop().create_task(self._returned(endpoint))
 
     async def _returned(self, endpoint: str) -> None:
         """A device (re)appeared: its waiting deliveries need not wait out their backoff."""
-        async with self.server.store.transaction() as repo:
-            for delivery in await repo.deliveries(endpoint, active=True):
-                if delivery.id not in self._running and delivery.next_attempt > time.time():
-                    await repo.update_delivery(delivery.id, next_attempt=time.time())
+        now = time.time()
+        for delivery_id in self._parked.pop(endpoint, set()):
+            if (found := self._active.get(delivery_id)) is not None:
+                heapq.heappush(self._due, (found.next_attempt, found.id))
+        waiting = [d for i in self._of.get(endpoint, ()) if (d := self._active.get(i))
+                   and i not in self._running and d.next_attempt > now]  # fmt: skip
+        if waiting:
+            async with self.server.store.transaction() as repo:
+                for delivery in waiting:
+                    self._track(await repo.update_delivery(delivery.id, next_attempt=now))
         self._wake.set()
 
     async def _schedule(self) -> None:
+        async with self.server.store.transaction() as repo:
+            for delivery in await repo.deliveries(active=True):  # resumed after a restart
+                self._track(delivery)
         while True:
-            async with self.server.store.transaction() as repo:
-                due = [d for d in await repo.deliveries(active=True)
-                       if d.id not in self._running and d.next_attempt <= time.time()]  # fmt: skip
-            busy = set(self._busy.values())
-            for delivery in due:
-                if delivery.endpoint in busy:
-                    continue
-                if self.server.registrations.by_endpoint(delivery.endpoint) is None:
-                    continue  # retried when the device registers again
-                busy.add(delivery.endpoint)
-                task = asyncio.create_task(self._attempt(delivery),
-                                           name=f"deliver {delivery.endpoint}")  # fmt: skip
-                self._running[delivery.id] = task
-                self._busy[delivery.id] = delivery.endpoint
-                task.add_done_callback(functools.partial(self._done, delivery.id))
             self._wake.clear()
+            now = time.time()
+            while self._due and self._due[0][0] <= now and \
+                    len(self._running) < self.config.max_transfers:  # fmt: skip
+                _, delivery_id = heapq.heappop(self._due)
+                due = self._active.get(delivery_id)
+                if due is None or delivery_id in self._running or due.next_attempt > now:
+                    continue  # finished, running, or queued again for later
+                endpoint = due.endpoint
+                away = self.server.registrations.by_endpoint(endpoint) is None
+                if endpoint in self._busy or away:
+                    self._parked.setdefault(endpoint, set()).add(delivery_id)
+                    continue  # after the device's running delivery, or when it returns
+                task = asyncio.create_task(self._attempt(due), name=f"deliver {endpoint}")
+                self._running[delivery_id] = task
+                self._busy[endpoint] = delivery_id
+                task.add_done_callback(functools.partial(self._done, due))
+            wait = 1.0  # (or until a delivery is added or one finishes)
+            if self._due and len(self._running) < self.config.max_transfers:
+                wait = min(wait, max(0.01, self._due[0][0] - now))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
-    def _done(self, delivery_id: int, _task: object = None) -> None:
-        self._running.pop(delivery_id, None)
-        self._busy.pop(delivery_id, None)
+    def _done(self, delivery: Delivery, _task: object = None) -> None:
+        self._running.pop(delivery.id, None)
+        if self._busy.get(delivery.endpoint) == delivery.id:
+            del self._busy[delivery.endpoint]
+        for parked in self._parked.pop(delivery.endpoint, set()):
+            if (found := self._active.get(parked)) is not None:
+                heapq.heappush(self._due, (found.next_attempt, found.id))
+        current = self._active.get(delivery.id)
+        if current is not None:  # still active (pending again): back in the queue
+            heapq.heappush(self._due, (current.next_attempt, current.id))
         self._wake.set()
 
     # one attempt
     async def _attempt(self, delivery: Delivery) -> None:
-        async with self._slots:
+        try:
             try:
                 await self._run(delivery)
             except AttemptFailed as failure:
                 await self._failed(delivery, failure)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, _Superseded):
                 raise
             except Exception as exc:  # a bug must not stop other deliveries
                 log.exception("delivery %d to %s", delivery.id, delivery.endpoint)
                 await self._failed(delivery, AttemptFailed(f"internal error: {exc}"))
+        except _Superseded:
+            log.info("delivery %d to %s: cancelled or replaced", delivery.id, delivery.endpoint)
+
+    async def _step(self) -> None:
+        """Let the registration interface go first (at most yield_max seconds)."""
+        await self.server.registrations.drained(self.config.yield_max)
 
     async def _set(self, delivery: Delivery, **changes: object) -> Delivery:
         async with self.server.store.transaction() as repo:
+            if delivery.id not in self._active:  # cancelled or replaced meanwhile
+                raise _Superseded
             updated = await repo.update_delivery(delivery.id, **changes)
+        self._track(updated)
         if "state" in changes:
             self._publish(updated, str(changes["state"]))
         return updated
@@ -215,6 +292,7 @@ class DeliveryService:
 
     async def _run(self, delivery: Delivery) -> None:
         endpoint = delivery.endpoint
+        await self._step()
         delivery = await self._set(delivery, attempts=delivery.attempts + 1)
         watch = self._watches[endpoint] = _Watch()
         try:
@@ -237,20 +315,25 @@ class DeliveryService:
             package = await self._package(delivery)
             delivery = await self._set(delivery, state="transferring")
             watch.state = watch.result = None  # only what the device reports from now on counts
+            await self._step()
             await self._transfer(delivery, package)
             await self._until(watch, lambda w: w.state == DOWNLOADED or (
                 w.state == IDLE and w.result not in (None, 0)), "downloading")  # fmt: skip
             if watch.state != DOWNLOADED:
                 raise self._result_failure(watch.result)
             delivery = await self._set(delivery, state="downloaded")
+            await self._step()
             _value(await self.server.execute(endpoint, UPDATE))
             delivery = await self._set(delivery, state="updating")
             await self._finish(delivery, watch)
         finally:
             self._watches.pop(endpoint, None)
+            current = asyncio.current_task()
+            active = current is None or not current.cancelling()  # (not when stopping)
             for path in (STATE, RESULT):
                 with contextlib.suppress(Exception):
-                    await self.server.cancel_observation(endpoint, path)
+                    await self.server.cancel_observation(endpoint, path, active=active,
+                                                         timeout=CANCEL_TIMEOUT)  # fmt: skip
 
     async def _package(self, delivery: Delivery) -> SignedPackage:
         """The artifact's package signed with the newest key the device trusts."""
@@ -346,9 +429,8 @@ class DeliveryService:
         watch.changed.set()
 
     async def _failed(self, delivery: Delivery, failure: AttemptFailed) -> None:
-        async with self.server.store.transaction() as repo:
-            current = await repo.delivery(delivery.id)
-        if current is None or not current.active:
+        current = self._active.get(delivery.id)
+        if current is None:
             return  # cancelled or replaced meanwhile
         final = not failure.retry or current.attempts >= self.config.max_attempts
         backoff = min(60.0, self.config.retry_backoff * 2 ** max(0, current.attempts - 1))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from ..compiler.service import CompileService, UnknownTarget
+from ..compiler.service import CompileFailed, CompileService, UnknownTarget
 from ..compiler.targets import (
     ML_CAPABILITY,
     DeviceClass,
@@ -21,6 +21,7 @@ from ..compiler.targets import (
     choose_backend,
     classify,
 )
+from ..core.errors import UnknownRegistration
 from ..core.nodes import ObjectInstance
 from ..core.registration import Registration
 from ..core.requests import Response
@@ -41,7 +42,7 @@ class Provision:
 
     endpoint: str
     stage: str
-    """reading, classified, compiled, delivering, running or failed."""
+    """queued, reading, classified, compiled, delivering, running or failed."""
     device_class: str | None = None
     target: str | None = None
     """The task or model chosen for the device."""
@@ -67,25 +68,45 @@ def _instance(response: Response | Queued, what: str) -> ObjectInstance:
 
 
 class ProvisioningService:
+    """Devices to provision wait in a queue (once each, in order of arrival); at most
+    `provisioning_reads` are read and classified at once, and every step lets the
+    registration interface go first (RegistrationService.drained)."""
+
     def __init__(self, server: Lwm2mServer, compiler: CompileService,
                  deliveries: DeliveryService) -> None:  # fmt: skip
         self.server = server
+        self.config = server.config
         self.compiler = compiler
         self.deliveries = deliveries
         self.status: dict[str, Provision] = {}
         self.rollouts: RolloutService | None = None
         """Set by the service: a device in an unfinished rollout is left to it."""
+        self._queue: OrderedDict[str, None] = OrderedDict()
+        self._queued = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Provision]] = {}
+        self._workers: list[asyncio.Task[None]] = []
         self._listening = server.events.listening(self._on_event)
+        self._started = False
 
     def start(self) -> None:
         self._listening.__enter__()
+        self._started = True
+        self._workers = [asyncio.create_task(self._work(), name=f"provisioning {n}")
+                         for n in range(max(1, self.config.provisioning_reads))]  # fmt: skip
 
     async def stop(self) -> None:
-        self._listening.__exit__(None, None, None)
-        for task in list(self._tasks.values()):
+        if self._started:
+            self._listening.__exit__(None, None, None)
+            self._started = False
+        tasks = [*self._workers, *self._tasks.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def queued(self) -> int:
+        """Devices waiting for a provisioning slot."""
+        return len(self._queue)
 
     def _on_event(self, event: Event) -> None:
         kind, registration = event.kind, event.registration
@@ -105,23 +126,37 @@ class ProvisioningService:
                                      artifact_id=delivery.artifact_id, mode=delivery.mode,
                                      reason=delivery.reason if stage == "failed" else None))
         elif kind in (EventKind.DEREGISTRATION, EventKind.EXPIRED):
+            self._queue.pop(registration.endpoint, None)
             task = self._tasks.pop(registration.endpoint, None)
             if task is not None:
                 task.cancel()
 
     def trigger(self, endpoint: str) -> None:
-        """Provision the device (again), after its registration reply is out."""
+        """Provision the device (again) when a slot is free; a provisioning under way for it
+        is abandoned."""
         running = self._tasks.get(endpoint)
         if running is not None and not running.done():
             running.cancel()
-        task = asyncio.get_running_loop().create_task(self.provision(endpoint),
-                                                      name=f"provision {endpoint}")  # fmt: skip
-        self._tasks[endpoint] = task
-        task.add_done_callback(functools.partial(self._finished, endpoint))
+        if endpoint not in self._queue:
+            self._queue[endpoint] = None
+            self._record(Provision(endpoint, "queued"))
+        self._queued.set()
 
-    def _finished(self, endpoint: str, task: asyncio.Task[Provision]) -> None:
-        if self._tasks.get(endpoint) is task:
-            del self._tasks[endpoint]
+    async def _work(self) -> None:
+        while True:
+            while not self._queue:
+                self._queued.clear()
+                await self._queued.wait()
+            endpoint, _ = self._queue.popitem(last=False)
+            task = asyncio.create_task(self.provision(endpoint), name=f"provision {endpoint}")
+            self._tasks[endpoint] = task
+            await asyncio.wait([task])  # (cancelled when the device registers again)
+            if self._tasks.get(endpoint) is task:
+                del self._tasks[endpoint]
+
+    async def _read(self, endpoint: str, path: str) -> Response | Queued:
+        await self.server.registrations.drained(self.config.yield_max)
+        return await self.server.read(endpoint, path)
 
     def _record(self, provision: Provision) -> Provision:
         self.status[provision.endpoint] = provision
@@ -135,8 +170,8 @@ class ProvisioningService:
         status = self._record(Provision(endpoint, "reading"))
         try:
             registration = await self.server.registration(endpoint)
-            device = _instance(await self.server.read(endpoint, "/3/0"), "/3/0")
-            ml = _instance(await self.server.read(endpoint, f"/{ML_CAPABILITY}/0"),
+            device = _instance(await self._read(endpoint, "/3/0"), "/3/0")
+            ml = _instance(await self._read(endpoint, f"/{ML_CAPABILITY}/0"),
                            f"/{ML_CAPABILITY}/0")  # fmt: skip
             try:
                 reported = capabilities_from(device, ml)
@@ -176,7 +211,7 @@ class ProvisioningService:
                                           backend=backend))  # fmt: skip
             try:
                 outcome = await self.compiler.compile(target, device_class.name, backend)
-            except UnknownTarget as exc:
+            except (UnknownTarget, CompileFailed) as exc:
                 raise ProvisioningFailed(str(exc)) from None
             artifact = outcome.artifact
             if artifact is None:
@@ -192,7 +227,7 @@ class ProvisioningService:
                     mode=mode,
                 )
             )
-            running = await self.server.read(endpoint, VERSION)
+            running = await self._read(endpoint, VERSION)
             if isinstance(running, Response) and getattr(running.node, "value", None) in \
                     await trust.package_ids(artifact.id):  # fmt: skip
                 return self._record(replace(status, stage="running"))
@@ -207,6 +242,11 @@ class ProvisioningService:
         except ProvisioningFailed as exc:
             log.info("provisioning %s: %s", endpoint, exc)
             return self._record(replace(status, stage="failed", reason=str(exc)))
+        except UnknownRegistration:
+            return self._record(replace(status, stage="failed", reason="no longer registered"))
+        except Exception as exc:  # a bug must not leave the device waiting without a reason
+            log.exception("provisioning %s", endpoint)
+            return self._record(replace(status, stage="failed", reason=f"internal error: {exc}"))
 
     async def choose(self, registration: Registration, device_class: DeviceClass,
                      requested: object) -> str:  # fmt: skip
@@ -236,7 +276,7 @@ class ProvisioningService:
     async def _mode(self, endpoint: str, device_class: DeviceClass) -> str:
         method = None
         with contextlib.suppress(Exception):
-            response = await self.server.read(endpoint, METHOD)
+            response = await self._read(endpoint, METHOD)
             if isinstance(response, Response):
                 method = getattr(response.node, "value", None)
         return MODES.get(method, device_class.delivery) if isinstance(method, int) \

@@ -70,6 +70,8 @@ class TrustService:
         self._signers: dict[str, Signer] = {}
         self._lock = asyncio.Lock()
         self._signing: dict[tuple[str, str], asyncio.Lock] = {}
+        self._packages: dict[str, list[SignedPackage]] = {}
+        """Signed packages by artifact id, as recorded."""
         self._no_updates: set[str] = set()
         """Devices seen without /32100/0/10 since they registered."""
         self._pushing: dict[str, asyncio.Task[None]] = {}
@@ -205,27 +207,36 @@ class TrustService:
 
     async def package_ids(self, artifact_id: str) -> set[str]:
         """Every package of the artifact: what /5/0/7 reports when a device runs it."""
+        return {artifact_id, *(p.id for p in await self._signed_packages(artifact_id))}
+
+    async def _signed_packages(self, artifact_id: str) -> list[SignedPackage]:
+        """The artifact's packages as recorded (kept in memory: this service adds them)."""
+        found = self._packages.get(artifact_id)
+        if found is None:
+            async with self.server.store.transaction() as repo:
+                found = self._packages[artifact_id] = await repo.signed_packages(artifact_id)
+        return list(found)
+
+    async def _add_signed(self, package: SignedPackage) -> None:
         async with self.server.store.transaction() as repo:
-            return {artifact_id, *(p.id for p in await repo.signed_packages(artifact_id))}
+            await repo.add_signed_package(package)
+        self._packages.pop(package.artifact_id, None)
 
     async def signed(self, artifact: StoredArtifact, key: SigningKey) -> SignedPackage:
         lock = self._signing.setdefault((artifact.id, key.key_id), asyncio.Lock())
         async with lock:
-            async with self.server.store.transaction() as repo:
-                packages = await repo.signed_packages(artifact.id)
+            packages = await self._signed_packages(artifact.id)
             if not any(p.id == artifact.id for p in packages):  # the compiled package
                 kid = await asyncio.to_thread(_key_id_of, Path(artifact.path))
                 compiled = SignedPackage(artifact.id, artifact.id, kid, artifact.path,
                                          artifact.created)  # fmt: skip
-                async with self.server.store.transaction() as repo:
-                    await repo.add_signed_package(compiled)
+                await self._add_signed(compiled)
                 packages.append(compiled)
             for found in packages:
                 if found.key_id == key.key_id and Path(found.path).is_file():
                     return found
             made = await asyncio.to_thread(self._resign, Path(artifact.path), artifact.id, key)
-            async with self.server.store.transaction() as repo:
-                await repo.add_signed_package(made)
+            await self._add_signed(made)
             log.info("package of %s signed with key %s: %s", artifact.id[:12], key.key_id,
                      made.id[:12])  # fmt: skip
             return made

@@ -10,7 +10,7 @@ from typing import Any
 import aiocoap
 import aiocoap.resource as coap_resource
 
-from ..coap import bound_port, server_context
+from ..coap import ServerContext, Site, bound_port, server_context
 from ..config import ServerConfig
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
@@ -28,7 +28,7 @@ from .firmware import FirmwareResource, PackageStore
 from .observation import ObservationService
 from .queue import Queued, QueueModeSender
 from .registration import RegistrationService
-from .resources import add_registration_interface
+from .resources import add_registration_interface, answer_updates_directly
 from .security import Credentials, Sessions, add_dtls_transport, dtls_available, dtls_port
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,16 @@ class Lwm2mServer:
         if self._store is None:
             self._store = await Store.open(self.config.database_url)
         self.registrations = RegistrationService(
-            self.store, self.events, grace=self.config.lifetime_grace
-        )
+            self.store, self.events, grace=self.config.lifetime_grace,
+            busy_at=self.config.registration_busy)  # fmt: skip
         await self.registrations.load()
         await self.credentials.load(self.store)
-        site = coap_resource.Site()
+        site = Site()
         site.add_resource(
             [".well-known", "core"], coap_resource.WKCResource(site.get_resources_as_linkheader)
         )
-        add_registration_interface(site, self.registrations, self.events, self.credentials,
-                                   self.sessions)  # fmt: skip
+        updates = add_registration_interface(site, self.registrations, self.events,
+                                             self.credentials, self.sessions)  # fmt: skip
         self.packages = PackageStore(self.config.packages_dir)
         site.add_resource(["fw"], FirmwareResource(self.packages))
         bind = (self.config.coap_host, self.config.coap_port)
@@ -73,8 +73,9 @@ class Lwm2mServer:
         try:
             if self.config.coap_port >= 0:
                 self.context = await server_context(site, *bind, oscore=self.credentials)
+                answer_updates_directly(self.context, updates)
             else:  # DTLS only
-                self.context = aiocoap.Context(serversite=site)
+                self.context = ServerContext(serversite=site)
         except OSError:
             await self.store.close()
             raise
@@ -190,8 +191,11 @@ class Lwm2mServer:
 
     async def _resume(self) -> None:
         """After a restart: re-establish stored observations of devices that listen."""
-        for registration in self.registrations.all():
-            if not registration.queue_mode:
+        async with self.store.transaction() as repo:
+            observed = {o.registration_id for o in await repo.observations()}
+        for registration_id in sorted(observed):
+            registration = self.registrations.get(registration_id)
+            if registration is not None and not registration.queue_mode:
                 self._spawn(
                     self.observations.restore(registration, self.config.request_timeout),
                     f"restore {registration.endpoint}",

@@ -12,7 +12,7 @@ import aiocoap
 from aiocoap import error as coap_error
 from aiocoap.numbers.codes import Code
 
-from ..coap import block_exp
+from ..coap import block_exp, light_copy
 from ..core.codecs import codec_for, encode, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.errors import Lwm2mError, ResponseCode
@@ -214,7 +214,7 @@ class CoapSender:
         while True:
             size = 2 ** (exponent + 4)
             more = offset + size < len(payload)
-            block = msg.copy(payload=payload[offset : offset + size], mid=None, token=None)
+            block = light_copy(msg, payload[offset : offset + size])
             block.opt.block1 = (number, more, exponent)
             if number == 0:
                 block.opt.size1 = len(payload)
@@ -246,3 +246,4 @@ class CoapSender:
             offset += size
             exponent = min(exponent, acknowledged.size_exponent)
             number = offset // 2 ** (exponent + 4)
+

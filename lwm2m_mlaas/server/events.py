@@ -26,8 +26,8 @@ class EventKind(StrEnum):
     """A request stored for a sleeping device got its answer: data["request_id"],
     data["request"] (DownlinkRequest) and data["response"] (Response)."""
     PROVISIONING = "PROVISIONING"
-    """A provisioning step: data["stage"] is classified, compiled, delivering, running or
-    failed (with data["reason"])."""
+    """A provisioning step: data["stage"] is queued, reading, classified, compiled,
+    delivering, running or failed (with data["reason"])."""
 
 
 @dataclass(frozen=True, slots=True)

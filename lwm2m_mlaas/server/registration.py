@@ -6,10 +6,11 @@ for however many registrations), so a busy fleet costs a commit per batch, not p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..core.errors import UnknownRegistration
@@ -57,12 +58,19 @@ class RegistrationService:
         *,
         grace: float = 15.0,
         clock: Callable[[], float] = time.time,
+        busy_at: int = 8,
     ) -> None:
         self.store = store
         self.events = events
         self.grace = grace
         self.clock = clock
-        self.writes = WriteBatcher(store)
+        self.busy_at = busy_at
+        """Requests in flight from which the interface counts as busy (see `drained`)."""
+        self.in_flight = 0
+        """Register, Update and De-register requests being handled (their commit included)."""
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.writes = WriteBatcher(store, urgent=True)
         self._by_id: dict[str, Registration] = {}
         self._by_endpoint: dict[str, str] = {}
         self._changes = _Changes()
@@ -102,6 +110,26 @@ class RegistrationService:
         self._by_id = {r.id: r for r in stored}
         self._by_endpoint = {r.endpoint: r.id for r in stored}
 
+    @contextlib.contextmanager
+    def _handling(self) -> Iterator[None]:
+        self.in_flight += 1
+        if self.in_flight >= self.busy_at:
+            self._drained.clear()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if self.in_flight < self.busy_at:
+                self._drained.set()
+
+    async def drained(self, max_wait: float) -> None:
+        """Return once fewer than `busy_at` requests are in flight, or after `max_wait` s:
+        background work (provisioning, deliveries) waits here before each step, so that it
+        yields to the registration interface without stopping under a sustained load."""
+        if not self._drained.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), max_wait)
+
     def _put(self, registration: Registration) -> None:
         self._by_id[registration.id] = registration
         self._by_endpoint[registration.endpoint] = registration.id
@@ -116,6 +144,12 @@ class RegistrationService:
     ) -> tuple[Registration, list[Event]]:
         """Store a new registration (replacing one of the same endpoint); returns it with the
         events to publish once the reply is sent."""
+        with self._handling():
+            return await self._register(params, host, port, secure)
+
+    async def _register(
+        self, params: RegistrationParams, host: str, port: int, secure: bool
+    ) -> tuple[Registration, list[Event]]:
         assert params.endpoint and params.lifetime and params.object_links is not None
         now = self.clock()
         registration = Registration(
@@ -155,6 +189,12 @@ class RegistrationService:
     async def update(
         self, registration_id: str, params: RegistrationParams, host: str, port: int
     ) -> tuple[Registration, list[Event]]:
+        with self._handling():
+            return await self._update(registration_id, params, host, port)
+
+    async def _update(
+        self, registration_id: str, params: RegistrationParams, host: str, port: int
+    ) -> tuple[Registration, list[Event]]:
         current = self._by_id.get(registration_id)
         if current is None:
             raise UnknownRegistration(f"no registration /rd/{registration_id}")
@@ -166,6 +206,10 @@ class RegistrationService:
         return updated, [Event(EventKind.UPDATED, updated, data)]
 
     async def deregister(self, registration_id: str) -> tuple[Registration, list[Event]]:
+        with self._handling():
+            return await self._deregister(registration_id)
+
+    async def _deregister(self, registration_id: str) -> tuple[Registration, list[Event]]:
         removed = self._by_id.get(registration_id)
         if removed is None:
             raise UnknownRegistration(f"no registration /rd/{registration_id}")

@@ -130,10 +130,16 @@ class SimulatedDevice:
         self.messages: list[Message] = []
         """Every request message (each block) that reached the device."""
         self.registered = asyncio.Event()
+        self.registrations_lost = 0
+        """Updates answered 4.04: the server had dropped the registration (it expired)."""
         self._objects_changed = False
         self._lifetime_changed = False
         self._awake_until = 0.0
         self._update_now = asyncio.Event()
+        self._observed = asyncio.Event()
+        self.attributes_written = asyncio.Event()
+        """Set (and replaced by a new one) each time the server writes attributes."""
+        """Set while the server observes any path of the device."""
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Lwm2mPath], None]] = []
         self._install_objects()
@@ -142,6 +148,8 @@ class SimulatedDevice:
         self.bootstrapping = False
         self._bootstrap_finished: asyncio.Future[None] | None = None
         self._server_remote: Any = None
+        self._plain_remote: Any = None
+        """The NoSec server's address as first resolved, for the requests after."""
         self.ml = MlSlot(self)
         self.firmware = FirmwareUpdate(self, self.ml.install)
 
@@ -262,6 +270,7 @@ class SimulatedDevice:
             await self.context.shutdown()
             self.context = None
         self.account = account
+        self._plain_remote = None
         if account.secure:
             self.context = await aiocoap.Context.create_client_context(transports=["tinydtls"])
             self.context.serversite = DeviceResource(self)  # answers the server over DTLS
@@ -394,7 +403,14 @@ class SimulatedDevice:
         assert self.context is not None
         self._wake()  # the radio is on from a send until the awake time has passed
         assert self.account is not None
-        msg = aiocoap.Message(code=code, uri=self.account.uri.rstrip("/") + path, payload=payload)
+        plain = not self.account.secure and self.account.oscore is None
+        if plain and self._plain_remote is not None:  # no address resolution each time
+            msg = aiocoap.Message(code=code, payload=payload,
+                                  uri_path=[p for p in path.split("/") if p])  # fmt: skip
+            msg.remote = self._plain_remote
+        else:
+            msg = aiocoap.Message(code=code, uri=self.account.uri.rstrip("/") + path,
+                                  payload=payload)  # fmt: skip
         if query:
             msg.opt.uri_query = query
         if content_format is not None:
@@ -403,6 +419,8 @@ class SimulatedDevice:
             answer = await self.context.request(msg).response
         # aiocoap holds DTLS client connections weakly: keep the session the server uses
         self._server_remote = answer.remote
+        if plain:
+            self._plain_remote = msg.remote
         return answer
 
     async def register(self, timeout: float = 30.0) -> None:
@@ -447,6 +465,7 @@ class SimulatedDevice:
             timeout=timeout,
         )
         if answer.code == Code.NOT_FOUND:
+            self.registrations_lost += 1
             log.info("%s: registration gone, registering again", self.config.endpoint)
             await self.register()
         elif answer.code != Code.CHANGED:
@@ -459,9 +478,18 @@ class SimulatedDevice:
         return self.lifetime / 2
 
     async def _clock(self) -> None:
+        """/3/0/13 Current Time ticks each second while the server observes something (so a
+        fleet of unobserved devices costs no timer each); reads refresh it (`current_time`)."""
         while True:
+            await self._observed.wait()
             await asyncio.sleep(1.0)
             self.tree.set("/3/0/13", _now())
+
+    def current_time(self) -> None:
+        """Bring /3/0/13 up to date before a read, without notifying."""
+        device = self.tree.data.get(3, {}).get(0)
+        if device is not None and 13 in device:
+            device[13] = _now()
 
     async def _run(self) -> None:
         clock = asyncio.create_task(self._clock())
@@ -587,11 +615,14 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             return
         observer = _Observer(self, request, path, serverobservation)
         self.device._listeners.append(observer.changed)
+        self.device._observed.set()
 
         def cancelled() -> None:
             observer.stop()
             with contextlib.suppress(ValueError):
                 self.device._listeners.remove(observer.changed)
+            if not self.device._listeners:
+                self.device._observed.clear()
 
         serverobservation.accept(cancelled)
 
@@ -607,6 +638,8 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             path = device.local_path(tuple(request.opt.uri_path))
             if device.bootstrapping:
                 return self._bootstrap(request, path)
+            if request.code in (Code.GET, Code.FETCH):
+                device.current_time()
             if path.object_id in (0, 21):
                 raise Lwm2mError("Security and OSCORE objects are for bootstrap servers only",
                                  code=ResponseCode.UNAUTHORIZED)  # fmt: skip
@@ -648,6 +681,9 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
                 name, _, value = item.partition("=")
                 attributes[name] = value or None
             tree.write_attributes(path, attributes)
+            written, self.device.attributes_written = (self.device.attributes_written,
+                                                       asyncio.Event())  # fmt: skip
+            written.set()  # (observers waiting for a pmax look again)
             return aiocoap.Message(code=Code.CHANGED)
         if request.code in (Code.PUT, Code.POST) and not path.is_object:
             if request.code == Code.POST and path.is_resource:
@@ -737,8 +773,8 @@ class _Observer:
     async def _pmax(self) -> None:
         while True:
             pmax = self.device.tree.attribute(self.path, "pmax")
-            if not pmax:
-                await asyncio.sleep(1.0)
+            if not pmax:  # nothing to do until attributes are written
+                await self.device.attributes_written.wait()
                 continue
             due = self.last + pmax - time.monotonic()
             if due <= 0:

@@ -19,9 +19,11 @@ Write = Callable[[Repository], Awaitable[Any]]
 
 
 class WriteBatcher:
-    def __init__(self, store: Store, max_batch: int = 256) -> None:
+    def __init__(self, store: Store, max_batch: int = 256, *, urgent: bool = False) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.urgent = urgent
+        """Commit ahead of other transactions waiting for a connection (Store.transaction)."""
         self._queue: asyncio.Queue[tuple[Write, asyncio.Future[Any]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
@@ -39,7 +41,7 @@ class WriteBatcher:
                 batch.append(self._queue.get_nowait())
             try:
                 results = []
-                async with self.store.transaction() as repo:
+                async with self.store.transaction(urgent=self.urgent) as repo:
                     for write, _ in batch:
                         results.append(await write(repo))
             except Exception:
@@ -53,7 +55,7 @@ class WriteBatcher:
 
     async def _alone(self, write: Write, future: asyncio.Future[Any]) -> None:
         try:
-            async with self.store.transaction() as repo:
+            async with self.store.transaction(urgent=self.urgent) as repo:
                 result = await write(repo)
         except Exception as exc:
             if not future.done():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from ..core.bootstrap import BootstrapConfig
 from ..core.errors import InvalidRequest
-from ..core.linkformat import format_link_format, parse_link_format
+from ..core.linkformat import format_link_format, registered_links
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest
@@ -86,7 +88,8 @@ def _columns(reg: Registration) -> dict[str, Any]:
     }
 
 
-def _from_row(row: RegistrationRow) -> Registration:
+def _from_row(row: Any) -> Registration:
+    """A registration from its ORM row or a Core result row (same column names)."""
     return Registration(
         id=row.id,
         endpoint=row.endpoint,
@@ -98,7 +101,7 @@ def _from_row(row: RegistrationRow) -> Registration:
         queue_mode=row.queue_mode,
         sms=row.sms,
         secure=row.secure,
-        object_links=parse_link_format(row.object_links),
+        object_links=registered_links(row.object_links),
         additional_attributes=row.additional_attributes or {},
         registration_date=row.registration_date,
         last_update=row.last_update,
@@ -162,9 +165,9 @@ class Repository:
         return None if row is None else _from_row(row)
 
     async def registrations(self) -> list[Registration]:
-        rows = await self.session.scalars(
-            select(RegistrationRow).order_by(RegistrationRow.endpoint)
-        )
+        rows = await self.session.execute(
+            select(_REGISTRATIONS).order_by(_REGISTRATIONS.c.endpoint)
+        )  # (Core rows: a restart loads every registration, without ORM objects)
         return [_from_row(r) for r in rows]
 
     async def remove_registration(self, registration_id: str) -> Registration | None:
@@ -847,12 +850,50 @@ def _queued(row: QueuedRequestRow) -> QueuedRequest:
     )
 
 
+class Turns:
+    """Who gets a database connection next: urgent callers (the registration interface's group
+    commit) go before every other waiter, so a registration waits for at most the one
+    transaction in flight, never for a queue of provisioning work."""
+
+    def __init__(self, connections: int) -> None:
+        self.free = connections
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._other: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._urgent) + len(self._other)
+
+    async def take(self, urgent: bool) -> None:
+        if self.free > 0 and not self._urgent and (urgent or not self._other):
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._other).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # granted and cancelled in the same step: pass the turn on
+            raise
+
+    def give(self) -> None:
+        for queue in (self._urgent, self._other):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self.free += 1
+
+
 class Store:
     """The database: `async with store.transaction() as repo:` is one session, one commit."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self.turns = Turns(engine.pool.size() if isinstance(engine.pool, QueuePool) else 1)
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -861,9 +902,15 @@ class Store:
         return cls(engine)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Repository]:
-        async with self._sessions() as session, session.begin():
-            yield Repository(session)
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[Repository]:
+        """One session, one commit. `urgent` (the registration path) is served before every
+        other transaction waiting for a connection."""
+        await self.turns.take(urgent)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield Repository(session)
+        finally:
+            self.turns.give()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -45,6 +45,7 @@ class Zoo:
         self.trained: list[str] = []
         """Names this instance trained (rather than found in the cache), in order."""
         self._datasets: dict[str, Dataset] = {}
+        self._keys: dict[Variant, str] = {}
 
     @staticmethod
     def catalogue() -> list[str]:
@@ -114,7 +115,14 @@ class Zoo:
         )
 
     def key(self, variant: Variant) -> str:
-        """Cache key of a trained variant."""
+        """Cache key of a trained variant (worked out once per variant: the code it hashes does
+        not change while the process runs)."""
+        found = self._keys.get(variant)
+        if found is None:
+            found = self._keys[variant] = self._key(variant)
+        return found
+
+    def _key(self, variant: Variant) -> str:
         here = Path(__file__).parent
         recipe = TASKS[variant.task].recipe
         identity = {

@@ -48,7 +48,7 @@ async def test_a_provisioned_device_seen_through_the_api(
             provisioning = await stream.next("PROVISIONING", timeout=90)
             assert provisioning["ep"] == "ml-1"
             stages.append(provisioning["stage"])
-    assert stages[:3] == ["reading", "classified", "compiled"] and "delivery" in stages
+    assert stages[:4] == ["queued", "reading", "classified", "compiled"] and "delivery" in stages
     await wait_for(lambda: running(service, device))
 
     (artifact,) = await get_json(api, "/api/mlaas/artifacts", **{"class": "mps2-an386"})

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from lwm2m_mlaas.compiler import (
     Artifact,
@@ -57,3 +60,18 @@ def test_compile_measured_gives_a_reason_when_nothing_fits(
     assert isinstance(no_fit, NoFit) and "tiny offers 2.0 KB" in no_fit.reason
     assert no_fit.reason.startswith("blobs-s needs")
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_variant_tflite_micro_does_not_reproduce_gives_way_to_the_next(
+    blobs_small: Measured, blobs_large: Measured, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    nrf = load_catalogue()["nrf52840"]
+    verify_module = importlib.import_module("lwm2m_mlaas.compiler.verify")
+    monkeypatch.setattr(verify_module, "TOLERANCE_STEPS", -1)  # no variant can pass
+    no_fit = compile_measured([blobs_small, blobs_large], nrf, Signer(tmp_path / "keys"),
+                              tmp_path / "artifacts")  # fmt: skip
+    assert isinstance(no_fit, NoFit)
+    rejected = [name for name, why in no_fit.reasons if "TFLite-Micro differs" in why]
+    assert sorted(rejected) == ["blobs-l", "blobs-s"]  # both tried, best first, no exception
+    assert "tolerance -1" in no_fit.reason and not (tmp_path / "artifacts").exists()

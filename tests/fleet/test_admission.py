@@ -1,0 +1,120 @@
+"""Provisioning and delivery are admitted at a bounded rate and yield to the registration
+interface: devices read at once, transfers in flight, and every step waits while /rd is busy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.fleet.app import MlaasService
+from lwm2m_mlaas.server import Event, EventKind
+from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
+from tests.conftest import Devices, trust_key, wait_for
+
+FLEET = 6
+
+
+@pytest.fixture
+async def narrow(fleet_config: ServerConfig) -> AsyncIterator[MlaasService]:
+    config = replace(fleet_config, provisioning_reads=2, max_transfers=2)
+    async with MlaasService(config) as running:
+        yield running
+
+
+async def test_reads_and_transfers_in_flight_stay_within_their_bounds(
+    narrow: MlaasService, fleet_config: ServerConfig
+) -> None:
+    server, reading, peak_reads, peak_transfers = narrow.server, 0, 0, 0
+    read = server.read
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        nonlocal reading, peak_reads
+        provisioning = asyncio.current_task() in narrow.provisioning._tasks.values()
+        reading += provisioning
+        peak_reads = max(peak_reads, reading)
+        try:
+            return await read(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            reading -= provisioning
+
+    def on_event(event: Event) -> None:
+        nonlocal peak_transfers
+        if event.kind is EventKind.PROVISIONING and event.data.get("stage") == "delivery":
+            peak_transfers = max(peak_transfers, narrow.deliveries.in_flight)
+
+    server.read = counted  # type: ignore[method-assign,assignment]
+    fleet = [SimulatedDevice(replace(DeviceConfig(f"dev-{n}", server=f"coap://127.0.0.1:"
+                                                  f"{server.port}"), board=BOARDS["mps2-an386"],
+                                     task="sine", inference_interval=0,
+                                     trust_key=trust_key(fleet_config)), server.model)
+             for n in range(FLEET)]  # fmt: skip
+    with server.events.listening(on_event):
+        try:
+            await asyncio.gather(*(d.start() for d in fleet))
+            await wait_for(lambda: all(
+                (s := narrow.provisioning.status.get(d.config.endpoint)) is not None
+                and s.stage == "running" for d in fleet), timeout=120)  # fmt: skip
+        finally:
+            await asyncio.gather(*(d.stop() for d in fleet))
+    assert 1 <= peak_reads <= 2
+    assert 1 <= peak_transfers <= 2
+
+
+async def test_a_busy_registration_interface_holds_background_steps_back(
+    service: MlaasService,
+) -> None:
+    registrations = service.server.registrations
+    holds = [registrations._handling() for _ in range(registrations.busy_at)]
+    for hold in holds:
+        hold.__enter__()
+    waiting = asyncio.create_task(registrations.drained(max_wait=30))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # busy: the step waits
+    holds.pop().__exit__(None, None, None)
+    await asyncio.wait_for(waiting, 1)  # drained below the mark: it goes on at once
+    holds.append(registrations._handling())
+    holds[-1].__enter__()
+    started = asyncio.get_running_loop().time()
+    await registrations.drained(max_wait=0.3)  # busy for longer: it goes on all the same
+    assert 0.25 <= asyncio.get_running_loop().time() - started < 2
+    for hold in holds:
+        hold.__exit__(None, None, None)
+    assert registrations.in_flight == 0
+
+
+async def test_a_device_queued_for_provisioning_says_so(
+    service: MlaasService, devices: Devices
+) -> None:
+    stages: list[str] = []
+
+    def on_event(event: Event) -> None:
+        if event.kind is EventKind.PROVISIONING and event.registration.endpoint == "dev-q":
+            stages.append(event.data["stage"])
+
+    with service.server.events.listening(on_event):
+        await devices("dev-q")
+        await wait_for(lambda: "running" in stages or "delivery" in stages, timeout=90)
+    assert stages[:2] == ["queued", "reading"]
+
+
+async def test_with_provisioning_off_a_device_is_registered_and_left_alone(
+    fleet_config: ServerConfig,
+) -> None:
+    async with MlaasService(replace(fleet_config, provisioning=False)) as service:
+        device = SimulatedDevice(DeviceConfig("dev-off", server=f"coap://127.0.0.1:"
+                                              f"{service.server.port}", inference_interval=0),
+                                 service.server.model)  # fmt: skip
+        await device.start()
+        try:
+            assert service.server.registrations.by_endpoint("dev-off") is not None
+            await asyncio.sleep(2.0)
+            assert "dev-off" not in service.provisioning.status
+            assert [m for m in device.messages if m.method == "GET"] == []
+            response = await service.server.read("dev-off", "/3/0/0")  # still managed
+            assert response.success
+        finally:
+            await device.stop()

@@ -1,0 +1,87 @@
+"""/fw/<package> serves Block2 itself (RFC 7959 2.4): over a real socket, a client asking
+block by block at 64, 512 and 1024 bytes gets the package back byte for byte."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import aiocoap
+import pytest
+from aiocoap.numbers.codes import Code
+
+from lwm2m_mlaas.server import Lwm2mServer
+
+PACKAGE = os.urandom(5000)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiocoap.Context]:
+    context = await aiocoap.Context.create_client_context(transports=["udp6"])
+    yield context
+    await context.shutdown()
+
+
+async def get(client: aiocoap.Context, server: Lwm2mServer, name: str,
+              block: tuple[int, int, int] | None) -> aiocoap.Message:  # fmt: skip
+    request = aiocoap.Message(code=Code.GET, uri=f"coap://127.0.0.1:{server.port}/fw/{name}")
+    if block is not None:
+        request.opt.block2 = block
+    return await client.request(request, handle_blockwise=False).response
+
+
+@pytest.mark.parametrize("exponent", [2, 5, 6])
+async def test_every_block_at_the_size_asked(
+    server: Lwm2mServer, client: aiocoap.Context, exponent: int
+) -> None:
+    server.packages.put("p.pkg", PACKAGE)
+    received, number = b"", 0
+    while True:
+        answer = await get(client, server, "p.pkg", (number, False, exponent))
+        assert answer.code == Code.CONTENT and answer.opt.size2 == len(PACKAGE)
+        block = answer.opt.block2
+        assert (block.block_number, block.size_exponent) == (number, exponent)
+        received += answer.payload
+        if not block.more:
+            break
+        assert len(answer.payload) == 2 ** (exponent + 4)
+        number += 1
+    assert received == PACKAGE
+
+
+async def test_aiocoap_s_own_block_wise_client_reads_it_whole(
+    server: Lwm2mServer, client: aiocoap.Context
+) -> None:
+    server.packages.put("p.pkg", PACKAGE)
+    request = aiocoap.Message(code=Code.GET, uri=f"coap://127.0.0.1:{server.port}/fw/p.pkg")
+    answer = await client.request(request).response
+    assert answer.code == Code.CONTENT and answer.payload == PACKAGE
+
+
+async def test_a_block_larger_than_the_server_sends_is_split(
+    server: Lwm2mServer, client: aiocoap.Context
+) -> None:
+    server.packages.put("p.pkg", PACKAGE)
+    answer = await get(client, server, "p.pkg", (1, False, 7))  # (7: a BERT size)
+    block = answer.opt.block2
+    assert block.size_exponent <= 6
+    start = block.block_number * 2 ** (block.size_exponent + 4)
+    assert start == 1024 and answer.payload == PACKAGE[start : start + len(answer.payload)]
+
+
+async def test_past_the_end_and_unknown_packages_are_refused(
+    server: Lwm2mServer, client: aiocoap.Context
+) -> None:
+    server.packages.put("p.pkg", PACKAGE)
+    answer = await get(client, server, "p.pkg", (100, False, 6))
+    assert answer.code == Code.BAD_OPTION and b"past the package" in answer.payload
+    answer = await get(client, server, "gone.pkg", (0, False, 6))
+    assert answer.code == Code.NOT_FOUND
+
+
+async def test_a_small_package_comes_in_one_answer(
+    server: Lwm2mServer, client: aiocoap.Context
+) -> None:
+    server.packages.put("small.pkg", b"tiny")
+    answer = await get(client, server, "small.pkg", None)
+    assert (answer.code, answer.payload, answer.opt.block2) == (Code.CONTENT, b"tiny", None)
