@@ -50,9 +50,6 @@ RESULTS = {
     8: "firmware update failed (the model did not pass its checks)",
     9: "unsupported protocol",
 }
-CANCEL_TIMEOUT = 2.0
-"""Seconds to wait for the device to take an active cancel of the /5/0/3 and /5/0/5
-observations (so that it stops watching them at once, RFC 7641 3.6)."""
 RETRYABLE = frozenset({4, 5, 8})
 """Results worth another attempt; 2, 3, 6, 7 and 9 will not change by trying again."""
 
@@ -328,12 +325,9 @@ class DeliveryService:
             await self._finish(delivery, watch)
         finally:
             self._watches.pop(endpoint, None)
-            current = asyncio.current_task()
-            active = current is None or not current.cancelling()  # (not when stopping)
             for path in (STATE, RESULT):
                 with contextlib.suppress(Exception):
-                    await self.server.cancel_observation(endpoint, path, active=active,
-                                                         timeout=CANCEL_TIMEOUT)  # fmt: skip
+                    await self.server.cancel_observation(endpoint, path)
 
     async def _package(self, delivery: Delivery) -> SignedPackage:
         """The artifact's package signed with the newest key the device trusts."""

@@ -40,6 +40,9 @@ UPDATE_EARLY = 6.0
 """Zephyr's CONFIG_LWM2M_SECONDS_TO_UPDATE_EARLY."""
 
 
+CURRENT_TIME = Lwm2mPath.of(3, 0, 13)
+
+
 class Message(NamedTuple):
     method: str
     path: str
@@ -137,9 +140,10 @@ class SimulatedDevice:
         self._awake_until = 0.0
         self._update_now = asyncio.Event()
         self._observed = asyncio.Event()
+        """Set while the server observes /3/0/13 (or a path above it)."""
+        self._clock_observers = 0
         self.attributes_written = asyncio.Event()
         """Set (and replaced by a new one) each time the server writes attributes."""
-        """Set while the server observes any path of the device."""
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[Callable[[Lwm2mPath], None]] = []
         self._install_objects()
@@ -478,8 +482,8 @@ class SimulatedDevice:
         return self.lifetime / 2
 
     async def _clock(self) -> None:
-        """/3/0/13 Current Time ticks each second while the server observes something (so a
-        fleet of unobserved devices costs no timer each); reads refresh it (`current_time`)."""
+        """/3/0/13 Current Time ticks each second while the server observes it (so a fleet
+        of devices costs no timer each); reads refresh it (`current_time`)."""
         while True:
             await self._observed.wait()
             await asyncio.sleep(1.0)
@@ -615,14 +619,19 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             return
         observer = _Observer(self, request, path, serverobservation)
         self.device._listeners.append(observer.changed)
-        self.device._observed.set()
+        clock = path.startswith(CURRENT_TIME) or CURRENT_TIME.startswith(path)
+        if clock:
+            self.device._clock_observers += 1
+            self.device._observed.set()
 
         def cancelled() -> None:
             observer.stop()
             with contextlib.suppress(ValueError):
                 self.device._listeners.remove(observer.changed)
-            if not self.device._listeners:
-                self.device._observed.clear()
+            if clock:
+                self.device._clock_observers -= 1
+                if not self.device._clock_observers:
+                    self.device._observed.clear()
 
         serverobservation.accept(cancelled)
 
