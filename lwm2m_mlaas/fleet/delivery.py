@@ -196,9 +196,7 @@ class DeliveryService:
     async def _returned(self, endpoint: str) -> None:
         """A device (re)appeared: its waiting deliveries need not wait out their backoff."""
         now = time.time()
-        for delivery_id in self._parked.pop(endpoint, set()):
-            if (found := self._active.get(delivery_id)) is not None:
-                heapq.heappush(self._due, (found.next_attempt, found.id))
+        self._unpark(endpoint)
         waiting = [d for i in self._of.get(endpoint, ()) if (d := self._active.get(i))
                    and i not in self._running and d.next_attempt > now]  # fmt: skip
         if waiting:
@@ -235,13 +233,18 @@ class DeliveryService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
+    def _unpark(self, endpoint: str) -> None:
+        """The device's parked deliveries go back in the queue (it returned, or its running
+        delivery ended)."""
+        for delivery_id in self._parked.pop(endpoint, set()):
+            if (found := self._active.get(delivery_id)) is not None:
+                heapq.heappush(self._due, (found.next_attempt, found.id))
+
     def _done(self, delivery: Delivery, _task: object = None) -> None:
         self._running.pop(delivery.id, None)
         if self._busy.get(delivery.endpoint) == delivery.id:
             del self._busy[delivery.endpoint]
-        for parked in self._parked.pop(delivery.endpoint, set()):
-            if (found := self._active.get(parked)) is not None:
-                heapq.heappush(self._due, (found.next_attempt, found.id))
+        self._unpark(delivery.endpoint)
         current = self._active.get(delivery.id)
         if current is not None:  # still active (pending again): back in the queue
             heapq.heappush(self._due, (current.next_attempt, current.id))
