@@ -67,6 +67,9 @@ class Soak:
     restored: int
     """Registrations the restarted server loaded."""
     expired_after_restart: int
+    rss_after_restart_mb: float
+    """The restarted server holding the restored registrations, after `--after-restart` s."""
+    rss_per_restored_kb: float
 
 
 def rss_mb(pid: int) -> float:
@@ -173,6 +176,7 @@ async def run(args: argparse.Namespace, folder: Path) -> Soak:
                 break
             except (TimeoutError, aiocoap.error.Error, RuntimeError):
                 await asyncio.sleep(0.5)
+    probe.keep_alive()  # (its registration has to outlast the soak too)
     await asyncio.sleep(5)  # the server settles (provisioning of the probe)
     base = rss_mb(server.pid)
     count = args.devices - 1
@@ -222,12 +226,14 @@ async def run(args: argparse.Namespace, folder: Path) -> Soak:
                     back = time.perf_counter() - started
                     break
                 progress.advance(restarting)
+                await asyncio.sleep(0.1)
             lost_before = total("lost")
             settling = progress.add_task("after the restart", total=args.after_restart)
             for _ in range(int(args.after_restart)):
                 await asyncio.sleep(1)
                 progress.advance(settling)
             expired_after = total("lost") - lost_before
+            restarted_rss = rss_mb(server.pid)
     finally:
         for share in loads:
             await share.stop()
@@ -240,6 +246,8 @@ async def run(args: argparse.Namespace, folder: Path) -> Soak:
         stored_after_soak=kept, base_rss_mb=base, rss_after_soak_mb=after,
         rss_per_device_kb=(after - base) * 1024 / max(1, registered), restart_to_update_s=back,
         restored=stored(db), expired_after_restart=expired_after,
+        rss_after_restart_mb=restarted_rss,
+        rss_per_restored_kb=(restarted_rss - base) * 1024 / max(1, stored(db)),
     )  # fmt: skip
 
 
@@ -259,6 +267,8 @@ def report(soak: Soak) -> None:
         ("kill -9, restart: update answered after", "never" if back is None else f"{back:.1f} s"),
         ("registrations restored", f"{soak.restored:,}"),
         ("expired after the restart", f"{soak.expired_after_restart:,}"),
+        ("restarted server RSS / per restored device",
+         f"{soak.rss_after_restart_mb:.0f} MB / {soak.rss_per_restored_kb:.2f} KB"),
     ):
         table.add_row(label, value)
     Console().print(table)

@@ -420,7 +420,9 @@ class SimulatedDevice:
         if content_format is not None:
             msg.opt.content_format = content_format
         async with asyncio.timeout(timeout):
-            answer = await self.context.request(msg).response
+            # (block-wise only when the payload needs it: aiocoap's layer costs a task a request)
+            blockwise = len(payload) > 1024
+            answer = await self.context.request(msg, handle_blockwise=blockwise).response
         # aiocoap holds DTLS client connections weakly: keep the session the server uses
         self._server_remote = answer.remote
         if plain:

@@ -17,7 +17,7 @@ import aiocoap
 import cbor2
 from aiocoap.numbers.codes import Code
 
-from ..coap import block_exp, set_block_size
+from ..coap import block_exp
 from ..core.errors import Lwm2mError, ResponseCode
 from ..core.paths import Lwm2mPath
 
@@ -152,25 +152,46 @@ class FirmwareUpdate:
         self._download = asyncio.get_running_loop().create_task(self._pull(uri))
 
     async def _pull(self, uri: str) -> None:
+        """Fetch the package one Block2 block at a time, as Zephyr's firmware pull does: each
+        block is its own request at the device's block size (or the server's, if smaller), so
+        the device holds one block in flight and can refuse a package by its Size2 early."""
         context = self.device.context
         assert context is not None
-        msg = aiocoap.Message(code=Code.GET, uri=uri)
+        first = aiocoap.Message(code=Code.GET, uri=uri)
+        received = bytearray()
+        number, exponent = 0, block_exp(self.device.config.block_size)
+        flash = self.device.config.board.ml_flash
         try:
-            await context.find_remote_and_interface(msg)
-            set_block_size(msg.remote, block_exp(self.device.config.block_size))
+            await context.find_remote_and_interface(first)
+            remote, path = first.remote, first.opt.uri_path
             async with asyncio.timeout(120):
-                answer = await context.request(msg).response
+                while True:
+                    msg = aiocoap.Message(code=Code.GET, uri_path=path,
+                                          block2=(number, False, exponent))  # fmt: skip
+                    msg.remote = remote
+                    answer = await context.request(msg, handle_blockwise=False).response
+                    if not answer.code.is_successful():
+                        self._set(FirmwareState.IDLE, FirmwareResult.INVALID_URI)
+                        return
+                    block = answer.opt.block2
+                    size = max(answer.opt.size2 or 0, len(received) + len(answer.payload))
+                    if size > flash:
+                        self._set(FirmwareState.IDLE, FirmwareResult.NOT_ENOUGH_STORAGE)
+                        return
+                    if block is None:
+                        received = bytearray(answer.payload)
+                        break
+                    if block.start != len(received):
+                        raise aiocoap.error.Error(f"block at {block.start}, {len(received)} held")
+                    received += answer.payload
+                    if not block.more:
+                        break
+                    number, exponent = block.block_number + 1, block.size_exponent
         except (TimeoutError, aiocoap.error.Error) as exc:
             log.info("%s: download of %s failed: %s", self.device.config.endpoint, uri, exc)
             self._set(FirmwareState.IDLE, FirmwareResult.CONNECTION_LOST)
             return
-        if answer.code == Code.NOT_FOUND or not answer.code.is_successful():
-            self._set(FirmwareState.IDLE, FirmwareResult.INVALID_URI)
-            return
-        if len(answer.payload) > self.device.config.board.ml_flash:
-            self._set(FirmwareState.IDLE, FirmwareResult.NOT_ENOUGH_STORAGE)
-            return
-        self.package = self._received(answer.payload)
+        self.package = self._received(bytes(received))
         self._set(FirmwareState.DOWNLOADED, FirmwareResult.INITIAL)
 
     def _update(self, _arguments: str) -> None:
