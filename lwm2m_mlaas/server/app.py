@@ -64,7 +64,8 @@ class Lwm2mServer:
         updates = add_registration_interface(site, self.registrations, self.events,
                                              self.credentials, self.sessions)  # fmt: skip
         self.packages = PackageStore(self.config.packages_dir)
-        site.add_resource(["fw"], FirmwareResource(self.packages))
+        firmware = FirmwareResource(self.packages)
+        site.add_resource(["fw"], firmware)
         bind = (self.config.coap_host, self.config.coap_port)
         if self.config.coap_port < 0 and (self.config.coaps_port < 0 or not dtls_available()):
             await self.store.close()
@@ -73,7 +74,7 @@ class Lwm2mServer:
         try:
             if self.config.coap_port >= 0:
                 self.context = await server_context(site, *bind, oscore=self.credentials)
-                answer_updates_directly(self.context, updates)
+                answer_updates_directly(self.context, updates, firmware.cached_block)
             else:  # DTLS only
                 self.context = ServerContext(serversite=site)
         except OSError:

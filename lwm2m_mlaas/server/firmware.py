@@ -91,6 +91,17 @@ class FirmwareResource(coap_resource.Resource, coap_resource.PathCapable):
         except Exception as exc:
             return error_message(exc)
 
+    def cached_block(self, request: aiocoap.Message) -> aiocoap.Message | None:
+        """The answer to a GET of /fw/<package> (path not stripped) from the package in
+        memory; None when it is not in memory."""
+        data = self.packages.cached(request.opt.uri_path[-1])
+        if data is None:
+            return None
+        try:
+            return block_of(request, data)
+        except Lwm2mError as exc:
+            return error_message(exc)
+
 
 def block_of(request: aiocoap.Message, data: bytes) -> aiocoap.Message:
     """The Block2 answer (RFC 7959 2.4) to `request` for `data`: the block it asks for, at

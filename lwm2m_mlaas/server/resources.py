@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiocoap
@@ -177,33 +177,51 @@ class RegistrationSubtree(RegistrationResource, coap_resource.PathCapable):
 UPDATE_OPTIONS = frozenset({3, 7, 11, 12, 15})
 """Uri-Host, Uri-Port, Uri-Path, Content-Format, Uri-Query: all an Update may carry to be
 answered on the direct path (no Block1, no OSCORE, nothing unknown)."""
+BLOCK_OPTIONS = frozenset({3, 7, 11, 17, 23, 28})
+"""Uri-Host, Uri-Port, Uri-Path, Accept, Block2, Size2: what a package block request may carry
+to be answered on the direct path."""
 
 
-def answer_updates_directly(context: aiocoap.Context, resource: RegistrationResource) -> None:
-    """Updates (a confirmable POST /rd/<id>) are most of a fleet's traffic; take them from the
-    NoSec socket straight to the same handler and answer with a piggybacked ACK, without
-    aiocoap's exchange, token, pipe and site layers (half of what an Update costs). An Update
-    is idempotent, so a retransmission simply refreshes the registration again. Anything else
-    goes the usual way."""
+def answer_updates_directly(
+    context: aiocoap.Context, resource: RegistrationResource,
+    blocks: Callable[[aiocoap.Message], aiocoap.Message | None] | None = None,
+) -> None:  # fmt: skip
+    """Updates (a confirmable POST /rd/<id>) are most of a fleet's traffic, and package blocks
+    (a confirmable GET /fw/<package> with Block2) most of its bytes; take them from the NoSec
+    socket straight to their handlers and answer with a piggybacked ACK, without aiocoap's
+    exchange, token, pipe and site layers (half of what an Update costs). Both are idempotent,
+    so a retransmission is simply answered again. `blocks` answers a package block request, or
+    None (a package not in memory yet); that, and anything else, goes the usual way."""
     interface = message_interface(context)
     receive = interface.datagram_msg_received
     loop = asyncio.get_running_loop()
     answering: set[asyncio.Task[None]] = set()
 
     def datagram(data: bytes, ancdata: Any, flags: int, address: Any) -> None:
-        if len(data) > 4 and data[0] >> 4 == 4 and data[1] == 2:  # v1, confirmable, POST
-            request = _direct_update(data, ancdata, address, interface)
-            if request is not None:
-                task = loop.create_task(_answer(request, resource, interface))
-                answering.add(task)
-                task.add_done_callback(answering.discard)
-                return
+        if len(data) > 4 and data[0] >> 4 == 4:  # v1, confirmable
+            if data[1] == 2:  # POST
+                request = _direct(data, ancdata, address, interface, "rd", UPDATE_OPTIONS)
+                if request is not None:
+                    task = loop.create_task(_answer(request, resource, interface))
+                    answering.add(task)
+                    task.add_done_callback(answering.discard)
+                    return
+            elif data[1] == 1 and blocks is not None:  # GET
+                request = _direct(data, ancdata, address, interface, "fw", BLOCK_OPTIONS)
+                answer = None if request is None else blocks(request)
+                if answer is not None:
+                    answer.mtype, answer.mid, answer.token = ACK, request.mid, request.token
+                    answer.remote = request.remote
+                    interface.send(answer)
+                    return
         receive(data, ancdata, flags, address)
 
     interface.datagram_msg_received = datagram
 
 
-def _direct_update(data: bytes, ancdata: Any, address: Any, interface: Any) -> Any:
+def _direct(data: bytes, ancdata: Any, address: Any, interface: Any, first: str,
+            options: frozenset[int]) -> Any:  # fmt: skip
+    """The request in `data` if its path is /<first>/<one segment> and it has only `options`."""
     try:
         pktinfo = next((d for level, kind, d in ancdata
                         if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO), None)
@@ -212,8 +230,8 @@ def _direct_update(data: bytes, ancdata: Any, address: Any, interface: Any) -> A
     except Exception:  # (aiocoap's own path answers or drops it)
         return None
     path = request.opt.uri_path
-    if len(path) != 2 or path[0] != "rd" or any(
-            o.number not in UPDATE_OPTIONS for o in request.opt.option_list()):  # fmt: skip
+    if len(path) != 2 or path[0] != first or any(
+            o.number not in options for o in request.opt.option_list()):  # fmt: skip
         return None
     request.direction = Direction.INCOMING
     return request

@@ -3,12 +3,15 @@ block by block at 64, 512 and 1024 bytes gets the package back byte for byte."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator
 
 import aiocoap
 import pytest
 from aiocoap.numbers.codes import Code
+from aiocoap.numbers.types import ACK, CON
 
 from lwm2m_mlaas.server import Lwm2mServer
 
@@ -85,3 +88,29 @@ async def test_a_small_package_comes_in_one_answer(
     server.packages.put("small.pkg", b"tiny")
     answer = await get(client, server, "small.pkg", None)
     assert (answer.code, answer.payload, answer.opt.block2) == (Code.CONTENT, b"tiny", None)
+
+
+async def test_blocks_of_a_package_in_memory_are_acknowledged_from_the_socket(
+    server: Lwm2mServer, client: aiocoap.Context
+) -> None:
+    """After the first read has put the package in memory, a raw peer's confirmable block
+    request is answered with a piggybacked ACK carrying its message id and token, without
+    aiocoap's exchange layer (no entry in its duplicate cache); a retransmission likewise."""
+    server.packages.put("p.pkg", PACKAGE)
+    await get(client, server, "p.pkg", (0, False, 5))  # read from the file, then kept
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        request = aiocoap.Message(code=Code.GET, uri_path=("fw", "p.pkg"), block2=(3, False, 5))
+        request.mtype, request.mid, request.token = CON, 4242, b"\x42"
+        for _ in range(2):
+            await loop.sock_sendto(peer, request.encode(), ("127.0.0.1", server.port))
+            answer = aiocoap.Message.decode(await asyncio.wait_for(loop.sock_recv(peer, 2048), 5))
+            assert (answer.mtype, answer.code, answer.mid, answer.token) == (
+                ACK, Code.CONTENT, 4242, b"\x42")  # fmt: skip
+            assert answer.payload == PACKAGE[3 * 512 : 4 * 512]
+    assert server.context is not None
+    managers = [i.token_interface for i in server.context.request_interfaces
+                if hasattr(getattr(i, "token_interface", None), "_recent_messages")]  # fmt: skip
+    assert managers and not any(mid == 4242 for m in managers for _, mid in m._recent_messages)
