@@ -124,7 +124,8 @@ def fleet(args: argparse.Namespace, port: int, trust_key: bytes | None) -> list[
     model = load_default()
     plan = itertools.cycle(itertools.product(CLASSES, TASKS, MODES))
     base = DeviceConfig("", server=f"coap://127.0.0.1:{port}", lifetime=args.lifetime,
-                        trust_key=trust_key, inference_interval=0)  # fmt: skip
+                        trust_key=trust_key, inference_interval=0,
+                        record_messages=False)  # fmt: skip
     devices = []
     for n in range(args.devices):
         board, task, mode = next(plan)

@@ -90,7 +90,8 @@ async def load(args: argparse.Namespace) -> None:
     devices = [
         SimulatedDevice(DeviceConfig(f"soak-{n:06d}", server=f"coap://127.0.0.1:{args.port}",
                                      lifetime=args.lifetime, task="", board=board,
-                                     bind_host=args.bind, inference_interval=0), model)
+                                     bind_host=args.bind, inference_interval=0,
+                                     record_messages=False), model)
         for n in range(args.first, args.first + args.count)
     ]  # fmt: skip
     for device in devices:

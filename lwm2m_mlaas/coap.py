@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import random
+import socket
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiocoap
 import aiocoap.resource as coap_resource
+from aiocoap import error as coap_error
+from aiocoap.numbers.constants import TransportTuning
+from aiocoap.numbers.types import ACK, CON, RST
 from aiocoap.pipe import Pipe, error_to_message, run_driving_pipe
 from aiocoap.protocol import Request
 
@@ -85,13 +93,191 @@ def set_block_size(remote: Any, exponent: int) -> None:
         remote.maximum_block_size_exp = exponent
 
 
-def message_interface(context: aiocoap.Context) -> Any:
-    """The UDP message interface (the socket's protocol object) of a context."""
+def token_manager(context: aiocoap.Context) -> Any:
+    """The token manager over the UDP socket of a context."""
     for interface in context.request_interfaces:
         messages = getattr(getattr(interface, "token_interface", None), "message_interface", None)
         if messages is not None:
-            return messages
+            return interface
     raise RuntimeError("no UDP message interface in the context")
+
+
+def message_interface(context: aiocoap.Context) -> Any:
+    """The UDP message interface (the socket's protocol object) of a context."""
+    return token_manager(context).token_interface.message_interface
+
+
+TUNING = TransportTuning()
+
+
+def send_datagram(udp: Any, data: bytes, remote: Any) -> None:
+    """`data` to a UDP remote from the message interface's socket, from the local address the
+    remote was reached at."""
+    ancdata = [] if remote.pktinfo is None else [
+        (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, remote.pktinfo)]  # fmt: skip
+    udp.transport.sendmsg(data, ancdata, 0, remote.sockaddr)
+
+
+@dataclass(eq=False)
+class _Exchange:
+    address: Any
+    mid: int
+    token: bytes
+    data: bytes
+    remote: Any
+    future: asyncio.Future[aiocoap.Message]
+    timeout: float
+    tries: int = 0
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class Exchanges:
+    """Confirmable requests sent straight from a UDP context's socket, for the many small
+    requests of a block-wise package transfer, whose aiocoap exchange, token and pipe layers
+    cost several times the datagram. RFC 7252 4.2 retransmission (ACK_TIMEOUT 2 s, random factor
+    1.5, 4 retransmissions); the answer is the piggybacked ACK, or a separate response matched
+    on its token (acknowledged when confirmable); a reset fails the request. Message ids and
+    tokens come from the context's own counters, so they never collide with aiocoap's."""
+
+    def __init__(self, context: aiocoap.Context) -> None:
+        self._tokens = token_manager(context)
+        self._messages = self._tokens.token_interface
+        self._udp = self._messages.message_interface
+        self._by_mid: dict[tuple[Any, int], _Exchange] = {}
+        self._by_token: dict[tuple[Any, bytes], _Exchange] = {}
+        self._loop = asyncio.get_running_loop()
+        receive = self._udp.datagram_msg_received
+
+        def datagram(data: bytes, ancdata: Any, flags: int, address: Any) -> None:
+            if not self._received(data, address):
+                receive(data, ancdata, flags, address)
+
+        self._udp.datagram_msg_received = datagram
+
+    def handles(self, remote: Any) -> bool:
+        """Whether `remote` is a plain UDP peer of this socket (not DTLS, not OSCORE)."""
+        return getattr(remote, "interface", None) is self._udp
+
+    async def request(self, msg: aiocoap.Message) -> aiocoap.Message:
+        """Send `msg` (its remote set, one datagram) as a confirmable request; its answer."""
+        msg.mtype = CON
+        msg.mid = self._messages._next_message_id()
+        msg.token = self._tokens.next_token()
+        address = msg.remote.sockaddr[:2]
+        exchange = _Exchange(address, msg.mid, msg.token, msg.encode(), msg.remote,
+                             self._loop.create_future(),
+                             random.uniform(1.0, TUNING.ACK_RANDOM_FACTOR) * TUNING.ACK_TIMEOUT)
+        self._by_mid[(address, msg.mid)] = exchange
+        self._by_token[(address, msg.token)] = exchange
+        try:
+            self._send(exchange)
+            return await exchange.future
+        finally:
+            if exchange.timer is not None:
+                exchange.timer.cancel()
+            self._by_mid.pop((address, exchange.mid), None)
+            self._by_token.pop((address, exchange.token), None)
+
+    def _send(self, exchange: _Exchange) -> None:
+        if exchange.future.done():
+            return
+        if exchange.tries > TUNING.MAX_RETRANSMIT:
+            exchange.future.set_exception(coap_error.ConRetransmitsExceeded(
+                f"no answer from {exchange.address} after {exchange.tries} tries"))  # fmt: skip
+            return
+        send_datagram(self._udp, exchange.data, exchange.remote)
+        exchange.timer = self._loop.call_later(exchange.timeout, self._send, exchange)
+        exchange.tries += 1
+        exchange.timeout *= 2
+
+    def _received(self, data: bytes, address: Any) -> bool:
+        """Take an answer to one of our exchanges; False for any other datagram."""
+        if len(data) < 4 or data[0] >> 6 != 1:
+            return False
+        mtype, mid, address = (data[0] >> 4) & 3, int.from_bytes(data[2:4], "big"), address[:2]
+        if mtype in (ACK, RST):
+            exchange = self._by_mid.pop((address, mid), None)
+            if exchange is None:
+                return False
+            if exchange.timer is not None:
+                exchange.timer.cancel()
+                exchange.timer = None
+            if mtype == RST:
+                exchange.future.set_exception(coap_error.MessageError(
+                    f"{exchange.address} reset the request"))  # fmt: skip
+                return True
+            if data[1] == 0:  # an empty ACK: the answer follows separately
+                return True
+        elif data[1] >= 64:  # a separate response (CON or NON)
+            token = data[4 : 4 + (data[0] & 0x0F)]
+            exchange = self._by_token.get((address, token))
+            if exchange is None:
+                return False
+            if mtype == CON:
+                ack = bytes([0x60, 0, data[2], data[3]])
+                send_datagram(self._udp, ack, exchange.remote)
+        else:
+            return False
+        try:
+            answer = aiocoap.Message.decode(data, exchange.remote)
+        except Exception as exc:
+            exchange.future.set_exception(coap_error.UnparsableMessage(str(exc)))
+            return True
+        if answer.token != exchange.token:
+            return False
+        if not exchange.future.done():
+            exchange.future.set_result(answer)
+        return True
+
+
+def compact_duplicates(context: aiocoap.Context) -> None:
+    """Duplicate detection (RFC 7252 4.5) for the requests of a UDP context, kept compact.
+    aiocoap keeps each received request's answer as a Message with a timer of its own for the
+    exchange lifetime (247 s): after a burst of registrations that was most of the server's
+    memory, and the allocator kept it after they expired. Here an entry is the encoded answer,
+    and one timer sweeps the expired ones."""
+    manager = token_manager(context).token_interface
+    udp = manager.message_interface
+    loop = asyncio.get_running_loop()
+    lifetime = TUNING.EXCHANGE_LIFETIME
+    recent: dict[tuple[Any, int], list[Any]] = {}
+    """(address, message id) -> [expiry, encoded answer or None, answer's remote]"""
+    order: deque[tuple[float, tuple[Any, int]]] = deque()
+    sweeping: list[asyncio.TimerHandle] = []
+
+    def sweep() -> None:
+        sweeping.clear()
+        now = loop.time()
+        while order and order[0][0] <= now:
+            _, key = order.popleft()
+            entry = recent.get(key)
+            if entry is not None and entry[0] <= now:
+                del recent[key]
+        if order:
+            sweeping.append(loop.call_at(order[0][0] + 1.0, sweep))
+
+    def deduplicate(message: aiocoap.Message) -> bool:
+        key = (message.remote.sockaddr[:2], message.mid)
+        entry = recent.get(key)
+        if entry is not None:
+            if message.mtype is CON and entry[1] is not None:
+                send_datagram(udp, entry[1], entry[2])
+            return True
+        expiry = loop.time() + lifetime
+        recent[key] = [expiry, None, None]
+        order.append((expiry, key))
+        if not sweeping:
+            sweeping.append(loop.call_at(expiry + 1.0, sweep))
+        return False
+
+    def store(message: aiocoap.Message) -> None:
+        entry = recent.get((message.remote.sockaddr[:2], message.mid))
+        if entry is not None:
+            entry[1], entry[2] = message.encode(), message.remote
+
+    manager._deduplicate_message = deduplicate
+    manager._store_response_for_duplicates = store
+    manager._recent_messages = recent  # (where aiocoap kept its own; tests look there)
 
 
 BAD_OPTION = bytes([0x82])
@@ -157,4 +343,5 @@ async def server_context(site: coap_resource.Resource, host: str, port: int,
             oscore_site(site, oscore), bind=(host, port), server_credentials=oscore,
             transports=["oscore", "udp6"])  # fmt: skip
     answer_undecodable_options(context)
+    compact_duplicates(context)
     return context

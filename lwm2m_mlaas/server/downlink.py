@@ -4,6 +4,7 @@ translates core `DownlinkRequest`s to aiocoap messages and answers back to typed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from typing import Protocol
@@ -12,7 +13,7 @@ import aiocoap
 from aiocoap import error as coap_error
 from aiocoap.numbers.codes import Code
 
-from ..coap import block_exp, light_copy
+from ..coap import Exchanges, block_exp, light_copy
 from ..core.codecs import codec_for, encode, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.errors import Lwm2mError, ResponseCode
@@ -175,6 +176,10 @@ class CoapSender:
         self.model = model
         self.block_exp = block_exp(block_size)
         self.sessions = sessions or Sessions()
+        self.exchanges: Exchanges | None = None
+        """Package blocks to plain UDP devices leave straight from the socket."""
+        with contextlib.suppress(RuntimeError):  # (none on a DTLS-only server)
+            self.exchanges = Exchanges(context)
 
     async def prepare(
         self, registration: Registration, request: DownlinkRequest
@@ -218,7 +223,10 @@ class CoapSender:
             block.opt.block1 = (number, more, exponent)
             if number == 0:
                 block.opt.size1 = len(payload)
-            answer = await self.context.request(block, handle_blockwise=False).response
+            if self.exchanges is not None and self.exchanges.handles(block.remote):
+                answer = await self.exchanges.request(block)
+            else:
+                answer = await self.context.request(block, handle_blockwise=False).response
             acknowledged = answer.opt.block1
             if (
                 answer.code == Code.REQUEST_ENTITY_TOO_LARGE

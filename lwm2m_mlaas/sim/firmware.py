@@ -169,7 +169,11 @@ class FirmwareUpdate:
                     msg = aiocoap.Message(code=Code.GET, uri_path=path,
                                           block2=(number, False, exponent))  # fmt: skip
                     msg.remote = remote
-                    answer = await context.request(msg, handle_blockwise=False).response
+                    exchanges = self.device.exchanges
+                    if exchanges is not None and exchanges.handles(remote):
+                        answer = await exchanges.request(msg)
+                    else:
+                        answer = await context.request(msg, handle_blockwise=False).response
                     if not answer.code.is_successful():
                         self._set(FirmwareState.IDLE, FirmwareResult.INVALID_URI)
                         return
