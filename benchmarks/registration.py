@@ -70,6 +70,8 @@ class Result:
     provisioned: int | None
     all_provisioned_after_s: float | None
     """From the first Register until the last device ran its model."""
+    provisioned_by_minute: list[int] | None
+    """Devices running their model at each full minute from the first Register."""
     peak_rss_mb: float
     cpu_s: float
     """The server process's user + system CPU time over the run."""
@@ -220,12 +222,15 @@ async def run_load(
         update_time = time.perf_counter() - began
 
         done_at: float | None = None
+        by_minute: list[int] = []
         if provisioning:
             settling = progress.add_task("provisioned", total=len(devices))
             limit = first_register + args.settle
             while time.perf_counter() < limit:
                 done = sum(provisioned(d) for d in devices)
                 progress.update(settling, completed=done)
+                while time.perf_counter() - first_register >= 60 * (len(by_minute) + 1):
+                    by_minute.append(done)
                 if done == len(devices):
                     done_at = time.perf_counter() - first_register
                     break
@@ -252,6 +257,7 @@ async def run_load(
         if keep_alive else None,
         provisioned=sum(provisioned(d) for d in devices) if provisioning else None,
         all_provisioned_after_s=done_at,
+        provisioned_by_minute=by_minute if provisioning else None,
         peak_rss_mb=peak_rss_mb(pid),
         cpu_s=cpu_seconds(pid) - cpu_before,
     )
@@ -338,6 +344,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         ("devices provisioned", lambda r: maybe(r.provisioned, lambda v: f"{v:,}")),
         ("all provisioned after", lambda r: maybe(r.all_provisioned_after_s,
                                                   lambda v: f"{v:.0f} s")),
+        ("provisioned by minute", lambda r: "-" if r.provisioned_by_minute is None
+         else " ".join(f"{n:,}" for n in r.provisioned_by_minute)),
         ("server peak RSS", lambda r: f"{r.peak_rss_mb:.1f} MB"),
         ("server CPU time", lambda r: f"{r.cpu_s:.1f} s"),
     ]

@@ -29,7 +29,7 @@ from ..core.content_format import ContentFormat
 from ..core.nodes import ResourceType, SingleResource
 from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer, Queued
-from ..store import Delivery, SignedPackage
+from ..store import Delivery, Repository, SignedPackage, StoredArtifact, WriteBatcher
 from .trust import NoTrustedKey, TrustService
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,10 @@ class DeliveryService:
         self._busy: dict[str, int] = {}
         """The running delivery of each device: one at a time per device."""
         self._watches: dict[str, _Watch] = {}
+        self._artifacts: dict[str, StoredArtifact] = {}
+        """Artifacts delivered so far (rows that never change), by id."""
+        self.writes = WriteBatcher(server.store)
+        """Delivery steps, and provisioning's records, share commits."""
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._listening = server.events.listening(self._on_event)
@@ -126,6 +130,7 @@ class DeliveryService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.writes.close()
 
     @property
     def in_flight(self) -> int:
@@ -137,14 +142,22 @@ class DeliveryService:
         self, endpoint: str, artifact_id: str, model: str, device_class: str, mode: str
     ) -> Delivery:
         """Start delivering a package, replacing any other active delivery to the device."""
-        replaced = []
-        async with self.server.store.transaction() as repo:
+        replaced: list[Delivery] = []
+        running: list[Delivery] = []
+
+        async def add(repo: Repository) -> Delivery:
+            replaced.clear()  # (a batch that failed is written again, alone)
             for active in await repo.deliveries(endpoint, active=True):
                 if active.artifact_id == artifact_id:
+                    running.append(active)
                     return active
                 replaced.append(await repo.update_delivery(
                     active.id, state="cancelled", reason="replaced by a newer package"))
-            delivery = await repo.add_delivery(endpoint, artifact_id, model, device_class, mode)
+            return await repo.add_delivery(endpoint, artifact_id, model, device_class, mode)
+
+        delivery = await self.writes.submit(add)
+        if running:
+            return delivery
         for old in replaced:
             self._track(old)
             if old.id in self._running:
@@ -270,10 +283,14 @@ class DeliveryService:
         await self.server.registrations.drained(self.config.yield_max)
 
     async def _set(self, delivery: Delivery, **changes: object) -> Delivery:
-        async with self.server.store.transaction() as repo:
+        async def write(repo: Repository) -> Delivery | None:
             if delivery.id not in self._active:  # cancelled or replaced meanwhile
-                raise _Superseded
-            updated = await repo.update_delivery(delivery.id, **changes)
+                return None
+            return await repo.update_delivery(delivery.id, **changes)
+
+        updated = await self.writes.submit(write)  # (deliveries in flight share commits)
+        if updated is None:
+            raise _Superseded
         self._track(updated)
         if "state" in changes:
             self._publish(updated, str(changes["state"]))
@@ -334,8 +351,15 @@ class DeliveryService:
 
     async def _package(self, delivery: Delivery) -> SignedPackage:
         """The artifact's package signed with the newest key the device trusts."""
-        async with self.server.store.transaction() as repo:
-            artifact = await repo.artifact(delivery.artifact_id)
+        artifact = self._artifacts.get(delivery.artifact_id)
+        if artifact is None:
+
+            async def read(repo: Repository) -> StoredArtifact | None:
+                return await repo.artifact(delivery.artifact_id)
+
+            artifact = await self.writes.submit(read)
+            if artifact is not None:
+                self._artifacts[artifact.id] = artifact
         if artifact is None:
             raise AttemptFailed(f"no artifact {delivery.artifact_id[:12]}", retry=False)
         try:

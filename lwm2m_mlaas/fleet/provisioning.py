@@ -26,6 +26,7 @@ from ..core.nodes import ObjectInstance
 from ..core.registration import Registration
 from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer, Queued
+from ..store import DeviceRecord, Repository
 from .delivery import METHOD, VERSION, DeliveryService
 from .rollout import RolloutService
 from .trust import NoTrustedKey
@@ -192,12 +193,16 @@ class ProvisioningService:
                 )
             requested = getattr(ml.resources.get(5), "value", None)
             trust = self.deliveries.trust
-            await trust.record(endpoint, ml.resources.get(9))
-            trust.offer(endpoint)
-            async with self.server.store.transaction() as repo:
+            await trust.keys()
+
+            async def record(repo: Repository) -> None:
+                await trust.record(endpoint, ml.resources.get(9), repo)
                 await repo.record_device(endpoint, device_class=device_class.name,
                                          task=requested if isinstance(requested, str) else None)
                 await repo.record_runtimes(endpoint, reported.runtimes)
+
+            await self.deliveries.writes.submit(record)  # (shares a commit with other devices)
+            trust.offer(endpoint)
             if self.rollouts is not None:
                 rollout = await self.rollouts.join(endpoint)
                 if rollout is not None:
@@ -257,9 +262,11 @@ class ProvisioningService:
             rolled_out = await self.rollouts.target_for(registration.endpoint)
             if rolled_out is not None:
                 return rolled_out
-        async with self.server.store.transaction() as repo:
-            assignments = await repo.assignments()
-            device = await repo.device(registration.endpoint)
+
+        async def read(repo: Repository) -> tuple[dict[tuple[str, str], str], DeviceRecord | None]:
+            return await repo.assignments(), await repo.device(registration.endpoint)
+
+        assignments, device = await self.deliveries.writes.submit(read)
         tags = list(device.tags) if device else []
         if registration.additional_attributes.get("tag"):
             tags.append(registration.additional_attributes["tag"])

@@ -94,6 +94,9 @@ class RolloutService:
         self._loop: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         """Held by each pass and each operator action, so they never interleave."""
+        self._any: bool | None = None
+        """Whether the database holds a rollout (None: not read yet). Until one is created a
+        device that registers has no rollout to join or keep, and costs no query here."""
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop().create_task(self._run(), name="rollouts")
@@ -128,6 +131,7 @@ class RolloutService:
             if not candidates:
                 raise InvalidRollout(f"no known device matches {selector}")
             sizes = plan_waves(len(free), canary, waves)
+            self._any = True
             rollout = await repo.add_rollout(name or target, target, selector, sizes,
                                              max_concurrent, failure_threshold)  # fmt: skip
             position = 0
@@ -217,6 +221,8 @@ class RolloutService:
     async def join(self, endpoint: str) -> Rollout | None:
         """A device (re)classified: it joins the oldest active rollout it matches, unless it is
         in an unfinished one already. Returns the rollout it is in, if any."""
+        if not await self._exist():
+            return None
         async with self._lock, self.server.store.transaction() as repo:
             open_in = await self._open_rollout(repo, endpoint)
             if open_in is not None:
@@ -238,6 +244,8 @@ class RolloutService:
     async def target_for(self, endpoint: str) -> str | None:
         """The target of the newest rollout that put its model on the device (and was not
         rolled back)."""
+        if not await self._exist():
+            return None
         async with self.server.store.transaction() as repo:
             memberships = await repo.memberships(endpoint)
         for rollout, member in reversed(memberships):
@@ -245,6 +253,12 @@ class RolloutService:
                                                                      "rolled_back"):
                 return rollout.target
         return None
+
+    async def _exist(self) -> bool:
+        if self._any is None:
+            async with self.server.store.transaction() as repo:
+                self._any = self._any or bool(await repo.rollouts())
+        return self._any
 
     @staticmethod
     async def _open_rollout(repo: Repository, endpoint: str) -> int | None:

@@ -30,7 +30,7 @@ from ..core.errors import ResponseCode
 from ..core.nodes import MultiResource, ResourceType, SingleResource
 from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer
-from ..store import DeviceTrust, SignedPackage, SigningKey, StoredArtifact
+from ..store import DeviceTrust, Repository, SignedPackage, SigningKey, StoredArtifact
 
 log = logging.getLogger(__name__)
 
@@ -179,16 +179,21 @@ class TrustService:
         trusted = set(self.trusted(endpoint))
         return [k for k in reversed(self._keys or []) if k.retired is None and k.key_id in trusted]
 
-    async def record(self, endpoint: str, reported: object) -> DeviceTrust:
+    async def record(self, endpoint: str, reported: object,
+                     repo: Repository | None = None) -> DeviceTrust:  # fmt: skip
         """What the device reports in /32100/0/9 (a multiple resource of hex key ids); anything
-        else means it does not report, so it trusts the original key only."""
-        keys = await self.keys()
+        else means it does not report, so it trusts the original key only. Written in `repo`'s
+        transaction when given (the keys must be loaded: `keys()`), else in one of its own."""
+        keys = self._keys if repo is not None and self._keys is not None else await self.keys()
         if isinstance(reported, MultiResource):
             ids = [str(v).lower() for v in reported.instances.values()]
             key_ids, says = [i for i in ids if _KEY_ID.match(i)], True
         else:
             key_ids, says = [keys[0].key_id], False
-        async with self.server.store.transaction() as repo:
+        if repo is None:
+            async with self.server.store.transaction() as repo:
+                trust = await repo.record_trust(endpoint, key_ids, reported=says)
+        else:
             trust = await repo.record_trust(endpoint, key_ids, reported=says)
         self._trust[endpoint] = trust
         self._assumed.discard(endpoint)
