@@ -18,6 +18,7 @@ from aiocoap.numbers.constants import TransportTuning
 from aiocoap.numbers.types import ACK, CON, RST
 from aiocoap.pipe import Pipe, error_to_message, run_driving_pipe
 from aiocoap.protocol import Request
+from aiocoap.transports.udp6 import MessageInterfaceUDP6
 
 
 def light_copy(msg: aiocoap.Message, payload: bytes | None = None,
@@ -143,6 +144,8 @@ class Exchanges:
         self._tokens = token_manager(context)
         self._messages = self._tokens.token_interface
         self._udp = self._messages.message_interface
+        if not isinstance(self._udp, MessageInterfaceUDP6):
+            raise RuntimeError("no NoSec UDP socket in the context")
         self._by_mid: dict[tuple[Any, int], _Exchange] = {}
         self._by_token: dict[tuple[Any, bytes], _Exchange] = {}
         self._loop = asyncio.get_running_loop()

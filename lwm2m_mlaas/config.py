@@ -50,12 +50,14 @@ class ServerConfig:
     provisioning: bool = True
     """Provision devices that register (read, classify, compile, deliver); false runs the
     LwM2M server, rollouts and the REST API without it."""
-    provisioning_reads: int = 16
+    provisioning_reads: int = 32
     """Devices read and classified at once: provisioning's downlink requests in flight."""
     compile_queue: int = 4
     """Compiles queued or running at once; a device needing another one waits its turn."""
-    max_transfers: int = 32
-    """Package deliveries in flight at once."""
+    max_transfers: int = 128
+    """Package deliveries in flight at once (an eighth of them while /rd is busy: see
+    `registration_busy`). Each is one block in flight, so under load a delivery's time is
+    mostly round trips: a fleet is provisioned at about max_transfers / (delivery time)."""
     registration_busy: int = 8
     """Registration interface requests (/rd) in flight at which provisioning and delivery
     steps wait for them to drain first, at most `yield_max` seconds each."""

@@ -50,6 +50,9 @@ RESULTS = {
     8: "firmware update failed (the model did not pass its checks)",
     9: "unsupported protocol",
 }
+BUSY_SHARE = 8
+"""While the registration interface is busy, new transfers start only up to this share
+(1/8) of max_transfers; those in flight go on."""
 RETRYABLE = frozenset({4, 5, 8})
 """Results worth another attempt; 2, 3, 6, 7 and 9 will not change by trying again."""
 
@@ -225,8 +228,10 @@ class DeliveryService:
         while True:
             self._wake.clear()
             now = time.time()
-            while self._due and self._due[0][0] <= now and \
-                    len(self._running) < self.config.max_transfers:  # fmt: skip
+            limit = self.config.max_transfers
+            if self.server.registrations.busy:  # a burst at /rd: start few transfers meanwhile
+                limit = max(1, limit // BUSY_SHARE)
+            while self._due and self._due[0][0] <= now and len(self._running) < limit:
                 _, delivery_id = heapq.heappop(self._due)
                 due = self._active.get(delivery_id)
                 if due is None or delivery_id in self._running or due.next_attempt > now:
@@ -241,7 +246,7 @@ class DeliveryService:
                 self._busy[endpoint] = delivery_id
                 task.add_done_callback(functools.partial(self._done, due))
             wait = 1.0  # (or until a delivery is added or one finishes)
-            if self._due and len(self._running) < self.config.max_transfers:
+            if self._due and len(self._running) < limit:
                 wait = min(wait, max(0.01, self._due[0][0] - now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
@@ -389,7 +394,11 @@ class DeliveryService:
                 )
             )
             return
-        data = await asyncio.to_thread(Path(package.path).read_bytes)
+        name = f"{package.id}.pkg"  # (kept in memory by the package store once read)
+        data = self.server.packages.cached(name)
+        if data is None:
+            data = await asyncio.to_thread(Path(package.path).read_bytes)
+            self.server.packages.keep(name, data)
         response = await self.server.write(
             delivery.endpoint,
             PACKAGE,

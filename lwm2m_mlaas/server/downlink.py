@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Protocol
 
 import aiocoap
 from aiocoap import error as coap_error
 from aiocoap.numbers.codes import Code
+from aiocoap.transports.udp6 import UDP6EndpointAddress
 
 from ..coap import Exchanges, block_exp, light_copy
 from ..core.codecs import codec_for, encode, senml_codec
@@ -166,6 +168,10 @@ def to_response(
         return replace(base, error=f"undecodable {fmt} payload: {exc}")
 
 
+REMOTES = 4096
+"""Resolved device addresses a sender keeps."""
+
+
 class CoapSender:
     """Sends downlink requests through the server's aiocoap context (so they leave from the
     registration port, as LwM2M requires)."""
@@ -176,6 +182,9 @@ class CoapSender:
         self.model = model
         self.block_exp = block_exp(block_size)
         self.sessions = sessions or Sessions()
+        self._remotes: OrderedDict[str, UDP6EndpointAddress] = OrderedDict()
+        """NoSec device addresses as resolved (aiocoap resolves each request's URI with
+        getaddrinfo in a thread), the most recently used ones."""
         self.exchanges: Exchanges | None = None
         """Package blocks to plain UDP devices leave straight from the socket."""
         with contextlib.suppress(RuntimeError):  # (none on a DTLS-only server)
@@ -187,7 +196,15 @@ class CoapSender:
         msg = build_message(registration, request, self.model)
         if registration.secure:  # back over the device's DTLS session or OSCORE context
             await self.sessions.route(msg, registration.endpoint, self.context)
-        await self.context.find_remote_and_interface(msg)
+        elif (remote := self._remotes.get(registration.address)) is not None:
+            self._remotes.move_to_end(registration.address)
+            msg.remote = remote
+        else:
+            await self.context.find_remote_and_interface(msg)
+            if not registration.secure and isinstance(msg.remote, UDP6EndpointAddress):
+                self._remotes[registration.address] = msg.remote
+                if len(self._remotes) > REMOTES:
+                    self._remotes.popitem(last=False)
         msg.remote.maximum_block_size_exp = self.block_exp
         return msg
 

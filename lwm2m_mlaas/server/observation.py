@@ -19,7 +19,7 @@ from ..core.model import ObjectRegistry
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import DownlinkRequest, Operation, Response
-from ..store import Store
+from ..store import Repository, Store, StoredObservation, WriteBatcher
 from .downlink import CoapSender, to_response
 from .events import Event, EventBus, EventKind
 
@@ -46,6 +46,7 @@ class ObservationService:
         self.events = events
         self.model = model
         self._live: dict[tuple[str, Lwm2mPath], _Live] = {}
+        self.writes = WriteBatcher(store)
 
     def active(self, registration_id: str) -> list[Lwm2mPath]:
         return sorted(p for (rid, p) in self._live if rid == registration_id)
@@ -76,16 +77,17 @@ class ObservationService:
                 observation.cancel()
             return response
         await self._forget(registration.id, path)
-        async with self.store.transaction() as repo:
+
+        async def add(repo: Repository) -> StoredObservation | None:
             if await repo.registration(registration.id) is None:
-                observation.cancel()
-                return Response(ResponseCode.NOT_FOUND, error="registration ended meanwhile")
-            stored = await repo.add_observation(
-                registration.id,
-                path,
-                None if content_format is None else int(content_format),
-                answer.token.hex(),
-            )
+                return None
+            return await repo.add_observation(registration.id, path, None if content_format
+                                              is None else int(content_format), answer.token.hex())
+
+        stored = await self.writes.submit(add)  # (observations made meanwhile share a commit)
+        if stored is None:
+            observation.cancel()
+            return Response(ResponseCode.NOT_FOUND, error="registration ended meanwhile")
         live = _Live(stored.id, registration, request, coap_request, answer.token)
         live.task = asyncio.create_task(self._follow(live), name=f"observe {path}")
         self._live[(registration.id, path)] = live
@@ -137,12 +139,17 @@ class ObservationService:
         """Passive cancel forgets the observation (the next notification gets a reset);
         active cancel also sends GET with Observe=1 on the observation's token (RFC 7641 3.6)."""
         live = await self._forget(registration.id, path)
-        token: bytes | None = live.token if live else None
-        async with self.store.transaction() as repo:
+
+        async def remove(repo: Repository) -> bytes | None:
+            found = None
             for stored in await repo.observations(registration.id):
                 if stored.path == path:
-                    token = token or bytes.fromhex(stored.token)
+                    found = found or bytes.fromhex(stored.token)
                     await repo.remove_observation(stored.id)
+            return found
+
+        stored_token = await self.writes.submit(remove)
+        token = live.token if live else stored_token
         if token is None:
             return Response(ResponseCode.NOT_FOUND, error=f"no observation of {path}")
         if not active:
@@ -197,3 +204,4 @@ class ObservationService:
     async def close(self) -> None:
         for rid, path in list(self._live):
             await self._forget(rid, path)
+        await self.writes.close()

@@ -122,6 +122,11 @@ class RegistrationService:
             if self.in_flight < self.busy_at:
                 self._drained.set()
 
+    @property
+    def busy(self) -> bool:
+        """At least `busy_at` requests are in flight."""
+        return not self._drained.is_set()
+
     async def drained(self, max_wait: float) -> None:
         """Return once fewer than `busy_at` requests are in flight, or after `max_wait` s:
         background work (provisioning, deliveries) waits here before each step, so that it
