@@ -28,7 +28,7 @@ from .firmware import FirmwareResource, PackageStore
 from .observation import ObservationService
 from .queue import Queued, QueueModeSender
 from .registration import RegistrationService
-from .resources import add_registration_interface, answer_updates_directly
+from .resources import PACE, add_registration_interface, answer_updates_directly
 from .security import Credentials, Sessions, add_dtls_transport, dtls_available, dtls_port
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ class Lwm2mServer:
         try:
             if self.config.coap_port >= 0:
                 self.context = await server_context(site, *bind, oscore=self.credentials)
-                answer_updates_directly(self.context, updates, firmware.cached_block)
+                answer_updates_directly(self.context, updates, firmware.cached_block,
+                                        self.registrations, self.pace)  # fmt: skip
             else:  # DTLS only
                 self.context = ServerContext(serversite=site)
         except OSError:
@@ -86,6 +87,7 @@ class Lwm2mServer:
                                           self.server_uri, self.config.request_timeout)
         site.add_resource(["bs"], BootstrapResource(self.bootstrap))
         self.coap = CoapSender(self.context, self.model, self.config.block_size, self.sessions)
+        self.coap.pace = lambda: self.registrations.drained(self.pace)  # pushed blocks give way
         self.sender = QueueModeSender(
             self.coap,
             self.store,
@@ -117,6 +119,11 @@ class Lwm2mServer:
             await self.store.close()
             raise
         log.info("CoAPs (DTLS-PSK) on coaps://%s:%d", self.config.coaps_host, self.dtls_port)
+
+    @property
+    def pace(self) -> float:
+        """Longest a package block waits for a busy registration interface."""
+        return min(PACE, self.config.yield_max)
 
     def server_uri(self, secure: bool = True) -> str:
         """This LwM2M server's CoAPs (or NoSec CoAP) URI for devices, at the advertised host;

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -185,6 +186,8 @@ class CoapSender:
         self._remotes: OrderedDict[str, UDP6EndpointAddress] = OrderedDict()
         """NoSec device addresses as resolved (aiocoap resolves each request's URI with
         getaddrinfo in a thread), the most recently used ones."""
+        self.pace: Callable[[], Awaitable[None]] | None = None
+        """Awaited before each block of an upload (the server gives way to /rd with it)."""
         self.exchanges: Exchanges | None = None
         """Package blocks to plain UDP devices leave straight from the socket."""
         with contextlib.suppress(RuntimeError):  # (none on a DTLS-only server)
@@ -240,6 +243,8 @@ class CoapSender:
             block.opt.block1 = (number, more, exponent)
             if number == 0:
                 block.opt.size1 = len(payload)
+            if self.pace is not None:
+                await self.pace()
             if self.exchanges is not None and self.exchanges.handles(block.remote):
                 answer = await self.exchanges.request(block)
             else:

@@ -182,16 +182,24 @@ BLOCK_OPTIONS = frozenset({3, 7, 11, 17, 23, 28})
 to be answered on the direct path."""
 
 
+PACE = 0.5
+"""Longest a package block waits for a busy registration interface (or `yield_max`, if
+shorter): well under the device's first retransmission (ACK_TIMEOUT 2 s)."""
+
+
 def answer_updates_directly(
     context: aiocoap.Context, resource: RegistrationResource,
     blocks: Callable[[aiocoap.Message], aiocoap.Message | None] | None = None,
+    registrations: RegistrationService | None = None, pace: float = PACE,
 ) -> None:  # fmt: skip
     """Updates (a confirmable POST /rd/<id>) are most of a fleet's traffic, and package blocks
     (a confirmable GET /fw/<package> with Block2) most of its bytes; take them from the NoSec
     socket straight to their handlers and answer with a piggybacked ACK, without aiocoap's
     exchange, token, pipe and site layers (half of what an Update costs). Both are idempotent,
     so a retransmission is simply answered again. `blocks` answers a package block request, or
-    None (a package not in memory yet); that, and anything else, goes the usual way."""
+    None (a package not in memory yet); that, and anything else, goes the usual way. While
+    `registrations` is busy a block's answer waits for it to drain (at most `pace` seconds),
+    so package transfers give way to a burst at /rd."""
     interface = message_interface(context)
     receive = interface.datagram_msg_received
     loop = asyncio.get_running_loop()
@@ -212,7 +220,12 @@ def answer_updates_directly(
                 if answer is not None:
                     answer.mtype, answer.mid, answer.token = ACK, request.mid, request.token
                     answer.remote = request.remote
-                    interface.send(answer)
+                    if registrations is not None and registrations.busy:
+                        task = loop.create_task(_paced(answer, registrations, pace, interface))
+                        answering.add(task)
+                        task.add_done_callback(answering.discard)
+                    else:
+                        interface.send(answer)
                     return
         receive(data, ancdata, flags, address)
 
@@ -235,6 +248,12 @@ def _direct(data: bytes, ancdata: Any, address: Any, interface: Any, first: str,
         return None
     request.direction = Direction.INCOMING
     return request
+
+
+async def _paced(answer: aiocoap.Message, registrations: RegistrationService, pace: float,
+                 interface: Any) -> None:  # fmt: skip
+    await registrations.drained(pace)
+    interface.send(answer)
 
 
 async def _answer(request: aiocoap.Message, resource: RegistrationResource,

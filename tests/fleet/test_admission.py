@@ -118,3 +118,43 @@ async def test_with_provisioning_off_a_device_is_registered_and_left_alone(
             assert response.success
         finally:
             await device.stop()
+
+
+async def test_while_the_registration_interface_is_busy_few_transfers_start(
+    fleet_config: ServerConfig,
+) -> None:
+    """An eighth of max_transfers (here 2 of 16) while /rd is busy; once it drains every
+    device gets its model."""
+    config = replace(fleet_config, max_transfers=16, yield_max=0.2)
+    async with MlaasService(config) as service:
+        server, peak = service.server, 0
+        holds = [server.registrations._handling() for _ in range(server.registrations.busy_at)]
+        for hold in holds:
+            hold.__enter__()
+        fleet = [SimulatedDevice(replace(DeviceConfig(f"busy-{n}", server=f"coap://127.0.0.1:"
+                                                      f"{server.port}"),
+                                         board=BOARDS["mps2-an386"], task="sine",
+                                         inference_interval=0,
+                                         trust_key=trust_key(fleet_config)), server.model)
+                 for n in range(FLEET)]  # fmt: skip
+
+        def sampled() -> bool:  # the peak in flight, until 4 devices wait for theirs
+            nonlocal peak
+            peak = max(peak, service.deliveries.in_flight)
+            return peak >= 1 and sum(
+                (s := service.provisioning.status.get(d.config.endpoint)) is not None
+                and s.stage == "delivering" for d in fleet) >= 4  # fmt: skip
+
+        try:
+            await asyncio.gather(*(d.start() for d in fleet))
+            await wait_for(sampled, timeout=60, interval=0.01)
+            busy_peak = peak
+            for hold in holds:
+                hold.__exit__(None, None, None)
+            await wait_for(lambda: all(
+                (s := service.provisioning.status.get(d.config.endpoint)) is not None
+                and s.stage == "running" for d in fleet), timeout=60)  # fmt: skip
+        finally:
+            await asyncio.gather(*(d.stop() for d in fleet))
+        assert not server.registrations.busy
+        assert 1 <= busy_peak <= 16 // 8

@@ -114,3 +114,30 @@ async def test_blocks_of_a_package_in_memory_are_acknowledged_from_the_socket(
     managers = [i.token_interface for i in server.context.request_interfaces
                 if hasattr(getattr(i, "token_interface", None), "_recent_messages")]  # fmt: skip
     assert managers and not any(mid == 4242 for m in managers for _, mid in m._recent_messages)
+
+
+async def test_a_block_answer_waits_while_the_registration_interface_is_busy(
+    server: Lwm2mServer, client: aiocoap.Context
+) -> None:
+    """A burst at /rd holds package block answers back (at most PACE seconds); they go out as
+    soon as it drains."""
+    server.packages.put("p.pkg", PACKAGE)
+    await get(client, server, "p.pkg", (0, False, 5))  # in memory from now on
+    registrations = server.registrations
+    holds = [registrations._handling() for _ in range(registrations.busy_at)]
+    for hold in holds:
+        hold.__enter__()
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        peer.setblocking(False)
+        request = aiocoap.Message(code=Code.GET, uri_path=("fw", "p.pkg"), block2=(1, False, 5))
+        request.mtype, request.mid, request.token = CON, 4243, b"\x43"
+        await loop.sock_sendto(peer, request.encode(), ("127.0.0.1", server.port))
+        received = asyncio.ensure_future(loop.sock_recv(peer, 2048))
+        done, _ = await asyncio.wait([received], timeout=0.2)
+        assert not done  # held back while /rd is busy
+        for hold in holds:
+            hold.__exit__(None, None, None)
+        answer = aiocoap.Message.decode(await asyncio.wait_for(received, 5))
+    assert (answer.mtype, answer.code, answer.payload) == (ACK, Code.CONTENT, PACKAGE[512:1024])
