@@ -206,8 +206,7 @@ class Exchanges:
                 exchange.timer.cancel()
                 exchange.timer = None
             if mtype == RST:
-                exchange.future.set_exception(coap_error.MessageError(
-                    f"{exchange.address} reset the request"))  # fmt: skip
+                self._fail(exchange, coap_error.MessageError(f"{exchange.address} reset it"))
                 return True
             if data[1] == 0:  # an empty ACK: the answer follows separately
                 return True
@@ -224,13 +223,18 @@ class Exchanges:
         try:
             answer = aiocoap.Message.decode(data, exchange.remote)
         except Exception as exc:
-            exchange.future.set_exception(coap_error.UnparsableMessage(str(exc)))
+            self._fail(exchange, coap_error.UnparsableMessage(str(exc)))
             return True
         if answer.token != exchange.token:
-            return False
-        if not exchange.future.done():
+            self._fail(exchange, coap_error.MessageError("answer with another token"))
+        elif not exchange.future.done():
             exchange.future.set_result(answer)
         return True
+
+    @staticmethod
+    def _fail(exchange: _Exchange, error: Exception) -> None:
+        if not exchange.future.done():
+            exchange.future.set_exception(error)
 
 
 def compact_duplicates(context: aiocoap.Context) -> None:

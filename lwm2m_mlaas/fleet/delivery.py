@@ -150,6 +150,7 @@ class DeliveryService:
 
         async def add(repo: Repository) -> Delivery:
             replaced.clear()  # (a batch that failed is written again, alone)
+            running.clear()
             for active in await repo.deliveries(endpoint, active=True):
                 if active.artifact_id == artifact_id:
                     running.append(active)
