@@ -184,17 +184,17 @@ class TrustService:
         """What the device reports in /32100/0/9 (a multiple resource of hex key ids); anything
         else means it does not report, so it trusts the original key only. Written in `repo`'s
         transaction when given (the keys must be loaded: `keys()`), else in one of its own."""
-        keys = self._keys if repo is not None and self._keys is not None else await self.keys()
+        if repo is None:
+            await self.keys()
+            async with self.server.store.transaction() as own:
+                return await self.record(endpoint, reported, own)
+        keys = await self.keys()
         if isinstance(reported, MultiResource):
             ids = [str(v).lower() for v in reported.instances.values()]
             key_ids, says = [i for i in ids if _KEY_ID.match(i)], True
         else:
             key_ids, says = [keys[0].key_id], False
-        if repo is None:
-            async with self.server.store.transaction() as repo:
-                trust = await repo.record_trust(endpoint, key_ids, reported=says)
-        else:
-            trust = await repo.record_trust(endpoint, key_ids, reported=says)
+        trust = await repo.record_trust(endpoint, key_ids, reported=says)
         self._trust[endpoint] = trust
         self._assumed.discard(endpoint)
         return trust

@@ -199,12 +199,13 @@ class CoapSender:
         msg = build_message(registration, request, self.model)
         if registration.secure:  # back over the device's DTLS session or OSCORE context
             await self.sessions.route(msg, registration.endpoint, self.context)
+            await self.context.find_remote_and_interface(msg)
         elif (remote := self._remotes.get(registration.address)) is not None:
             self._remotes.move_to_end(registration.address)
             msg.remote = remote
         else:
             await self.context.find_remote_and_interface(msg)
-            if not registration.secure and isinstance(msg.remote, UDP6EndpointAddress):
+            if isinstance(msg.remote, UDP6EndpointAddress):
                 self._remotes[registration.address] = msg.remote
                 if len(self._remotes) > REMOTES:
                     self._remotes.popitem(last=False)
