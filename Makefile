@@ -36,6 +36,7 @@ check: $(STAMP)
 	$(BIN)/ruff check lwm2m_mlaas tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/mypy benchmarks
+	$(BIN)/lint-imports --no-cache
 
 $(DTLS): $(STAMP) system-deps
 	$(BIN)/pip install --quiet -e '.[test,dtls]'

@@ -26,7 +26,8 @@ from lwm2m_mlaas.compiler.service import CompileService, Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.compiler.targets import load_catalogue
 from lwm2m_mlaas.compiler.verify import golden_matches
-from lwm2m_mlaas.store import Store, StoredCompile
+from lwm2m_mlaas.core.artifact import StoredCompile
+from lwm2m_mlaas.store import Store
 from lwm2m_mlaas.zoo.model import TaskKind
 from lwm2m_mlaas.zoo.tasks import TASKS
 from lwm2m_mlaas.zoo.variants import VARIANTS

@@ -30,10 +30,11 @@ from lwm2m_mlaas.coap import block_exp, bound_port, server_context
 from lwm2m_mlaas.compiler.service import CompileService, Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE, Signer
 from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.core.artifact import StoredArtifact
+from lwm2m_mlaas.core.delivery import DeliveryMode
 from lwm2m_mlaas.fleet.delivery import DeliveryService
 from lwm2m_mlaas.server import build_server
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from lwm2m_mlaas.store import StoredArtifact
 from lwm2m_mlaas.zoo import TaskKind, Zoo
 
 MLPERF_KWS = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "mlperf-tiny" / \
@@ -100,12 +101,13 @@ async def deliver_all(
     bar = progress.add_task(f"{mode}: delivered", total=len(devices))
     started = time.perf_counter()
     ids = [
-        (await deliveries.deliver(d.config.endpoint, artifact.id, artifact.model, CLASS, mode)).id
+        (await deliveries.deliver(d.config.endpoint, artifact.id, artifact.model, CLASS,
+                                   DeliveryMode(mode))).id
         for d in devices
     ]
     while True:
-        async with store.transaction() as repo:
-            states = [(await repo.delivery(i)).state for i in ids]  # type: ignore[union-attr]
+        async with store.transaction() as tx:
+            states = [(await tx.deliveries.get(i)).state for i in ids]  # type: ignore[union-attr]
         progress.update(bar, completed=states.count("succeeded"))
         if all(s in ("succeeded", "failed", "cancelled") for s in states):
             break

@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE, Signer
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Lwm2mServer, build_server
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 

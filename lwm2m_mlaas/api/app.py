@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from . import bootstrap, clients, events, mlaas, objectspecs, security
 from .auth import ALWAYS_GUARDED, bearer_matches, is_loopback, load_token
 from .errors import ApiError, http_error
-from .keys import SERVICE, STREAMS_CLOSING, TOKEN
+from .keys import SERVICE, STREAMS_CLOSING, TOKEN, Services
 from .openapi import openapi_routes
-
-if TYPE_CHECKING:
-    from ..fleet.app import MlaasService
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +22,7 @@ MAX_BODY = 64 << 20
 """Largest request body: imported models."""
 
 
-def build_app(service: MlaasService, *, token: str, open_reads: bool) -> web.Application:
+def build_app(service: Services, *, token: str, open_reads: bool) -> web.Application:
     """Leshan's demo-server routes, the event stream and the mlaas routes.
 
     `open_reads`: Leshan's read routes (clients, reads, discover, events, object specs)
@@ -68,7 +64,7 @@ def build_app(service: MlaasService, *, token: str, open_reads: bool) -> web.App
 class ApiServer:
     """Runs the application on config.http_host:http_port beside the CoAP server."""
 
-    def __init__(self, service: MlaasService) -> None:
+    def __init__(self, service: Services) -> None:
         config = service.config
         self.host = config.http_host
         self.token = load_token(config.data_dir)

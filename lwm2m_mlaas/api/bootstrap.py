@@ -15,8 +15,8 @@ routes = web.RouteTableDef()
 @routes.get("/api/bootstrap")
 async def bootstrap_configs(request: web.Request) -> web.Response:
     """Every endpoint's bootstrap config, by endpoint name."""
-    async with request.app[SERVICE].server.store.transaction() as repo:
-        records = await repo.bootstrap_configs()
+    async with request.app[SERVICE].store.transaction() as tx:
+        records = await tx.bootstrap.all()
     return web.json_response({r.endpoint: r.config.to_json() for r in records})
 
 
@@ -24,8 +24,8 @@ async def bootstrap_configs(request: web.Request) -> web.Response:
 async def bootstrap_config(request: web.Request) -> web.Response:
     """One endpoint's bootstrap config."""
     endpoint = request.match_info["ep"]
-    async with request.app[SERVICE].server.store.transaction() as repo:
-        record = await repo.bootstrap_config(endpoint)
+    async with request.app[SERVICE].store.transaction() as tx:
+        record = await tx.bootstrap.get(endpoint)
     if record is None:
         raise ApiError(404, f"no config for {endpoint}")
     return web.json_response(record.config.to_json())
@@ -40,8 +40,8 @@ async def put_bootstrap_config(request: web.Request) -> web.Response:
     endpoint = request.match_info["ep"]
     config = BootstrapConfig.from_json(await json_body(request))
     server = request.app[SERVICE].server
-    async with server.store.transaction() as repo:
-        await repo.put_bootstrap_config(endpoint, config)
+    async with server.store.transaction() as tx:
+        await tx.bootstrap.put(endpoint, config)
     server.credentials.put_bootstrap(endpoint, config.bootstrap_psk())
     return web.Response(status=200)
 
@@ -50,8 +50,8 @@ async def put_bootstrap_config(request: web.Request) -> web.Response:
 async def delete_bootstrap_config(request: web.Request) -> web.Response:
     endpoint = request.match_info["ep"]
     server = request.app[SERVICE].server
-    async with server.store.transaction() as repo:
-        removed = await repo.remove_bootstrap_config(endpoint)
+    async with server.store.transaction() as tx:
+        removed = await tx.bootstrap.remove(endpoint)
     if not removed:
         raise ApiError(404, f"no config for {endpoint}")
     server.credentials.put_bootstrap(endpoint, None)
@@ -61,8 +61,8 @@ async def delete_bootstrap_config(request: web.Request) -> web.Response:
 @routes.get("/api/mlaas/bootstrap")
 async def bootstrap_states(request: web.Request) -> web.Response:
     """Per endpoint: its bootstrap identity, its LwM2M servers and its last bootstrap."""
-    async with request.app[SERVICE].server.store.transaction() as repo:
-        records = await repo.bootstrap_configs()
+    async with request.app[SERVICE].store.transaction() as tx:
+        records = await tx.bootstrap.all()
     return web.json_response([{
         "endpoint": r.endpoint,
         "identity": (r.config.bootstrap_psk() or (None,))[0],

@@ -8,20 +8,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ..compiler.service import UnknownTarget
 from ..compiler.targets import load_catalogue
+from ..core.fleet import DeviceChange, DeviceRecord
 from ..core.registration import Registration
 from ..fleet.rollout import SELECTOR_KEYS, RolloutStatus, check_selector, matches
 from ..fleet.trust import KeyRefused
-from ..store import DeviceRecord
 from ..zoo import ModelImportError
 from ..zoo.variants import VARIANTS
 from .errors import ApiError, bad_request, json_body, not_found
-from .keys import SERVICE
+from .keys import SERVICE, Services
 from .leshan import registration_json
 from .shapes import (
     artifact_json,
@@ -35,14 +35,11 @@ from .shapes import (
     signing_key_json,
 )
 
-if TYPE_CHECKING:
-    from ..fleet.app import MlaasService
-
 routes = web.RouteTableDef()
 SCOPES = ("endpoint", "tag", "class")
 
 
-def _service(request: web.Request) -> MlaasService:
+def _service(request: web.Request) -> Services:
     return request.app[SERVICE]
 
 
@@ -132,8 +129,8 @@ async def import_model(request: web.Request) -> web.Response:
 @routes.get("/api/mlaas/artifacts")
 async def artifacts(request: web.Request) -> web.Response:
     """Compiled, signed packages; `?class=` and `?task=` filter."""
-    async with _service(request).server.store.transaction() as repo:
-        found = await repo.artifacts()
+    async with _service(request).store.transaction() as tx:
+        found = await tx.artifacts.all()
     wanted = {k: request.query[k] for k in ("class", "task") if k in request.query}
     listed = [artifact_json(a) for a in found]
     return web.json_response([a for a in listed if all(a[k] == v for k, v in wanted.items())])
@@ -142,8 +139,8 @@ async def artifacts(request: web.Request) -> web.Response:
 @routes.get("/api/mlaas/artifacts/{id}")
 async def artifact(request: web.Request) -> web.Response:
     """One artifact's metadata."""
-    async with _service(request).server.store.transaction() as repo:
-        found = await repo.artifact(request.match_info["id"])
+    async with _service(request).store.transaction() as tx:
+        found = await tx.artifacts.get(request.match_info["id"])
     if found is None:
         raise not_found(f"no artifact {request.match_info['id']!r}")
     return web.json_response(artifact_json(found))
@@ -152,8 +149,8 @@ async def artifact(request: web.Request) -> web.Response:
 @routes.get("/api/mlaas/artifacts/{id}/package")
 async def artifact_package(request: web.Request) -> web.StreamResponse:
     """The signed package file (COSE_Sign1 manifest + model)."""
-    async with _service(request).server.store.transaction() as repo:
-        found = await repo.artifact(request.match_info["id"])
+    async with _service(request).store.transaction() as tx:
+        found = await tx.artifacts.get(request.match_info["id"])
     if found is None or not Path(found.path).is_file():
         raise not_found(f"no package for artifact {request.match_info['id']!r}")
     return web.FileResponse(found.path, headers={
@@ -165,8 +162,8 @@ async def artifact_package(request: web.Request) -> web.StreamResponse:
 async def deliveries(request: web.Request) -> web.Response:
     """Package deliveries; `?endpoint=`, `?state=` and `?active=true` filter."""
     active = _flag(request, "active")
-    async with _service(request).server.store.transaction() as repo:
-        found = await repo.deliveries(request.query.get("endpoint"), active=active)
+    async with _service(request).store.transaction() as tx:
+        found = await tx.deliveries.all(request.query.get("endpoint"), active=active)
     state = request.query.get("state")
     return web.json_response([delivery_json(d) for d in found if state in (None, d.state)])
 
@@ -175,8 +172,8 @@ async def deliveries(request: web.Request) -> web.Response:
 async def delivery(request: web.Request) -> web.Response:
     """One delivery."""
     delivery_id = _int(request.match_info["id"], "delivery id")
-    async with _service(request).server.store.transaction() as repo:
-        found = await repo.delivery(delivery_id)
+    async with _service(request).store.transaction() as tx:
+        found = await tx.deliveries.get(delivery_id)
     if found is None:
         raise not_found(f"no delivery {delivery_id}")
     return web.json_response(delivery_json(found))
@@ -187,8 +184,8 @@ async def cancel_delivery(request: web.Request) -> web.Response:
     """Cancel an active delivery (the device is told to drop the package)."""
     delivery_id = _int(request.match_info["id"], "delivery id")
     service = _service(request)
-    async with service.server.store.transaction() as repo:
-        found = await repo.delivery(delivery_id)
+    async with service.store.transaction() as tx:
+        found = await tx.deliveries.get(delivery_id)
     if found is None:
         raise not_found(f"no delivery {delivery_id}")
     if not found.active:
@@ -200,8 +197,8 @@ async def cancel_delivery(request: web.Request) -> web.Response:
 @routes.get("/api/mlaas/assignments")
 async def assignments(request: web.Request) -> web.Response:
     """Operator choices of model per endpoint, tag or class (most specific wins)."""
-    async with _service(request).server.store.transaction() as repo:
-        found = await repo.assignments()
+    async with _service(request).store.transaction() as tx:
+        found = await tx.devices.assignments()
     return web.json_response([{"scope": scope, "value": value, "target": target}
                               for (scope, value), target in sorted(found.items())])  # fmt: skip
 
@@ -218,8 +215,8 @@ async def assign(request: web.Request) -> web.Response:
         service.compiler.task_of(target)
     except LookupError:
         raise bad_request(f"target {target!r} is neither a zoo task nor a model") from None
-    async with service.server.store.transaction() as repo:
-        await repo.assign(scope, value, target)
+    async with service.store.transaction() as tx:
+        await tx.devices.assign(scope, value, target)
     return web.json_response({"scope": scope, "value": value, "target": target})
 
 
@@ -227,14 +224,14 @@ async def assign(request: web.Request) -> web.Response:
 async def unassign(request: web.Request) -> web.Response:
     """Remove one assignment."""
     scope, value = request.match_info["scope"], request.match_info["value"]
-    async with _service(request).server.store.transaction() as repo:
-        removed = await repo.unassign(scope, value)
+    async with _service(request).store.transaction() as tx:
+        removed = await tx.devices.unassign(scope, value)
     if not removed:
         raise not_found(f"no assignment for {scope} {value!r}")
     return web.json_response({"scope": scope, "value": value, "removed": True})
 
 
-def _device_json(service: MlaasService, registration: Registration,
+def _device_json(service: Services, registration: Registration,
                  record: DeviceRecord | None) -> dict[str, Any]:  # fmt: skip
     provision = service.provisioning.status.get(registration.endpoint)
     return {"endpoint": registration.endpoint, **device_record_json(record),
@@ -249,8 +246,8 @@ async def devices(request: web.Request) -> web.Response:
     `?task=`, `?endpoint=` (a glob) and `?stage=` filter."""
     service = _service(request)
     selector = check_selector({k: v for k, v in request.query.items() if k in SELECTOR_KEYS})
-    async with service.server.store.transaction() as repo:
-        records = {d.endpoint: d for d in await repo.devices()}
+    async with service.store.transaction() as tx:
+        records = {d.endpoint: d for d in await tx.devices.all()}
     listed = []
     for registration in service.server.registrations.all():
         record = records.get(registration.endpoint) or DeviceRecord(
@@ -269,10 +266,10 @@ async def device(request: web.Request) -> web.Response:
     """One registered device, its deliveries and rollouts."""
     service = _service(request)
     registration = await service.server.registration(request.match_info["ep"])
-    async with service.server.store.transaction() as repo:
-        found = await repo.deliveries(registration.endpoint)
-        record = await repo.device(registration.endpoint)
-        memberships = await repo.memberships(registration.endpoint)
+    async with service.store.transaction() as tx:
+        found = await tx.deliveries.all(registration.endpoint)
+        record = await tx.devices.get(registration.endpoint)
+        memberships = await tx.rollouts.memberships(registration.endpoint)
     return web.json_response({**_device_json(service, registration, record),
                               "deliveries": [delivery_json(d) for d in found],
                               "rollouts": [{"id": r.id, "state": r.state, **member_json(m)}
@@ -282,8 +279,8 @@ async def device(request: web.Request) -> web.Response:
 @routes.get("/api/mlaas/devices/{ep}/tags")
 async def tags(request: web.Request) -> web.Response:
     """The operator's tags of a device (registered or not)."""
-    async with _service(request).server.store.transaction() as repo:
-        record = await repo.device(request.match_info["ep"])
+    async with _service(request).store.transaction() as tx:
+        record = await tx.devices.get(request.match_info["ep"])
     return web.json_response(list(record.tags) if record else [])
 
 
@@ -311,10 +308,10 @@ async def remove_tag(request: web.Request) -> web.Response:
 async def _tags(request: web.Request, change: Callable[[set[str]], set[str]]) -> web.Response:
     endpoint = request.match_info["ep"]
     service = _service(request)
-    async with service.server.store.transaction() as repo:
-        record = await repo.device(endpoint)
-        record = await repo.record_device(endpoint, tags=change(set(record.tags if record
-                                                                    else ())))  # fmt: skip
+    async with service.store.transaction() as tx:
+        record = await tx.devices.get(endpoint)
+        tags = change(set(record.tags if record else ()))
+        record = await tx.devices.record(endpoint, DeviceChange(tags=frozenset(tags)))
     if service.server.registrations.by_endpoint(endpoint) is not None:
         await service.rollouts.join(endpoint)  # a new tag may put it in an active rollout
     return web.json_response(list(record.tags))
@@ -325,9 +322,9 @@ async def _tags(request: web.Request, change: Callable[[set[str]], set[str]]) ->
 async def rollouts(request: web.Request) -> web.Response:
     """Every rollout with its counts; `?state=` filters."""
     service = _service(request)
-    async with service.server.store.transaction() as repo:
-        found = await repo.rollouts()
-        shaped = [rollout_json(r, await repo.members(r.id)) for r in found]
+    async with service.store.transaction() as tx:
+        found = await tx.rollouts.all()
+        shaped = [rollout_json(r, await tx.rollouts.members(r.id)) for r in found]
     state = request.query.get("state")
     return web.json_response([r for r in shaped if state in (None, r["state"])])
 
@@ -437,8 +434,8 @@ async def fleet(request: web.Request) -> web.Response:
     service = _service(request)
     registrations = service.server.registrations.all()
     status = [service.provisioning.status.get(r.endpoint) for r in registrations]
-    async with service.server.store.transaction() as repo:
-        states = Counter(d.state for d in await repo.deliveries())
+    async with service.store.transaction() as tx:
+        states = Counter(d.state for d in await tx.deliveries.all())
     return web.json_response({
         "devices": len(registrations),
         "queue_mode": sum(r.queue_mode for r in registrations),

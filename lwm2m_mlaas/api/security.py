@@ -16,19 +16,19 @@ routes = web.RouteTableDef()
 @routes.get("/api/security/clients")
 async def security_infos(request: web.Request) -> web.Response:
     """Every endpoint's PSK or OSCORE credentials."""
-    async with request.app[SERVICE].server.store.transaction() as repo:
-        infos: list[SecurityInfo | OscoreInfo] = list(await repo.security_infos())
-        infos += [info for info, _ in await repo.oscore_infos()]
+    async with request.app[SERVICE].store.transaction() as tx:
+        infos: list[SecurityInfo | OscoreInfo] = list(await tx.security.all())
+        infos += [info for info, _ in await tx.oscore.all()]
     return web.json_response([security_json(i) for i in sorted(infos, key=lambda i: i.endpoint)])
 
 
 @routes.get("/api/security/clients/{ep}")
 async def security_info(request: web.Request) -> web.Response:
     """One endpoint's PSK or OSCORE credentials."""
-    async with request.app[SERVICE].server.store.transaction() as repo:
-        info: SecurityInfo | OscoreInfo | None = await repo.security_info(request.match_info["ep"])
+    async with request.app[SERVICE].store.transaction() as tx:
+        info: SecurityInfo | OscoreInfo | None = await tx.security.get(request.match_info["ep"])
         if info is None:
-            info = await repo.oscore_info(request.match_info["ep"])
+            info = await tx.oscore.get(request.match_info["ep"])
     if info is None:
         raise ApiError(404, f"no security info for endpoint '{request.match_info['ep']}'")
     return web.json_response(security_json(info))
@@ -42,11 +42,11 @@ async def put_security_info(request: web.Request) -> web.Response:
     "rid" (the device's), "msec", "msalt"} (hex)}. An identity or rid belongs to one endpoint."""
     info = security_from_json(await json_body(request))
     server = request.app[SERVICE].server
-    async with server.store.transaction() as repo:
+    async with server.store.transaction() as tx:
         if isinstance(info, OscoreInfo):
-            await repo.put_oscore_info(info)
+            await tx.oscore.put(info)
         else:
-            await repo.put_security_info(info)
+            await tx.security.put(info)
     if isinstance(info, OscoreInfo):
         server.credentials.put_oscore(info)
     else:
@@ -59,8 +59,8 @@ async def delete_security_info(request: web.Request) -> web.Response:
     """Remove an endpoint's credentials (200 with {"message": "not_found"} when it had
     none, as Leshan answers)."""
     server = request.app[SERVICE].server
-    async with server.store.transaction() as repo:
-        removed = await repo.remove_security_info(request.match_info["ep"])
-        removed |= await repo.remove_oscore_info(request.match_info["ep"])
+    async with server.store.transaction() as tx:
+        removed = await tx.security.remove(request.match_info["ep"])
+        removed |= await tx.oscore.remove(request.match_info["ep"])
     server.credentials.remove(request.match_info["ep"])
     return web.Response(status=200) if removed else web.json_response({"message": "not_found"})

@@ -8,9 +8,11 @@ from dataclasses import asdict
 from typing import Any
 
 from ..compiler.targets import DeviceClass
+from ..core.artifact import StoredArtifact, StoredCompile
+from ..core.delivery import Delivery
+from ..core.fleet import DeviceRecord, Rollout, RolloutMember
 from ..fleet.provisioning import Provision
 from ..fleet.trust import KeyState
-from ..store import Delivery, DeviceRecord, Rollout, RolloutMember, StoredArtifact, StoredCompile
 from ..zoo import ZooModel
 
 

@@ -15,7 +15,8 @@ from rich.table import Table
 
 from ..api.shapes import compile_json
 from ..config import ServerConfig
-from ..store import Store, StoredArtifact, StoredCompile
+from ..core.artifact import StoredArtifact, StoredCompile
+from ..store import Store
 from .output import progress_bars
 
 console = Console()

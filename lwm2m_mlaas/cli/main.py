@@ -66,7 +66,7 @@ async def _until_signal() -> None:
 
 # commands
 async def serve(args: argparse.Namespace) -> int:
-    from ..fleet.app import MlaasService
+    from ..app import MlaasService
 
     config = _server_config(args)
     _logging(config.log_level)
@@ -171,9 +171,9 @@ async def demo(args: argparse.Namespace) -> int:
     model compiled for its class, delivered over LwM2M object 5 by push or pull."""
     from dataclasses import replace as replace_config
 
+    from ..app import MlaasService
     from ..compiler.service import Layout
     from ..compiler.signing import PUBLIC_KEY_FILE, Signer
-    from ..fleet.app import MlaasService
     from ..server import Event, EventKind
     from ..sim import DeviceConfig
 

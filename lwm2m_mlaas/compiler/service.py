@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import ServerConfig
-from ..store import Store, StoredArtifact, StoredCompile
+from ..core.artifact import StoredArtifact, StoredCompile
+from ..store import Store
 from ..zoo.model import ZooModel
 from ..zoo.registry import Zoo
 from ..zoo.tasks import TASKS
@@ -223,8 +224,8 @@ class CompileService:
                                  0.0, runtime)  # fmt: skip
         done = self._done.get(key)
         if done is None:
-            async with self.store.transaction() as repo:
-                done = await repo.compile_result(key)
+            async with self.store.transaction() as tx:
+                done = await tx.artifacts.compile_result(key)
         if done is not None and (done.artifact is None or Path(done.artifact.path).is_file()):
             self._done[key] = done
             return replace(done, backend=runtime)  # (a package whose file is gone: again)
@@ -287,8 +288,8 @@ class CompileService:
         else:
             outcome = StoredCompile(key, task, class_name, COMPILER_VERSION,
                                     stored_artifact(result), None, seconds, backend)  # fmt: skip
-        async with self.store.transaction() as repo:
-            await repo.record_compile(outcome)
+        async with self.store.transaction() as tx:
+            await tx.artifacts.record_compile(outcome)
         self._done[key] = outcome
         found = outcome.artifact.id[:12] if outcome.artifact else outcome.reason
         log.info("compiled %s for %s (%s) in %.1f s: %s", target, class_name, backend, seconds,

@@ -309,3 +309,13 @@ def _instance(instance: int, entry: Entry, fields: tuple[Field, ...]) -> ObjectI
             typed = ObjectLink(21, value)
         resources.append(SingleResource(f.resource, f.type, typed))
     return ObjectInstance.of(instance, *resources)
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapRecord:
+    endpoint: str
+    config: BootstrapConfig
+    updated: float
+    last_bootstrap: float | None
+    last_result: str | None
+    """'finished', or what failed."""

@@ -143,3 +143,27 @@ class Response:
     @classmethod
     def timeout(cls) -> Response:
         return cls(ResponseCode.GATEWAY_TIMEOUT, error="Request timeout", timed_out=True)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRequest:
+    """A downlink request kept for a sleeping device (queue mode)."""
+
+    id: int
+    endpoint: str
+    request: DownlinkRequest
+    status: str
+    """'pending', 'done' or 'failed'."""
+    response_code: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObservation:
+    """An established observation, kept so it survives a restart."""
+
+    id: int
+    registration_id: str
+    path: Lwm2mPath
+    content_format: int | None
+    token: str

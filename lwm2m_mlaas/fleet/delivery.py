@@ -25,11 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.artifact import StoredArtifact
 from ..core.content_format import ContentFormat
+from ..core.delivery import Delivery, DeliveryChange, DeliveryMode, DeliveryState
 from ..core.nodes import ResourceType, SingleResource
 from ..core.requests import Response
+from ..core.signing import SignedPackage
 from ..server import Event, EventKind, Lwm2mServer, Queued
-from ..store import Delivery, Repository, SignedPackage, StoredArtifact, WriteBatcher
+from ..store import Transaction, WriteBatcher
 from .trust import NoTrustedKey, TrustService
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,7 @@ class DeliveryService:
 
     def __init__(self, server: Lwm2mServer, trust: TrustService | None = None) -> None:
         self.server = server
+        self.store = server.store
         self.config = server.config
         self.trust = trust or TrustService(server)
         """Which signing key each device's package is signed with."""
@@ -142,22 +146,22 @@ class DeliveryService:
 
     # API
     async def deliver(
-        self, endpoint: str, artifact_id: str, model: str, device_class: str, mode: str
+        self, endpoint: str, artifact_id: str, model: str, device_class: str, mode: DeliveryMode
     ) -> Delivery:
         """Start delivering a package, replacing any other active delivery to the device."""
         replaced: list[Delivery] = []
         running: list[Delivery] = []
 
-        async def add(repo: Repository) -> Delivery:
+        async def add(tx: Transaction) -> Delivery:
             replaced.clear()  # (a batch that failed is written again, alone)
             running.clear()
-            for active in await repo.deliveries(endpoint, active=True):
+            for active in await tx.deliveries.all(endpoint, active=True):
                 if active.artifact_id == artifact_id:
                     running.append(active)
                     return active
-                replaced.append(await repo.update_delivery(
-                    active.id, state="cancelled", reason="replaced by a newer package"))
-            return await repo.add_delivery(endpoint, artifact_id, model, device_class, mode)
+                replaced.append(await tx.deliveries.update(active.id, DeliveryChange(
+                    state=DeliveryState.CANCELLED, reason="replaced by a newer package")))
+            return await tx.deliveries.add(endpoint, artifact_id, model, device_class, mode)
 
         delivery = await self.writes.submit(add)
         if running:
@@ -177,9 +181,9 @@ class DeliveryService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        async with self.server.store.transaction() as repo:
-            delivery = await repo.update_delivery(delivery_id, state="cancelled",
-                                                  reason="cancelled by the operator")  # fmt: skip
+        async with self.store.transaction() as tx:
+            delivery = await tx.deliveries.update(delivery_id, DeliveryChange(
+                state=DeliveryState.CANCELLED, reason="cancelled by the operator"))
         self._track(delivery)
         with contextlib.suppress(Exception):
             await self.server.write(delivery.endpoint, PACKAGE,
@@ -217,14 +221,15 @@ class DeliveryService:
         waiting = [d for i in self._of.get(endpoint, ()) if (d := self._active.get(i))
                    and i not in self._running and d.next_attempt > now]  # fmt: skip
         if waiting:
-            async with self.server.store.transaction() as repo:
+            async with self.store.transaction() as tx:
                 for delivery in waiting:
-                    self._track(await repo.update_delivery(delivery.id, next_attempt=now))
+                    self._track(await tx.deliveries.update(delivery.id,
+                                                           DeliveryChange(next_attempt=now)))
         self._wake.set()
 
     async def _schedule(self) -> None:
-        async with self.server.store.transaction() as repo:
-            for delivery in await repo.deliveries(active=True):  # resumed after a restart
+        async with self.store.transaction() as tx:
+            for delivery in await tx.deliveries.all(active=True):  # resumed after a restart
                 self._track(delivery)
         while True:
             self._wake.clear()
@@ -288,18 +293,18 @@ class DeliveryService:
         """Let the registration interface go first (at most yield_max seconds)."""
         await self.server.registrations.drained(self.config.yield_max)
 
-    async def _set(self, delivery: Delivery, **changes: object) -> Delivery:
-        async def write(repo: Repository) -> Delivery | None:
+    async def _set(self, delivery: Delivery, change: DeliveryChange) -> Delivery:
+        async def write(tx: Transaction) -> Delivery | None:
             if delivery.id not in self._active:  # cancelled or replaced meanwhile
                 return None
-            return await repo.update_delivery(delivery.id, **changes)
+            return await tx.deliveries.update(delivery.id, change)
 
         updated = await self.writes.submit(write)  # (deliveries in flight share commits)
         if updated is None:
             raise _Superseded
         self._track(updated)
-        if "state" in changes:
-            self._publish(updated, str(changes["state"]))
+        if isinstance(change.state, DeliveryState):
+            self._publish(updated, str(change.state))
         return updated
 
     def _publish(self, delivery: Delivery, stage: str) -> None:
@@ -316,17 +321,18 @@ class DeliveryService:
     async def _run(self, delivery: Delivery) -> None:
         endpoint = delivery.endpoint
         await self._step()
-        delivery = await self._set(delivery, attempts=delivery.attempts + 1)
+        delivery = await self._set(delivery, DeliveryChange(attempts=delivery.attempts + 1))
         watch = self._watches[endpoint] = _Watch()
         try:
             watch.state = _int(_value(await self.server.observe(endpoint, STATE)))
             watch.result = _int(_value(await self.server.observe(endpoint, RESULT)))
             if watch.state == UPDATING:  # an install from before a restart: let it finish
-                await self._set(delivery, state="updating")
+                await self._set(delivery, DeliveryChange(state=DeliveryState.UPDATING))
                 await self._finish(delivery, watch)
                 return
             if watch.state == IDLE and watch.result == 1 and await self._installed(delivery):
-                await self._set(delivery, state="succeeded", result=1, reason=None)
+                await self._set(delivery, DeliveryChange(state=DeliveryState.SUCCEEDED, result=1,
+                                                    reason=None))
                 return  # it finished while we were away
             if watch.state in (DOWNLOADING, DOWNLOADED):  # not known to be ours: start over
                 _value(
@@ -336,7 +342,7 @@ class DeliveryService:
                 )
                 await self._until(watch, lambda w: w.state == IDLE, "cancelling")
             package = await self._package(delivery)
-            delivery = await self._set(delivery, state="transferring")
+            delivery = await self._set(delivery, DeliveryChange(state=DeliveryState.TRANSFERRING))
             watch.state = watch.result = None  # only what the device reports from now on counts
             await self._step()
             await self._transfer(delivery, package)
@@ -344,10 +350,10 @@ class DeliveryService:
                 w.state == IDLE and w.result not in (None, 0)), "downloading")  # fmt: skip
             if watch.state != DOWNLOADED:
                 raise self._result_failure(watch.result)
-            delivery = await self._set(delivery, state="downloaded")
+            delivery = await self._set(delivery, DeliveryChange(state=DeliveryState.DOWNLOADED))
             await self._step()
             _value(await self.server.execute(endpoint, UPDATE))
-            delivery = await self._set(delivery, state="updating")
+            delivery = await self._set(delivery, DeliveryChange(state=DeliveryState.UPDATING))
             await self._finish(delivery, watch)
         finally:
             self._watches.pop(endpoint, None)
@@ -360,8 +366,8 @@ class DeliveryService:
         artifact = self._artifacts.get(delivery.artifact_id)
         if artifact is None:
 
-            async def read(repo: Repository) -> StoredArtifact | None:
-                return await repo.artifact(delivery.artifact_id)
+            async def read(tx: Transaction) -> StoredArtifact | None:
+                return await tx.artifacts.get(delivery.artifact_id)
 
             artifact = await self.writes.submit(read)
             if artifact is not None:
@@ -387,7 +393,7 @@ class DeliveryService:
         return f"coap://{self.config.package_host}:{self.server.port}/fw/{package.id}.pkg"
 
     async def _transfer(self, delivery: Delivery, package: SignedPackage) -> None:
-        if delivery.mode == "pull":
+        if delivery.mode is DeliveryMode.PULL:
             uri = self._package_uri(delivery, package)
             _value(
                 await self.server.write(
@@ -417,7 +423,8 @@ class DeliveryService:
         if not await self._installed(delivery):
             raise AttemptFailed(f"device reports another package than {delivery.artifact_id[:12]}",
                                 result=1)  # fmt: skip
-        await self._set(delivery, state="succeeded", result=1, reason=None)
+        await self._set(delivery, DeliveryChange(state=DeliveryState.SUCCEEDED, result=1,
+                                                    reason=None))
         log.info("%s runs %s (%s)", delivery.endpoint, delivery.model, delivery.artifact_id[:12])
 
     async def _installed(self, delivery: Delivery) -> bool:
@@ -473,5 +480,6 @@ class DeliveryService:
             failure,
             "" if final else f"; retry in {backoff:.0f} s",
         )
-        await self._set(current, state="failed" if final else "pending", result=failure.result,
-                        reason=str(failure), next_attempt=time.time() + backoff)  # fmt: skip
+        await self._set(current, DeliveryChange(
+            state=DeliveryState.FAILED if final else DeliveryState.PENDING, result=failure.result,
+            reason=str(failure), next_attempt=time.time() + backoff))

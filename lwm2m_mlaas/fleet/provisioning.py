@@ -21,12 +21,14 @@ from ..compiler.targets import (
     choose_backend,
     classify,
 )
+from ..core.delivery import DeliveryMode
 from ..core.errors import UnknownRegistration
+from ..core.fleet import DeviceChange, DeviceRecord
 from ..core.nodes import ObjectInstance
 from ..core.registration import Registration
 from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer, Queued
-from ..store import DeviceRecord, Repository
+from ..store import Transaction
 from .delivery import METHOD, VERSION, DeliveryService
 from .rollout import RolloutService
 from .trust import NoTrustedKey
@@ -50,7 +52,7 @@ class Provision:
     model: str | None = None
     artifact_id: str | None = None
     arena_bytes: int | None = None
-    mode: str | None = None
+    mode: DeliveryMode | None = None
     reason: str | None = None
     backend: str | None = None
     """The runtime the model is compiled for: tflm or the class's native runtime."""
@@ -74,13 +76,15 @@ class ProvisioningService:
     registration interface go first (RegistrationService.drained)."""
 
     def __init__(self, server: Lwm2mServer, compiler: CompileService,
-                 deliveries: DeliveryService) -> None:  # fmt: skip
+                 deliveries: DeliveryService, rollouts: RolloutService | None = None
+                 ) -> None:  # fmt: skip
         self.server = server
+        self.store = server.store
         self.config = server.config
         self.compiler = compiler
         self.deliveries = deliveries
         self.status: dict[str, Provision] = {}
-        self.rollouts: RolloutService | None = None
+        self.rollouts = rollouts
         """Set by the service: a device in an unfinished rollout is left to it."""
         self._queue: OrderedDict[str, None] = OrderedDict()
         self._queued = asyncio.Event()
@@ -195,11 +199,12 @@ class ProvisioningService:
             trust = self.deliveries.trust
             await trust.keys()
 
-            async def record(repo: Repository) -> None:
-                await trust.record(endpoint, ml.resources.get(9), repo)
-                await repo.record_device(endpoint, device_class=device_class.name,
-                                         task=requested if isinstance(requested, str) else None)
-                await repo.record_runtimes(endpoint, reported.runtimes)
+            async def record(tx: Transaction) -> None:
+                await trust.record(endpoint, ml.resources.get(9), tx)
+                await tx.devices.record(endpoint, DeviceChange(
+                    device_class=device_class.name,
+                    task=requested if isinstance(requested, str) else None))
+                await tx.devices.record_runtimes(endpoint, reported.runtimes)
 
             await self.deliveries.writes.submit(record)  # (shares a commit with other devices)
             trust.offer(endpoint)
@@ -263,8 +268,8 @@ class ProvisioningService:
             if rolled_out is not None:
                 return rolled_out
 
-        async def read(repo: Repository) -> tuple[dict[tuple[str, str], str], DeviceRecord | None]:
-            return await repo.assignments(), await repo.device(registration.endpoint)
+        async def read(tx: Transaction) -> tuple[dict[tuple[str, str], str], DeviceRecord | None]:
+            return await tx.devices.assignments(), await tx.devices.get(registration.endpoint)
 
         assignments, device = await self.deliveries.writes.submit(read)
         tags = list(device.tags) if device else []
@@ -280,11 +285,11 @@ class ProvisioningService:
         raise ProvisioningFailed("the device asks for no task (/32100/0/5) and no model is "
                                  "assigned to it, its tag or its class")  # fmt: skip
 
-    async def _mode(self, endpoint: str, device_class: DeviceClass) -> str:
+    async def _mode(self, endpoint: str, device_class: DeviceClass) -> DeliveryMode:
         method = None
         with contextlib.suppress(Exception):
             response = await self._read(endpoint, METHOD)
             if isinstance(response, Response):
                 method = getattr(response.node, "value", None)
-        return MODES.get(method, device_class.delivery) if isinstance(method, int) \
-            else device_class.delivery  # fmt: skip
+        return DeliveryMode(MODES.get(method, device_class.delivery) if isinstance(method, int)
+                            else device_class.delivery)  # fmt: skip

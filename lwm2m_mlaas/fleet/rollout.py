@@ -16,8 +16,18 @@ from dataclasses import dataclass
 
 from ..compiler.service import CompileService
 from ..compiler.targets import choose_backend, load_catalogue
+from ..core.delivery import DeliveryMode, DeliveryState
+from ..core.fleet import (
+    DeviceRecord,
+    MemberChange,
+    MemberState,
+    Rollout,
+    RolloutChange,
+    RolloutMember,
+    RolloutState,
+)
 from ..server import Lwm2mServer
-from ..store import DeviceRecord, Repository, Rollout, RolloutMember
+from ..store import Transaction
 from .delivery import DeliveryService
 
 log = logging.getLogger(__name__)
@@ -88,6 +98,7 @@ class RolloutService:
     def __init__(self, server: Lwm2mServer, compiler: CompileService,
                  deliveries: DeliveryService) -> None:  # fmt: skip
         self.server = server
+        self.store = server.store
         self.compiler = compiler
         self.deliveries = deliveries
         self._wake = asyncio.Event()
@@ -123,99 +134,103 @@ class RolloutService:
             self.compiler.task_of(target)
         except LookupError:
             raise InvalidRollout(f"target {target!r} is neither a zoo task nor a model") from None
-        async with self._lock, self.server.store.transaction() as repo:
-            candidates = [d for d in await repo.devices()
+        async with self._lock, self.store.transaction() as tx:
+            candidates = [d for d in await tx.devices.all()
                           if matches(selector, d, self.registration_tags(d.endpoint))]
-            busy = {d.endpoint: await self._open_rollout(repo, d.endpoint) for d in candidates}
+            busy = {d.endpoint: await self._open_rollout(tx, d.endpoint) for d in candidates}
             free = [d for d in candidates if busy[d.endpoint] is None]
             if not candidates:
                 raise InvalidRollout(f"no known device matches {selector}")
             sizes = plan_waves(len(free), canary, waves)
             self._any = True
-            rollout = await repo.add_rollout(name or target, target, selector, sizes,
+            rollout = await tx.rollouts.add(name or target, target, selector, sizes,
                                              max_concurrent, failure_threshold)  # fmt: skip
             position = 0
             for wave, size in enumerate(sizes):
                 for device in free[position:position + size]:
-                    await repo.add_member(rollout.id, device.endpoint, wave)
+                    await tx.rollouts.add_member(rollout.id, device.endpoint, wave)
                 position += size
             for device in candidates:
                 if busy[device.endpoint] is not None:
-                    await repo.add_member(rollout.id, device.endpoint, len(sizes) - 1, "skipped",
-                                          f"in rollout {busy[device.endpoint]}")  # fmt: skip
-            members = await repo.members(rollout.id)
+                    await tx.rollouts.add_member(rollout.id, device.endpoint, len(sizes) - 1,
+                                                 MemberState.SKIPPED,
+                                                 f"in rollout {busy[device.endpoint]}")  # fmt: skip
+            members = await tx.rollouts.members(rollout.id)
         log.info("rollout %d (%s): %d devices in waves %s", rollout.id, target, len(free), sizes)
         self.wake()
         return RolloutStatus(rollout, tuple(members))
 
     async def status(self, rollout_id: int) -> RolloutStatus:
-        async with self.server.store.transaction() as repo:
-            rollout = await repo.rollout(rollout_id)
+        async with self.store.transaction() as tx:
+            rollout = await tx.rollouts.get(rollout_id)
             if rollout is None:
                 raise LookupError(f"no rollout {rollout_id}")
-            return RolloutStatus(rollout, tuple(await repo.members(rollout_id)))
+            return RolloutStatus(rollout, tuple(await tx.rollouts.members(rollout_id)))
 
     async def pause(self, rollout_id: int) -> RolloutStatus:
-        return await self._transition(rollout_id, ("running",), state="paused",
-                                      reason="paused by the operator")  # fmt: skip
+        return await self._transition(rollout_id, (RolloutState.RUNNING,), RolloutChange(
+            state=RolloutState.PAUSED, reason="paused by the operator"))
 
     async def resume(self, rollout_id: int) -> RolloutStatus:
         """Carry on; failures before now no longer count toward the threshold."""
-        return await self._transition(rollout_id, ("paused",), state="running", reason=None,
-                                      counted_from=time.time())  # fmt: skip
+        return await self._transition(rollout_id, (RolloutState.PAUSED,), RolloutChange(
+            state=RolloutState.RUNNING, reason=None, counted_from=time.time()))
 
     async def abort(self, rollout_id: int) -> RolloutStatus:
         """Stop: no further device starts, deliveries in flight are cancelled; devices that
         finished keep the new model."""
         async with self._lock:
-            await self._stop_members(rollout_id, ("running", "paused"), "rollout aborted")
-            async with self.server.store.transaction() as repo:
-                await repo.update_rollout(rollout_id, state="aborted",
-                                          reason="aborted by the operator")  # fmt: skip
+            await self._stop_members(rollout_id, (RolloutState.RUNNING, RolloutState.PAUSED),
+                                     "rollout aborted")
+            async with self.store.transaction() as tx:
+                await tx.rollouts.update(rollout_id, RolloutChange(
+                    state=RolloutState.ABORTED, reason="aborted by the operator"))
         return await self.status(rollout_id)
 
     async def rollback(self, rollout_id: int) -> RolloutStatus:
         """Return every device the rollout changed to the artifact it ran before."""
         async with self._lock:
-            await self._stop_members(rollout_id, ("running", "paused", "completed", "aborted"),
+            await self._stop_members(rollout_id, (RolloutState.RUNNING, RolloutState.PAUSED,
+                                                  RolloutState.COMPLETED, RolloutState.ABORTED),
                                      "rollout rolled back before this device started")
-            async with self.server.store.transaction() as repo:
-                await repo.update_rollout(rollout_id, state="rolling_back",
-                                          reason="rolled back by the operator")  # fmt: skip
+            async with self.store.transaction() as tx:
+                await tx.rollouts.update(rollout_id, RolloutChange(
+                    state=RolloutState.ROLLING_BACK, reason="rolled back by the operator"))
         self.wake()
         return await self.status(rollout_id)
 
-    async def _transition(self, rollout_id: int, allowed: tuple[str, ...],
-                          **changes: object) -> RolloutStatus:  # fmt: skip
-        async with self._lock, self.server.store.transaction() as repo:
-            rollout = await repo.rollout(rollout_id)
+    async def _transition(self, rollout_id: int, allowed: tuple[RolloutState, ...],
+                          change: RolloutChange) -> RolloutStatus:  # fmt: skip
+        async with self._lock, self.store.transaction() as tx:
+            rollout = await tx.rollouts.get(rollout_id)
             if rollout is None:
                 raise LookupError(f"no rollout {rollout_id}")
             if rollout.state not in allowed:
                 raise RolloutRefused(f"rollout {rollout_id} is {rollout.state}")
-            await repo.update_rollout(rollout_id, **changes)
+            await tx.rollouts.update(rollout_id, change)
         self.wake()
         return await self.status(rollout_id)
 
-    async def _stop_members(self, rollout_id: int, allowed: tuple[str, ...], reason: str) -> None:
-        async with self.server.store.transaction() as repo:
-            rollout = await repo.rollout(rollout_id)
+    async def _stop_members(self, rollout_id: int, allowed: tuple[RolloutState, ...],
+                            reason: str) -> None:
+        async with self.store.transaction() as tx:
+            rollout = await tx.rollouts.get(rollout_id)
             if rollout is None:
                 raise LookupError(f"no rollout {rollout_id}")
             if rollout.state not in allowed:
                 raise RolloutRefused(f"rollout {rollout_id} is {rollout.state}")
-            members = await repo.members(rollout_id)
+            members = await tx.rollouts.members(rollout_id)
             for member in members:
-                if member.state == "pending":
-                    await repo.update_member(rollout_id, member.endpoint, state="skipped",
-                                             reason=reason)  # fmt: skip
+                if member.state is MemberState.PENDING:
+                    await tx.rollouts.update_member(rollout_id, member.endpoint, MemberChange(
+                        state=MemberState.SKIPPED, reason=reason))
         for member in members:
-            if member.state == "in_progress" and member.delivery_id is not None:
+            if member.state is MemberState.IN_PROGRESS and member.delivery_id is not None:
                 with contextlib.suppress(LookupError):
                     await self.deliveries.cancel(member.delivery_id)
-                async with self.server.store.transaction() as repo:
-                    await repo.update_member(rollout_id, member.endpoint, state="failed",
-                                             reason="delivery cancelled: " + reason)  # fmt: skip
+                async with self.store.transaction() as tx:
+                    await tx.rollouts.update_member(rollout_id, member.endpoint, MemberChange(
+                        state=MemberState.FAILED, reason="delivery cancelled: " + reason))
 
     # devices joining
     async def join(self, endpoint: str) -> Rollout | None:
@@ -223,19 +238,19 @@ class RolloutService:
         in an unfinished one already. Returns the rollout it is in, if any."""
         if not await self._exist():
             return None
-        async with self._lock, self.server.store.transaction() as repo:
-            open_in = await self._open_rollout(repo, endpoint)
+        async with self._lock, self.store.transaction() as tx:
+            open_in = await self._open_rollout(tx, endpoint)
             if open_in is not None:
                 self.wake()
-                return await repo.rollout(open_in)
-            device = await repo.device(endpoint)
+                return await tx.rollouts.get(open_in)
+            device = await tx.devices.get(endpoint)
             if device is None:
                 return None
             tags = self.registration_tags(endpoint)
-            memberships = {r.id for r, _m in await repo.memberships(endpoint)}
-            for rollout in await repo.rollouts(("running", "paused")):
+            memberships = {r.id for r, _m in await tx.rollouts.memberships(endpoint)}
+            for rollout in await tx.rollouts.all((RolloutState.RUNNING, RolloutState.PAUSED)):
                 if rollout.id not in memberships and matches(rollout.selector, device, tags):
-                    await repo.add_member(rollout.id, endpoint, len(rollout.waves) - 1)
+                    await tx.rollouts.add_member(rollout.id, endpoint, len(rollout.waves) - 1)
                     log.info("%s joins rollout %d", endpoint, rollout.id)
                     self.wake()
                     return rollout
@@ -246,24 +261,24 @@ class RolloutService:
         rolled back)."""
         if not await self._exist():
             return None
-        async with self.server.store.transaction() as repo:
-            memberships = await repo.memberships(endpoint)
+        async with self.store.transaction() as tx:
+            memberships = await tx.rollouts.memberships(endpoint)
         for rollout, member in reversed(memberships):
-            if member.state == "succeeded" and rollout.state not in ("rolling_back",
-                                                                     "rolled_back"):
+            if member.state is MemberState.SUCCEEDED and rollout.state not in (
+                    RolloutState.ROLLING_BACK, RolloutState.ROLLED_BACK):
                 return rollout.target
         return None
 
     async def _exist(self) -> bool:
         if self._any is None:
-            async with self.server.store.transaction() as repo:
-                self._any = self._any or bool(await repo.rollouts())
+            async with self.store.transaction() as tx:
+                self._any = self._any or bool(await tx.rollouts.all())
         return self._any
 
     @staticmethod
-    async def _open_rollout(repo: Repository, endpoint: str) -> int | None:
-        for rollout, member in await repo.memberships(endpoint):
-            if rollout.state in Rollout.ACTIVE and member.state in RolloutMember.OPEN:
+    async def _open_rollout(tx: Transaction, endpoint: str) -> int | None:
+        for rollout, member in await tx.rollouts.memberships(endpoint):
+            if rollout.state.active and member.state.open:
                 return rollout.id
         return None
 
@@ -278,8 +293,9 @@ class RolloutService:
         while True:
             try:
                 async with self._lock:
-                    async with self.server.store.transaction() as repo:
-                        active = await repo.rollouts(("running", "rolling_back"))
+                    async with self.store.transaction() as tx:
+                        active = await tx.rollouts.all((RolloutState.RUNNING,
+                                                               RolloutState.ROLLING_BACK))
                     for rollout in active:
                         await self._advance(rollout)
             except asyncio.CancelledError:
@@ -292,105 +308,109 @@ class RolloutService:
 
     async def _advance(self, rollout: Rollout) -> None:
         members = await self._sync(rollout)
-        if rollout.state == "rolling_back":
+        if rollout.state is RolloutState.ROLLING_BACK:
             await self._roll_back(rollout, members)
             return
         since = [m for m in members if m.finished is not None and m.finished >= rollout.counted_from
-                 and m.state in ("succeeded", "failed")]  # fmt: skip
-        failed = sum(m.state == "failed" for m in since)
+                 and m.state in (MemberState.SUCCEEDED, MemberState.FAILED)]  # fmt: skip
+        failed = sum(m.state is MemberState.FAILED for m in since)
         if failed and failed / len(since) > rollout.failure_threshold:
             reason = (f"{failed} of {len(since)} devices failed, more than "
                       f"{rollout.failure_threshold:.0%}")  # fmt: skip
-            async with self.server.store.transaction() as repo:
-                await repo.update_rollout(rollout.id, state="paused", reason=reason)
+            async with self.store.transaction() as tx:
+                await tx.rollouts.update(rollout.id, RolloutChange(state=RolloutState.PAUSED,
+                                                                   reason=reason))
             log.warning("rollout %d paused: %s", rollout.id, reason)
             return
-        if all(m.state in RolloutMember.FINISHED for m in members):
-            async with self.server.store.transaction() as repo:
-                await repo.update_rollout(rollout.id, state="completed", reason=None)
+        if all(m.state.finished for m in members):
+            async with self.store.transaction() as tx:
+                await tx.rollouts.update(rollout.id, RolloutChange(state=RolloutState.COMPLETED,
+                                                                   reason=None))
             log.info("rollout %d completed", rollout.id)
             return
         online = {m.endpoint for m in members
                   if self.server.registrations.by_endpoint(m.endpoint) is not None}  # fmt: skip
         current = 0  # the first wave with an online device still to finish
         while current < len(rollout.waves) and all(
-                m.state in RolloutMember.FINISHED or m.endpoint not in online
+                m.state.finished or m.endpoint not in online
                 for m in members if m.wave == current):  # fmt: skip
             current += 1
-        in_flight = sum(m.state == "in_progress" for m in members)
+        in_flight = sum(m.state is MemberState.IN_PROGRESS for m in members)
         for member in members:
             if in_flight >= rollout.max_concurrent:
                 break
-            startable = member.state == "pending" and member.wave <= current
+            startable = member.state is MemberState.PENDING and member.wave <= current
             if startable and member.endpoint in online and await self._start(rollout, member):
                 in_flight += 1
 
     async def _sync(self, rollout: Rollout) -> list[RolloutMember]:
         """Members in flight take their delivery's outcome."""
-        async with self.server.store.transaction() as repo:
-            members = await repo.members(rollout.id)
+        async with self.store.transaction() as tx:
+            members = await tx.rollouts.members(rollout.id)
             for member in members:
-                flying = member.state in ("in_progress", "rolling_back")
+                flying = member.state in (MemberState.IN_PROGRESS, MemberState.ROLLING_BACK)
                 if not flying or member.delivery_id is None:
                     continue
-                delivery = await repo.delivery(member.delivery_id)
+                delivery = await tx.deliveries.get(member.delivery_id)
                 if delivery is None or delivery.active:
                     continue
-                back = member.state == "rolling_back"
-                if delivery.state == "succeeded":
-                    state, reason = ("rolled_back", None) if back else ("succeeded", None)
+                back = member.state is MemberState.ROLLING_BACK
+                reason: str | None = None
+                if delivery.state is DeliveryState.SUCCEEDED:
+                    state = MemberState.ROLLED_BACK if back else MemberState.SUCCEEDED
                 else:
-                    state = "succeeded" if back else "failed"
+                    state = MemberState.SUCCEEDED if back else MemberState.FAILED
                     reason = (("rollback failed: " if back else "") +
                               (delivery.reason or delivery.state))  # fmt: skip
-                await repo.update_member(rollout.id, member.endpoint, state=state, reason=reason)
-            return await repo.members(rollout.id)
+                await tx.rollouts.update_member(rollout.id, member.endpoint,
+                                                MemberChange(state=state, reason=reason))
+            return await tx.rollouts.members(rollout.id)
 
     async def _start(self, rollout: Rollout, member: RolloutMember) -> bool:
-        async with self.server.store.transaction() as repo:
-            device = await repo.device(member.endpoint)
-            history = await repo.deliveries(member.endpoint)
-            runtimes = await repo.device_runtimes(member.endpoint)
+        async with self.store.transaction() as tx:
+            device = await tx.devices.get(member.endpoint)
+            history = await tx.deliveries.all(member.endpoint)
+            runtimes = await tx.devices.runtimes(member.endpoint)
         if device is None or device.device_class is None:
             return False  # classified when it next registers
         outcome = await self.compiler.compile(rollout.target, device.device_class,
                                               self._backend(device.device_class, runtimes))
         artifact = outcome.artifact
-        succeeded = [d for d in history if d.state == "succeeded"]
+        succeeded = [d for d in history if d.state is DeliveryState.SUCCEEDED]
         previous = succeeded[-1] if succeeded else None
-        async with self.server.store.transaction() as repo:
+        async with self.store.transaction() as tx:
             if artifact is None:
-                await repo.update_member(rollout.id, member.endpoint, state="skipped",
-                                         device_class=device.device_class,
-                                         reason=outcome.reason or "nothing fits")  # fmt: skip
+                await tx.rollouts.update_member(rollout.id, member.endpoint, MemberChange(
+                    state=MemberState.SKIPPED, device_class=device.device_class,
+                    reason=outcome.reason or "nothing fits"))
                 return False
             if previous is not None and previous.artifact_id == artifact.id:
-                await repo.update_member(rollout.id, member.endpoint, state="skipped",
-                                         device_class=device.device_class, artifact_id=artifact.id,
-                                         reason=f"already runs {artifact.model}")  # fmt: skip
+                await tx.rollouts.update_member(rollout.id, member.endpoint, MemberChange(
+                    state=MemberState.SKIPPED, device_class=device.device_class,
+                    artifact_id=artifact.id, reason=f"already runs {artifact.model}"))
                 return False
         mode = previous.mode if previous else self._class_mode(device.device_class)
         delivery = await self.deliveries.deliver(member.endpoint, artifact.id, artifact.model,
                                                  device.device_class, mode)  # fmt: skip
-        async with self.server.store.transaction() as repo:
-            await repo.update_member(
-                rollout.id, member.endpoint, state="in_progress", reason=None,
-                device_class=device.device_class, artifact_id=artifact.id,
+        async with self.store.transaction() as tx:
+            await tx.rollouts.update_member(rollout.id, member.endpoint, MemberChange(
+                state=MemberState.IN_PROGRESS, reason=None, device_class=device.device_class,
+                artifact_id=artifact.id,
                 previous_artifact_id=previous.artifact_id if previous else None,
-                delivery_id=delivery.id)  # fmt: skip
+                delivery_id=delivery.id))
         return True
 
     async def _roll_back(self, rollout: Rollout, members: list[RolloutMember]) -> None:
-        to_return = [m for m in members if m.state == "succeeded" and m.previous_artifact_id
-                     and m.reason is None]  # fmt: skip
-        in_flight = sum(m.state == "rolling_back" for m in members)
+        to_return = [m for m in members if m.state is MemberState.SUCCEEDED
+                     and m.previous_artifact_id and m.reason is None]  # fmt: skip
+        in_flight = sum(m.state is MemberState.ROLLING_BACK for m in members)
         if not to_return and not in_flight:
-            async with self.server.store.transaction() as repo:
+            async with self.store.transaction() as tx:
                 for member in members:
-                    if member.state == "succeeded" and not member.previous_artifact_id:
-                        await repo.update_member(rollout.id, member.endpoint, reason=(
-                            "no earlier model: keeps the rollout's"))  # fmt: skip
-                await repo.update_rollout(rollout.id, state="rolled_back")
+                    if member.state is MemberState.SUCCEEDED and not member.previous_artifact_id:
+                        await tx.rollouts.update_member(rollout.id, member.endpoint, MemberChange(
+                            reason="no earlier model: keeps the rollout's"))
+                await tx.rollouts.update(rollout.id, RolloutChange(state=RolloutState.ROLLED_BACK))
             log.info("rollout %d rolled back", rollout.id)
             return
         for member in to_return:
@@ -398,20 +418,20 @@ class RolloutService:
                 break
             if self.server.registrations.by_endpoint(member.endpoint) is None:
                 continue  # rolled back when it returns
-            async with self.server.store.transaction() as repo:
-                artifact = await repo.artifact(str(member.previous_artifact_id))
-                history = await repo.deliveries(member.endpoint)
+            async with self.store.transaction() as tx:
+                artifact = await tx.artifacts.get(str(member.previous_artifact_id))
+                history = await tx.deliveries.all(member.endpoint)
             if artifact is None:
-                async with self.server.store.transaction() as repo:
-                    await repo.update_member(rollout.id, member.endpoint,
-                                             reason="its earlier artifact is gone")  # fmt: skip
+                async with self.store.transaction() as tx:
+                    await tx.rollouts.update_member(rollout.id, member.endpoint, MemberChange(
+                        reason="its earlier artifact is gone"))
                 continue
             mode = history[-1].mode if history else self._class_mode(artifact.device_class)
             delivery = await self.deliveries.deliver(member.endpoint, artifact.id, artifact.model,
                                                      artifact.device_class, mode)  # fmt: skip
-            async with self.server.store.transaction() as repo:
-                await repo.update_member(rollout.id, member.endpoint, state="rolling_back",
-                                         delivery_id=delivery.id)  # fmt: skip
+            async with self.store.transaction() as tx:
+                await tx.rollouts.update_member(rollout.id, member.endpoint, MemberChange(
+                    state=MemberState.ROLLING_BACK, delivery_id=delivery.id))
             in_flight += 1
 
     @staticmethod
@@ -424,6 +444,6 @@ class RolloutService:
         return choose_backend(found, runtimes)
 
     @staticmethod
-    def _class_mode(class_name: str) -> str:
+    def _class_mode(class_name: str) -> DeliveryMode:
         found = load_catalogue().get(class_name)
-        return found.delivery if found else "pull"
+        return DeliveryMode(found.delivery) if found else DeliveryMode.PULL

@@ -25,12 +25,14 @@ from pathlib import Path
 from ..compiler.package import package_key_id, resign, trust_statement
 from ..compiler.service import Layout
 from ..compiler.signing import Keyring, Signer, load_public_key
+from ..core.artifact import StoredArtifact
 from ..core.content_format import ContentFormat
 from ..core.errors import ResponseCode
 from ..core.nodes import MultiResource, ResourceType, SingleResource
 from ..core.requests import Response
+from ..core.signing import DeviceTrust, SignedPackage, SigningKey
 from ..server import Event, EventKind, Lwm2mServer
-from ..store import DeviceTrust, Repository, SignedPackage, SigningKey, StoredArtifact
+from ..store import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class KeyState:
 class TrustService:
     def __init__(self, server: Lwm2mServer) -> None:
         self.server = server
+        self.store = server.store
         self.keyring = Keyring(Layout(server.config.data_dir).keys)
         self._keys: list[SigningKey] | None = None
         """The keyring as recorded, oldest first; loaded on first use."""
@@ -101,13 +104,13 @@ class TrustService:
         """Record keys found on disk (a new data dir, an old one, a crash after a rotation),
         then read the keyring's and the devices' state."""
         entries = await asyncio.to_thread(self.keyring.entries)
-        async with self.server.store.transaction() as repo:
+        async with self.store.transaction() as tx:
             for e in entries:
-                await repo.add_signing_key(SigningKey(e.key_id.hex(), e.position, e.public_key,
+                await tx.keys.add(SigningKey(e.key_id.hex(), e.position, e.public_key,
                                                       e.created, None))  # fmt: skip
-            recorded = await repo.signing_keys()
-            trusts = await repo.device_trusts()
-            devices = await repo.devices()
+            recorded = await tx.keys.all()
+            trusts = await tx.trust.all()
+            devices = await tx.devices.all()
         on_disk = {e.key_id.hex() for e in entries}
         self._keys = [k for k in recorded if k.key_id in on_disk]
         self._trust = {t.endpoint: t for t in trusts}
@@ -131,8 +134,8 @@ class TrustService:
             entry = await asyncio.to_thread(self.keyring.rotate)
             key = SigningKey(entry.key_id.hex(), entry.position, entry.public_key, entry.created,
                              None)  # fmt: skip
-            async with self.server.store.transaction() as repo:
-                await repo.add_signing_key(key)
+            async with self.store.transaction() as tx:
+                await tx.keys.add(key)
             assert self._keys is not None
             self._keys = [*self._keys, key]
         log.info("signing key %s is active", key.key_id)
@@ -158,8 +161,8 @@ class TrustService:
                 shown = ", ".join(needing[:5]) + (", ..." if len(needing) > 5 else "")
                 raise KeyRefused(f"{len(needing)} device(s) trust no other key in use: {shown} "
                                  "(force=true retires it anyway)")  # fmt: skip
-            async with self.server.store.transaction() as repo:
-                retired = await repo.retire_signing_key(key.key_id)
+            async with self.store.transaction() as tx:
+                retired = await tx.keys.retire(key.key_id)
             self._keys = [retired if k is key else k for k in keys]
             in_use = [k for k in self._keys if k.retired is None]
             await asyncio.to_thread(self.keyring.publish, bytes.fromhex(in_use[0].key_id))
@@ -180,13 +183,13 @@ class TrustService:
         return [k for k in reversed(self._keys or []) if k.retired is None and k.key_id in trusted]
 
     async def record(self, endpoint: str, reported: object,
-                     repo: Repository | None = None) -> DeviceTrust:  # fmt: skip
+                     tx: Transaction | None = None) -> DeviceTrust:  # fmt: skip
         """What the device reports in /32100/0/9 (a multiple resource of hex key ids); anything
-        else means it does not report, so it trusts the original key only. Written in `repo`'s
+        else means it does not report, so it trusts the original key only. Written in `tx`'s
         transaction when given (the keys must be loaded: `keys()`), else in one of its own."""
-        if repo is None:
+        if tx is None:
             await self.keys()
-            async with self.server.store.transaction() as own:
+            async with self.store.transaction() as own:
                 return await self.record(endpoint, reported, own)
         keys = await self.keys()
         if isinstance(reported, MultiResource):
@@ -194,7 +197,7 @@ class TrustService:
             key_ids, says = [i for i in ids if _KEY_ID.match(i)], True
         else:
             key_ids, says = [keys[0].key_id], False
-        trust = await repo.record_trust(endpoint, key_ids, reported=says)
+        trust = await tx.trust.record(endpoint, key_ids, reported=says)
         self._trust[endpoint] = trust
         self._assumed.discard(endpoint)
         return trust
@@ -218,13 +221,13 @@ class TrustService:
         """The artifact's packages as recorded (kept in memory: this service adds them)."""
         found = self._packages.get(artifact_id)
         if found is None:
-            async with self.server.store.transaction() as repo:
-                found = self._packages[artifact_id] = await repo.signed_packages(artifact_id)
+            async with self.store.transaction() as tx:
+                found = self._packages[artifact_id] = await tx.keys.packages(artifact_id)
         return list(found)
 
     async def _add_signed(self, package: SignedPackage) -> None:
-        async with self.server.store.transaction() as repo:
-            await repo.add_signed_package(package)
+        async with self.store.transaction() as tx:
+            await tx.keys.add_package(package)
         self._packages.pop(package.artifact_id, None)
 
     async def signed(self, artifact: StoredArtifact, key: SigningKey) -> SignedPackage:

@@ -35,75 +35,77 @@ log = logging.getLogger(__name__)
 
 
 class Lwm2mServer:
-    """The running server: CoAP endpoint, registrations, downlink requests, observations."""
+    """The running server: CoAP endpoint, registrations, downlink requests, observations.
+    Every part is built here; `start()` loads what is stored and binds the sockets."""
 
-    def __init__(self, config: ServerConfig, model: ObjectRegistry, store: Store | None) -> None:
+    def __init__(self, config: ServerConfig, model: ObjectRegistry, store: Store, *,
+                 owns_store: bool = False) -> None:  # fmt: skip
         self.config = config
         self.model = model
+        self.store = store
+        self._owns_store = owns_store
+        """Close the store on stop (build_server made it); else its owner closes it."""
         self.events = EventBus()
-        self._store = store
         self._tasks: set[asyncio.Task[Any]] = set()
         self.context: aiocoap.Context | None = None
         self.credentials = Credentials()
         self.sessions = Sessions(self.credentials)
         self._dtls: Any = None
+        self.registrations = RegistrationService(
+            store, self.events, grace=config.lifetime_grace, busy_at=config.registration_busy)
+        self.site = Site()
+        self.site.add_resource([".well-known", "core"],
+                               coap_resource.WKCResource(self.site.get_resources_as_linkheader))
+        self.updates = add_registration_interface(self.site, self.registrations, self.events,
+                                                  self.credentials, self.sessions)  # fmt: skip
+        self.packages = PackageStore(config.packages_dir)
+        self.firmware = FirmwareResource(self.packages)
+        self.site.add_resource(["fw"], self.firmware)
+        self.bootstrap = BootstrapService(store, self.credentials, model, self.server_uri,
+                                          config.request_timeout)  # fmt: skip
+        self.site.add_resource(["bs"], BootstrapResource(self.bootstrap))
+        self.coap = CoapSender(model, config.block_size, self.sessions)
+        self.coap.pace = lambda: self.registrations.drained(self.pace)  # pushed blocks give way
+        self.sender = QueueModeSender(self.coap, store, self.events, model,
+                                      awake_time=config.queue_awake_time,
+                                      timeout=config.request_timeout)  # fmt: skip
+        self.observations = ObservationService(self.coap, store, self.events, model)
+        self._unlisten = self.events.listening(self._on_event)
 
     # life cycle
     async def start(self) -> None:
-        if self._store is None:
-            self._store = await Store.open(self.config.database_url)
-        self.registrations = RegistrationService(
-            self.store, self.events, grace=self.config.lifetime_grace,
-            busy_at=self.config.registration_busy)  # fmt: skip
+        await self.store.start()
         await self.registrations.load()
         await self.credentials.load(self.store)
-        site = Site()
-        site.add_resource(
-            [".well-known", "core"], coap_resource.WKCResource(site.get_resources_as_linkheader)
-        )
-        updates = add_registration_interface(site, self.registrations, self.events,
-                                             self.credentials, self.sessions)  # fmt: skip
-        self.packages = PackageStore(self.config.packages_dir)
-        firmware = FirmwareResource(self.packages)
-        site.add_resource(["fw"], firmware)
         bind = (self.config.coap_host, self.config.coap_port)
         if self.config.coap_port < 0 and (self.config.coaps_port < 0 or not dtls_available()):
-            await self.store.close()
+            await self._close_store()
             raise ValueError("with NoSec CoAP off (coap_port -1) the server needs CoAPs: "
                              "a coaps_port and DTLSSocket installed")  # fmt: skip
         try:
             if self.config.coap_port >= 0:
-                self.context = await server_context(site, *bind, oscore=self.credentials)
-                answer_updates_directly(self.context, updates, firmware.cached_block,
+                self.context = await server_context(self.site, *bind, oscore=self.credentials)
+                answer_updates_directly(self.context, self.updates, self.firmware.cached_block,
                                         self.registrations, self.pace)  # fmt: skip
             else:  # DTLS only
-                self.context = ServerContext(serversite=site)
+                self.context = ServerContext(serversite=self.site)
         except OSError:
-            await self.store.close()
+            await self._close_store()
             raise
         if self.config.coaps_port >= 0:
             await self._serve_dtls()
-        self.bootstrap = BootstrapService(self.context, self.store, self.credentials, self.model,
-                                          self.server_uri, self.config.request_timeout)
-        site.add_resource(["bs"], BootstrapResource(self.bootstrap))
-        self.coap = CoapSender(self.context, self.model, self.config.block_size, self.sessions)
-        self.coap.pace = lambda: self.registrations.drained(self.pace)  # pushed blocks give way
-        self.sender = QueueModeSender(
-            self.coap,
-            self.store,
-            self.events,
-            self.model,
-            awake_time=self.config.queue_awake_time,
-            timeout=self.config.request_timeout,
-        )
+        self.bootstrap.context = self.context
+        self.coap.attach(self.context)
         await self.sender.load()
-        self.observations = ObservationService(self.coap, self.store, self.events, self.model)
-        self._unlisten = self.events.listening(self._on_event)
         self._unlisten.__enter__()
         self._spawn(self.registrations.run_expiry(self.config.expiry_interval), "expiry")
         self._spawn(self._resume(), "resume")
         if self.config.coap_port >= 0:
             log.info("LwM2M server listening on coap://%s:%d", bind[0], self.port)
+
+    async def _close_store(self) -> None:
+        if self._owns_store:
+            await self.store.close()
 
     async def _serve_dtls(self) -> None:
         assert self.context is not None
@@ -116,7 +118,7 @@ class Lwm2mServer:
                                                   self.config.coaps_port, self.credentials)
         except OSError:
             await self.context.shutdown()
-            await self.store.close()
+            await self._close_store()
             raise
         log.info("CoAPs (DTLS-PSK) on coaps://%s:%d", self.config.coaps_host, self.dtls_port)
 
@@ -153,7 +155,7 @@ class Lwm2mServer:
         await self.registrations.close()
         if self.context is not None:
             await self.context.shutdown()
-        await self.store.close()
+        await self._close_store()
 
     async def __aenter__(self) -> Lwm2mServer:
         await self.start()
@@ -161,11 +163,6 @@ class Lwm2mServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    @property
-    def store(self) -> Store:
-        assert self._store is not None, "server not started"
-        return self._store
 
     @property
     def port(self) -> int:
@@ -199,8 +196,8 @@ class Lwm2mServer:
 
     async def _resume(self) -> None:
         """After a restart: re-establish stored observations of devices that listen."""
-        async with self.store.transaction() as repo:
-            observed = {o.registration_id for o in await repo.observations()}
+        async with self.store.transaction() as tx:
+            observed = {o.registration_id for o in await tx.observations.all()}
         for registration_id in sorted(observed):
             registration = self.registrations.get(registration_id)
             if registration is not None and not registration.queue_mode:
@@ -350,4 +347,7 @@ def _path(path: str | Lwm2mPath) -> Lwm2mPath:
 def build_server(
     config: ServerConfig, *, store: Store | None = None, model: ObjectRegistry | None = None
 ) -> Lwm2mServer:
-    return Lwm2mServer(config, model or load_default(), store)
+    """The LwM2M server alone, with defaults: the object model shipped and a store at
+    config.database_url; the server closes its store when it stops."""
+    return Lwm2mServer(config, model or load_default(), store or Store.at(config.database_url),
+                       owns_store=True)

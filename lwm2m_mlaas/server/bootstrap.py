@@ -32,10 +32,10 @@ WRITE_FORMATS = (ContentFormat.TLV, ContentFormat.SENML_CBOR, ContentFormat.SENM
 
 
 class BootstrapService:
-    def __init__(self, context: aiocoap.Context, store: Store, credentials: Credentials,
-                 model: ObjectRegistry, server_uri: Callable[[bool], str],
-                 timeout: float = 30.0) -> None:  # fmt: skip
-        self.context = context
+    def __init__(self, store: Store, credentials: Credentials, model: ObjectRegistry,
+                 server_uri: Callable[[bool], str], timeout: float = 30.0) -> None:  # fmt: skip
+        self.context: aiocoap.Context | None = None
+        """The server's bound context (set at start)."""
         self.store = store
         self.credentials = credentials
         self.model = model
@@ -46,8 +46,8 @@ class BootstrapService:
 
     async def request(self, endpoint: str, remote: Any, preferred: int | None) -> None:
         """Check a Bootstrap-Request and start its session (after the 2.04 has gone out)."""
-        async with self.store.transaction() as repo:
-            record = await repo.bootstrap_config(endpoint)
+        async with self.store.transaction() as tx:
+            record = await tx.bootstrap.get(endpoint)
         if record is None:
             raise InvalidRequest(f"no bootstrap config for endpoint {endpoint!r}")
         config = record.config
@@ -102,8 +102,8 @@ class BootstrapService:
             result = f"failed: {exc or type(exc).__name__}"
         finally:
             log.info("bootstrap of %s: %s", endpoint, result)
-            async with self.store.transaction() as repo:
-                await repo.record_bootstrap(endpoint, result)
+            async with self.store.transaction() as tx:
+                await tx.bootstrap.record_result(endpoint, result)
 
     async def _resolved(self, endpoint: str, config: BootstrapConfig) -> BootstrapConfig:
         """Fill in this server's URI where an account has none, generate the PSKs left empty,
@@ -121,14 +121,14 @@ class BootstrapService:
                 continue
             identity = config.dm_identity(endpoint, entry)
             key = entry["secretKey"]
-            async with self.store.transaction() as repo:
-                current = await repo.security_info(endpoint)
+            async with self.store.transaction() as tx:
+                current = await tx.security.get(endpoint)
                 if not key:
                     key = (current.key if current is not None and current.identity == identity
                            else os.urandom(MAX_KEY_BYTES))  # fmt: skip
                 info = SecurityInfo(endpoint, identity, key)
                 if current != info:
-                    await repo.put_security_info(info)
+                    await tx.security.put(info)
             self.credentials.put(info)
             config = config.with_security(instance, publicKeyOrId=identity.encode(), secretKey=key)
         return config
@@ -138,8 +138,8 @@ class BootstrapService:
         """The OSCORE context of an account on this server: generated when its master secret
         is empty (or the one stored for the endpoint), and stored as its DM credentials."""
         entry = config.oscore[instance]
-        async with self.store.transaction() as repo:
-            current = await repo.oscore_info(endpoint)
+        async with self.store.transaction() as tx:
+            current = await tx.oscore.get(endpoint)
             if entry.get("oscoreMasterSecret"):
                 setting = OscoreSetting(entry["oscoreRecipientId"], entry["oscoreSenderId"],
                                         entry["oscoreMasterSecret"],
@@ -150,7 +150,7 @@ class BootstrapService:
                 setting = OscoreSetting(b"", os.urandom(6), os.urandom(16))
             info = OscoreInfo(endpoint, setting)
             if current != info:
-                await repo.put_oscore_info(info)
+                await tx.oscore.put(info)
         if current != info:  # a new context: its sequence numbers start at 0
             self.credentials.put_oscore(info)
         return config.with_oscore(instance, oscoreMasterSecret=setting.master_secret,
@@ -175,6 +175,7 @@ class BootstrapService:
         if fmt is not None:
             msg.opt.content_format = int(fmt)
         async with asyncio.timeout(self.timeout):
+            assert self.context is not None, "server not started"
             return await self.context.request(msg).response
 
     async def close(self) -> None:

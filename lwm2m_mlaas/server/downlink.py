@@ -177,9 +177,9 @@ class CoapSender:
     """Sends downlink requests through the server's aiocoap context (so they leave from the
     registration port, as LwM2M requires)."""
 
-    def __init__(self, context: aiocoap.Context, model: ObjectRegistry, block_size: int,
+    def __init__(self, model: ObjectRegistry, block_size: int,
                  sessions: Sessions | None = None) -> None:  # fmt: skip
-        self.context = context
+        self._context: aiocoap.Context | None = None
         self.model = model
         self.block_exp = block_exp(block_size)
         self.sessions = sessions or Sessions()
@@ -190,8 +190,17 @@ class CoapSender:
         """Awaited before each block of an upload (the server gives way to /rd with it)."""
         self.exchanges: Exchanges | None = None
         """Package blocks to plain UDP devices leave straight from the socket."""
+
+    def attach(self, context: aiocoap.Context) -> None:
+        """Send through the server's bound context (at start)."""
+        self._context = context
         with contextlib.suppress(RuntimeError):  # (none on a DTLS-only server)
             self.exchanges = Exchanges(context)
+
+    @property
+    def context(self) -> aiocoap.Context:
+        assert self._context is not None, "server not started"
+        return self._context
 
     async def prepare(
         self, registration: Registration, request: DownlinkRequest

@@ -18,8 +18,8 @@ from ..core.errors import ResponseCode
 from ..core.model import ObjectRegistry
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
-from ..core.requests import DownlinkRequest, Operation, Response
-from ..store import Repository, Store, StoredObservation, WriteBatcher
+from ..core.requests import DownlinkRequest, Operation, Response, StoredObservation
+from ..store import Store, Transaction, WriteBatcher
 from .downlink import CoapSender, to_response
 from .events import Event, EventBus, EventKind
 
@@ -78,10 +78,10 @@ class ObservationService:
             return response
         await self._forget(registration.id, path)
 
-        async def add(repo: Repository) -> StoredObservation | None:
-            if await repo.registration(registration.id) is None:
+        async def add(tx: Transaction) -> StoredObservation | None:
+            if await tx.registrations.get(registration.id) is None:
                 return None
-            return await repo.add_observation(registration.id, path, None if content_format
+            return await tx.observations.add(registration.id, path, None if content_format
                                               is None else int(content_format), answer.token.hex())
 
         stored = await self.writes.submit(add)  # (observations made meanwhile share a commit)
@@ -140,12 +140,12 @@ class ObservationService:
         active cancel also sends GET with Observe=1 on the observation's token (RFC 7641 3.6)."""
         live = await self._forget(registration.id, path)
 
-        async def remove(repo: Repository) -> bytes | None:
+        async def remove(tx: Transaction) -> bytes | None:
             found = None
-            for stored in await repo.observations(registration.id):
+            for stored in await tx.observations.all(registration.id):
                 if stored.path == path:
                     found = found or bytes.fromhex(stored.token)
-                    await repo.remove_observation(stored.id)
+                    await tx.observations.remove(stored.id)
             return found
 
         stored_token = await self.writes.submit(remove)
@@ -186,8 +186,8 @@ class ObservationService:
 
     async def restore(self, registration: Registration, timeout: float) -> None:
         """Establish the stored observations of `registration` anew (after a restart)."""
-        async with self.store.transaction() as repo:
-            stored = await repo.observations(registration.id)
+        async with self.store.transaction() as tx:
+            stored = await tx.observations.all(registration.id)
         for item in stored:
             if (registration.id, item.path) in self._live:
                 continue

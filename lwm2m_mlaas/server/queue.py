@@ -51,8 +51,8 @@ class QueueModeSender:
         """Endpoints with stored requests, so that most updates cost no query."""
 
     async def load(self) -> None:
-        async with self.store.transaction() as repo:
-            self._pending = await repo.endpoints_with_pending_requests()
+        async with self.store.transaction() as tx:
+            self._pending = await tx.queue.endpoints_pending()
 
     def has_pending(self, registration: Registration) -> bool:
         return registration.endpoint in self._pending
@@ -104,8 +104,8 @@ class QueueModeSender:
             payload=payload,
             content_format=fmt if fmt is not None else request.content_format,
         )
-        async with self.store.transaction() as repo:
-            request_id = await repo.enqueue(registration.endpoint, stored)
+        async with self.store.transaction() as tx:
+            request_id = await tx.queue.add(registration.endpoint, stored)
         self._pending.add(registration.endpoint)
         log.info(
             "%s sleeps: queued %s %s as #%d",
@@ -118,8 +118,8 @@ class QueueModeSender:
 
     async def wait(self, request_id: int, timeout: float) -> Response | None:
         """The response to a queued request, once the device has woken and answered."""
-        async with self.store.transaction() as repo:
-            queued = await repo.queued_request(request_id)
+        async with self.store.transaction() as tx:
+            queued = await tx.queue.get(request_id)
         if queued is None or queued.status != "pending":
             return (
                 None
@@ -140,8 +140,8 @@ class QueueModeSender:
         lock = self._locks.setdefault(registration.endpoint, asyncio.Lock())
         sent = 0
         async with lock:
-            async with self.store.transaction() as repo:
-                pending = await repo.pending_requests(registration.endpoint)
+            async with self.store.transaction() as tx:
+                pending = await tx.queue.pending(registration.endpoint)
             if len(pending) == 0:
                 self._pending.discard(registration.endpoint)
             for queued in pending:
@@ -153,8 +153,8 @@ class QueueModeSender:
                         len(pending) - sent,
                     )
                     break
-                async with self.store.transaction() as repo:
-                    await repo.complete_request(
+                async with self.store.transaction() as tx:
+                    await tx.queue.complete(
                         queued.id,
                         ok=response.success,
                         code=int(response.code),
@@ -174,8 +174,8 @@ class QueueModeSender:
                 if future is not None and not future.done():
                     future.set_result(response)
             else:
-                async with self.store.transaction() as repo:
-                    if not await repo.pending_requests(registration.endpoint):
+                async with self.store.transaction() as tx:
+                    if not await tx.queue.pending(registration.endpoint):
                         self._pending.discard(registration.endpoint)
         return sent
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import UnknownRegistration
 from ..core.registration import Registration, RegistrationParams
-from ..store import Repository, Store, WriteBatcher
+from ..store import Store, Transaction, WriteBatcher
 from .events import Event, EventBus, EventKind
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,12 @@ class RegistrationService:
         if self._written is None:
             taken: list[_Changes] = []
 
-            async def write(repo: Repository) -> None:
+            async def write(tx: Transaction) -> None:
                 if not taken:  # the first attempt takes the changes; a retry writes them again
                     taken.append(self._changes)
                     self._changes, self._written = _Changes(), None
                 changes = taken[0]
-                await repo.apply_registration_changes(
+                await tx.registrations.apply(
                     deletes=changes.deletes,
                     inserts=changes.inserts.values(),
                     updates=changes.updates.values(),
@@ -105,8 +105,8 @@ class RegistrationService:
 
     async def load(self) -> None:
         """Read every stored registration (after a restart their lifetimes keep running)."""
-        async with self.store.transaction() as repo:
-            stored = await repo.registrations()
+        async with self.store.transaction() as tx:
+            stored = await tx.registrations.all()
         self._by_id = {r.id: r for r in stored}
         self._by_endpoint = {r.endpoint: r.id for r in stored}
 

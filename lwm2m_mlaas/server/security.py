@@ -53,14 +53,14 @@ class Credentials:
 
     async def load(self, store: Store) -> None:
         self._store = store
-        async with store.transaction() as repo:
-            for info in await repo.security_infos():
+        async with store.transaction() as tx:
+            for info in await tx.security.all():
                 self.put(info)
-            for record in await repo.bootstrap_configs():
+            for record in await tx.bootstrap.all():
                 self.put_bootstrap(record.endpoint, record.config.bootstrap_psk())
-            for oscore, reserved in await repo.oscore_infos():
+            for oscore, reserved in await tx.oscore.all():
                 context = self.put_oscore(oscore, reserved)
-                await repo.reserve_oscore_sequence(oscore.endpoint, context.reserved)
+                await tx.oscore.reserve_sequence(oscore.endpoint, context.reserved)
 
     # OSCORE
     def put_oscore(self, info: OscoreInfo, sequence: int = 0) -> OscoreContext:
@@ -91,8 +91,8 @@ class Credentials:
         upto = context.reserved + SEQUENCE_RESERVE
 
         async def write() -> None:
-            async with store.transaction() as repo:
-                await repo.reserve_oscore_sequence(endpoint, upto)
+            async with store.transaction() as tx:
+                await tx.oscore.reserve_sequence(endpoint, upto)
             context.reserved_up_to(upto)
 
         task = asyncio.get_running_loop().create_task(write(), name="reserve OSCORE sequence")

@@ -1,37 +1,38 @@
-"""Persistence: SQLAlchemy 2.0 async; SQLite (aiosqlite) by default."""
+"""Persistence: SQLAlchemy 2.0 async; SQLite (aiosqlite) by default. Callers see the
+Protocols of `ports`; `Store.transaction()` gives a Transaction over them."""
 
 from .batch import WriteBatcher
-from .repositories import (
-    BootstrapRecord,
-    Delivery,
-    DeviceRecord,
-    DeviceTrust,
-    QueuedRequest,
-    Repository,
-    Rollout,
-    RolloutMember,
-    SignedPackage,
-    SigningKey,
-    Store,
-    StoredArtifact,
-    StoredCompile,
-    StoredObservation,
+from .ports import (
+    ArtifactStore,
+    BootstrapStore,
+    DeliveryStore,
+    DeviceStore,
+    KeyStore,
+    ObservationStore,
+    OscoreStore,
+    RegistrationStore,
+    RequestQueue,
+    RolloutStore,
+    SecurityStore,
+    Transaction,
+    TrustStore,
 )
+from .store import Store
 
 __all__ = [
-    "BootstrapRecord",
-    "Delivery",
-    "DeviceRecord",
-    "DeviceTrust",
-    "QueuedRequest",
-    "Repository",
-    "Rollout",
-    "RolloutMember",
-    "SignedPackage",
-    "SigningKey",
+    "ArtifactStore",
+    "BootstrapStore",
+    "DeliveryStore",
+    "DeviceStore",
+    "KeyStore",
+    "ObservationStore",
+    "OscoreStore",
+    "RegistrationStore",
+    "RequestQueue",
+    "RolloutStore",
+    "SecurityStore",
     "Store",
-    "StoredArtifact",
-    "StoredCompile",
-    "StoredObservation",
+    "Transaction",
+    "TrustStore",
     "WriteBatcher",
 ]

@@ -10,12 +10,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from .repositories import Repository, Store
+from .ports import Transaction
+from .store import Store
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Write = Callable[[Repository], Awaitable[Any]]
+Write = Callable[[Transaction], Awaitable[Any]]
 
 
 class WriteBatcher:
@@ -27,7 +28,7 @@ class WriteBatcher:
         self._queue: asyncio.Queue[tuple[Write, asyncio.Future[Any]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, write: Callable[[Repository], Awaitable[T]]) -> T:
+    async def submit(self, write: Callable[[Transaction], Awaitable[T]]) -> T:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="group commit")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -41,9 +42,9 @@ class WriteBatcher:
                 batch.append(self._queue.get_nowait())
             try:
                 results = []
-                async with self.store.transaction(urgent=self.urgent) as repo:
+                async with self.store.transaction(urgent=self.urgent) as tx:
                     for write, _ in batch:
-                        results.append(await write(repo))
+                        results.append(await write(tx))
             except Exception:
                 # one bad write must not sink the others: redo each in its own transaction
                 for write, future in batch:
@@ -55,8 +56,8 @@ class WriteBatcher:
 
     async def _alone(self, write: Write, future: asyncio.Future[Any]) -> None:
         try:
-            async with self.store.transaction(urgent=self.urgent) as repo:
-                result = await write(repo)
+            async with self.store.transaction(urgent=self.urgent) as tx:
+                result = await write(tx)
         except Exception as exc:
             if not future.done():
                 future.set_exception(exc)
@@ -68,7 +69,7 @@ class WriteBatcher:
         """Finish the writes already submitted (for at most `timeout` seconds), then stop."""
         if self._worker is not None and not self._worker.done() and not self._queue.empty():
 
-            async def nothing(_repo: Repository) -> None:
+            async def nothing(_tx: Transaction) -> None:
                 return None
 
             with contextlib.suppress(TimeoutError):

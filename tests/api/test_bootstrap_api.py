@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lwm2m_mlaas.fleet.app import MlaasService
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.sim.accounts import dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
 from tests.conftest import Api, wait_for

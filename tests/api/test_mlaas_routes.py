@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.package import verify_package
 from lwm2m_mlaas.compiler.targets import load_catalogue
-from lwm2m_mlaas.fleet.app import MlaasService
 from tests.conftest import Api, Devices, trust_key, wait_for
 from tests.fleet.test_provisioning import running
 

@@ -16,9 +16,9 @@ import pytest
 from lwm2m_mlaas.api import load_token
 from lwm2m_mlaas.api.auth import TOKEN_FILE
 from lwm2m_mlaas.api.events import BACKLOG
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.registration import Registration
-from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Event, EventKind
 from tests.conftest import Api, Devices, wait_for
 
@@ -164,8 +164,8 @@ async def test_security_clients(api: Api, anonymous: Api, service: MlaasService)
         assert response.status == 200 and await response.read() == b""
     assert await get_json(api, "/api/security/clients") == [info]
     assert await get_json(api, "/api/security/clients/dev-s") == info
-    async with service.server.store.transaction() as repo:  # stored in the database
-        stored = await repo.security_info("dev-s")
+    async with service.server.store.transaction() as tx:  # stored in the database
+        stored = await tx.security.get("dev-s")
     assert stored is not None and stored.key == b"secr" and stored.identity == "dev-s-id"
     other = {"endpoint": "dev-t", "tls": {"mode": "psk",
                                           "details": {"identity": "dev-s-id", "key": "00"}}}

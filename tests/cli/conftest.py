@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.cli.main import cli
-from lwm2m_mlaas.fleet.app import MlaasService
 
 
 @pytest.fixture

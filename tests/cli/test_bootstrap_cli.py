@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lwm2m_mlaas.fleet.app import MlaasService
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.server.security import BootstrapClaim
 from lwm2m_mlaas.sim.accounts import bootstrap_account, dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
@@ -124,8 +124,8 @@ async def test_usage_errors(mlaas: Any, service: MlaasService, args: tuple[str, 
     assert refused.exit_code == 2
     assert message in refused.output
     assert refused.output.startswith("Usage: ")
-    async with service.server.store.transaction() as repo:
-        assert await repo.bootstrap_configs() == []
+    async with service.server.store.transaction() as tx:
+        assert await tx.bootstrap.all() == []
 
 
 @pytest.fixture
@@ -180,8 +180,8 @@ async def test_a_device_bootstraps_from_a_cli_config(
 
 
 async def bootstrap_result(service: MlaasService, endpoint: str) -> str | None:
-    async with service.server.store.transaction() as repo:
-        record = await repo.bootstrap_config(endpoint)
+    async with service.server.store.transaction() as tx:
+        record = await tx.bootstrap.get(endpoint)
     return None if record is None else record.last_result
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.cli.main import cli
-from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.sim import SimulatedDevice
 from tests.conftest import Devices, wait_for
 from tests.fleet.test_provisioning import running

@@ -22,7 +22,8 @@ from lwm2m_mlaas.compiler.native import NativeModel, NativeRefusal, lower
 from lwm2m_mlaas.compiler.service import CompileService, Layout, UnknownTarget
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.compiler.verify import run_tflm
-from lwm2m_mlaas.store import Store, StoredCompile
+from lwm2m_mlaas.core.artifact import StoredCompile
+from lwm2m_mlaas.store import Store
 from lwm2m_mlaas.zoo.model import ZooModel
 
 CLASS = "mps2-an385"

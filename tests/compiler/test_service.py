@@ -50,8 +50,8 @@ async def test_compiles_once_and_records_artifacts_and_reasons(tmp_path: Path) -
     assert await restarted.compile("sine", "nrf52840") == first
     assert await restarted.compile("sine-l", "samd21") == samd21
     assert restarted._pool is None
-    async with store.transaction() as repo:
-        stored = await repo.artifacts()
+    async with store.transaction() as tx:
+        stored = await tx.artifacts.all()
     assert [a.id for a in stored] == [artifact.id]
     await restarted.close()
     await store.close()

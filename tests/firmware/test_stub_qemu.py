@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.signing import load_public_key
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.requests import Response
-from lwm2m_mlaas.fleet.app import MlaasService
 from tests.conftest import trust_key, wait_for
 from tests.firmware.conftest import Boot
 from tests.firmware.qemu import BOARDS, HOST_IP, Qemu, build
@@ -83,8 +83,8 @@ async def test_four_boards_are_classified_and_run_their_native_model_by_push_and
             return isinstance(count, int) and count >= 2
 
         await wait_for(inferring, timeout=10)
-    async with service.server.store.transaction() as repo:
-        artifacts = {a.id: a for a in await repo.artifacts()}
+    async with service.server.store.transaction() as tx:
+        artifacts = {a.id: a for a in await tx.artifacts.all()}
     for board in BOARDS:
         artifact = artifacts[service.provisioning.status[f"qemu-{board}"].artifact_id or ""]
         assert artifact.backend == RUNTIMES[board]

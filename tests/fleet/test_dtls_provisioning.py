@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.core.security import OscoreSetting
-from lwm2m_mlaas.fleet.app import MlaasService
 from tests.conftest import Api, Devices, wait_for
 from tests.fleet.test_provisioning import deliveries, running
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiocoap
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Event, EventKind
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.conftest import Devices, trust_key, wait_for
@@ -107,8 +107,8 @@ async def deliveries_of(config: ServerConfig) -> list:  # type: ignore[type-arg]
 
     store = await Store.open(config.database_url)
     try:
-        async with store.transaction() as repo:
-            return await repo.deliveries()
+        async with store.transaction() as tx:
+            return await tx.deliveries.all()
     finally:
         await store.close()
 
@@ -156,8 +156,8 @@ async def test_a_server_killed_mid_transfer_finishes_the_delivery_after_restart(
         try:
 
             async def succeeded() -> bool:
-                async with store.transaction() as repo:
-                    return [d.state for d in await repo.deliveries("dev-1")] == ["succeeded"]
+                async with store.transaction() as tx:
+                    return [d.state for d in await tx.deliveries.all("dev-1")] == ["succeeded"]
 
             await wait_for(succeeded, timeout=30)
         finally:

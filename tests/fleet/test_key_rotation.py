@@ -13,12 +13,12 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.cli.main import cli
 from lwm2m_mlaas.compiler.package import package_key_id, trust_statement
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE, Keyring, key_id, load_public_key
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.conftest import Api, Devices, wait_for
 from tests.fleet.test_provisioning import running
@@ -82,8 +82,8 @@ async def test_rotation_while_a_fleet_runs_strands_no_device(
     assert kid_of_installed(service, legacy) == original["id"]
     assert learner.tree.get("/32101/0/0") == legacy.tree.get("/32101/0/0") == target
     artifact = done["members"][0]["artifact"]
-    async with service.server.store.transaction() as repo:
-        signed = {p.key_id: p.id for p in await repo.signed_packages(artifact)}
+    async with service.server.store.transaction() as tx:
+        signed = {p.key_id: p.id for p in await tx.keys.packages(artifact)}
     assert signed == {new["id"]: learner.tree.get("/5/0/7"),
                       original["id"]: legacy.tree.get("/5/0/7")}  # fmt: skip
 

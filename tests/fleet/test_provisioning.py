@@ -7,16 +7,16 @@ from dataclasses import replace
 
 import pytest
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.fleet.app import MlaasService
+from lwm2m_mlaas.core.delivery import Delivery
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from lwm2m_mlaas.store import Delivery
 from tests.conftest import Devices, trust_key, wait_for
 
 
 async def deliveries(service: MlaasService, endpoint: str) -> list[Delivery]:
-    async with service.server.store.transaction() as repo:
-        return await repo.deliveries(endpoint)
+    async with service.server.store.transaction() as tx:
+        return await tx.deliveries.all(endpoint)
 
 
 def running(service: MlaasService, device: SimulatedDevice) -> bool:
@@ -47,8 +47,8 @@ async def test_devices_of_one_class_share_one_compile_and_a_running_device_is_le
     second = await devices("dev-b", "stm32f746")
     await wait_for(lambda: running(service, first) and running(service, second), timeout=90)
     assert first.tree.get("/5/0/7") == second.tree.get("/5/0/7")
-    async with service.server.store.transaction() as repo:
-        assert len(await repo.artifacts()) == 1
+    async with service.server.store.transaction() as tx:
+        assert len(await tx.artifacts.all()) == 1
     await first.register()  # registers again: provisioning finds the package already running
     await wait_for(lambda: running(service, first))
     assert len(await deliveries(service, "dev-a")) == 1
@@ -57,8 +57,8 @@ async def test_devices_of_one_class_share_one_compile_and_a_running_device_is_le
 async def test_an_operator_assignment_beats_the_requested_task(
     service: MlaasService, devices: Devices
 ) -> None:
-    async with service.server.store.transaction() as repo:
-        await repo.assign("endpoint", "dev-1", "sine-s")
+    async with service.server.store.transaction() as tx:
+        await tx.devices.assign("endpoint", "dev-1", "sine-s")
     device = await devices("dev-1", "mps2-an505")
     await wait_for(lambda: running(service, device), timeout=90)
     assert service.provisioning.status["dev-1"].model == "sine-s"
@@ -96,9 +96,9 @@ async def test_a_device_running_the_native_runtime_gets_a_native_package(
                        timeout=90)  # fmt: skip
         status = service.provisioning.status["dev-n"]
         assert (status.device_class, status.backend) == ("mps2-an385", "native-armv7m")
-        async with service.server.store.transaction() as repo:
-            artifact = await repo.artifact(str(status.artifact_id))
-            assert await repo.device_runtimes("dev-n") == ("tflm", "native-armv7m")
+        async with service.server.store.transaction() as tx:
+            artifact = await tx.artifacts.get(str(status.artifact_id))
+            assert await tx.devices.runtimes("dev-n") == ("tflm", "native-armv7m")
         assert artifact is not None and artifact.backend == "native-armv7m"
         await wait_for(lambda: device.tree.get("/5/0/5") == 6, timeout=30)
     finally:

@@ -9,10 +9,10 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.compiler.targets import load_catalogue
-from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.sim import SimulatedDevice
 from tests.conftest import Api, Devices, wait_for
 from tests.fleet.test_provisioning import running

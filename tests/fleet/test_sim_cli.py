@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.fleet.app import MlaasService
 from tests.cli.test_cli import mlaas
 
 
@@ -33,8 +33,8 @@ async def test_sim_until_provisioned(service: MlaasService, fleet_config: Server
     assert code == 0, out + err
     assert "2 of 2 devices registered" in out
     # the devices ran their model (the sim's own check); the server pulled to both
-    async with service.server.store.transaction() as repo:
-        delivered = await repo.deliveries()
+    async with service.server.store.transaction() as tx:
+        delivered = await tx.deliveries.all()
     assert sorted(d.endpoint for d in delivered) == ["sim-0001", "sim-0002"]
     assert {d.mode for d in delivered} == {"pull"}
 

@@ -27,8 +27,8 @@ async def coap_client(*args: str, ok: bool = True) -> tuple[str, str]:
 
 async def credentials(server: Lwm2mServer) -> tuple[str, ...]:
     info = SecurityInfo("libcoap-s", IDENTITY, KEY)
-    async with server.store.transaction() as repo:
-        await repo.put_security_info(info)
+    async with server.store.transaction() as tx:
+        await tx.security.put(info)
     server.credentials.put(info)
     return ("-u", IDENTITY, "-k", KEY.decode())
 

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.fleet.app import MlaasService
 from lwm2m_mlaas.server import Lwm2mServer
 from tests.conftest import wait_for
 
@@ -296,8 +296,8 @@ async def register_cleanly(coap: RawCoap, endpoint: str) -> Answer:
 async def assert_store_matches_memory(server: Lwm2mServer) -> None:
     """The database holds exactly the registrations the server holds in memory."""
     memory = server.registrations.all()
-    async with server.store.transaction() as repo:
-        stored = await repo.registrations()
+    async with server.store.transaction() as tx:
+        stored = await tx.registrations.all()
     assert sorted(stored, key=lambda r: r.id) == sorted(memory, key=lambda r: r.id)
 
 

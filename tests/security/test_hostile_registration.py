@@ -226,17 +226,17 @@ async def test_bootstrap_interface_answers_hostile_requests_with_4xx(
     """/bs with a configured endpoint that must bootstrap over DTLS: over NoSec nothing gets
     past 4.xx, and nothing is recorded as a bootstrap."""
     cases.add("bootstrap")
-    async with server.store.transaction() as repo:
-        if await repo.bootstrap_config("bs-anchor") is None:
-            await repo.put_bootstrap_config("bs-anchor", BootstrapConfig.from_json({"security": {
+    async with server.store.transaction() as tx:
+        if await tx.bootstrap.get("bs-anchor") is None:
+            await tx.bootstrap.put("bs-anchor", BootstrapConfig.from_json({"security": {
                 "0": {"bootstrapServer": True, "securityMode": "PSK",
                       "publicKeyOrId": list(b"bs-anchor"), "secretKey": list(b"k")}}}))  # fmt: skip
     extra = [o for o in extra if o[0] != NO_RESPONSE]  # it may rightly suppress the 4.xx
     options: list[Option] = [(URI_PATH, b"bs"), *[(URI_QUERY, q) for q in query], *extra]
     answer = await coap.request(method, options, payload)
     assert answer.code_class == 4, (answer.dotted, answer.payload[:200])
-    async with server.store.transaction() as repo:
-        record = await repo.bootstrap_config("bs-anchor")
+    async with server.store.transaction() as tx:
+        record = await tx.bootstrap.get("bs-anchor")
     assert record is not None and record.last_result is None
 
 

@@ -43,8 +43,8 @@ def psk_config(server: Lwm2mServer, identity: str, key: bytes = FACTORY_KEY, *,
 
 async def put_config(server: Lwm2mServer, endpoint: str, data: dict[str, Any]) -> None:
     config = BootstrapConfig.from_json(data)
-    async with server.store.transaction() as repo:
-        await repo.put_bootstrap_config(endpoint, config)
+    async with server.store.transaction() as tx:
+        await tx.bootstrap.put(endpoint, config)
     server.credentials.put_bootstrap(endpoint, config.bootstrap_psk())
 
 
@@ -74,8 +74,8 @@ async def factory_device(server: Lwm2mServer) -> AsyncIterator[Factory]:
 
 
 async def bootstrap_result(server: Lwm2mServer, endpoint: str) -> str | None:
-    async with server.store.transaction() as repo:
-        record = await repo.bootstrap_config(endpoint)
+    async with server.store.transaction() as tx:
+        record = await tx.bootstrap.get(endpoint)
     return None if record is None else record.last_result
 
 
@@ -87,8 +87,8 @@ async def test_factory_device_bootstraps_then_registers_over_dtls(
     registration = server.registrations.by_endpoint("bs-1")
     assert registration is not None and registration.secure
     assert registration.lifetime == 40
-    async with server.store.transaction() as repo:
-        generated = await repo.security_info("bs-1")
+    async with server.store.transaction() as tx:
+        generated = await tx.security.get("bs-1")
     assert generated is not None
     assert generated.identity == "bs-1" and len(generated.key) == 16
     assert generated.key != FACTORY_KEY
@@ -229,8 +229,8 @@ async def test_a_device_whose_credentials_are_revoked_bootstraps_again(
     await put_config(server, "bs-11", psk_config(server, "bs-11-factory", lifetime=13))
     device = await factory_device("bs-11", "bs-11-factory")
     old = dm_account(device.tree)
-    async with server.store.transaction() as repo:
-        await repo.remove_security_info("bs-11")
+    async with server.store.transaction() as tx:
+        await tx.security.remove("bs-11")
     server.credentials.remove("bs-11")
     device.tree.execute(Lwm2mPath.parse("/1/0/8"), "")
 

@@ -23,8 +23,8 @@ KEY = b"sixteen-byte-psk"
 
 async def add_credentials(server: Lwm2mServer, endpoint: str, identity: str, key: bytes) -> None:
     info = SecurityInfo(endpoint, identity, key)
-    async with server.store.transaction() as repo:
-        await repo.put_security_info(info)
+    async with server.store.transaction() as tx:
+        await tx.security.put(info)
     server.credentials.put(info)
 
 

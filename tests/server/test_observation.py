@@ -30,8 +30,8 @@ async def test_observe_delivers_notifications_on_change(
     assert notifications(events, "/32101/0/2") == [1, 2, 3]
     registration = await server.registration("dev-1")
     assert server.observations.active(registration.id) == [Lwm2mPath.parse("/32101/0/2")]
-    async with server.store.transaction() as repo:
-        stored = await repo.observations(registration.id)
+    async with server.store.transaction() as tx:
+        stored = await tx.observations.all(registration.id)
     assert [str(o.path) for o in stored] == ["/32101/0/2"] and stored[0].token
 
 
@@ -62,8 +62,8 @@ async def test_passive_cancel_stops_notifications(
         await wait_for(lambda: not sim._listeners)
     assert notifications(events, "/32101/0/2") == [1]
     registration = await server.registration("dev-1")
-    async with server.store.transaction() as repo:
-        assert await repo.observations(registration.id) == []
+    async with server.store.transaction() as tx:
+        assert await tx.observations.all(registration.id) == []
 
 
 async def test_active_cancel_sends_observe_1_on_the_same_token(
@@ -87,8 +87,8 @@ async def test_deregistration_drops_observations(
     registration = await server.registration("dev-1")
     await sim.stop()
     await wait_for(lambda: not server.observations.active(registration.id))
-    async with server.store.transaction() as repo:
-        assert await repo.observations() == []
+    async with server.store.transaction() as tx:
+        assert await tx.observations.all() == []
 
 
 async def test_expiry_drops_observations(server: Lwm2mServer, device: DeviceFactory) -> None:
@@ -98,6 +98,6 @@ async def test_expiry_drops_observations(server: Lwm2mServer, device: DeviceFact
     await sim.stop(deregister=False)  # goes silent: no update, no de-register
     await wait_for(lambda: server.registrations.by_endpoint("dev-1") is None, timeout=6)
     await wait_for(lambda: not server.observations.active(registration.id))
-    async with server.store.transaction() as repo:
-        assert await repo.observations() == []
-        assert await repo.registration(registration.id) is None
+    async with server.store.transaction() as tx:
+        assert await tx.observations.all() == []
+        assert await tx.registrations.get(registration.id) is None

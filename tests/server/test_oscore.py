@@ -30,8 +30,8 @@ def setting(device_id: bytes, secret: bytes = SECRET) -> OscoreSetting:
 
 async def add_oscore(server: Lwm2mServer, endpoint: str, device_id: bytes) -> None:
     info = OscoreInfo(endpoint, setting(device_id))
-    async with server.store.transaction() as repo:
-        await repo.put_oscore_info(info)
+    async with server.store.transaction() as tx:
+        await tx.oscore.put(info)
     server.credentials.put_oscore(info)
 
 

@@ -28,17 +28,17 @@ async def test_requests_to_a_sleeping_device_go_out_at_its_next_update(
             "sleepy", "/32100/0/5", SingleResource(5, ResourceType.STRING, "digits")
         )
         assert isinstance(queued, Queued) and isinstance(written, Queued)
-        async with server.store.transaction() as repo:
-            pending = await repo.pending_requests("sleepy")
+        async with server.store.transaction() as tx:
+            pending = await tx.queue.pending("sleepy")
         assert [q.id for q in pending] == [queued.request_id, written.request_id]
 
         answer = await server.sender.wait(queued.request_id, timeout=10)
         assert answer is not None and answer.code is ResponseCode.CONTENT
         assert answer.node == SingleResource(1, ResourceType.STRING, "sim-nrf52840")
         await wait_for(lambda: sim.tree.get("/32100/0/5") == "digits")
-    async with server.store.transaction() as repo:
-        assert await repo.pending_requests("sleepy") == []
-        done = await repo.queued_request(written.request_id)
+    async with server.store.transaction() as tx:
+        assert await tx.queue.pending("sleepy") == []
+        done = await tx.queue.get(written.request_id)
     assert done is not None and done.status == "done"
     assert done.response_code == int(ResponseCode.CHANGED)
     kinds = [e.kind for e in events if e.kind in (EventKind.AWAKE, EventKind.SLEEPING)]

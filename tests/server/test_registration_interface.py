@@ -58,8 +58,8 @@ async def test_register_answers_created_with_two_location_path_options(
     assert registration.lifetime == 30 and registration.lwm2m_version == "1.1"
     assert registration.available_instances == {1: (0,), 3: (0,), 5: (0,)}
     assert registration.root_path == ("/lwm2m/" if form == "root-path" else "/")
-    async with server.store.transaction() as repo:
-        assert await repo.registration(registration.id) == registration
+    async with server.store.transaction() as tx:
+        assert await tx.registrations.get(registration.id) == registration
 
 
 async def test_register_records_queue_mode_sms_and_extra_attributes(

@@ -26,8 +26,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def on_disk(store: Store) -> dict[str, tuple[str, int]]:
-    async with store.transaction() as repo:
-        return {r.endpoint: (r.id, r.lifetime) for r in await repo.registrations()}
+    async with store.transaction() as tx:
+        return {r.endpoint: (r.id, r.lifetime) for r in await tx.registrations.all()}
 
 
 def register(endpoint: str, lifetime: int = 60):  # type: ignore[no-untyped-def]
@@ -75,12 +75,12 @@ async def test_changes_to_a_registration_not_yet_written(store: Store, deregiste
 async def test_a_failed_write_is_reported_and_memory_follows_the_disk(store: Store) -> None:
     service = RegistrationService(store, EventBus())
     kept, _ = await service.register(register("kept"), "::1", 1)
-    async with store.transaction() as repo:  # the one pooled SQLite connection refuses writes
-        await repo.session.execute(text("PRAGMA query_only = ON"))
+    async with store.transaction() as tx:  # the one pooled SQLite connection refuses writes
+        await tx.session.execute(text("PRAGMA query_only = ON"))
     with pytest.raises(OperationalError, match=r"readonly database"):
         await service.register(register("lost"), "::1", 2)
-    async with store.transaction() as repo:
-        await repo.session.execute(text("PRAGMA query_only = OFF"))
+    async with store.transaction() as tx:
+        await tx.session.execute(text("PRAGMA query_only = OFF"))
     await asyncio.sleep(0.1)  # the reload from the database
     assert [r.endpoint for r in service.all()] == ["kept"]
     assert await on_disk(store) == {"kept": (kept.id, 60)}

@@ -142,8 +142,8 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
 
     store = await Store.open(f"sqlite+aiosqlite:///{server_process.db}")
     try:
-        async with store.transaction() as repo:
-            endpoints = [r.endpoint for r in await repo.registrations()]
+        async with store.transaction() as tx:
+            endpoints = [r.endpoint for r in await tx.registrations.all()]
     finally:
         await store.close()
     assert endpoints == ["stays"]

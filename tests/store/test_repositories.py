@@ -13,8 +13,8 @@ from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.linkformat import Link
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.core.registration import Registration
-from lwm2m_mlaas.core.requests import DownlinkRequest, Operation
-from lwm2m_mlaas.store import QueuedRequest, Store, StoredObservation
+from lwm2m_mlaas.core.requests import DownlinkRequest, Operation, QueuedRequest, StoredObservation
+from lwm2m_mlaas.store import Store
 
 
 def url(tmp_path: Path) -> str:
@@ -45,13 +45,13 @@ def reg(
 
 async def test_registration_round_trip(store: Store) -> None:
     original = reg()
-    async with store.transaction() as repo:
-        assert await repo.add_registration(original) is None
-    async with store.transaction() as repo:
-        by_id = await repo.registration("r1")
-        by_endpoint = await repo.registration_by_endpoint("dev-1")
-        assert await repo.registration("nope") is None
-        assert await repo.registration_by_endpoint("nope") is None
+    async with store.transaction() as tx:
+        assert await tx.registrations.add(original) is None
+    async with store.transaction() as tx:
+        by_id = await tx.registrations.get("r1")
+        by_endpoint = await tx.registrations.by_endpoint("dev-1")
+        assert await tx.registrations.get("nope") is None
+        assert await tx.registrations.by_endpoint("nope") is None
     assert by_id == original
     assert by_endpoint == original
     assert by_id is not None
@@ -63,73 +63,73 @@ async def test_registration_round_trip(store: Store) -> None:
 
 async def test_register_again_replaces_and_returns_old(store: Store) -> None:
     first, second = reg(reg_id="r1"), reg(reg_id="r2", last_update=2000.0)
-    async with store.transaction() as repo:
-        await repo.add_registration(first)
-        await repo.add_registration(reg(endpoint="dev-2", reg_id="r3"))
-    async with store.transaction() as repo:
-        assert await repo.add_registration(second) == first
-    async with store.transaction() as repo:
-        assert await repo.registration("r1") is None
-        assert await repo.registration_by_endpoint("dev-1") == second
-        assert [r.id for r in await repo.registrations()] == ["r2", "r3"]
+    async with store.transaction() as tx:
+        await tx.registrations.add(first)
+        await tx.registrations.add(reg(endpoint="dev-2", reg_id="r3"))
+    async with store.transaction() as tx:
+        assert await tx.registrations.add(second) == first
+    async with store.transaction() as tx:
+        assert await tx.registrations.get("r1") is None
+        assert await tx.registrations.by_endpoint("dev-1") == second
+        assert [r.id for r in await tx.registrations.all()] == ["r2", "r3"]
 
 
 async def test_save_and_remove_registration(store: Store) -> None:
-    async with store.transaction() as repo:
-        await repo.add_registration(reg())
+    async with store.transaction() as tx:
+        await tx.registrations.add(reg())
     updated = replace(reg(), lifetime=300, last_update=1500.0, object_links=(Link("/3/0"),))
-    async with store.transaction() as repo:
-        await repo.save_registration(updated)
-    async with store.transaction() as repo:
-        assert await repo.registration("r1") == updated
-        assert await repo.remove_registration("r1") == updated
+    async with store.transaction() as tx:
+        await tx.registrations.save(updated)
+    async with store.transaction() as tx:
+        assert await tx.registrations.get("r1") == updated
+        assert await tx.registrations.remove("r1") == updated
         # later look-ups in the same transaction no longer see it
-        assert await repo.registration("r1") is None
-        assert await repo.remove_registration("r1") is None
-    async with store.transaction() as repo:
-        assert await repo.registrations() == []
+        assert await tx.registrations.get("r1") is None
+        assert await tx.registrations.remove("r1") is None
+    async with store.transaction() as tx:
+        assert await tx.registrations.all() == []
 
 
 async def test_observations_cascade_with_their_registration(store: Store) -> None:
-    async with store.transaction() as repo:
-        await repo.add_registration(reg("a", "ra"))
-        await repo.add_registration(reg("b", "rb"))
-        state = await repo.add_observation("ra", Lwm2mPath.parse("/5/0/3"), 112, "aa")
-        await repo.add_observation("ra", Lwm2mPath.parse("/5/0/5"), None, "bb")
-        kept = await repo.add_observation("rb", Lwm2mPath.parse("/3/0"), 11543, "cc")
+    async with store.transaction() as tx:
+        await tx.registrations.add(reg("a", "ra"))
+        await tx.registrations.add(reg("b", "rb"))
+        state = await tx.observations.add("ra", Lwm2mPath.parse("/5/0/3"), 112, "aa")
+        await tx.observations.add("ra", Lwm2mPath.parse("/5/0/5"), None, "bb")
+        kept = await tx.observations.add("rb", Lwm2mPath.parse("/3/0"), 11543, "cc")
     assert state == StoredObservation(state.id, "ra", Lwm2mPath.parse("/5/0/3"), 112, "aa")
-    async with store.transaction() as repo:
+    async with store.transaction() as tx:
         # observing the same path again replaces the earlier observation
-        await repo.add_observation("ra", Lwm2mPath.parse("/5/0/3"), 60, "dd")
-    async with store.transaction() as repo:
-        assert [(o.path, o.token) for o in await repo.observations("ra")] == [
+        await tx.observations.add("ra", Lwm2mPath.parse("/5/0/3"), 60, "dd")
+    async with store.transaction() as tx:
+        assert [(o.path, o.token) for o in await tx.observations.all("ra")] == [
             (Lwm2mPath.parse("/5/0/5"), "bb"), (Lwm2mPath.parse("/5/0/3"), "dd"),
         ]  # fmt: skip
-        assert await repo.remove_registration("ra") is not None
-    async with store.transaction() as repo:
-        assert await repo.observations("ra") == []
-        assert await repo.observations() == [kept]
+        assert await tx.registrations.remove("ra") is not None
+    async with store.transaction() as tx:
+        assert await tx.observations.all("ra") == []
+        assert await tx.observations.all() == [kept]
         # re-registering the endpoint drops the old registration's observations too
-        await repo.add_registration(reg("b", "rb2"))
-    async with store.transaction() as repo:
-        assert await repo.observations() == []
+        await tx.registrations.add(reg("b", "rb2"))
+    async with store.transaction() as tx:
+        assert await tx.observations.all() == []
 
 
 async def test_remove_observations(store: Store) -> None:
-    async with store.transaction() as repo:
-        await repo.add_registration(reg("a", "ra"))
-        first = await repo.add_observation("ra", Lwm2mPath.parse("/3/0/9"), None, "")
-        await repo.add_observation("ra", Lwm2mPath.parse("/3/0/10"), None, "")
-        await repo.remove_observation(first.id)
-        assert [str(o.path) for o in await repo.observations("ra")] == ["/3/0/10"]
+    async with store.transaction() as tx:
+        await tx.registrations.add(reg("a", "ra"))
+        first = await tx.observations.add("ra", Lwm2mPath.parse("/3/0/9"), None, "")
+        await tx.observations.add("ra", Lwm2mPath.parse("/3/0/10"), None, "")
+        await tx.observations.remove(first.id)
+        assert [str(o.path) for o in await tx.observations.all("ra")] == ["/3/0/10"]
 
 
 async def test_observation_needs_a_registration(store: Store) -> None:
     with pytest.raises(IntegrityError, match="FOREIGN KEY constraint failed"):
-        async with store.transaction() as repo:
-            await repo.add_observation("missing", Lwm2mPath.parse("/3/0"), None, "")
-    async with store.transaction() as repo:
-        assert await repo.observations() == []
+        async with store.transaction() as tx:
+            await tx.observations.add("missing", Lwm2mPath.parse("/3/0"), None, "")
+    async with store.transaction() as tx:
+        assert await tx.observations.all() == []
 
 
 WRITE = DownlinkRequest(
@@ -175,63 +175,63 @@ def test_downlink_request_json_round_trip(request_: DownlinkRequest) -> None:
 async def test_queued_requests(store: Store) -> None:
     read = DownlinkRequest(Operation.READ, Lwm2mPath.parse("/3/0/9"), ContentFormat.TEXT)
     execute = DownlinkRequest(Operation.EXECUTE, Lwm2mPath.parse("/5/0/2"))
-    async with store.transaction() as repo:
-        ids = [await repo.enqueue("dev-1", r) for r in (WRITE, read, execute)]
-        other = await repo.enqueue("dev-2", read)
+    async with store.transaction() as tx:
+        ids = [await tx.queue.add("dev-1", r) for r in (WRITE, read, execute)]
+        other = await tx.queue.add("dev-2", read)
     assert ids == sorted(ids) and other not in ids
-    async with store.transaction() as repo:
-        pending = await repo.pending_requests("dev-1")
+    async with store.transaction() as tx:
+        pending = await tx.queue.pending("dev-1")
         assert pending == [
             QueuedRequest(i, "dev-1", r, "pending")
             for i, r in zip(ids, (WRITE, read, execute), strict=True)
         ]
         assert pending[0].request.payload == WRITE.payload
-        await repo.complete_request(
+        await tx.queue.complete(
             ids[1], ok=True, code=69, payload=b"100", content_format=0, error=None
         )
-        await repo.complete_request(
+        await tx.queue.complete(
             ids[0], ok=False, code=None, payload=None, content_format=None, error="Request timeout"
         )
-    async with store.transaction() as repo:
-        assert [q.request for q in await repo.pending_requests("dev-1")] == [execute]
-        assert await repo.queued_request(ids[1]) == QueuedRequest(
+    async with store.transaction() as tx:
+        assert [q.request for q in await tx.queue.pending("dev-1")] == [execute]
+        assert await tx.queue.get(ids[1]) == QueuedRequest(
             ids[1], "dev-1", read, "done", 69, None
         )
-        assert await repo.queued_request(ids[0]) == QueuedRequest(
+        assert await tx.queue.get(ids[0]) == QueuedRequest(
             ids[0], "dev-1", WRITE, "failed", None, "Request timeout"
         )
-        assert await repo.queued_request(10_000) is None
-        assert [q.id for q in await repo.pending_requests("dev-2")] == [other]
-        assert await repo.pending_requests("dev-3") == []
+        assert await tx.queue.get(10_000) is None
+        assert [q.id for q in await tx.queue.pending("dev-2")] == [other]
+        assert await tx.queue.pending("dev-3") == []
 
 
 async def test_failed_transaction_rolls_back(store: Store) -> None:
     with pytest.raises(RuntimeError, match="boom"):
-        async with store.transaction() as repo:
-            await repo.add_registration(reg())
-            await repo.enqueue("dev-1", WRITE)
+        async with store.transaction() as tx:
+            await tx.registrations.add(reg())
+            await tx.queue.add("dev-1", WRITE)
             raise RuntimeError("boom")
-    async with store.transaction() as repo:
-        assert await repo.registrations() == []
-        assert await repo.pending_requests("dev-1") == []
+    async with store.transaction() as tx:
+        assert await tx.registrations.all() == []
+        assert await tx.queue.pending("dev-1") == []
 
 
 async def test_data_survives_reopening_the_file(tmp_path: Path) -> None:
     first = await Store.open(url(tmp_path))
     try:
-        async with first.transaction() as repo:
-            await repo.add_registration(reg())
-            observation = await repo.add_observation("r1", Lwm2mPath.parse("/5/0/3"), 112, "t")
-            queued = await repo.enqueue("dev-1", WRITE)
+        async with first.transaction() as tx:
+            await tx.registrations.add(reg())
+            observation = await tx.observations.add("r1", Lwm2mPath.parse("/5/0/3"), 112, "t")
+            queued = await tx.queue.add("dev-1", WRITE)
     finally:
         await first.close()
     assert (tmp_path / "db" / "mlaas.db").is_file()
     second = await Store.open(url(tmp_path))
     try:
-        async with second.transaction() as repo:
-            assert await repo.registration("r1") == reg()
-            assert await repo.observations() == [observation]
-            pending = await repo.pending_requests("dev-1")
+        async with second.transaction() as tx:
+            assert await tx.registrations.get("r1") == reg()
+            assert await tx.observations.all() == [observation]
+            pending = await tx.queue.pending("dev-1")
             assert [(q.id, q.request) for q in pending] == [(queued, WRITE)]
     finally:
         await second.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lwm2m_mlaas.store import DeviceTrust, SignedPackage, SigningKey, Store
+from lwm2m_mlaas.core.signing import DeviceTrust, SignedPackage, SigningKey
+from lwm2m_mlaas.store import Store
 
 
 async def test_keys_trust_and_signed_packages_persist(tmp_path: Path) -> None:
@@ -14,29 +15,29 @@ async def test_keys_trust_and_signed_packages_persist(tmp_path: Path) -> None:
     rotated = SigningKey("11" * 8, 1, b"\x02" * 32, 200.0, None)
     store = await Store.open(url)
     try:
-        async with store.transaction() as repo:
-            await repo.add_signing_key(rotated)
-            await repo.add_signing_key(original)
-            await repo.add_signing_key(original)  # recorded once
-            retired = await repo.retire_signing_key(original.key_id)
-            await repo.record_trust("dev-1", ["11" * 8, "00" * 8, "00" * 8], reported=True)
-            await repo.record_trust("dev-2", ["00" * 8], reported=False)
-            await repo.add_signed_package(SignedPackage("a" * 64, "a" * 64, "00" * 8, "/a", 1.0))
-            await repo.add_signed_package(SignedPackage("b" * 64, "a" * 64, "11" * 8, "/b", 2.0))
+        async with store.transaction() as tx:
+            await tx.keys.add(rotated)
+            await tx.keys.add(original)
+            await tx.keys.add(original)  # recorded once
+            retired = await tx.keys.retire(original.key_id)
+            await tx.trust.record("dev-1", ["11" * 8, "00" * 8, "00" * 8], reported=True)
+            await tx.trust.record("dev-2", ["00" * 8], reported=False)
+            await tx.keys.add_package(SignedPackage("a" * 64, "a" * 64, "00" * 8, "/a", 1.0))
+            await tx.keys.add_package(SignedPackage("b" * 64, "a" * 64, "11" * 8, "/b", 2.0))
             # the same (artifact, key) signed again: the newer file replaces the record
-            await repo.add_signed_package(SignedPackage("c" * 64, "a" * 64, "11" * 8, "/c", 3.0))
+            await tx.keys.add_package(SignedPackage("c" * 64, "a" * 64, "11" * 8, "/c", 3.0))
         assert retired.retired is not None
     finally:
         await store.close()
 
     store = await Store.open(url)
     try:
-        async with store.transaction() as repo:
-            keys = await repo.signing_keys()
-            trusts = await repo.device_trusts()
-            packages = await repo.signed_packages("a" * 64)
-            found = await repo.signed_package("c" * 64)
-            gone = await repo.signed_package("b" * 64)
+        async with store.transaction() as tx:
+            keys = await tx.keys.all()
+            trusts = await tx.trust.all()
+            packages = await tx.keys.packages("a" * 64)
+            found = await tx.keys.package("c" * 64)
+            gone = await tx.keys.package("b" * 64)
     finally:
         await store.close()
     assert [k.key_id for k in keys] == [original.key_id, rotated.key_id]  # by position

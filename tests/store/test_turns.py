@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from lwm2m_mlaas.store import Store
-from lwm2m_mlaas.store.repositories import Turns
+from lwm2m_mlaas.store.store import Turns
 
 
 async def test_an_urgent_transaction_goes_before_those_waiting(tmp_path: Path) -> None:
@@ -16,9 +16,9 @@ async def test_an_urgent_transaction_goes_before_those_waiting(tmp_path: Path) -
     release = asyncio.Event()
 
     async def transaction(name: str, urgent: bool = False, hold: bool = False) -> None:
-        async with store.transaction(urgent=urgent) as repo:
+        async with store.transaction(urgent=urgent) as tx:
             order.append(name)
-            await repo.registrations()  # a real statement on the one connection
+            await tx.registrations.all()  # a real statement on the one connection
             if hold:
                 await release.wait()
 

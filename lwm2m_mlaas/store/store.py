@@ -1,0 +1,149 @@
+"""The database: `async with store.transaction() as tx:` is one session and one commit, with
+every aggregate's store over that session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
+
+from .artifacts import SqlArtifacts
+from .database import create_engine, create_schema, session_factory
+from .deliveries import SqlDeliveries
+from .fleet import SqlDevices, SqlRollouts
+from .keys import SqlKeys, SqlTrust
+from .ports import Transaction
+from .registrations import SqlObservations, SqlRegistrations, SqlRequestQueue
+from .security import SqlBootstrap, SqlOscore, SqlSecurity
+
+
+class SqlTransaction:
+    """Every store over one AsyncSession (implements ports.Transaction)."""
+
+    __slots__ = (
+        "artifacts",
+        "bootstrap",
+        "deliveries",
+        "devices",
+        "keys",
+        "observations",
+        "oscore",
+        "queue",
+        "registrations",
+        "rollouts",
+        "security",
+        "session",
+        "trust",
+    )  # fmt: skip
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.registrations = SqlRegistrations(session)
+        self.observations = SqlObservations(session)
+        self.queue = SqlRequestQueue(session)
+        self.security = SqlSecurity(session)
+        self.oscore = SqlOscore(session)
+        self.bootstrap = SqlBootstrap(session)
+        self.artifacts = SqlArtifacts(session)
+        self.deliveries = SqlDeliveries(session)
+        self.devices = SqlDevices(session)
+        self.rollouts = SqlRollouts(session)
+        self.keys = SqlKeys(session)
+        self.trust = SqlTrust(session)
+
+
+class Turns:
+    """Who gets a database connection next: urgent callers (the registration interface's group
+    commit) go before every other waiter, so a registration waits for at most the one
+    transaction in flight, never for a queue of provisioning work."""
+
+    def __init__(self, connections: int) -> None:
+        self.free = connections
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._other: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._urgent) + len(self._other)
+
+    async def take(self, urgent: bool) -> None:
+        if self.free > 0 and not self._urgent and (urgent or not self._other):
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._other).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # granted and cancelled in the same step: pass the turn on
+            raise
+
+    def give(self) -> None:
+        for queue in (self._urgent, self._other):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self.free += 1
+
+
+class Store:
+    """A SQLAlchemy async engine (SQLite by default) and the transactions over it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self.turns = Turns(engine.pool.size() if isinstance(engine.pool, QueuePool) else 1)
+        self._started = False
+
+    @classmethod
+    def at(cls, url: str) -> Store:
+        """A store over the database at `url`; `start()` creates the schema."""
+        return cls(create_engine(url))
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        store = cls.at(url)
+        await store.start()
+        return store
+
+    async def start(self) -> None:
+        """Create the tables that do not exist yet."""
+        if not self._started:
+            await create_schema(self.engine)
+            self._started = True
+
+    @asynccontextmanager
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[Transaction]:
+        """One session, one commit. `urgent` (the registration path) is served before every
+        other transaction waiting for a connection."""
+        await self.turns.take(urgent)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield SqlTransaction(session)
+        finally:
+            self.turns.give()
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        await _end_stranded_closes()
+
+
+async def _end_stranded_closes(grace: float = 1.0) -> None:
+    """A task cancelled twice inside a transaction makes SQLAlchemy close its connection in a
+    shielded task while also stopping aiosqlite's worker thread; that task can then wait
+    forever on the stopped thread, and a loop shutting down would wait on it. End such tasks."""
+    stranded = [task for task in asyncio.all_tasks() if getattr(
+        task.get_coro(), "__qualname__", "").endswith("_terminate_graceful_close")]  # fmt: skip
+    if not stranded:
+        return
+    _done, pending = await asyncio.wait(stranded, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
