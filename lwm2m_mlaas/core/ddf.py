@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -19,8 +20,9 @@ from .errors import ModelError
 from .model import ObjectModel, ObjectRegistry, ResourceModel
 from .nodes import ResourceType
 
-OBJECTS_DIR = Path(__file__).resolve().parents[2] / "objects"
-"""The repository's objects/ folder (DDF files of every object the server knows)."""
+OBJECTS_DIR: Traversable = files("lwm2m_mlaas") / "objects"
+"""The DDF files of every object the server knows: package data (`lwm2m_mlaas/objects`, a link
+to the repository's top-level objects/ folder that the wheel carries as files)."""
 
 MAX_DDF_BYTES = 1 << 20
 OPERATIONS = frozenset({"R", "W", "RW", "E", ""})
@@ -43,12 +45,14 @@ def load_ddf(data: bytes, source: str = "<bytes>") -> tuple[ObjectModel, ...]:
     return tuple(_object(element, source) for element in objects)
 
 
-def load_directory(path: Path) -> ObjectRegistry:
-    """Every *.xml file in `path`; two definitions of one object id are refused."""
+def load_directory(path: Traversable) -> ObjectRegistry:
+    """Every *.xml file in `path` (a folder or package resources); two definitions of one object
+    id are refused."""
     if not path.is_dir():
         raise ModelError(f"{path}: not a directory")
-    seen: dict[int, tuple[ObjectModel, Path]] = {}
-    for file in sorted(path.glob("*.xml")):
+    seen: dict[int, tuple[ObjectModel, Traversable]] = {}
+    xml = (entry for entry in path.iterdir() if entry.name.endswith(".xml") and entry.is_file())
+    for file in sorted(xml, key=lambda entry: entry.name):
         for model in load_ddf(file.read_bytes(), str(file)):
             if model.id in seen:
                 raise ModelError(
@@ -60,7 +64,7 @@ def load_directory(path: Path) -> ObjectRegistry:
 
 @functools.cache
 def load_default() -> ObjectRegistry:
-    """The objects in the repository's objects/ folder, loaded once."""
+    """The objects the package ships (`OBJECTS_DIR`), loaded once."""
     return load_directory(OBJECTS_DIR)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tracemalloc
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import pytest
@@ -66,10 +67,22 @@ def ddf(**fields: object) -> bytes:
 # -- the shipped objects -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(OBJECTS_DIR.glob("*.xml")), ids=lambda p: p.name)
-def test_every_shipped_file_loads(path: Path) -> None:
+SHIPPED = sorted(
+    (f for f in OBJECTS_DIR.iterdir() if f.name.endswith(".xml")), key=lambda f: f.name
+)
+REPOSITORY_OBJECTS = Path(__file__).parents[2] / "objects"
+
+
+def test_the_package_ships_the_repositorys_objects_folder() -> None:
+    assert [f.name for f in SHIPPED] == sorted(p.name for p in REPOSITORY_OBJECTS.glob("*.xml"))
+    for file in SHIPPED:
+        assert file.read_bytes() == (REPOSITORY_OBJECTS / file.name).read_bytes()
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_file_loads(path: Traversable) -> None:
     (model,) = load_ddf(path.read_bytes(), str(path))
-    assert path.stem == str(model.id)
+    assert path.name == f"{model.id}.xml"
     assert model.name and model.description and model.resources
 
 
@@ -172,7 +185,7 @@ def test_hostile_file_is_refused_without_expansion(name: str) -> None:
 
 
 def test_hostile_file_in_a_directory_stops_the_load(tmp_path: Path) -> None:
-    shutil.copy(OBJECTS_DIR / "3.xml", tmp_path / "3.xml")
+    (tmp_path / "3.xml").write_bytes((OBJECTS_DIR / "3.xml").read_bytes())
     shutil.copy(DATA / "xxe.xml", tmp_path / "9.xml")
     with pytest.raises(ModelError, match=r"9\.xml: refused"):
         load_directory(tmp_path)
