@@ -95,8 +95,6 @@ EXPECTED = {
         "BOARDS",
         "BoardProfile",
         "DeviceConfig",
-        "FirmwareResult",
-        "FirmwareState",
         "SimulatedDevice",
     ],
 }

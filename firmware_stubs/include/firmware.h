@@ -1,5 +1,7 @@
 /* Firmware Update object (5) with Zephyr's states and results: push (Block1 writes of
- * /5/0/0 into the model slot) and pull (/5/0/1 URI fetched with Block2 GETs). */
+ * /5/0/0 into the model slot) and pull (/5/0/1 URI fetched with Block2 GETs). The states and
+ * results are FW_ and the names of lwm2m_mlaas/core/firmware_update.py, which
+ * tests/core/test_firmware_update.py checks them against. */
 #ifndef FIRMWARE_H
 #define FIRMWARE_H
 
@@ -10,9 +12,9 @@
 
 enum { FW_IDLE = 0, FW_DOWNLOADING = 1, FW_DOWNLOADED = 2, FW_UPDATING = 3 };
 enum {
-    FW_INITIAL = 0, FW_SUCCESS = 1, FW_NO_STORAGE = 2, FW_OUT_OF_RAM = 3, FW_CONN_LOST = 4,
-    FW_INTEGRITY = 5, FW_UNSUPPORTED = 6, FW_INVALID_URI = 7, FW_FAILED = 8,
-    FW_UNSUPPORTED_PROTOCOL = 9,
+    FW_INITIAL = 0, FW_SUCCESS = 1, FW_NOT_ENOUGH_STORAGE = 2, FW_OUT_OF_RAM = 3,
+    FW_CONNECTION_LOST = 4, FW_INTEGRITY_FAILURE = 5, FW_UNSUPPORTED_PACKAGE = 6,
+    FW_INVALID_URI = 7, FW_UPDATE_FAILED = 8, FW_UNSUPPORTED_PROTOCOL = 9,
 };
 
 void fw_init(void);

@@ -8,10 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* LwM2M Firmware Update results (/5/0/5) the checks report. */
-#define FW_RESULT_NO_SPACE 2     /* the package does not fit the model slot */
-#define FW_RESULT_INTEGRITY 5    /* digest, size or signature mismatch */
-#define FW_RESULT_UNSUPPORTED 6  /* not a package, or an algorithm or backend we lack */
+/* LwM2M Firmware Update results (/5/0/5) the checks report (FW_RESULT_ and the names of
+ * lwm2m_mlaas/core/firmware_update.py; tests/core/test_firmware_update.py checks them). */
+#define FW_RESULT_NOT_ENOUGH_STORAGE 2   /* the package does not fit the model slot */
+#define FW_RESULT_INTEGRITY_FAILURE 5    /* digest, size or signature mismatch */
+#define FW_RESULT_UNSUPPORTED_PACKAGE 6  /* not a package, or an algorithm or backend we lack */
 
 struct sha256 {
     uint32_t state[8];
@@ -57,12 +58,13 @@ struct package {
     struct bytes protected_hdr, signature;
 };
 
-/* Parses a whole package; 0 or FW_RESULT_UNSUPPORTED (not a package, alg other than EdDSA). */
+/* Parses a whole package; 0 or FW_RESULT_UNSUPPORTED_PACKAGE (not a package, alg other than
+ * EdDSA). */
 int package_parse(const uint8_t *data, size_t len, struct package *pkg);
-/* Payload size and SHA-256 against the manifest: 0 or FW_RESULT_INTEGRITY. */
+/* Payload size and SHA-256 against the manifest: 0 or FW_RESULT_INTEGRITY_FAILURE. */
 int package_check_payload(const struct package *pkg);
 /* The COSE_Sign1 signature against the key whose kid it names among `keys` (n keys of 32 bytes):
- * 0 or FW_RESULT_INTEGRITY. */
+ * 0 or FW_RESULT_INTEGRITY_FAILURE. */
 int package_check_signature(const struct package *pkg, const uint8_t (*keys)[32], size_t n);
 /* A key's id: the first 8 bytes of the SHA-256 of its 32 raw bytes. */
 void package_key_id(const uint8_t key[32], uint8_t kid[8]);

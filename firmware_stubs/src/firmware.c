@@ -89,7 +89,7 @@ static void downloaded(void)
         r = package_check_signature(&pkg, (const uint8_t(*)[32])&cfg.trust, 1);
     if (!r && !ml_supports(pkg.backend)) {
         log_str("fw backend not supported: ", pkg.backend);
-        r = FW_UNSUPPORTED;
+        r = FW_UNSUPPORTED_PACKAGE;
     }
     if (!r) {  /* move the package so that its payload, a module, is 8-byte aligned */
         size_t shift = (SLOT_ALIGN - ((uintptr_t)pkg.payload.data & (SLOT_ALIGN - 1u))) &
@@ -111,7 +111,7 @@ static void too_big(const struct coap_msg *req)
     uint8_t buf[32];
     log_num("fw package too big for the slot of ", (int32_t)slot_cap);
     received = 0;
-    fail(FW_NO_STORAGE);
+    fail(FW_NOT_ENOUGH_STORAGE);
     if (!req)
         return;
     coap_response(&p, buf, sizeof buf, req, COAP_TOO_LARGE);
@@ -244,12 +244,12 @@ static void on_block(void *arg, const struct coap_msg *m, int rst)
         return;
     if (!m) {
         platform_log("fw download: no answer");
-        fail(FW_CONN_LOST);
+        fail(FW_CONNECTION_LOST);
         return;
     }
     if (m->code != COAP_CONTENT) {
         log_num("fw download answered ", (m->code >> 5) * 100 + (m->code & 31));
-        fail(m->code >> 5 == 4 ? FW_INVALID_URI : FW_CONN_LOST);
+        fail(m->code >> 5 == 4 ? FW_INVALID_URI : FW_CONNECTION_LOST);
         return;
     }
     has = coap_block(m, OPT_BLOCK2, &b2);
@@ -266,7 +266,7 @@ static void on_block(void *arg, const struct coap_msg *m, int rst)
     if (has < 0 || (size_t)b2.num * BLOCK_SIZE(b2.szx) != received ||
         (b2.more && m->plen != BLOCK_SIZE(b2.szx))) {
         platform_log("fw download: unexpected block");
-        fail(FW_CONN_LOST);
+        fail(FW_CONNECTION_LOST);
         return;
     }
     if (m->plen > slot_cap - received) {
@@ -360,7 +360,7 @@ void fw_poll(uint32_t now)
     if (mode == MODE_PUSH && now - last_block > PUSH_IDLE_MS) {
         platform_log("fw push: no next block");
         received = 0;
-        fail(FW_CONN_LOST);
+        fail(FW_CONNECTION_LOST);
     }
     if (install_pending) {
         struct sbuf b;

@@ -70,11 +70,11 @@ static int check_module(const struct package *pkg, const native_module_header *h
         h->abi_version != NATIVE_MODULE_ABI_VERSION || h->header_bytes != sizeof *h ||
         h->entry_offset < sizeof *h || h->entry_offset >= pkg->payload.len) {
         platform_log("ml: not a native module of this ABI");
-        return FW_UNSUPPORTED;
+        return FW_UNSUPPORTED_PACKAGE;
     }
     if (h->core != core_code(platform_board()->core)) {
         log_num("ml: module built for another core, code ", (int32_t)h->core);
-        return FW_UNSUPPORTED;
+        return FW_UNSUPPORTED_PACKAGE;
     }
     if (h->arena_bytes > cap || h->arena_align > 8u || h->output.size > ML_MAX_OUTPUT) {
         log_num("ml: module needs an arena of ", (int32_t)h->arena_bytes);
@@ -82,7 +82,7 @@ static int check_module(const struct package *pkg, const native_module_header *h
     }
     if ((uintptr_t)pkg->payload.data & 7u) {
         platform_log("ml: module not aligned in the slot");
-        return FW_FAILED;
+        return FW_UPDATE_FAILED;
     }
     return 0;
 }
@@ -114,7 +114,7 @@ int ml_install(const struct package *pkg)
 
     ml_uninstall();
     if (!ml_supports(pkg->backend))
-        return FW_UNSUPPORTED;
+        return FW_UNSUPPORTED_PACKAGE;
     arena = platform_ml_arena(&cap);
     r = check_module(pkg, h, cap);
     if (r)
@@ -125,13 +125,13 @@ int ml_install(const struct package *pkg)
     invoke = (invoke_fn)((uintptr_t)pkg->payload.data + h->entry_offset + 1u);  /* Thumb */
 #else
     platform_log("ml: this build cannot execute Cortex-M modules");
-    return FW_FAILED;
+    return FW_UPDATE_FAILED;
 #endif
     obj.golden_passed = self_test(pkg, h, &obj.golden_total);
     log_num("ml golden vectors reproduced ", obj.golden_passed);
     if (!obj.golden_total || obj.golden_passed != obj.golden_total) {
         invoke = 0;
-        return FW_FAILED;
+        return FW_UPDATE_FAILED;
     }
     model = pkg;
     str_copy(obj.model, sizeof obj.model, pkg->model);

@@ -1,6 +1,7 @@
 /* Model packages (lwm2m_mlaas/compiler/package.py, manifest.py): parsing and the checks a device
  * makes before it keeps one. A small CBOR reader, definite lengths only, bounds-checked on every
- * read: whatever the input, parsing fails with FW_RESULT_UNSUPPORTED rather than read outside it. */
+ * read: whatever the input, parsing fails with FW_RESULT_UNSUPPORTED_PACKAGE rather than read
+ * outside it. */
 #include <string.h>
 
 #include "package.h"
@@ -466,19 +467,19 @@ int package_parse(const uint8_t *data, size_t len, struct package *pkg)
 
     memset(pkg, 0, sizeof *pkg);
     if (!data)
-        return FW_RESULT_UNSUPPORTED;
+        return FW_RESULT_UNSUPPORTED_PACKAGE;
     r.p = data;
     r.end = data + len;
     if (!next(&r, &it))
-        return FW_RESULT_UNSUPPORTED;
+        return FW_RESULT_UNSUPPORTED_PACKAGE;
     if (it.major == 6) {        /* self-described CBOR tag, optional */
         if (it.val != TAG_SELF_DESCRIBED || !next(&r, &it))
-            return FW_RESULT_UNSUPPORTED;
+            return FW_RESULT_UNSUPPORTED_PACKAGE;
     }
     if (it.major != 4 || it.val != 2 || !get_bytes(&r, &cose) || !get_bytes(&r, &pkg->payload) ||
         r.p != r.end || !parse_cose(cose, pkg) || !parse_manifest(pkg)) {
         memset(pkg, 0, sizeof *pkg);
-        return FW_RESULT_UNSUPPORTED;
+        return FW_RESULT_UNSUPPORTED_PACKAGE;
     }
     return 0;
 }
@@ -491,11 +492,11 @@ int package_check_payload(const struct package *pkg)
     uint8_t digest[32];
 
     if (!pkg->payload_sha256 || pkg->payload.len != pkg->payload_size)
-        return FW_RESULT_INTEGRITY;
+        return FW_RESULT_INTEGRITY_FAILURE;
     sha256_init(&h);
     sha256_update(&h, pkg->payload.data, pkg->payload.len);
     sha256_final(&h, digest);
-    return memcmp(digest, pkg->payload_sha256, 32) == 0 ? 0 : FW_RESULT_INTEGRITY;
+    return memcmp(digest, pkg->payload_sha256, 32) == 0 ? 0 : FW_RESULT_INTEGRITY_FAILURE;
 }
 
 void package_key_id(const uint8_t key[32], uint8_t kid[8])
@@ -528,7 +529,7 @@ int package_check_signature(const struct package *pkg, const uint8_t (*keys)[32]
     size_t i;
 
     if (pkg->signature.len != 64 || pkg->kid.len != sizeof kid)
-        return FW_RESULT_INTEGRITY;
+        return FW_RESULT_INTEGRITY_FAILURE;
     for (i = 0; i < n; i++) {   /* each key the kid names (ids may collide) */
         package_key_id(keys[i], kid);
         if (memcmp(kid, pkg->kid.data, sizeof kid) != 0 ||
@@ -546,7 +547,7 @@ int package_check_signature(const struct package *pkg, const uint8_t (*keys)[32]
         if (ed25519_verify_finish(&h, pkg->signature.data, keys[i]))
             return 0;
     }
-    return FW_RESULT_INTEGRITY;
+    return FW_RESULT_INTEGRITY_FAILURE;
 }
 
 /* ---- golden vectors and labels (checked by package_parse) ---- */

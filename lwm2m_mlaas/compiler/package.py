@@ -41,6 +41,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ..core.firmware_update import FirmwareResult
 from ._version import COMPILER_VERSION
 from .manifest import BACKEND, Manifest, ManifestError
 from .signing import EDDSA, Signer, load_public_key
@@ -67,20 +68,20 @@ TrustedKeys = Mapping[bytes, Ed25519PublicKey]
 
 
 class PackageError(ValueError):
-    result = 5
-    """LwM2M Firmware Update result: 5 integrity check failure."""
+    result: FirmwareResult = FirmwareResult.INTEGRITY_FAILURE
+    """LwM2M Firmware Update result (/5/0/5) a device reports for it."""
 
 
 class PackageMalformed(PackageError):
     """Not a package: wrong CBOR structure, or a manifest that is not one."""
 
-    result = 6  # unsupported package type
+    result = FirmwareResult.UNSUPPORTED_PACKAGE
 
 
 class UnsupportedAlgorithm(PackageError):
     """The signature uses an algorithm other than EdDSA (Ed25519), or names none."""
 
-    result = 6
+    result = FirmwareResult.UNSUPPORTED_PACKAGE
 
 
 class SignatureMismatch(PackageError):

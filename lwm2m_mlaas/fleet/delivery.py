@@ -28,6 +28,17 @@ from pathlib import Path
 from ..core.artifact import StoredArtifact
 from ..core.content_format import ContentFormat
 from ..core.delivery import Delivery, DeliveryChange, DeliveryMode, DeliveryState
+from ..core.firmware_update import (
+    PACKAGE,
+    PACKAGE_URI,
+    PKG_VERSION,
+    REASONS,
+    STATE,
+    UPDATE,
+    UPDATE_RESULT,
+    FirmwareResult,
+    FirmwareState,
+)
 from ..core.nodes import ResourceType, SingleResource
 from ..core.requests import Response
 from ..core.signing import SignedPackage
@@ -37,26 +48,11 @@ from .trust import NoTrustedKey, TrustService
 
 log = logging.getLogger(__name__)
 
-STATE, RESULT, PACKAGE, URI, UPDATE, VERSION, METHOD = (
-    "/5/0/3", "/5/0/5", "/5/0/0", "/5/0/1", "/5/0/2", "/5/0/7", "/5/0/9",
-)  # fmt: skip
-IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
-RESULTS = {
-    0: "initial value",
-    1: "updated successfully",
-    2: "not enough flash for the package",
-    3: "out of RAM during the download or install",
-    4: "connection lost during the download",
-    5: "integrity check failure (digest or signature)",
-    6: "unsupported package type",
-    7: "invalid URI",
-    8: "firmware update failed (the model did not pass its checks)",
-    9: "unsupported protocol",
-}
 BUSY_SHARE = 8
 """While the registration interface is busy, new transfers start only up to this share
 (1/8) of max_transfers; those in flight go on."""
-RETRYABLE = frozenset({4, 5, 8})
+RETRYABLE = frozenset({FirmwareResult.CONNECTION_LOST, FirmwareResult.INTEGRITY_FAILURE,
+                       FirmwareResult.UPDATE_FAILED})  # fmt: skip
 """Results worth another attempt; 2, 3, 6, 7 and 9 will not change by trying again."""
 
 
@@ -325,30 +321,35 @@ class DeliveryService:
         watch = self._watches[endpoint] = _Watch()
         try:
             watch.state = _int(_value(await self.server.observe(endpoint, STATE)))
-            watch.result = _int(_value(await self.server.observe(endpoint, RESULT)))
-            if watch.state == UPDATING:  # an install from before a restart: let it finish
+            watch.result = _int(_value(await self.server.observe(endpoint, UPDATE_RESULT)))
+            if watch.state == FirmwareState.UPDATING:
+                # an install from before a restart: let it finish
                 await self._set(delivery, DeliveryChange(state=DeliveryState.UPDATING))
                 await self._finish(delivery, watch)
                 return
-            if watch.state == IDLE and watch.result == 1 and await self._installed(delivery):
-                await self._set(delivery, DeliveryChange(state=DeliveryState.SUCCEEDED, result=1,
-                                                    reason=None))
+            if watch.state == FirmwareState.IDLE and watch.result == FirmwareResult.SUCCESS and \
+                    await self._installed(delivery):  # fmt: skip
+                await self._set(delivery, DeliveryChange(state=DeliveryState.SUCCEEDED,
+                                                         result=FirmwareResult.SUCCESS,
+                                                         reason=None))
                 return  # it finished while we were away
-            if watch.state in (DOWNLOADING, DOWNLOADED):  # not known to be ours: start over
+            if watch.state in (FirmwareState.DOWNLOADING, FirmwareState.DOWNLOADED):
+                # not known to be ours: start over
                 _value(
                     await self.server.write(
                         endpoint, PACKAGE, SingleResource(0, ResourceType.OPAQUE, b"")
                     )
                 )
-                await self._until(watch, lambda w: w.state == IDLE, "cancelling")
+                await self._until(watch, lambda w: w.state == FirmwareState.IDLE, "cancelling")
             package = await self._package(delivery)
             delivery = await self._set(delivery, DeliveryChange(state=DeliveryState.TRANSFERRING))
             watch.state = watch.result = None  # only what the device reports from now on counts
             await self._step()
             await self._transfer(delivery, package)
-            await self._until(watch, lambda w: w.state == DOWNLOADED or (
-                w.state == IDLE and w.result not in (None, 0)), "downloading")  # fmt: skip
-            if watch.state != DOWNLOADED:
+            await self._until(watch, lambda w: w.state == FirmwareState.DOWNLOADED or (
+                w.state == FirmwareState.IDLE and w.result not in (None, FirmwareResult.INITIAL)),
+                "downloading")  # fmt: skip
+            if watch.state != FirmwareState.DOWNLOADED:
                 raise self._result_failure(watch.result)
             delivery = await self._set(delivery, DeliveryChange(state=DeliveryState.DOWNLOADED))
             await self._step()
@@ -357,7 +358,7 @@ class DeliveryService:
             await self._finish(delivery, watch)
         finally:
             self._watches.pop(endpoint, None)
-            for path in (STATE, RESULT):
+            for path in (STATE, UPDATE_RESULT):
                 with contextlib.suppress(Exception):
                     await self.server.cancel_observation(endpoint, path)
 
@@ -397,7 +398,7 @@ class DeliveryService:
             uri = self._package_uri(delivery, package)
             _value(
                 await self.server.write(
-                    delivery.endpoint, URI, SingleResource(1, ResourceType.STRING, uri)
+                    delivery.endpoint, PACKAGE_URI, SingleResource(1, ResourceType.STRING, uri)
                 )
             )
             return
@@ -416,24 +417,24 @@ class DeliveryService:
         _value(response)
 
     async def _finish(self, delivery: Delivery, watch: _Watch) -> None:
-        await self._until(watch, lambda w: w.state == IDLE and w.result not in (None, 0),
-                          "installing")  # fmt: skip
-        if watch.result != 1:
+        await self._until(watch, lambda w: w.state == FirmwareState.IDLE and
+                          w.result not in (None, FirmwareResult.INITIAL), "installing")  # fmt: skip
+        if watch.result != FirmwareResult.SUCCESS:
             raise self._result_failure(watch.result)
         if not await self._installed(delivery):
             raise AttemptFailed(f"device reports another package than {delivery.artifact_id[:12]}",
-                                result=1)  # fmt: skip
-        await self._set(delivery, DeliveryChange(state=DeliveryState.SUCCEEDED, result=1,
-                                                    reason=None))
+                                result=FirmwareResult.SUCCESS)  # fmt: skip
+        await self._set(delivery, DeliveryChange(state=DeliveryState.SUCCEEDED,
+                                                 result=FirmwareResult.SUCCESS, reason=None))
         log.info("%s runs %s (%s)", delivery.endpoint, delivery.model, delivery.artifact_id[:12])
 
     async def _installed(self, delivery: Delivery) -> bool:
-        running = _value(await self.server.read(delivery.endpoint, VERSION))
+        running = _value(await self.server.read(delivery.endpoint, PKG_VERSION))
         return running in await self.trust.package_ids(delivery.artifact_id)
 
     @staticmethod
     def _result_failure(result: int | None) -> AttemptFailed:
-        reason = RESULTS.get(result or 0, f"result {result}")
+        reason = REASONS.get(result or 0, f"result {result}")
         return AttemptFailed(f"device result {result}: {reason}", result=result,
                              retry=result in RETRYABLE)  # fmt: skip
 
@@ -452,15 +453,15 @@ class DeliveryService:
                 await asyncio.wait_for(watch.changed.wait(), min(remaining, 5.0))
             except TimeoutError:
                 watch.state = _int(_value(await self.server.read(endpoint, STATE)))
-                watch.result = _int(_value(await self.server.read(endpoint, RESULT)))
+                watch.result = _int(_value(await self.server.read(endpoint, UPDATE_RESULT)))
 
     def _notified(self, event: Event) -> None:
         watch = self._watches.get(event.registration.endpoint)
         path = str(event.data.get("path"))
-        if watch is None or path not in (STATE, RESULT):
+        if watch is None or path not in (str(STATE), str(UPDATE_RESULT)):
             return
         value = _int(getattr(event.data["response"].node, "value", None))
-        if path == STATE:
+        if path == str(STATE):
             watch.state = value
         else:
             watch.result = value

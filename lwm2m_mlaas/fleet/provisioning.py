@@ -23,19 +23,21 @@ from ..compiler.targets import (
 )
 from ..core.delivery import DeliveryMode
 from ..core.errors import UnknownRegistration
+from ..core.firmware_update import DELIVERY_METHOD, PKG_VERSION, DeliveryMethod
 from ..core.fleet import DeviceChange, DeviceRecord
 from ..core.nodes import ObjectInstance
+from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import Response
 from ..server import Event, EventKind, Lwm2mServer, Queued
 from ..store import Transaction
-from .delivery import METHOD, VERSION, DeliveryService
+from .delivery import DeliveryService
 from .rollout import RolloutService
 from .trust import NoTrustedKey
 
 log = logging.getLogger(__name__)
 
-MODES = {0: "pull", 1: "push"}
+MODES: dict[int, str] = {DeliveryMethod.PULL: "pull", DeliveryMethod.PUSH: "push"}
 """/5/0/9 Firmware Update Delivery Method; 2 (both) takes the class's default."""
 
 
@@ -159,7 +161,7 @@ class ProvisioningService:
             if self._tasks.get(endpoint) is task:
                 del self._tasks[endpoint]
 
-    async def _read(self, endpoint: str, path: str) -> Response | Queued:
+    async def _read(self, endpoint: str, path: str | Lwm2mPath) -> Response | Queued:
         await self.server.registrations.drained(self.config.yield_max)
         return await self.server.read(endpoint, path)
 
@@ -237,7 +239,7 @@ class ProvisioningService:
                     mode=mode,
                 )
             )
-            running = await self._read(endpoint, VERSION)
+            running = await self._read(endpoint, PKG_VERSION)
             if isinstance(running, Response) and getattr(running.node, "value", None) in \
                     await trust.package_ids(artifact.id):  # fmt: skip
                 return self._record(replace(status, stage="running"))
@@ -288,7 +290,7 @@ class ProvisioningService:
     async def _mode(self, endpoint: str, device_class: DeviceClass) -> DeliveryMode:
         method = None
         with contextlib.suppress(Exception):
-            response = await self._read(endpoint, METHOD)
+            response = await self._read(endpoint, DELIVERY_METHOD)
             if isinstance(response, Response):
                 method = getattr(response.node, "value", None)
         return DeliveryMode(MODES.get(method, device_class.delivery) if isinstance(method, int)

@@ -1,14 +1,11 @@
 """Simulated LwM2M devices (aiocoap), faithful to Zephyr's client."""
 
 from .device import DeviceConfig, SimulatedDevice
-from .firmware import FirmwareResult, FirmwareState
 from .profile import BOARDS, BoardProfile
 
 __all__ = [
     "BOARDS",
     "BoardProfile",
     "DeviceConfig",
-    "FirmwareResult",
-    "FirmwareState",
     "SimulatedDevice",
 ]

@@ -27,6 +27,7 @@ from ..coap import (
     server_context,
     set_block_size,
 )
+from ..core import firmware_update as fw
 from ..core.codecs import codec_for, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
@@ -202,14 +203,14 @@ class SimulatedDevice:
             "/3/0/18": "1.0",
             "/3/0/19": "1.0.0",
             "/3/0/21": board.ml_flash // 1024,
-            "/5/0/0": b"",
-            "/5/0/1": "",
-            "/5/0/3": 0,
-            "/5/0/5": 0,
-            "/5/0/6": "",
-            "/5/0/7": "",
-            "/5/0/8": {0: 0},
-            "/5/0/9": DELIVERY[c.delivery],
+            str(fw.PACKAGE): b"",
+            str(fw.PACKAGE_URI): "",
+            str(fw.STATE): int(fw.FirmwareState.IDLE),
+            str(fw.UPDATE_RESULT): int(fw.FirmwareResult.INITIAL),
+            str(fw.PKG_NAME): "",
+            str(fw.PKG_VERSION): "",
+            str(fw.PROTOCOL_SUPPORT): {0: 0},  # CoAP
+            str(fw.DELIVERY_METHOD): DELIVERY[c.delivery],
             f"/{ML_CAPABILITY}/0/0": board.core,
             f"/{ML_CAPABILITY}/0/1": board.clock_mhz,
             f"/{ML_CAPABILITY}/0/2": board.ml_ram,
@@ -644,7 +645,7 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             path = self.device.local_path(tuple(request.opt.uri_path))
         except Lwm2mError:
             return True  # answered by respond()
-        return path != Lwm2mPath.of(5, 0, 0) or self.device.firmware.accepts(0)
+        return path != fw.PACKAGE or self.device.firmware.accepts(0)
 
     async def add_observation(self, request: aiocoap.Message, serverobservation: Any) -> None:
         try:

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 import aiocoap
@@ -19,6 +18,17 @@ from aiocoap.numbers.codes import Code
 
 from ..coap import block_exp
 from ..core.errors import Lwm2mError, ResponseCode
+from ..core.firmware_update import (
+    PACKAGE_URI,
+    PKG_NAME,
+    PKG_VERSION,
+    STATE,
+    UPDATE,
+    UPDATE_RESULT,
+    DeliveryMethod,
+    FirmwareResult,
+    FirmwareState,
+)
 from ..core.paths import Lwm2mPath
 
 if TYPE_CHECKING:
@@ -27,31 +37,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class FirmwareState(IntEnum):
-    IDLE = 0
-    DOWNLOADING = 1
-    DOWNLOADED = 2
-    UPDATING = 3
-
-
-class FirmwareResult(IntEnum):
-    INITIAL = 0
-    SUCCESS = 1
-    NOT_ENOUGH_STORAGE = 2
-    OUT_OF_RAM = 3
-    CONNECTION_LOST = 4
-    INTEGRITY_FAILURE = 5
-    UNSUPPORTED_PACKAGE = 6
-    INVALID_URI = 7
-    UPDATE_FAILED = 8
-    UNSUPPORTED_PROTOCOL = 9
-
-
 Installer = Callable[[bytes], Awaitable[tuple[FirmwareResult, str, str]]]
 """Checks and installs a package; returns (result, package name, package version)."""
 
 
-DELIVERY = {"pull": 0, "push": 1, "both": 2}
+DELIVERY = {method.name.lower(): int(method) for method in DeliveryMethod}
 """DeviceConfig.delivery -> /5/0/9 Firmware Update Delivery Method."""
 
 
@@ -83,16 +73,16 @@ class FirmwareUpdate:
         tree = device.tree
         tree.on_write(5, 0, self._package_written)
         tree.on_write(5, 1, self._uri_written)
-        tree.on_execute("/5/0/2", self._update)
+        tree.on_execute(UPDATE, self._update)
 
     @property
     def state(self) -> FirmwareState:
-        return FirmwareState(int(self.device.tree.get("/5/0/3")))  # type: ignore[arg-type]
+        return FirmwareState(int(self.device.tree.get(STATE)))  # type: ignore[arg-type]
 
     def _set(self, state: FirmwareState, result: FirmwareResult | None = None) -> None:
-        self.device.tree.set("/5/0/3", int(state))
+        self.device.tree.set(STATE, int(state))
         if result is not None:
-            self.device.tree.set("/5/0/5", int(result))
+            self.device.tree.set(UPDATE_RESULT, int(result))
 
     def accepts(self, resource: int) -> bool:
         """Whether the device takes a package by push (resource 0) or pull (resource 1)."""
@@ -139,7 +129,7 @@ class FirmwareUpdate:
             self._cancel()
             return
         if not self.accepts(1):
-            self.device.tree.set("/5/0/1", "")
+            self.device.tree.set(PACKAGE_URI, "")
             raise self._refuse(1)
         uri = str(value)
         if not uri.startswith("coaps://" if self.device.secure else "coap://"):
@@ -214,6 +204,6 @@ class FirmwareUpdate:
             result, name, version = FirmwareResult.UPDATE_FAILED, "", ""
         self.package = b""
         if result is FirmwareResult.SUCCESS:
-            self.device.tree.set("/5/0/6", name)
-            self.device.tree.set("/5/0/7", version)
+            self.device.tree.set(PKG_NAME, name)
+            self.device.tree.set(PKG_VERSION, version)
         self._set(FirmwareState.IDLE, result)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..core.ddf import load_default
+from ..core.firmware_update import UPDATE_RESULT, FirmwareResult
 from .device import DeviceConfig, SimulatedDevice
 from .profile import BOARDS
 
@@ -42,7 +43,8 @@ def fleet_configs(
 
 def provisioned(device: SimulatedDevice) -> bool:
     """The device runs a model it installed (result 1 and a model in /32101/0/0)."""
-    return device.tree.get("/5/0/5") == 1 and bool(device.tree.get("/32101/0/0"))
+    installed = device.tree.get(UPDATE_RESULT) == FirmwareResult.SUCCESS
+    return installed and bool(device.tree.get("/32101/0/0"))
 
 
 class Fleet:

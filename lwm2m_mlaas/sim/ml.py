@@ -33,10 +33,10 @@ from ..compiler.package import PackageError, verify_package, verify_trust_statem
 from ..compiler.signing import key_id, load_public_key
 from ..compiler.targets import ARENA_HEADROOM, INTERPRETER_BYTES
 from ..core.errors import Lwm2mError, ResponseCode
+from ..core.firmware_update import FirmwareResult
 from ..core.paths import Lwm2mPath
 from ..zoo.model import TaskKind
 from ..zoo.tasks import FAULTS, GESTURES, Gesture, Vibration
-from .firmware import FirmwareResult
 
 if TYPE_CHECKING:
     from .device import SimulatedDevice

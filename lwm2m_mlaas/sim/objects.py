@@ -58,16 +58,16 @@ class ObjectTree:
         instance[r] = value
         self.changed(p)
 
-    def get(self, path: str) -> Value | dict[int, Value]:
-        o, i, r = Lwm2mPath.parse(path).ids
+    def get(self, path: str | Lwm2mPath) -> Value | dict[int, Value]:
+        o, i, r = (Lwm2mPath.parse(path) if isinstance(path, str) else path).ids
         return self.data[o][i][r]
 
     def changed(self, path: Lwm2mPath) -> None:
         for listener in list(self.listeners):
             listener(path)
 
-    def on_execute(self, path: str, handler: Executor) -> None:
-        o, i, r = Lwm2mPath.parse(path).ids
+    def on_execute(self, path: str | Lwm2mPath, handler: Executor) -> None:
+        o, i, r = (Lwm2mPath.parse(path) if isinstance(path, str) else path).ids
         self.executors[(o, i, r)] = handler
 
     def on_write(self, object_id: int, resource_id: int, handler: Writer) -> None:

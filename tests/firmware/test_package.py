@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lwm2m_mlaas.compiler.manifest import GoldenVector, Manifest, TensorSpec
 from lwm2m_mlaas.compiler.package import PackageError, sign1, verify_package
 from lwm2m_mlaas.compiler.signing import Signer
+from lwm2m_mlaas.core.firmware_update import FirmwareResult
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_stubs"
 SOURCES = [
@@ -36,7 +37,7 @@ SOURCES = [
 L = 2**252 + 27742317777372353535851937790883648493
 """Order of the Ed25519 base point."""
 
-INTEGRITY, UNSUPPORTED = 5, 6
+INTEGRITY, UNSUPPORTED = FirmwareResult.INTEGRITY_FAILURE, FirmwareResult.UNSUPPORTED_PACKAGE
 
 
 @pytest.fixture(scope="session")

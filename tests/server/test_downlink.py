@@ -8,6 +8,7 @@ import pytest
 
 from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.errors import ResponseCode
+from lwm2m_mlaas.core.firmware_update import FirmwareState
 from lwm2m_mlaas.core.nodes import (
     MultiResource,
     ObjectInstance,
@@ -17,7 +18,7 @@ from lwm2m_mlaas.core.nodes import (
 )
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Lwm2mServer, Queued
-from lwm2m_mlaas.sim import BOARDS, FirmwareState, SimulatedDevice
+from lwm2m_mlaas.sim import BOARDS, SimulatedDevice
 from tests.conftest import DeviceFactory, wait_for
 
 

@@ -12,13 +12,14 @@ import pytest
 
 from lwm2m_mlaas.core.ddf import load_default
 from lwm2m_mlaas.core.errors import InvalidPath, Lwm2mError, ResponseCode
+from lwm2m_mlaas.core.firmware_update import FirmwareResult, FirmwareState
 from lwm2m_mlaas.core.linkformat import Link, parse_link_format
 from lwm2m_mlaas.core.model import ObjectRegistry
 from lwm2m_mlaas.core.nodes import ObjectInstance, SingleResource
 from lwm2m_mlaas.core.nodes import ResourceType as T
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.core.registration import Registration, parse_register
-from lwm2m_mlaas.sim import BOARDS, DeviceConfig, FirmwareResult, FirmwareState, SimulatedDevice
+from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from lwm2m_mlaas.sim.device import REGISTRATION_FORMS
 from lwm2m_mlaas.sim.firmware import accept_any
 from tests.conftest import wait_for

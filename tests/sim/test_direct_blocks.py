@@ -15,7 +15,7 @@ from aiocoap.numbers.types import ACK, CON
 
 from lwm2m_mlaas.coap import token_manager
 from lwm2m_mlaas.core.content_format import ContentFormat
-from lwm2m_mlaas.sim import FirmwareState
+from lwm2m_mlaas.core.firmware_update import FirmwareState
 from tests.conftest import DeviceFactory
 
 PACKAGE = os.urandom(1200)

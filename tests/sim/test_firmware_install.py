@@ -31,10 +31,11 @@ from lwm2m_mlaas.compiler import (
 from lwm2m_mlaas.compiler.package import sign1
 from lwm2m_mlaas.core.ddf import load_default
 from lwm2m_mlaas.core.errors import Lwm2mError, ResponseCode
+from lwm2m_mlaas.core.firmware_update import FirmwareResult, FirmwareState
 from lwm2m_mlaas.core.nodes import ResourceType as T
 from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.paths import Lwm2mPath
-from lwm2m_mlaas.sim import BOARDS, DeviceConfig, FirmwareResult, FirmwareState, SimulatedDevice
+from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from lwm2m_mlaas.sim.firmware import flip_payload_byte
 from lwm2m_mlaas.zoo import TaskKind, Zoo
 from tests.conftest import wait_for
