@@ -9,6 +9,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..api.auth import TOKEN_FILE
@@ -21,14 +22,14 @@ class ApiFailure(Exception):
     """What went wrong, in one line a person can act on."""
 
 
-def find_token(given: str | None) -> str | None:
-    """--token, else MLAAS_TOKEN, else the data dir's api-token (MLAAS_DATA_DIR or the
-    default data dir), for a server on this machine."""
+def find_token(given: str | None, data_dir: Path | None = None) -> str | None:
+    """--token, else MLAAS_TOKEN, else the data dir's api-token (`data_dir`, else
+    MLAAS_DATA_DIR or the default data dir), for a server on this machine."""
     if given:
         return given
     if os.environ.get("MLAAS_TOKEN"):
         return os.environ["MLAAS_TOKEN"]
-    path = ServerConfig.load().data_dir / TOKEN_FILE
+    path = ServerConfig.load(data_dir=data_dir).data_dir / TOKEN_FILE
     try:
         return path.read_text().strip() or None
     except OSError:

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,19 @@ from .output import progress_bars
 console = Console()
 
 
-def _config(args: argparse.Namespace) -> ServerConfig:
-    return ServerConfig.load(data_dir=args.data_dir, db=getattr(args, "db", None))
-
-
-async def compile_command(args: argparse.Namespace) -> int:
+async def compile_command(model: str, device_classes: Sequence[str], *, backend: str | None = None,
+                          workers: int = 1, db: str | None = None, data_dir: Path | None = None,
+                          json_output: bool = False) -> int:  # fmt: skip
+    """Compile `model` (a zoo task, zoo model or imported model) for each class ('all': every
+    class) in `workers` processes; 0 when something fits every class, 2 for an unknown one."""
     from ..compiler.service import CompileService, UnknownTarget
     from ..compiler.targets import load_catalogue
 
     catalogue = load_catalogue()
-    classes = list(catalogue) if args.device_class == ["all"] else args.device_class
-    backend = getattr(args, "backend", None)
-    config = _config(args)
+    classes = list(catalogue) if list(device_classes) == ["all"] else list(device_classes)
+    config = ServerConfig.load(data_dir=data_dir, db=db)
     store = await Store.open(config.database_url)
-    service = CompileService(store, config.data_dir, workers=args.workers)
+    service = CompileService(store, config.data_dir, workers=workers)
     # the chosen (or preferred) backend first; a class that also has a native runtime is
     # compiled for it too, side by side, unless a backend was asked for
     compiles = [(name, backend) for name in classes]
@@ -46,10 +44,10 @@ async def compile_command(args: argparse.Namespace) -> int:
     outcomes: dict[tuple[str, str | None], StoredCompile] = {}
     try:
         with progress_bars() as progress:
-            bar = progress.add_task(f"compiling {args.model}", total=len(compiles))
+            bar = progress.add_task(f"compiling {model}", total=len(compiles))
 
             async def one(name: str, chosen: str | None) -> None:
-                outcomes[name, chosen] = await service.compile(args.model, name, chosen)
+                outcomes[name, chosen] = await service.compile(model, name, chosen)
                 progress.advance(bar)
 
             await asyncio.gather(*(one(name, chosen) for name, chosen in compiles))
@@ -61,12 +59,12 @@ async def compile_command(args: argparse.Namespace) -> int:
         await store.close()
     per_class = {name: [outcomes[name, chosen] for n, chosen in compiles if n == name]
                  for name in classes}  # fmt: skip
-    if args.json:
+    if json_output:
         results = [compile_json(found[0], found if len(found) > 1 else ())
                    for found in per_class.values()]  # fmt: skip
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     else:
-        table = Table(title=f"{args.model}: compiled for {len(classes)} class(es)")
+        table = Table(title=f"{model}: compiled for {len(classes)} class(es)")
         for column in ("class", "backend", "model", "arena", "RAM", "package", "int8",
                        "package or reason"):
             table.add_column(column, overflow="fold")
@@ -116,7 +114,9 @@ def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else "-"
 
 
-async def package_verify(args: argparse.Namespace) -> int:
+async def package_verify(file: Path, *, key: Path | None = None, data_dir: Path | None = None,
+                         json_output: bool = False) -> int:  # fmt: skip
+    """0 for an intact package signed with `key` (None: any key of the data dir's keyring)."""
     from ..compiler import PackageError, load_public_key, verify_package
     from ..compiler.package import TrustedKeys
     from ..compiler.service import Layout
@@ -124,12 +124,13 @@ async def package_verify(args: argparse.Namespace) -> int:
 
     try:
         keys: TrustedKeys | Any
-        if args.key:
-            keys = load_public_key(Path(args.key))
+        if key is not None:
+            keys = load_public_key(key)
         else:  # any key of the data dir's keyring
+            folder = Layout(ServerConfig.load(data_dir=data_dir).data_dir).keys
             keys = {e.key_id: load_public_key(e.public_key)
-                    for e in Keyring(Layout(_config(args).data_dir).keys).entries()}  # fmt: skip
-        data = Path(args.file).read_bytes()
+                    for e in Keyring(folder).entries()}  # fmt: skip
+        data = file.read_bytes()
         manifest, payload = verify_package(data, keys)
     except (OSError, ValueError) as exc:
         reason = type(exc).__name__ if isinstance(exc, PackageError) else "unreadable"
@@ -138,7 +139,7 @@ async def package_verify(args: argparse.Namespace) -> int:
     summary = {"model": manifest.model, "version": manifest.version, "task": manifest.task,
                "class": manifest.device_class, "backend": manifest.backend,
                "payload_bytes": len(payload), "arena_bytes": manifest.arena_bytes}  # fmt: skip
-    if args.json:
+    if json_output:
         print(json.dumps({"valid": True, **summary}, indent=2))
     else:
         console.print("[green]intact and correctly signed[/]: "

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -19,31 +17,47 @@ from rich.table import Table
 from ..api.auth import TOKEN_FILE
 from ..config import ServerConfig
 from ..sim.device import REGISTRATION_FORMS
-from ..sim.fleet import Fleet, fleet_configs, provisioned
+from ..sim.fleet import Fleet
 from ..sim.profile import BOARDS
 from . import keys, remote
 from .client import DEFAULT_SERVER, ApiClient, ApiFailure, find_token
 from .compiling import compile_command, package_verify
 from .output import progress_bars
 from .rollouts import rollout
+from .simulating import (
+    NoTrustKey,
+    SimOptions,
+    corrupt_fraction,
+    find_trust_key,
+    sim,
+    until_signal,
+)
 
 console = Console()
 
 
-def _server_config(args: argparse.Namespace) -> ServerConfig:
+def server_config(config_file: str | None = None, *, db: str | None = None,
+                  data_dir: Path | None = None, log_level: str | None = None,
+                  coap_host: str | None = None, coap_port: int | None = None,
+                  http_host: str | None = None, http_port: int | None = None,
+                  coaps_host: str | None = None, coaps_port: int | None = None,
+                  closed_reads: bool = False,
+                  no_provisioning: bool = False) -> ServerConfig:  # fmt: skip
+    """The configuration a local command runs with: defaults, --config file, MLAAS_*
+    environment, then the flags given (None: not given)."""
     return ServerConfig.load(
-        Path(args.config) if getattr(args, "config", None) else None,
-        coap_host=getattr(args, "coap_host", None),
-        coap_port=getattr(args, "coap_port", None),
-        http_host=getattr(args, "http_host", None),
-        http_port=getattr(args, "http_port", None),
-        coaps_host=getattr(args, "coaps_host", None),
-        coaps_port=getattr(args, "coaps_port", None),
-        open_reads=False if getattr(args, "closed_reads", False) else None,
-        provisioning=False if getattr(args, "no_provisioning", False) else None,
-        db=args.db,
-        data_dir=args.data_dir,
-        log_level=args.log_level,
+        Path(config_file) if config_file else None,
+        coap_host=coap_host,
+        coap_port=coap_port,
+        http_host=http_host,
+        http_port=http_port,
+        coaps_host=coaps_host,
+        coaps_port=coaps_port,
+        open_reads=False if closed_reads else None,
+        provisioning=False if no_provisioning else None,
+        db=db,
+        data_dir=data_dir,
+        log_level=log_level,
     )
 
 
@@ -56,21 +70,12 @@ def _logging(level: str) -> None:
     )
 
 
-async def _until_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
 # commands
-async def serve(args: argparse.Namespace) -> int:
+async def serve(config: ServerConfig, compile_workers: int = 1) -> int:
     from ..app import MlaasService
 
-    config = _server_config(args)
     _logging(config.log_level)
-    async with MlaasService(config, compile_workers=args.compile_workers) as service:
+    async with MlaasService(config, compile_workers=compile_workers) as service:
         nosec = f"coap://{config.coap_host}:{config.coap_port}" if config.coap_port >= 0 \
             else "no NoSec CoAP"  # fmt: skip
         console.print(f"LwM2M server on {nosec}, database {config.database_url}")
@@ -80,85 +85,8 @@ async def serve(args: argparse.Namespace) -> int:
         if service.api is not None:
             console.print(f"REST API on {service.api.url}/api (token in "
                           f"{config.data_dir / TOKEN_FILE})")  # fmt: skip
-        await _until_signal()
+        await until_signal()
     return 0
-
-
-def _trust_key(args: argparse.Namespace) -> bytes | None:
-    from ..compiler.service import Layout
-    from ..compiler.signing import PUBLIC_KEY_FILE
-
-    path = (
-        Path(args.trust_key)
-        if args.trust_key
-        else Layout(ServerConfig.load(data_dir=args.data_dir).data_dir).keys / PUBLIC_KEY_FILE
-    )
-    return path.read_bytes() if path.is_file() else None  # fmt: skip
-
-
-def _fail(text: str | None) -> float:
-    if not text:
-        return 0.0
-    kind, _, value = text.partition(":")
-    if kind != "integrity" or not value:
-        raise SystemExit(f"--fail takes integrity:P, not {text!r}")
-    return float(value)
-
-
-async def sim(args: argparse.Namespace) -> int:
-    _logging(args.log_level)
-    configs = fleet_configs(
-        args.server,
-        args.devices,
-        prefix=args.prefix,
-        boards=args.board or (),
-        tasks=args.task or (),
-        lifetime=args.lifetime,
-        lwm2m_version=args.lwm2m,
-        queue_mode=args.queue,
-        registration_form=args.form,
-        delivery=args.delivery,
-        trust_key=_trust_key(args),
-        corrupt_fraction=_fail(args.fail),
-    )
-    fleet = Fleet(configs)
-    with progress_bars(console) as progress:
-        task = progress.add_task("registering", total=len(configs))
-        failed = await fleet.start(progress=lambda _d: progress.advance(task))
-    console.print(
-        f"{len(configs) - len(failed)} of {len(configs)} devices registered"
-        + (f"; failed: {', '.join(failed[:10])}" if failed else "")
-    )
-    outcome = 1 if failed else 0
-    try:
-        if args.until_provisioned is not None:
-            outcome = max(outcome, await _until_provisioned(fleet, args.until_provisioned))
-        elif args.duration:
-            await asyncio.wait_for(_until_signal(), args.duration)
-        else:
-            await _until_signal()
-    except TimeoutError:
-        pass
-    await fleet.stop()
-    return outcome
-
-
-async def _until_provisioned(fleet: Fleet, timeout: float) -> int:
-    """0 once every device runs a model; 1 when `timeout` seconds pass first."""
-    total = len(fleet.devices)
-    with progress_bars(console) as progress:
-        bar = progress.add_task("provisioned", total=total)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done = sum(provisioned(d) for d in fleet.devices)
-            progress.update(bar, completed=done)
-            if done == total:
-                return 0
-            await asyncio.sleep(0.5)
-    missing = [d.config.endpoint for d in fleet.devices if not provisioned(d)]
-    console.print(f"[red]{len(missing)} device(s) not running a model after {timeout:.0f} s: "
-                  f"{', '.join(missing[:10])}[/]")  # fmt: skip
-    return 1
 
 
 DEMO_CLASSES = ("nrf52840", "stm32f746", "mps2-an386", "nrf5340")
@@ -166,7 +94,7 @@ DEMO_TASKS = ("gesture", "anomaly", "sine")
 STAGES = ("classified", "compiled", "delivering", "running")
 
 
-async def demo(args: argparse.Namespace) -> int:
+async def demo(config: ServerConfig, timeout: float = 600.0) -> int:
     """The main job: a mixed simulated fleet registers and every device ends up running the
     model compiled for its class, delivered over LwM2M object 5 by push or pull."""
     from dataclasses import replace as replace_config
@@ -177,7 +105,6 @@ async def demo(args: argparse.Namespace) -> int:
     from ..server import Event, EventKind
     from ..sim import DeviceConfig
 
-    config = _server_config(args)
     _logging("WARNING")
     Signer(Layout(config.data_dir).keys)  # devices are given the service's key up front
     trust_key = (Layout(config.data_dir).keys / PUBLIC_KEY_FILE).read_bytes()
@@ -215,7 +142,7 @@ async def demo(args: argparse.Namespace) -> int:
             with service.server.events.listening(on_event):
                 started = time.monotonic()
                 await simulated.start()
-                deadline = started + args.timeout
+                deadline = started + timeout
                 while time.monotonic() < deadline and not _settled(service, fleet):
                     await asyncio.sleep(0.5)
         table = Table(title=f"{len(fleet)} devices, provisioned over LwM2M")
@@ -249,11 +176,11 @@ def _settled(service: Any, devices: list[Any]) -> bool:
     return all(s is not None and s.stage in ("running", "failed") for s in stages)
 
 
-def _run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], **options: Any) -> None:
-    """Run a local command's coroutine; its result is the exit code."""
-    args = argparse.Namespace(**options)
+def _run(command: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
+    """Run a local command's coroutine (made inside, so that reading its configuration fails
+    the same way); its result is the exit code."""
     try:
-        code = int(asyncio.run(command(args)))
+        code = int(asyncio.run(command()))
     except KeyboardInterrupt:
         code = 130
     except OSError as exc:
@@ -267,7 +194,7 @@ def storage(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--db", help="SQLite file path or SQLAlchemy URL"),
         click.option("--data-dir", type=click.Path(path_type=Path),
                      help="folder for the database and artifacts"),
-        click.option("--config", help="TOML configuration file ([server] table)"),
+        click.option("--config", "config_file", help="TOML configuration file ([server] table)"),
         click.option("--log-level", default="INFO", show_default=True, help="logging level"),
     )):  # fmt: skip
         function = option(function)
@@ -316,9 +243,17 @@ def cli(ctx: click.Context, server: str, token: str | None) -> None:
 @click.option("--no-provisioning", is_flag=True,
               help="register and manage devices without provisioning them")
 @storage
-def serve_command(**options: Any) -> None:
+def serve_command(coap_host: str | None, coap_port: int | None, compile_workers: int,
+                  coaps_host: str | None, coaps_port: int | None, http_host: str | None,
+                  http_port: int | None, closed_reads: bool, no_provisioning: bool,
+                  db: str | None, data_dir: Path | None, config_file: str | None,
+                  log_level: str) -> None:  # fmt: skip
     """Run the service: LwM2M server, compiler, provisioning, rollouts and REST API."""
-    _run(serve, **options)
+    _run(lambda: serve(server_config(
+        config_file, db=db, data_dir=data_dir, log_level=log_level, coap_host=coap_host,
+        coap_port=coap_port, http_host=http_host, http_port=http_port, coaps_host=coaps_host,
+        coaps_port=coaps_port, closed_reads=closed_reads, no_provisioning=no_provisioning),
+        compile_workers))  # fmt: skip
 
 
 @cli.command("sim")
@@ -340,15 +275,43 @@ def serve_command(**options: Any) -> None:
 @click.option("--fail", metavar="integrity:P", help="corrupt a fraction P of received packages")
 @click.option("--until-provisioned", type=float, is_flag=False, flag_value=300.0,
               metavar="[TIMEOUT]",
-              help="exit 0 once every device runs a model, 1 after TIMEOUT s (300)")
-@click.option("--trust-key", help="the service's public key (default: the data dir's)")
+              help="exit 0 once every device runs a model; 1 once each runs one or was refused "
+                   "by the server (reasons shown), or after TIMEOUT s (300)")
+@click.option("--trust-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="the service's public key (default: the data dir's)")
+@click.option("--no-trust-key", is_flag=True,
+              help="devices that trust no key: they register but refuse every package")
 @click.option("--data-dir", type=click.Path(path_type=Path),
-              help="where the service's key is found")
+              help="the server's data dir: its public key, and the API token")
+@click.option("--api", metavar="URL", help="the service's REST API, asked with "
+              "--until-provisioned which devices it refused and why (default: mlaas --server)")
 @click.option("--duration", type=float, help="seconds to run, then de-register and exit")
 @click.option("--log-level", default="WARNING", show_default=True)
-def sim_command(**options: Any) -> None:
+@click.pass_context
+def sim_command(ctx: click.Context, server: str, devices: int, prefix: str, lifetime: int,
+                lwm2m: str, queue: bool, form: str, board: tuple[str, ...],
+                task: tuple[str, ...], delivery: str, fail: str | None,
+                until_provisioned: float | None, trust_key: Path | None, no_trust_key: bool,
+                data_dir: Path | None, api: str | None, duration: float | None,
+                log_level: str) -> None:  # fmt: skip
     """Run simulated LwM2M devices."""
-    _run(sim, **options)
+    if trust_key is not None and no_trust_key:
+        raise click.UsageError("give --trust-key or --no-trust-key, not both")
+    try:
+        fraction = corrupt_fraction(fail)
+        key = None if no_trust_key else find_trust_key(trust_key, data_dir)
+    except (ValueError, NoTrustKey) as exc:
+        raise OperatorError(str(exc)) from None
+    operator = ctx.find_object(ApiClient)
+    client = ApiClient(api or (operator.server if operator else DEFAULT_SERVER),
+                       find_token(ctx.find_root().params.get("token"), data_dir))  # fmt: skip
+    options = SimOptions(
+        server=server, devices=devices, prefix=prefix, boards=board, tasks=task,
+        lifetime=lifetime, lwm2m_version=lwm2m, queue_mode=queue, registration_form=form,
+        delivery=delivery, trust_key=key, corrupt_fraction=fraction,
+        until_provisioned=until_provisioned, duration=duration, api=client)  # fmt: skip
+    _logging(log_level)
+    _run(lambda: sim(options))
 
 
 @cli.command("demo")
@@ -358,9 +321,13 @@ def sim_command(**options: Any) -> None:
 @click.option("--http-port", type=int, default=0, show_default=True,
               help="REST API port (0: a free one; -1 runs none)")
 @storage
-def demo_command(**options: Any) -> None:
+def demo_command(timeout: float, coap_port: int | None, http_port: int, db: str | None,
+                 data_dir: Path | None, config_file: str | None,
+                 log_level: str) -> None:  # fmt: skip
     """The main job: a simulated fleet provisioned end to end."""
-    _run(demo, coap_host="127.0.0.1", coaps_port=0, **options)
+    _run(lambda: demo(server_config(
+        config_file, db=db, data_dir=data_dir, log_level=log_level, coap_host="127.0.0.1",
+        coap_port=coap_port, http_port=http_port, coaps_port=0), timeout))  # fmt: skip
 
 
 @cli.command("compile")
@@ -373,10 +340,12 @@ def demo_command(**options: Any) -> None:
 @click.option("--db", help="SQLite file path or SQLAlchemy URL")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="the data dir to compile in")
 @click.option("--json", "json_output", is_flag=True, help="machine-readable output")
-def compile_cli(device_class: tuple[str, ...], json_output: bool, **options: Any) -> None:
+def compile_cli(model: str, device_class: tuple[str, ...], backend: str | None, workers: int,
+                db: str | None, data_dir: Path | None, json_output: bool) -> None:  # fmt: skip
     """Compile a zoo task, zoo model or imported model for device classes, locally. A class
     with both TFLite-Micro and a native runtime is compiled for both, side by side."""
-    _run(compile_command, device_class=list(device_class), json=json_output, **options)
+    _run(lambda: compile_command(model, device_class, backend=backend, workers=workers, db=db,
+                                 data_dir=data_dir, json_output=json_output))  # fmt: skip
 
 
 @cli.group("package")
@@ -385,13 +354,15 @@ def package() -> None:
 
 
 @package.command("verify")
-@click.argument("file")
-@click.option("--key", help="public key PEM (default: any key of the data dir's keyring)")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--key", type=click.Path(path_type=Path),
+              help="public key PEM (default: any key of the data dir's keyring)")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="whose signing key to use")
 @click.option("--json", "json_output", is_flag=True, help="machine-readable output")
-def package_verify_cli(json_output: bool, **options: Any) -> None:
+def package_verify_cli(file: Path, key: Path | None, data_dir: Path | None,
+                       json_output: bool) -> None:  # fmt: skip
     """Exit 0 only for an intact, correctly signed package."""
-    _run(package_verify, json=json_output, **options)
+    _run(lambda: package_verify(file, key=key, data_dir=data_dir, json_output=json_output))
 
 
 for group in (remote.devices, remote.models, remote.classes, remote.deliveries, rollout,

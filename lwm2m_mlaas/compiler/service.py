@@ -31,6 +31,7 @@ from ..zoo.tasks import TASKS
 from ..zoo.variants import VARIANTS
 from ._version import COMPILER_VERSION
 from .backends.native import source_digest
+from .chatter import without_chatter
 from .fit import NoFit
 from .manifest import BACKEND
 from .measure import Measured
@@ -119,13 +120,14 @@ def lowered(measured_variant: Measured, core: str, folder: Path) -> NativeModel 
 
 def quiet_worker() -> None:
     """Less TensorFlow chatter on stderr: C++ info logs (set before TensorFlow is imported) and
-    its Python retracing warnings."""
+    its Python retracing warnings; each job filters what still gets through (chatter.py)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     # the TFLite converter prints its settings to the C stdout, which the parent's --json owns
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
 
 
+@without_chatter
 def compile_job(data_dir: Path, target: str, class_name: str,
                 backend: str = BACKEND) -> Artifact | NoFit:  # fmt: skip
     """The worker side: build or load the candidates, measure them (and lower them, for a
@@ -141,10 +143,12 @@ def compile_job(data_dir: Path, target: str, class_name: str,
                             backend, natives)  # fmt: skip
 
 
+@without_chatter
 def build_job(zoo_root: Path, name: str) -> str:
     return Zoo(zoo_root).get(name).version
 
 
+@without_chatter
 def import_job(zoo_root: Path, path: Path, task: str, name: str | None, kind: str | None) -> str:
     from ..zoo import TaskKind
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from lwm2m_mlaas.compiler.chatter import is_chatter
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.server import EventKind, Lwm2mServer
 from tests.conftest import wait_for
 
 
-async def mlaas(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+async def mlaas(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -23,6 +27,7 @@ async def mlaas(*args: str, timeout: float = 60) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
@@ -42,6 +47,7 @@ async def test_sim_registers_a_fleet_and_deregisters_on_exit(server: Lwm2mServer
             "samd21",
             "--lwm2m",
             "1.0",
+            "--no-trust-key",
             "--duration",
             "0.5",
         )
@@ -52,11 +58,39 @@ async def test_sim_registers_a_fleet_and_deregisters_on_exit(server: Lwm2mServer
     assert server.registrations.all() == []
 
 
+async def test_sim_without_a_trust_key_fails_at_start(server: Lwm2mServer, tmp_path: Path) -> None:
+    """Devices that could verify no package: refused before any registers, saying where the
+    key was looked for and how to give it."""
+    uri = f"coap://127.0.0.1:{server.port}"
+    kinds: list[EventKind] = []
+    with server.events.listening(lambda e: kinds.append(e.kind)):
+        elsewhere = tmp_path / "other-data-dir"
+        code, out, err = await mlaas("sim", "--server", uri, "--data-dir", str(elsewhere))
+        assert code == 1 and out == ""
+        assert err.strip() == (
+            f"mlaas: no trust key: cannot read {elsewhere}/keys/signing-key.pub.pem (No such "
+            "file or directory); is it the data dir `mlaas serve` runs with? else give "
+            "--trust-key PEM (--no-trust-key runs devices that refuse every package)"
+        )
+        # no --data-dir: the default one (here XDG_DATA_HOME's), named in the message
+        code, out, err = await mlaas(
+            "sim", "--server", uri, env={"XDG_DATA_HOME": str(tmp_path / "xdg")}
+        )
+        assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+        assert f"cannot read {tmp_path}/xdg/lwm2m-mlaas/keys/signing-key.pub.pem" in err
+        assert "give the --data-dir `mlaas serve` runs with, or --trust-key PEM" in err
+        code, _, err = await mlaas("sim", "--server", uri, "--trust-key", str(tmp_path / "k.pem"))
+        assert code == 1 and f"cannot read {tmp_path}/k.pem" in err
+        await asyncio.sleep(0.2)
+    assert kinds == [] and server.registrations.all() == []
+
+
 async def test_demo_provisions_the_whole_fleet(tmp_path: Path) -> None:
     code, out, err = await mlaas(
         "demo", "--coap-port", "0", "--data-dir", str(tmp_path), timeout=600
     )
     assert code == 0, out + err
+    assert not [line for line in err.splitlines() if is_chatter(line)], err  # TensorFlow's
     assert "24 of 24 devices run the model compiled for their class" in out
     for name in ("gesture-", "anomaly-", "sine-", "nrf5340", "mps2-an386", "push", "pull"):
         assert name in out
@@ -137,3 +171,18 @@ async def test_compile_shows_both_backends_side_by_side(trained_zoo: Path, tmp_p
     refused = json.loads(out)
     assert code == 1 and refused["fits"] is False and "backends" not in refused
     assert refused["reason"] == "nrf5340 has no native-armv8m-main-hardfp runtime (offers tflm)"
+
+
+@pytest.mark.timeout(300)  # the zoo, when this test trains it first
+async def test_compile_keeps_tensorflow_chatter_off_stderr(
+    trained_zoo: Path, tmp_path: Path
+) -> None:
+    """The workers' TensorFlow import and conversion print nothing between the progress bars:
+    stderr holds the bar only."""
+    shutil.copytree(trained_zoo, Layout(tmp_path).zoo)
+    code, out, err = await mlaas("compile", "sine-s", "--class", "samd21", "--json",
+                                 "--data-dir", str(tmp_path), timeout=240)  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["fits"]
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("compiling sine-s"), err
