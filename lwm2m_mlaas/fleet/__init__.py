@@ -1,1 +1,2 @@
-"""Fleet policy: provisioning on registration and OTA delivery of model packages."""
+"""Fleet policy: provisioning on registration, OTA delivery of model packages over object 5,
+staged rollouts, and which package signing key each device trusts."""

@@ -1,4 +1,5 @@
-"""aiocoap adapter: /rd resources, downlink requests, observations, queue mode."""
+"""aiocoap adapter: /rd, /bs and /fw resources, downlink requests, observations, queue mode,
+DTLS-PSK and OSCORE."""
 
 from .app import Lwm2mServer, build_server
 from .events import Event, EventBus, EventKind

@@ -1,4 +1,4 @@
-"""ORM rows and their mapping; rows never leave store/ (repositories return core values)."""
+"""ORM rows and their mapping; rows never leave store/ (the stores return core values)."""
 
 from __future__ import annotations
 
