@@ -1,7 +1,7 @@
 /* Just enough IPv4 for platform.h: Ethernet II, ARP (RFC 826), IPv4 (RFC 791) without options
  * or fragments, UDP (RFC 768) with checksums. One static address, one peer: the host. QEMU's
  * user networking (net=192.0.2.0/24,host=192.0.2.2) forwards 192.0.2.2 to the host's
- * loopback; the firmware must never address anything else (DESIGN.md). */
+ * loopback; the firmware must never address anything else (DESIGN.md, "Known pitfalls"). */
 #include <string.h>
 
 #include "eth.h"

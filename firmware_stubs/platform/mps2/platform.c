@@ -125,7 +125,7 @@ const struct board_info *platform_board(void)
 void platform_init(void)
 {
     /* SysTick from the processor clock: RVR = cycles per ms - 1 (ARMv7-M B3.3). The tick also
-     * keeps QEMU's CMSDK UART from stalling (DESIGN.md). */
+     * keeps QEMU's CMSDK UART from stalling (DESIGN.md, "Known pitfalls"). */
     SYST_RVR = BOARD_SYSCLK_HZ / 1000u - 1u;
     SYST_CVR = 0;
     SYST_CSR = SYST_CSR_CLKSOURCE | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
