@@ -24,7 +24,7 @@ import aiocoap
 import pytest
 from aiocoap.numbers.codes import Code
 
-from tests.server.test_restart import free_udp_port
+from tests.helpers.net import free_udp_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "README.md", "lwm2m_mlaas", "objects")

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from lwm2m_mlaas.sim import SimulatedDevice
-from tests.conftest import Api, Devices
+from tests.helpers.service import Api, Devices
 
 REGISTRATION_FIELDS = [
     "endpoint", "registrationId", "registrationDate", "lastUpdate", "address", "lwM2mVersion",

@@ -9,8 +9,8 @@ from typing import Any
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.package import verify_package
 from lwm2m_mlaas.compiler.targets import load_catalogue
-from tests.conftest import Api, Devices, trust_key, wait_for
-from tests.fleet.test_provisioning import running
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices, running, trust_key
 
 
 async def get_json(api: Api, path: str, **params: str) -> Any:

@@ -20,7 +20,8 @@ from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.registration import Registration
 from lwm2m_mlaas.server import Event, EventKind
-from tests.conftest import Api, Devices, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices
 
 
 async def get_json(api: Api, path: str, status: int = 200, **params: str) -> Any:

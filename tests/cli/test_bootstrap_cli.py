@@ -15,14 +15,11 @@ from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.server.security import BootstrapClaim
 from lwm2m_mlaas.sim.accounts import bootstrap_account, dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
-from tests.cli.conftest import one_line
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.bootstrap import bootstrap_result
+from tests.helpers.service import one_line
 
 FACTORY_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
-
-
-
-
 
 
 async def test_add_list_show_remove(mlaas: Any, service: MlaasService) -> None:
@@ -179,12 +176,6 @@ async def test_a_device_bootstraps_from_a_cli_config(
         "identity": "cli-dev", "key": account.key.hex()}}}]  # fmt: skip
 
 
-async def bootstrap_result(service: MlaasService, endpoint: str) -> str | None:
-    async with service.server.store.transaction() as tx:
-        record = await tx.bootstrap.get(endpoint)
-    return None if record is None else record.last_result
-
-
 async def test_a_bootstrap_identity_named_like_its_endpoint(
     mlaas: Any, service: MlaasService, started: list[SimulatedDevice]
 ) -> None:
@@ -198,12 +189,12 @@ async def test_a_bootstrap_identity_named_like_its_endpoint(
     started.append(device)
 
     async def tried() -> bool:
-        return await bootstrap_result(service, "cli-same") is not None
+        return await bootstrap_result(service.server, "cli-same") is not None
 
     starting = asyncio.create_task(device.start(register_timeout=10))
     try:
         await wait_for(tried, timeout=10)
-        assert await bootstrap_result(service, "cli-same") == "finished"
+        assert await bootstrap_result(service.server, "cli-same") == "finished"
         await starting
     finally:
         starting.cancel()

@@ -33,11 +33,6 @@ from lwm2m_mlaas.compiler.signing import KEY_FILE, PUBLIC_KEY_FILE
 
 
 @pytest.fixture(scope="module")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    return Signer(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
 def pkg(blobs_small: Measured, signer: Signer) -> Package:
     return package(verify(blobs_small), load_catalogue()["nrf52840"], signer)
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ import cbor2
 import pytest
 from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import ACK, CON, NON, RST
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from lwm2m_mlaas.compiler.manifest import GoldenVector, Manifest, TensorSpec
 from lwm2m_mlaas.compiler.package import sign1
@@ -33,7 +33,10 @@ from lwm2m_mlaas.core.nodes import ResourceType as T
 from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer
 from lwm2m_mlaas.sim.firmware import flip_payload_byte
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.net import raw_message
+from tests.helpers.packages import raw_public_key
+from tests.helpers.service import notifications
 
 STUBS = Path(__file__).resolve().parents[2] / "firmware_stubs"
 SLOT = 1024 * 1024
@@ -145,14 +148,8 @@ async def stub(server: Lwm2mServer, launch: Launch) -> Launch:
 # ---- packages ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    return Signer(tmp_path_factory.mktemp("keys"))
-
-
 def trust(signer: Signer) -> str:
-    raw = signer.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return f"trust={raw.hex()}"
+    return f"trust={raw_public_key(signer).hex()}"
 
 
 def make_package(signer: Signer, backend: str = "native-armv7m", size: int = 3000,
@@ -266,11 +263,6 @@ async def test_write_and_read_back(server: Lwm2mServer, stub: Launch) -> None:
 # ---- observation ------------------------------------------------------------------------------
 
 
-def notified(events: list[Event], path: str) -> list[object]:
-    return [getattr(e.data["response"].node, "value", None) for e in events
-            if e.kind is EventKind.NOTIFICATION and str(e.data["path"]) == path]  # fmt: skip
-
-
 async def test_observe_firmware_state_and_result(server: Lwm2mServer, stub: Launch) -> None:
     await stub()
     events: list[Event] = []
@@ -280,9 +272,9 @@ async def test_observe_firmware_state_and_result(server: Lwm2mServer, stub: Laun
         for n, uri in enumerate(["coaps://192.0.2.2/fw/x", "coap://10.0.0.1/fw/x", ""]):
             answer = await server.write("stub-1", "/5/0/1", SingleResource(1, T.STRING, uri))
             assert answer.code is ResponseCode.CHANGED
-            await wait_for(lambda n=n: len(notified(events, "/5/0/5")) == n + 1)
-    assert notified(events, "/5/0/5") == [9, 7, 0]
-    assert notified(events, "/5/0/3") == []  # the state stayed idle
+            await wait_for(lambda n=n: len(notifications(events, "/5/0/5")) == n + 1)
+    assert notifications(events, "/5/0/5") == [9, 7, 0]
+    assert notifications(events, "/5/0/3") == []  # the state stayed idle
     registration = await server.registration("stub-1")
     assert len(server.observations.active(registration.id)) == 2
 
@@ -293,13 +285,13 @@ async def test_pmax_and_cancel(server: Lwm2mServer, stub: Launch) -> None:
     with server.events.listening(events.append):
         assert (await server.write_attributes("stub-1", "/32101/0/2", {"pmax": "1"})).success
         await server.observe("stub-1", "/32101/0/2")
-        await wait_for(lambda: len(notified(events, "/32101/0/2")) >= 2, timeout=5)
+        await wait_for(lambda: len(notifications(events, "/32101/0/2")) >= 2, timeout=5)
         cancelled = await server.cancel_observation("stub-1", "/32101/0/2", active=True)
         assert cancelled.code is ResponseCode.CONTENT
-        count = len(notified(events, "/32101/0/2"))
+        count = len(notifications(events, "/32101/0/2"))
         await asyncio.sleep(1.5)
-    assert len(notified(events, "/32101/0/2")) == count
-    assert set(notified(events, "/32101/0/2")) == {0}
+    assert len(notifications(events, "/32101/0/2")) == count
+    assert set(notifications(events, "/32101/0/2")) == {0}
 
 
 async def test_passive_cancel_drops_the_observation_on_reset(
@@ -335,10 +327,10 @@ async def test_a_native_package_downloads_and_install_refuses_a_payload_that_is_
         assert await value(server, "stub-1", "/5/0/3") == 2
         assert (await server.execute("stub-1", "/5/0/2")).code is ResponseCode.CHANGED
         await running.wait("fw result 6")  # random bytes, not a native module: unsupported
-        await wait_for(lambda: notified(events, "/5/0/3")[-1:] == [0])
+        await wait_for(lambda: notifications(events, "/5/0/3")[-1:] == [0])
     assert f"fw received {len(package)}" in running.lines
     assert "ml: not a native module of this ABI" in running.lines
-    assert notified(events, "/5/0/3") == [1, 2, 3, 0]
+    assert notifications(events, "/5/0/3") == [1, 2, 3, 0]
     assert await value(server, "stub-1", "/5/0/5") == 6
     assert (await server.execute("stub-1", "/5/0/2")).code is ResponseCode.METHOD_NOT_ALLOWED
 
@@ -457,32 +449,33 @@ class Peer(asyncio.DatagramProtocol):
                     return answer  # separate (NON to a NON request)
 
 
-@pytest.fixture
-async def peer() -> AsyncIterator[Peer]:
+@asynccontextmanager
+async def listening() -> AsyncIterator[Peer]:
+    """A Peer on a free port of 127.0.0.1, closed on the way out."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    yield protocol
-    transport.close()
+    try:
+        yield protocol
+    finally:
+        transport.close()
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    async with listening() as opened:
+        yield opened
 
 
 @pytest.fixture
 async def sink() -> AsyncIterator[Peer]:
     """A server that never answers: the stub's Register goes there, not to `peer`."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    yield protocol
-    transport.close()
-
-
-def coap(mtype: Any, code: Code, mid: int, token: bytes = b"", **options: Any) -> aiocoap.Message:
-    message = aiocoap.Message(mtype=mtype, code=code, mid=mid, **options)
-    message.token = token
-    return message
+    async with listening() as opened:
+        yield opened
 
 
 def request(code: Code, path: str = "", mid: int = 1, mtype: Any = CON, **options: Any
             ) -> aiocoap.Message:  # fmt: skip
-    message = coap(mtype, code, mid, mid.to_bytes(2, "big"), **options)
+    message = raw_message(mtype, mid, code, mid.to_bytes(2, "big"), **options)
     message.opt.uri_path = [s for s in path.split("/") if s]
     return message
 
@@ -502,17 +495,17 @@ async def test_retransmits_and_handles_separate_responses_and_404_on_update(
     again, addr = await peer.receive(4)
     waited = asyncio.get_running_loop().time() - started
     assert again.mid == first.mid and again.token == first.token and 1.8 < waited < 3.5
-    created = coap(ACK, Code.CREATED, again.mid, again.token)
+    created = raw_message(ACK, again.mid, Code.CREATED, again.token)
     created.opt.location_path = ("rd", "abc")
     peer.send(created.encode(), addr[1])
     await running.wait("registered /rd/abc")
     update, _ = await peer.receive(3)  # at half the lifetime
     assert update.code == Code.POST and update.opt.uri_path == ("rd", "abc")
-    peer.send(coap(ACK, Code.NOT_FOUND, update.mid, update.token).encode(), addr[1])
+    peer.send(raw_message(ACK, update.mid, Code.NOT_FOUND, update.token).encode(), addr[1])
     register, _ = await peer.receive()
     assert register.opt.uri_path == ("rd",)
-    peer.send(coap(ACK, Code.EMPTY, register.mid).encode(), addr[1])
-    separate = coap(CON, Code.CREATED, 7, register.token)
+    peer.send(raw_message(ACK, register.mid, Code.EMPTY).encode(), addr[1])
+    separate = raw_message(CON, 7, Code.CREATED, register.token)
     separate.opt.location_path = ("rd", "def")
     peer.send(separate.encode(), addr[1])
     ack, _ = await peer.receive()
@@ -593,7 +586,7 @@ async def test_hostile_datagrams(peer: Peer, sink: Peer, launch: Launch) -> None
     for n, (data, _) in enumerate(cases):
         peer.send(data, port)
         if n % 50 == 49:  # keep pace: a CoAP ping is answered with RST in order
-            ping = coap(CON, Code.EMPTY, 60000 + n // 50)
+            ping = raw_message(CON, 60000 + n // 50, Code.EMPTY)
             assert (await peer.ask(ping, port)).mtype == RST
     # requests with a valid header but hostile content: each gets a well-formed error
     bad_tlv = [rng.randbytes(rng.randrange(1, 30)) for _ in range(200)]
@@ -636,9 +629,9 @@ async def test_hostile_datagrams(peer: Peer, sink: Peer, launch: Launch) -> None
             ) from None
         assert answer.code in codes and answer.mid == message.mid, (message, answer)
     # unsolicited responses are rejected (CON with RST), NON ones dropped
-    stray = coap(CON, Code.CONTENT, 400, b"zz", payload=b"x")
+    stray = raw_message(CON, 400, Code.CONTENT, b"zz", payload=b"x")
     assert (await peer.ask(stray, port)).mtype == RST
-    peer.send(coap(NON, Code.CONTENT, 401, b"z").encode(), port)
+    peer.send(raw_message(NON, 401, Code.CONTENT, b"z").encode(), port)
     assert running.alive
     answer = await peer.ask(request(Code.GET, "/3/0/0", mid=500, accept=0), port)
     assert answer.code == Code.CONTENT and answer.payload == b"lwm2m-mlaas"

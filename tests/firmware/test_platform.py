@@ -15,8 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.firmware.conftest import Boot
-from tests.firmware.qemu import BOARDS, FIRMWARE, make
+from tests.firmware.qemu import BOARDS, FIRMWARE, Boot, make
 
 CATALOGUE = FIRMWARE.parent / "lwm2m_mlaas" / "compiler" / "device_classes.toml"
 

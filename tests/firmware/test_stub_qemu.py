@@ -17,11 +17,10 @@ from lwm2m_mlaas.compiler.signing import load_public_key
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.requests import Response
-from tests.conftest import trust_key, wait_for
-from tests.firmware.conftest import Boot
-from tests.firmware.qemu import BOARDS, HOST_IP, Qemu, build
+from tests.firmware.qemu import BOARDS, HOST_IP, Boot, Qemu, build
 from tests.firmware.relay import CorruptingRelay
-from tests.fleet.test_provisioning import deliveries
+from tests.helpers import wait_for
+from tests.helpers.service import deliveries, running, trust_key
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -46,11 +45,6 @@ async def value(service: MlaasService, endpoint: str, path: str) -> object:
     response = await service.server.read(endpoint, path)
     assert isinstance(response, Response) and isinstance(response.node, SingleResource), response
     return response.node.value
-
-
-def running(service: MlaasService, endpoint: str) -> bool:
-    status = service.provisioning.status.get(endpoint)
-    return status is not None and status.stage == "running"
 
 
 def wait_line(board: Qemu, line: str) -> bool:

@@ -13,7 +13,8 @@ from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.server import Event, EventKind
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.conftest import Devices, trust_key, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import Devices, trust_key
 
 FLEET = 6
 

@@ -8,8 +8,8 @@ import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.core.security import OscoreSetting
-from tests.conftest import Api, Devices, wait_for
-from tests.fleet.test_provisioning import deliveries, running
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices, deliveries, running
 
 
 @pytest.mark.parametrize("mode", ["push", "pull"])

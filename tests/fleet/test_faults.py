@@ -13,9 +13,10 @@ from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.server import Event, EventKind
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.conftest import Devices, trust_key, wait_for
-from tests.fleet.test_provisioning import deliveries, running
-from tests.server.test_restart import ServerProcess, free_udp_port, until_up
+from tests.helpers import wait_for
+from tests.helpers.net import free_udp_port
+from tests.helpers.processes import ServerProcess, until_up
+from tests.helpers.service import Devices, deliveries, running, trust_key
 
 
 def delivery_states(events: list[Event]) -> list[str]:

@@ -9,19 +9,9 @@ import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.core.delivery import Delivery
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.conftest import Devices, trust_key, wait_for
-
-
-async def deliveries(service: MlaasService, endpoint: str) -> list[Delivery]:
-    async with service.server.store.transaction() as tx:
-        return await tx.deliveries.all(endpoint)
-
-
-def running(service: MlaasService, device: SimulatedDevice) -> bool:
-    status = service.provisioning.status.get(device.config.endpoint)
-    return status is not None and status.stage == "running"
+from tests.helpers import wait_for
+from tests.helpers.service import Devices, deliveries, running, trust_key
 
 
 @pytest.mark.parametrize(("board", "mode"), [("mps2-an386", "push"), ("nrf52840", "pull")])

@@ -14,37 +14,17 @@ from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.compiler.targets import load_catalogue
 from lwm2m_mlaas.sim import SimulatedDevice
-from tests.conftest import Api, Devices, wait_for
-from tests.fleet.test_provisioning import running
-
-
-async def call(api: Api, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    async with api.session.request(method, path, json=body) as response:
-        assert response.status == status, await response.text()
-        return await response.json()
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices, call, provisioned, until_state
 
 
 async def fleet(devices: Devices, service: MlaasService, names: list[str],
                 **options: Any) -> list[SimulatedDevice]:  # fmt: skip
-    started = [await devices(name, "mps2-an386", task="sine", delivery="push", **options)
-               for name in names]  # fmt: skip
-    await wait_for(lambda: all(running(service, d) for d in started), timeout=120)
-    return started
+    return await provisioned(devices, service, *names, delivery="push", **options)
 
 
 def installed(device: SimulatedDevice) -> object:
     return device.tree.get("/5/0/7")
-
-
-async def until_state(api: Api, rollout_id: int, *states: str, timeout: float = 120) -> Any:
-    found: dict[str, Any] = {}
-
-    async def reached() -> bool:
-        found.update(await call(api, "GET", f"/api/mlaas/rollouts/{rollout_id}"))
-        return found["state"] in states
-
-    await wait_for(reached, timeout=timeout, interval=0.2)
-    return found
 
 
 def new_variant(service: MlaasService, device: SimulatedDevice) -> str:

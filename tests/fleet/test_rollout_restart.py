@@ -12,9 +12,10 @@ import aiohttp
 from lwm2m_mlaas.api.auth import TOKEN_FILE
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.api.test_serve import free_tcp_port, until_http
-from tests.conftest import trust_key, wait_for
-from tests.server.test_restart import ServerProcess, free_udp_port
+from tests.helpers import wait_for
+from tests.helpers.net import free_tcp_port, free_udp_port
+from tests.helpers.processes import ServerProcess, until_http
+from tests.helpers.service import trust_key
 
 SETTINGS = {"MLAAS_REQUEST_TIMEOUT": "3", "MLAAS_DELIVERY_TIMEOUT": "10",
             "MLAAS_RETRY_BACKOFF": "0.2", "MLAAS_LIFETIME_GRACE": "30"}  # fmt: skip

@@ -11,7 +11,7 @@ from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.nodes import ResourceType, SingleResource
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Lwm2mServer
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 CLIENT = Path(__file__).parent / "node" / "client.js"
 

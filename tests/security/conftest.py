@@ -27,7 +27,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.server import Lwm2mServer
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "lwm2m-mlaas-hypothesis")
 """Hypothesis's own files (its constants cache) stay out of the repository."""

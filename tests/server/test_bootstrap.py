@@ -19,7 +19,8 @@ from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.server import Lwm2mServer, build_server
 from lwm2m_mlaas.sim.accounts import dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.bootstrap import bootstrap_result
 
 FACTORY_KEY = bytes(range(16))
 
@@ -71,12 +72,6 @@ async def factory_device(server: Lwm2mServer) -> AsyncIterator[Factory]:
     yield start
     for device in started:
         await device.stop()
-
-
-async def bootstrap_result(server: Lwm2mServer, endpoint: str) -> str | None:
-    async with server.store.transaction() as tx:
-        record = await tx.bootstrap.get(endpoint)
-    return None if record is None else record.last_result
 
 
 async def test_factory_device_bootstraps_then_registers_over_dtls(

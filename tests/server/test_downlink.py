@@ -19,7 +19,8 @@ from lwm2m_mlaas.core.nodes import (
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Lwm2mServer, Queued
 from lwm2m_mlaas.sim import BOARDS, SimulatedDevice
-from tests.conftest import DeviceFactory, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import DeviceFactory
 
 
 def answered(result: Response | Queued) -> Response:

@@ -18,7 +18,7 @@ from lwm2m_mlaas.core.security import SEQUENCE_RESERVE, OscoreInfo, OscoreSettin
 from lwm2m_mlaas.oscore import OscoreContext
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer, build_server
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 SECRET = bytes(range(1, 17))
 

@@ -8,7 +8,8 @@ from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.nodes import ResourceType, SingleResource
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer, Queued
-from tests.conftest import DeviceFactory, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import DeviceFactory
 
 
 async def test_requests_to_a_sleeping_device_go_out_at_its_next_update(
