@@ -68,6 +68,7 @@ async def test_sim_without_a_trust_key_fails_at_start(server: Lwm2mServer, tmp_p
     assert kinds == [] and server.registrations.all() == []
 
 
+@pytest.mark.slow  # provisions a whole fleet
 async def test_demo_provisions_the_whole_fleet(tmp_path: Path) -> None:
     code, out, err = await run_mlaas(
         "demo", "--coap-port", "0", "--data-dir", str(tmp_path), timeout=600
@@ -98,6 +99,7 @@ async def test_serve_on_a_busy_port_fails_clearly(server: Lwm2mServer, tmp_path:
     assert "Address already in use" in out
 
 
+@pytest.mark.slow  # compiles
 async def test_compile_and_package_verify(tmp_path: Path) -> None:
     code, out, err = await run_mlaas(
         "compile", "sine-s", "--class", "samd21", "--json", "--data-dir", str(tmp_path), timeout=180
@@ -125,6 +127,7 @@ async def test_compile_and_package_verify(tmp_path: Path) -> None:
     assert code == 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)  # the zoo (when this test trains it first) and two compiles
 async def test_compile_shows_both_backends_side_by_side(trained_zoo: Path, tmp_path: Path) -> None:
     shutil.copytree(trained_zoo, Layout(tmp_path).zoo)
@@ -157,6 +160,7 @@ async def test_compile_shows_both_backends_side_by_side(trained_zoo: Path, tmp_p
     assert refused["reason"] == "nrf5340 has no native-armv8m-main-hardfp runtime (offers tflm)"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)  # the zoo, when this test trains it first
 async def test_compile_keeps_tensorflow_chatter_off_stderr(
     trained_zoo: Path, tmp_path: Path

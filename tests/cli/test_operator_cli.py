@@ -8,12 +8,15 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.cli.main import cli
 from tests.helpers import MLPERF_TINY, wait_for
 from tests.helpers.service import Devices, provisioned
+
+pytestmark = pytest.mark.slow
 
 
 async def test_devices_and_passthrough(mlaas: Any, devices: Devices,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from lwm2m_mlaas.compiler import DeviceClass, Fitted, Measured, NoFit, fit, load_catalogue
+
+pytestmark = pytest.mark.slow
 
 KB = 1024
 

@@ -38,6 +38,8 @@ from lwm2m_mlaas.compiler.verify import run_tflm
 from lwm2m_mlaas.zoo import Zoo
 from tests.helpers import MLPERF_FILES, MLPERF_TINY
 
+pytestmark = pytest.mark.slow
+
 ZOO_TASKS = ("sine", "digits")
 RANDOM_INPUTS = 20
 TEST_INPUTS = 60

@@ -31,6 +31,8 @@ from lwm2m_mlaas.compiler import (
 )
 from lwm2m_mlaas.compiler.signing import KEY_FILE, PUBLIC_KEY_FILE
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def pkg(blobs_small: Measured, signer: Signer) -> Package:

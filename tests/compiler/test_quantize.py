@@ -18,6 +18,8 @@ from tests.helpers import MLPERF_TINY
 
 from .conftest import MLPERF_MODELS
 
+pytestmark = pytest.mark.slow
+
 DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
 
 

@@ -33,6 +33,8 @@ from lwm2m_mlaas.zoo import Zoo
 from tests.firmware.qemu import Qemu, build
 from tests.helpers import MLPERF_FILES, MLPERF_TINY
 
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+
 ZOO_MODELS = ("sine-s", "digits-s", "digits-l")
 BOARD_CORES = {
     "mps2-an385": "cortex-m3",

@@ -17,6 +17,8 @@ import pytest
 
 from tests.firmware.qemu import BOARDS, FIRMWARE, Boot, make
 
+pytestmark = pytest.mark.qemu
+
 CATALOGUE = FIRMWARE.parent / "lwm2m_mlaas" / "compiler" / "device_classes.toml"
 
 

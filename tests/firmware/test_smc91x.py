@@ -16,6 +16,8 @@ import pytest
 
 from tests.firmware.qemu import BOARDS, FIRMWARE, Boot, build, make
 
+pytestmark = pytest.mark.qemu
+
 BOARD = "versatilepb"
 CATALOGUE = FIRMWARE.parent / "lwm2m_mlaas" / "compiler" / "device_classes.toml"
 

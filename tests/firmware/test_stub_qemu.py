@@ -22,7 +22,7 @@ from tests.firmware.relay import CorruptingRelay
 from tests.helpers import wait_for
 from tests.helpers.service import deliveries, running, trust_key
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.timeout(300)]
 
 MODES = {"mps2-an385": "pull", "mps2-an386": "push", "mps2-an500": "pull", "mps2-an505": "push"}
 RUNTIMES = {"mps2-an385": "native-armv7m", "mps2-an386": "native-armv7em-hardfp",

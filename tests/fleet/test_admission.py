@@ -16,6 +16,8 @@ from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.service import Devices, trust_key
 
+pytestmark = pytest.mark.slow
+
 FLEET = 6
 
 

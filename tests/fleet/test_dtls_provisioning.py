@@ -11,6 +11,8 @@ from lwm2m_mlaas.core.security import OscoreSetting
 from tests.helpers import wait_for
 from tests.helpers.service import Api, Devices, deliveries, running
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("mode", ["push", "pull"])
 async def test_provisioned_over_dtls(

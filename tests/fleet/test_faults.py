@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiocoap
+import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
@@ -17,6 +18,8 @@ from tests.helpers import wait_for
 from tests.helpers.net import free_udp_port
 from tests.helpers.processes import ServerProcess, until_up
 from tests.helpers.service import Devices, deliveries, running, trust_key
+
+pytestmark = pytest.mark.slow
 
 
 def delivery_states(events: list[Event]) -> list[str]:

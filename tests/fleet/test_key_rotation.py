@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.package import package_key_id, trust_statement
 from lwm2m_mlaas.compiler.service import Layout
@@ -18,6 +20,8 @@ from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.service import Api, Devices, call, run_cli, running, until_state
+
+pytestmark = pytest.mark.slow
 
 
 def kid_of_installed(service: MlaasService, device: SimulatedDevice) -> str:

@@ -13,6 +13,8 @@ from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.service import Devices, deliveries, running, trust_key
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(("board", "mode"), [("mps2-an386", "push"), ("nrf52840", "pull")])
 async def test_a_registered_device_ends_up_running_its_model(

@@ -9,6 +9,8 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
@@ -16,6 +18,8 @@ from lwm2m_mlaas.compiler.targets import load_catalogue
 from lwm2m_mlaas.sim import SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.service import Api, Devices, call, provisioned, until_state
+
+pytestmark = pytest.mark.slow
 
 
 async def fleet(devices: Devices, service: MlaasService, names: list[str],

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
+import pytest
 
 from lwm2m_mlaas.api.auth import TOKEN_FILE
 from lwm2m_mlaas.config import ServerConfig
@@ -16,6 +17,8 @@ from tests.helpers import wait_for
 from tests.helpers.net import free_tcp_port, free_udp_port
 from tests.helpers.processes import ServerProcess, until_http
 from tests.helpers.service import trust_key
+
+pytestmark = pytest.mark.slow
 
 SETTINGS = {"MLAAS_REQUEST_TIMEOUT": "3", "MLAAS_DELIVERY_TIMEOUT": "10",
             "MLAAS_RETRY_BACKOFF": "0.2", "MLAAS_LIFETIME_GRACE": "30"}  # fmt: skip

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.config import ServerConfig
 from tests.helpers.processes import run_mlaas
+
+pytestmark = pytest.mark.slow
 
 
 async def test_sim_until_provisioned(service: MlaasService, fleet_config: ServerConfig) -> None:

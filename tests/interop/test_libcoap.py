@@ -7,8 +7,12 @@ import re
 from functools import partial
 from pathlib import Path
 
+import pytest
+
 from lwm2m_mlaas.server import Lwm2mServer
 from tests.helpers.processes import libcoap_client
+
+pytestmark = pytest.mark.interop
 
 CLIENT = "coap-client-notls"
 coap_client = partial(libcoap_client, CLIENT)
