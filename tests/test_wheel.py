@@ -19,6 +19,7 @@ import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiocoap
 import pytest
@@ -40,9 +41,9 @@ class Venv:
         return self.root / "bin" / "python"
 
 
-def run(*args: str | Path, **kwargs: object) -> str:
+def run(*args: str | Path, **kwargs: Any) -> str:
     done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=60,
-                          **kwargs)  # type: ignore[call-overload]  # fmt: skip
+                          **kwargs)  # fmt: skip
     assert done.returncode == 0, f"{args}:\n{done.stdout}\n{done.stderr}"
     return str(done.stdout)
 

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from lwm2m_mlaas.app import MlaasService
+from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.server.security import BootstrapClaim
 from lwm2m_mlaas.sim.accounts import bootstrap_account, dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.bootstrap import bootstrap_result
-from tests.helpers.service import one_line
+from tests.helpers.service import answered, node_as, one_line
 
 FACTORY_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 
@@ -149,8 +150,8 @@ async def test_a_device_bootstraps_from_a_cli_config(
     await device.start(register_timeout=10)
     # the server reaches the device back over its new DTLS session (first thing: see
     # tests/api/test_bootstrap_api.py::test_a_bootstrapped_device_keeps_its_dtls_connection)
-    read = await server.read("cli-dev", "/3/0/2")
-    assert read.success and read.node.value == "SN-cli-dev"  # type: ignore[union-attr]
+    read = answered(await server.read("cli-dev", "/3/0/2"))
+    assert read.success and node_as(SingleResource, read).value == "SN-cli-dev"
 
     registration = server.registrations.by_endpoint("cli-dev")
     assert registration is not None and registration.secure
@@ -200,4 +201,5 @@ async def test_a_bootstrap_identity_named_like_its_endpoint(
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
     assert service.server.registrations.by_endpoint("cli-same") is not None
-    assert service.server.credentials.of("cli-same").identity == "cli-same-dm"  # type: ignore[union-attr]
+    credential = service.server.credentials.of("cli-same")
+    assert credential is not None and credential.identity == "cli-same-dm"

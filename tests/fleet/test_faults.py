@@ -12,6 +12,7 @@ import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.core.delivery import Delivery
 from lwm2m_mlaas.server import Event, EventKind
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
@@ -106,7 +107,7 @@ async def test_a_server_stopped_mid_transfer_finishes_the_delivery_after_restart
         await device.stop()
 
 
-async def deliveries_of(config: ServerConfig) -> list:  # type: ignore[type-arg]
+async def deliveries_of(config: ServerConfig) -> list[Delivery]:
     from lwm2m_mlaas.store import Store
 
     store = await Store.open(config.database_url)

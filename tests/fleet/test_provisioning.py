@@ -27,7 +27,13 @@ async def test_a_registered_device_ends_up_running_its_model(
     assert device.tree.get("/5/0/7") == status.artifact_id
     assert device.tree.get("/5/0/5") == 1 and device.tree.get("/5/0/3") == 0
     assert device.tree.get("/32101/0/0") == status.model
-    await wait_for(lambda: int(device.tree.get("/32101/0/2")) >= 2)  # type: ignore[arg-type]
+
+    def inferences() -> int:
+        count = device.tree.get("/32101/0/2")
+        assert isinstance(count, int)
+        return count
+
+    await wait_for(lambda: inferences() >= 2)
     (delivery,) = await deliveries(service, "dev-1")
     assert (delivery.state, delivery.mode, delivery.attempts) == ("succeeded", mode, 1)
 

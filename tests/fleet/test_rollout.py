@@ -65,9 +65,9 @@ async def test_a_clean_rollout_over_50_devices(
     assert all(service.provisioning.status[n].model == target for n in names)
     assert (await call(api, "GET", "/api/mlaas/fleet"))["models"] == {target: 50}
     # a device that registers again keeps the rolled-out model
-    assert await service.provisioning.choose(
-        service.server.registrations.by_endpoint("fleet-00"),  # type: ignore[arg-type]
-        _class(service), "sine") == target
+    registration = service.server.registrations.by_endpoint("fleet-00")
+    assert registration is not None
+    assert await service.provisioning.choose(registration, _class(service), "sine") == target
 
 
 def _class(service: MlaasService) -> Any:
@@ -124,9 +124,9 @@ async def test_rollback_returns_every_device_to_its_earlier_model(
     done = await until_state(api, created["id"], "rolled_back", timeout=60)
     assert done["counts"] == {"rolled_back": 4}
     await wait_for(lambda: all(installed(d) == before for d in group), timeout=30)
-    chosen = await service.provisioning.choose(
-        service.server.registrations.by_endpoint("rb-0"),  # type: ignore[arg-type]
-        _class(service), "sine")
+    registration = service.server.registrations.by_endpoint("rb-0")
+    assert registration is not None
+    chosen = await service.provisioning.choose(registration, _class(service), "sine")
     assert chosen == "sine"  # the rolled-back model is no longer the device's
 
 
@@ -186,7 +186,7 @@ async def test_an_offline_device_is_delivered_to_when_it_returns(
 
     async def two_done() -> bool:
         status = await call(api, "GET", f"/api/mlaas/rollouts/{created['id']}")
-        return status["counts"] == {"succeeded": 2, "pending": 1}
+        return bool(status["counts"] == {"succeeded": 2, "pending": 1})
 
     await wait_for(two_done, timeout=60, interval=0.2)
     assert (await call(api, "GET", f"/api/mlaas/rollouts/{created['id']}"))["state"] == "running"

@@ -62,7 +62,7 @@ async def test_sigkill_mid_wave_then_the_rollout_finishes(fleet_config: ServerCo
 
             async def mid_wave() -> bool:
                 counts = (await get(f"/api/mlaas/rollouts/{rollout_id}"))["counts"]
-                return counts.get("succeeded", 0) >= 1 and counts.get("in_progress", 0) >= 1
+                return bool(counts.get("succeeded", 0) >= 1 and counts.get("in_progress", 0) >= 1)
 
             await wait_for(mid_wave, timeout=120, interval=0.1)
         server.kill()

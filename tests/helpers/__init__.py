@@ -33,9 +33,10 @@ MLPERF_FILES = ("ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_qu
 
 
 async def wait_for(
-    condition: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0, interval: float = 0.05
+    condition: Callable[..., Awaitable[bool] | bool], timeout: float = 5.0, interval: float = 0.05
 ) -> None:
-    """Poll `condition` until it holds; fail the test after `timeout` seconds."""
+    """Poll `condition()` until it holds; fail the test after `timeout` seconds. (Any callable
+    taking no argument: a lambda binding a loop variable as a default, `lambda n=n: ...`, too.)"""
     async with asyncio.timeout(timeout):
         while True:
             result = condition()

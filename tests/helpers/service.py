@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from click.testing import CliRunner, Result
@@ -18,9 +18,19 @@ from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.delivery import Delivery
-from lwm2m_mlaas.server import Event, EventKind
+from lwm2m_mlaas.core.nodes import (
+    Lwm2mObject,
+    MultiResource,
+    ObjectInstance,
+    ResourceInstance,
+    SingleResource,
+)
+from lwm2m_mlaas.core.requests import Response
+from lwm2m_mlaas.server import Event, EventKind, Queued
 from lwm2m_mlaas.sim import SimulatedDevice
 from tests.helpers import wait_for
+
+N = TypeVar("N", Lwm2mObject, ObjectInstance, SingleResource, MultiResource, ResourceInstance)
 
 DeviceFactory = Callable[..., Awaitable[SimulatedDevice]]
 """The `device` fixture: `await device("ep", lifetime=..)`, registered with `server`."""
@@ -37,6 +47,19 @@ class Api:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+
+def answered(result: Response | Queued) -> Response:
+    """The device's answer: the request was not queued (the device is not in queue mode)."""
+    assert isinstance(result, Response), result
+    return result
+
+
+def node_as(kind: type[N], response: Response) -> N:
+    """The response's node, which must be a `kind` (ObjectInstance, SingleResource, ...)."""
+    node = response.node
+    assert isinstance(node, kind), response
+    return node
 
 
 def trust_key(config: ServerConfig) -> bytes:

@@ -31,7 +31,7 @@ class NodeClient:
             while True:
                 line = await self.process.stdout.readline()
                 assert line, f"client exited before {name!r}: {self.events}"
-                event = json.loads(line)
+                event: dict[str, Any] = json.loads(line)
                 self.events.append(event)
                 if event.get("event") == name:
                     return event

@@ -6,7 +6,8 @@ import asyncio
 
 from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.nodes import ResourceType, SingleResource
-from lwm2m_mlaas.core.requests import Response
+from lwm2m_mlaas.core.paths import Lwm2mPath
+from lwm2m_mlaas.core.requests import DownlinkRequest, Operation, Response
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer, Queued
 from tests.helpers import wait_for
 from tests.helpers.service import DeviceFactory
@@ -57,8 +58,5 @@ async def test_a_sleeping_device_really_drops_what_it_is_sent(
     assert direct.timed_out
 
 
-def server_read(path: str):  # type: ignore[no-untyped-def]
-    from lwm2m_mlaas.core.paths import Lwm2mPath
-    from lwm2m_mlaas.core.requests import DownlinkRequest, Operation
-
+def server_read(path: str) -> DownlinkRequest:
     return DownlinkRequest(Operation.READ, Lwm2mPath.parse(path))

@@ -56,7 +56,7 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
 
     async def brief_gone() -> bool:
         answer = await coap_request(client, port, Code.POST, brief_location)
-        return answer.code == Code.NOT_FOUND
+        return bool(answer.code == Code.NOT_FOUND)
 
     await wait_for(brief_gone, timeout=10, interval=0.5)
     await device.stop()

@@ -22,9 +22,10 @@ PACKAGE = os.urandom(1200)
 
 def block(number: int, mid: int) -> bytes:
     start = number * 512
-    return net.raw_message(CON, mid, Code.PUT, bytes([number + 1]), PACKAGE[start : start + 512],
-                           uri_path=("5", "0", "0"), content_format=int(ContentFormat.OPAQUE),
-                           block1=(number, start + 512 < len(PACKAGE), 5)).encode()  # fmt: skip
+    msg = net.raw_message(CON, mid, Code.PUT, bytes([number + 1]), PACKAGE[start : start + 512],
+                          uri_path=("5", "0", "0"), content_format=int(ContentFormat.OPAQUE),
+                          block1=(number, start + 512 < len(PACKAGE), 5))  # fmt: skip
+    return bytes(msg.encode())
 
 
 async def test_a_retransmitted_block_is_answered_again_not_taken_twice(
