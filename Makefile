@@ -1,4 +1,5 @@
 # Two entry points: `make demo` and `make test`. Everything they need is installed here.
+# `make test-fast`: the checks and the tests not marked slow, qemu or interop, for a quick loop.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed
 DTLS   := $(VENV)/.dtls
 NODE_PEER := tests/interop/node
 
-.PHONY: demo test check system-deps bench clean
+.PHONY: demo test test-fast check system-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,11 @@ $(DTLS): $(STAMP) system-deps
 
 test: $(STAMP) system-deps $(DTLS) check
 	$(BIN)/pytest -n 2
+
+# the DTLS extra (and the system packages it is built with) only if it is not installed yet
+test-fast: $(STAMP) check
+	@test -e $(DTLS) || $(MAKE) $(DTLS)
+	$(BIN)/pytest -n 2 -m "not slow and not qemu and not interop"
 
 bench: $(STAMP) system-deps
 	$(BIN)/pip install --quiet -e '.[test,bench]'

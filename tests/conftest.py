@@ -1,7 +1,8 @@
 """Shared fixtures: a real server on a loopback UDP port with a real SQLite file, simulated
 devices registered to it, a whole service (server, compiler, provisioning, REST API) with
-simulated devices that trust its signing key, and HTTP clients of its REST API (`api` sends
-the bearer token, `anonymous` none, `events` opens /api/event)."""
+simulated devices that trust its signing key, HTTP clients of its REST API (`api` sends the
+bearer token, `anonymous` none, `events` opens /api/event), an aiocoap client (`client`) and a
+package signing key (`signer`). Helpers that are not fixtures are in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -10,25 +11,26 @@ import json
 import multiprocessing
 import shutil
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import aiocoap
 import aiohttp
 import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
-from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE, Signer
+from lwm2m_mlaas.compiler.signing import Signer
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.server import Lwm2mServer, build_server
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-
-DeviceFactory = Callable[..., Awaitable[SimulatedDevice]]
-Devices = Callable[..., Awaitable[SimulatedDevice]]
+from tests.helpers import wait_for
+from tests.helpers.net import coap_client
+from tests.helpers.service import Api, DeviceFactory, Devices, trust_key
 
 
 @pytest.fixture
@@ -75,21 +77,6 @@ def _registered(server: Lwm2mServer, endpoint: str) -> bool:
     return server.registrations.by_endpoint(endpoint) is not None
 
 
-async def wait_for(
-    condition: Callable[[], Awaitable[bool] | bool], timeout: float = 5.0, interval: float = 0.05
-) -> None:
-    """Poll `condition` until it holds; fail the test after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            result = condition()
-            if isinstance(result, Awaitable):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(interval)
-
-
-
 @pytest.fixture(scope="session")
 def trained_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The zoo tasks these tests ask for, trained once per session (in a worker process, like
@@ -124,10 +111,6 @@ async def service(fleet_config: ServerConfig) -> AsyncIterator[MlaasService]:
         yield running
 
 
-def trust_key(config: ServerConfig) -> bytes:
-    return (Layout(config.data_dir).keys / PUBLIC_KEY_FILE).read_bytes()
-
-
 @pytest.fixture
 async def devices(service: MlaasService, fleet_config: ServerConfig) -> AsyncIterator[Devices]:
     started: list[SimulatedDevice] = []
@@ -147,13 +130,17 @@ async def devices(service: MlaasService, fleet_config: ServerConfig) -> AsyncIte
         await device.stop()
 
 
-@dataclass
-class Api:
-    session: aiohttp.ClientSession
-    base: str
+@pytest.fixture
+async def client() -> AsyncIterator[aiocoap.Context]:
+    """An aiocoap client context over plain UDP."""
+    async with coap_client() as context:
+        yield context
 
-    def url(self, path: str) -> str:
-        return self.base + path
+
+@pytest.fixture(scope="session")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
+    """A package signing key, one per session (per xdist worker)."""
+    return Signer(tmp_path_factory.mktemp("keys"))
 
 
 @pytest.fixture

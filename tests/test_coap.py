@@ -20,6 +20,7 @@ from aiocoap.numbers.types import ACK, CON, RST
 from lwm2m_mlaas import coap
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.server import build_server
+from tests.helpers.net import datagram, raw_message, receive, send, udp_peer
 
 
 class Tuning(TransportTuning):
@@ -29,9 +30,7 @@ class Tuning(TransportTuning):
 
 @pytest.fixture
 def peer() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.setblocking(False)
+    with udp_peer() as sock:
         yield sock
 
 
@@ -40,14 +39,6 @@ async def context() -> AsyncIterator[aiocoap.Context]:
     ctx = await coap.server_context(coap_resource.Site(), "127.0.0.1", 0)
     yield ctx
     await ctx.shutdown()
-
-
-async def datagram(peer: socket.socket, timeout: float = 5.0) -> bytes:
-    return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(peer, 2048), timeout)
-
-
-async def receive(peer: socket.socket, timeout: float = 5.0) -> aiocoap.Message:
-    return aiocoap.Message.decode(await datagram(peer, timeout))
 
 
 async def request_to(context: aiocoap.Context, peer: socket.socket,
@@ -59,16 +50,8 @@ async def request_to(context: aiocoap.Context, peer: socket.socket,
     return asyncio.create_task(exchanges.request(msg))
 
 
-def message(mtype: object, mid: int, code: Code, token: bytes = b"",
-            payload: bytes = b"", **options: object) -> aiocoap.Message:  # fmt: skip
-    msg = aiocoap.Message(code=code, payload=payload, **options)
-    msg.mtype, msg.mid, msg.token = mtype, mid, token
-    return msg
-
-
 async def answer(peer: socket.socket, context: aiocoap.Context, reply: aiocoap.Message) -> None:
-    await asyncio.get_running_loop().sock_sendto(peer, reply.encode(),
-                                                 ("127.0.0.1", coap.bound_port(context)))
+    await send(peer, reply.encode(), coap.bound_port(context))
 
 
 async def test_a_request_is_retransmitted_until_the_piggybacked_answer(
@@ -82,7 +65,7 @@ async def test_a_request_is_retransmitted_until_the_piggybacked_answer(
     first = aiocoap.Message.decode(sent)
     assert (first.mtype, first.code, first.opt.uri_path, first.opt.block2.block_number) == (
         CON, Code.GET, ("fw", "p"), 2)  # fmt: skip
-    await answer(peer, context, message(ACK, first.mid, Code.CONTENT, first.token,
+    await answer(peer, context, raw_message(ACK, first.mid, Code.CONTENT, first.token,
                                         b"block 2"))
     reply = await asyncio.wait_for(pending, 5)
     assert (reply.code, reply.payload) == (Code.CONTENT, b"block 2")
@@ -96,8 +79,8 @@ async def test_a_separate_response_is_matched_on_its_token_and_acknowledged(
     exchanges = coap.Exchanges(context)
     pending = await request_to(context, peer, exchanges)
     request = await receive(peer)
-    await answer(peer, context, message(ACK, request.mid, Code.EMPTY))
-    await answer(peer, context, message(CON, 7, Code.CONTENT, request.token, b"later"))
+    await answer(peer, context, raw_message(ACK, request.mid, Code.EMPTY))
+    await answer(peer, context, raw_message(CON, 7, Code.CONTENT, request.token, b"later"))
     ack = await receive(peer)
     assert (ack.mtype, ack.mid, ack.code) == (ACK, 7, Code.EMPTY)
     reply = await asyncio.wait_for(pending, 5)
@@ -110,7 +93,7 @@ async def test_a_reset_or_silence_fails_the_request(
     exchanges = coap.Exchanges(context)
     pending = await request_to(context, peer, exchanges)
     request = await receive(peer)
-    await answer(peer, context, message(RST, request.mid, Code.EMPTY))
+    await answer(peer, context, raw_message(RST, request.mid, Code.EMPTY))
     with pytest.raises(aiocoap.error.MessageError):
         await asyncio.wait_for(pending, 5)
 
@@ -132,7 +115,7 @@ async def test_a_duplicate_register_gets_the_first_answer_until_the_exchange_lif
     config = replace(ServerConfig(), coap_host="127.0.0.1", coap_port=0, coaps_port=-1,
                      data_dir=tmp_path, http_port=-1)  # fmt: skip
     async with build_server(config) as server:
-        register = message(CON, 4711, Code.POST, b"\x01", b"</1/0>,</3/0>", uri_path=("rd",),
+        register = raw_message(CON, 4711, Code.POST, b"\x01", b"</1/0>,</3/0>", uri_path=("rd",),
                            uri_query=("ep=dup-1", "lt=60"))  # fmt: skip
         loop = asyncio.get_running_loop()
         answers = []

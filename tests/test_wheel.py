@@ -19,12 +19,13 @@ import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiocoap
 import pytest
 from aiocoap.numbers.codes import Code
 
-from tests.server.test_restart import free_udp_port
+from tests.helpers.net import free_udp_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "README.md", "lwm2m_mlaas", "objects")
@@ -40,9 +41,9 @@ class Venv:
         return self.root / "bin" / "python"
 
 
-def run(*args: str | Path, **kwargs: object) -> str:
+def run(*args: str | Path, **kwargs: Any) -> str:
     done = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=60,
-                          **kwargs)  # type: ignore[call-overload]  # fmt: skip
+                          **kwargs)  # fmt: skip
     assert done.returncode == 0, f"{args}:\n{done.stdout}\n{done.stderr}"
     return str(done.stdout)
 

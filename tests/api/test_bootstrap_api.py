@@ -18,8 +18,9 @@ import pytest
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.sim.accounts import dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
-from tests.conftest import Api, wait_for
-from tests.core.test_bootstrap_config import BS_KEY, DM_KEY, LESHAN_EXAMPLE
+from tests.helpers import wait_for
+from tests.helpers.bootstrap import BS_KEY, DM_KEY, LESHAN_EXAMPLE
+from tests.helpers.service import Api
 
 
 def config_for(identity: str, key: bytes = BS_KEY, **security_0: Any) -> dict[str, Any]:

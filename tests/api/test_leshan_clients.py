@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from lwm2m_mlaas.sim import SimulatedDevice
-from tests.conftest import Api, Devices
+from tests.helpers.service import Api, Devices
 
 REGISTRATION_FIELDS = [
     "endpoint", "registrationId", "registrationDate", "lastUpdate", "address", "lwM2mVersion",
@@ -21,7 +21,8 @@ def assert_registration(shaped: dict[str, Any], device: SimulatedDevice) -> None
     config = device.config
     assert list(shaped) == REGISTRATION_FIELDS
     assert shaped["endpoint"] == config.endpoint
-    assert shaped["registrationId"] == device.location.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    assert device.location is not None
+    assert shaped["registrationId"] == device.location.rsplit("/", 1)[-1]
     now = time.time() * 1000
     assert now - 60_000 < shaped["registrationDate"] <= shaped["lastUpdate"] <= now
     host, _, port = shaped["address"].rpartition(":")

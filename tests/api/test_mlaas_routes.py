@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.package import verify_package
 from lwm2m_mlaas.compiler.targets import load_catalogue
-from tests.conftest import Api, Devices, trust_key, wait_for
-from tests.fleet.test_provisioning import running
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices, running, trust_key
+
+pytestmark = pytest.mark.slow
 
 
 async def get_json(api: Api, path: str, **params: str) -> Any:

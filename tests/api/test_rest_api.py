@@ -20,7 +20,8 @@ from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.registration import Registration
 from lwm2m_mlaas.server import Event, EventKind
-from tests.conftest import Api, Devices, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices
 
 
 async def get_json(api: Api, path: str, status: int = 200, **params: str) -> Any:
@@ -307,8 +308,12 @@ async def test_openapi_document_lists_every_route(api: Api, service: MlaasServic
     assert paths["/api/clients/{ep}/{path}"]["put"]["security"] == [{"bearer": []}]
     assert "security" not in paths["/api/clients"]["get"]
     assert paths["/api/clients/{ep}"]["get"]["parameters"][0]["name"] == "ep"
-    routes = {(r.resource.canonical, r.method) for r in service.api.app.router.routes()  # type: ignore[union-attr]
-              if r.method != "HEAD"}  # fmt: skip
+    assert service.api is not None
+    routes: set[tuple[str, str]] = set()
+    for route in service.api.app.router.routes():
+        if route.method != "HEAD":
+            assert route.resource is not None
+            routes.add((route.resource.canonical, route.method))
     assert len(routes) == sum(len(methods) for methods in paths.values())
 
 

@@ -4,32 +4,14 @@ token from the data dir, and the process stops cleanly on SIGTERM with a stream 
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import aiohttp
 
 from lwm2m_mlaas.api.auth import TOKEN_FILE
 from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
-from tests.server.test_restart import ServerProcess, free_udp_port
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def until_http(url: str) -> None:
-    async with asyncio.timeout(60), aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url + "/api/clients") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.2)
+from tests.helpers.net import free_tcp_port, free_udp_port
+from tests.helpers.processes import ServerProcess, until_http
 
 
 async def test_serve_runs_the_rest_api(tmp_path: Path) -> None:

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from lwm2m_mlaas.app import MlaasService
-from lwm2m_mlaas.cli.main import cli
+from tests.helpers.service import run_cli
 
 
 @pytest.fixture
 def mlaas(service: MlaasService) -> Any:
-    """`await mlaas("devices", "list")`: the command run in a thread against the service."""
-    assert service.api is not None
-    base = ["--server", service.api.url, "--token", service.api.token]
+    """`await mlaas("devices", "list")`: the command run in a thread against the service; with
+    ok=False its exit code is the test's to check."""
 
     async def run(*args: str, ok: bool = True) -> Result:
-        result = await asyncio.to_thread(CliRunner().invoke, cli, [*base, *args])
-        if ok:
-            assert result.exit_code == 0, (result.output, result.exception)
-        return result
+        return await run_cli(service, *args, ok=True if ok else None)
 
     return run
-
-
-def one_line(result: Result) -> str:
-    """The output, which must be one line (operator errors are)."""
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    return lines[0]

@@ -12,17 +12,15 @@ from typing import Any
 import pytest
 
 from lwm2m_mlaas.app import MlaasService
+from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.server.security import BootstrapClaim
 from lwm2m_mlaas.sim.accounts import bootstrap_account, dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
-from tests.cli.conftest import one_line
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.bootstrap import bootstrap_result
+from tests.helpers.service import answered, node_as, one_line
 
 FACTORY_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
-
-
-
-
 
 
 async def test_add_list_show_remove(mlaas: Any, service: MlaasService) -> None:
@@ -152,8 +150,8 @@ async def test_a_device_bootstraps_from_a_cli_config(
     await device.start(register_timeout=10)
     # the server reaches the device back over its new DTLS session (first thing: see
     # tests/api/test_bootstrap_api.py::test_a_bootstrapped_device_keeps_its_dtls_connection)
-    read = await server.read("cli-dev", "/3/0/2")
-    assert read.success and read.node.value == "SN-cli-dev"  # type: ignore[union-attr]
+    read = answered(await server.read("cli-dev", "/3/0/2"))
+    assert read.success and node_as(SingleResource, read).value == "SN-cli-dev"
 
     registration = server.registrations.by_endpoint("cli-dev")
     assert registration is not None and registration.secure
@@ -179,12 +177,6 @@ async def test_a_device_bootstraps_from_a_cli_config(
         "identity": "cli-dev", "key": account.key.hex()}}}]  # fmt: skip
 
 
-async def bootstrap_result(service: MlaasService, endpoint: str) -> str | None:
-    async with service.server.store.transaction() as tx:
-        record = await tx.bootstrap.get(endpoint)
-    return None if record is None else record.last_result
-
-
 async def test_a_bootstrap_identity_named_like_its_endpoint(
     mlaas: Any, service: MlaasService, started: list[SimulatedDevice]
 ) -> None:
@@ -198,15 +190,16 @@ async def test_a_bootstrap_identity_named_like_its_endpoint(
     started.append(device)
 
     async def tried() -> bool:
-        return await bootstrap_result(service, "cli-same") is not None
+        return await bootstrap_result(service.server, "cli-same") is not None
 
     starting = asyncio.create_task(device.start(register_timeout=10))
     try:
         await wait_for(tried, timeout=10)
-        assert await bootstrap_result(service, "cli-same") == "finished"
+        assert await bootstrap_result(service.server, "cli-same") == "finished"
         await starting
     finally:
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
     assert service.server.registrations.by_endpoint("cli-same") is not None
-    assert service.server.credentials.of("cli-same").identity == "cli-same-dm"  # type: ignore[union-attr]
+    credential = service.server.credentials.of("cli-same")
+    assert credential is not None and credential.identity == "cli-same-dm"

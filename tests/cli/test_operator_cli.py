@@ -6,27 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.cli.main import cli
-from lwm2m_mlaas.sim import SimulatedDevice
-from tests.conftest import Devices, wait_for
-from tests.fleet.test_provisioning import running
+from tests.helpers import MLPERF_TINY, wait_for
+from tests.helpers.service import Devices, provisioned
 
-MLPERF_TINY = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
-
-
-
-
-async def provisioned(devices: Devices, service: MlaasService, *names: str,
-                      **options: Any) -> list[SimulatedDevice]:  # fmt: skip
-    started = [await devices(name, "mps2-an386", task="sine", **options) for name in names]
-    await wait_for(lambda: all(running(service, d) for d in started), timeout=120)
-    return started
+pytestmark = pytest.mark.slow
 
 
 async def test_devices_and_passthrough(mlaas: Any, devices: Devices,

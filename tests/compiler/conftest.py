@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +13,8 @@ import pytest
 from lwm2m_mlaas.compiler import Measured, QuantizedModel, measure, quantize
 from lwm2m_mlaas.zoo.model import TaskKind, ZooModel
 from lwm2m_mlaas.zoo.quality import quality
+from tests.helpers import MLPERF_TINY
 
-MLPERF = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
 MLPERF_MODELS = {
     "kws": ("kws_ref_model.tflite", TaskKind.CLASSIFICATION),
     "ic": ("pretrainedResnet_quant.tflite", TaskKind.CLASSIFICATION),
@@ -101,7 +100,8 @@ def blobs_large(keras_model: Callable[..., ZooModel]) -> Measured:
 def mlperf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, QuantizedModel]:
     """The MLPerf Tiny models as imported zoo models, with seeded random int8 test inputs and no
     labels (their data sets are not shipped here)."""
-    assert MLPERF.is_dir(), f"MLPerf Tiny models not found at {MLPERF} (../shared beside the repo)"
+    assert MLPERF_TINY.is_dir(), (f"MLPerf Tiny models not found at {MLPERF_TINY} "
+                                  "(../shared beside the repo)")  # fmt: skip
     folder = tmp_path_factory.mktemp("mlperf")
     models = {}
     for key, (file, kind) in MLPERF_MODELS.items():
@@ -112,7 +112,7 @@ def mlperf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, QuantizedModel
                 key,
                 "1",
                 kind,
-                MLPERF / file,
+                MLPERF_TINY / file,
                 folder / "missing.npz",
                 None,
                 source="import",
@@ -123,7 +123,7 @@ def mlperf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, QuantizedModel
         inputs = rng.integers(-128, 128, (24, *q.input.shape[1:]), dtype=np.int8)
         np.savez(data, representative=inputs[:4], x_test=inputs)
         models[key] = quantize(
-            ZooModel(key, "mlperf", key, "1", kind, MLPERF / file, data, None, source="import")
+            ZooModel(key, "mlperf", key, "1", kind, MLPERF_TINY / file, data, None, source="import")
         )
     return models
 

@@ -10,7 +10,7 @@ from lwm2m_mlaas.core.nodes import ObjectInstance, ResourceType, SingleResource
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Lwm2mServer
 from lwm2m_mlaas.sim import BOARDS
-from tests.conftest import DeviceFactory
+from tests.helpers.service import DeviceFactory
 
 
 async def read_instance(server: Lwm2mServer, endpoint: str, path: str) -> ObjectInstance:

@@ -11,6 +11,8 @@ from lwm2m_mlaas.compiler import Measured
 from lwm2m_mlaas.compiler._arrays import load_data, sample_inputs
 from lwm2m_mlaas.compiler.measure import _probe
 
+pytestmark = pytest.mark.slow
+
 
 def _runs(m: Measured, arena: int) -> bool:
     q = m.quantized

@@ -36,9 +36,10 @@ from lwm2m_mlaas.compiler.measure import estimate_arena
 from lwm2m_mlaas.compiler.quantize import quantize
 from lwm2m_mlaas.compiler.verify import run_tflm
 from lwm2m_mlaas.zoo import Zoo
+from tests.helpers import MLPERF_FILES, MLPERF_TINY
 
-MLPERF = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
-MLPERF_FILES = ("ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite")
+pytestmark = pytest.mark.slow
+
 ZOO_TASKS = ("sine", "digits")
 RANDOM_INPUTS = 20
 TEST_INPUTS = 60
@@ -198,7 +199,7 @@ def _rename_operator(tflite: bytes, index: int, builtin: int) -> bytes:
 
 
 def test_refuses_an_unsupported_operator_by_name() -> None:
-    tflite = _rename_operator((MLPERF / "ad01_int8.tflite").read_bytes(), 3,
+    tflite = _rename_operator((MLPERF_TINY / "ad01_int8.tflite").read_bytes(), 3,
                               schema.BuiltinOperator.TANH)  # fmt: skip
     with pytest.raises(UnsupportedModel, match=r"operator 3 TANH is not supported"):
         compile_tflite(tflite)
@@ -244,7 +245,7 @@ def native_models(
 
             add(model.name, q.tflite, inputs)
     for file in MLPERF_FILES:
-        add(file.removesuffix(".tflite"), (MLPERF / file).read_bytes(), random)
+        add(file.removesuffix(".tflite"), (MLPERF_TINY / file).read_bytes(), random)
     return models
 
 
@@ -291,7 +292,7 @@ def test_arena_is_smaller_than_every_activation_together(
 
 @pytest.fixture(scope="module")
 def kws_program() -> Program:
-    return compile_tflite((MLPERF / "kws_ref_model.tflite").read_bytes(), "kws")
+    return compile_tflite((MLPERF_TINY / "kws_ref_model.tflite").read_bytes(), "kws")
 
 
 @pytest.mark.parametrize("core", list(CORES))
@@ -307,7 +308,7 @@ def test_module_is_position_independent(kws_program: Program, core: str, tmp_pat
     assert rank == 4
     # the weights are in the image, and it is smaller than the .tflite
     assert module.rodata_bytes >= kws_program.const_bytes
-    assert len(module.image) < (MLPERF / "kws_ref_model.tflite").stat().st_size
+    assert len(module.image) < (MLPERF_TINY / "kws_ref_model.tflite").stat().st_size
     if CORES[core].dsp:
         disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(module.elf)],
                                      capture_output=True, text=True, check=True).stdout  # fmt: skip

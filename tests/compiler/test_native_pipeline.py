@@ -26,6 +26,8 @@ from lwm2m_mlaas.core.artifact import StoredCompile
 from lwm2m_mlaas.store import Store
 from lwm2m_mlaas.zoo.model import ZooModel
 
+pytestmark = pytest.mark.slow
+
 CLASS = "mps2-an385"
 TASKS = ("sine", "digits")
 MAGIC = 0x314E4C4D  # "MLN1", native_module.h

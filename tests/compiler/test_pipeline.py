@@ -23,6 +23,8 @@ from lwm2m_mlaas.compiler import (
 )
 from lwm2m_mlaas.zoo.model import ZooModel
 
+pytestmark = pytest.mark.slow
+
 
 def test_compile_task_packages_the_best_fitting_variant(
     keras_model: Callable[..., ZooModel], blobs_large: Measured, tmp_path: Path

@@ -14,8 +14,11 @@ import pytest
 
 from lwm2m_mlaas.compiler import QuantizedModel, QuantizeError, check_ops, load_catalogue, quantize
 from lwm2m_mlaas.zoo.model import ZooModel
+from tests.helpers import MLPERF_TINY
 
-from .conftest import MLPERF, MLPERF_MODELS
+from .conftest import MLPERF_MODELS
+
+pytestmark = pytest.mark.slow
 
 DYNAMIC_BATCH_OPS = {"SHAPE", "STRIDED_SLICE", "PACK"}
 
@@ -52,7 +55,7 @@ def test_a_requantizing_standalone_relu6_is_refused(keras_model: Callable[..., Z
 
 def test_imported_int8_models_pass_through_unchanged(mlperf: dict[str, QuantizedModel]) -> None:
     for key, q in mlperf.items():
-        assert q.tflite == (MLPERF / MLPERF_MODELS[key][0]).read_bytes()
+        assert q.tflite == (MLPERF_TINY / MLPERF_MODELS[key][0]).read_bytes()
         assert (q.input.dtype, q.output.dtype) == ("int8", "int8")
     kws = mlperf["kws"]
     assert kws.input.shape == (1, 49, 10, 1) and kws.output.shape == (1, 12)

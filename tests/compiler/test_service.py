@@ -13,6 +13,8 @@ from lwm2m_mlaas.compiler.service import CompileService, Layout, UnknownTarget
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.store import Store
 
+pytestmark = pytest.mark.slow
+
 
 async def test_compiles_once_and_records_artifacts_and_reasons(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'mlaas.db'}")

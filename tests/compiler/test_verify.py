@@ -8,6 +8,8 @@ import pytest
 from lwm2m_mlaas.compiler import TOLERANCE_STEPS, Measured, Verified, verify
 from lwm2m_mlaas.compiler.verify import GOLDEN_COUNT, run_tflm
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def verified(

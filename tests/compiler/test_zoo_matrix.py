@@ -17,6 +17,8 @@ from lwm2m_mlaas.compiler.verify import golden_matches
 from lwm2m_mlaas.store import Store
 from lwm2m_mlaas.zoo.tasks import TASKS
 
+pytestmark = pytest.mark.slow
+
 CNN_TASKS = {"gesture", "digits"}
 
 

@@ -16,41 +16,12 @@ from lwm2m_mlaas.core.codecs import decode, encode
 from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.ddf import load_default
 from lwm2m_mlaas.core.errors import InvalidRequest, ResponseCode
-from lwm2m_mlaas.core.nodes import ObjectInstance, ResourceType, SingleResource
+from lwm2m_mlaas.core.nodes import ObjectInstance, ObjectLink, ResourceType, SingleResource
 from lwm2m_mlaas.core.paths import Lwm2mPath
+from tests.helpers.bootstrap import BS_KEY, DM_KEY, LESHAN_EXAMPLE
 
 T = ResourceType
 MODEL = load_default()
-BS_KEY = bytes.fromhex("a1b2c3d4e5f60718293a4b5c6d7e8f90")
-DM_KEY = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
-
-# The example the Leshan 2.0 demo accepts (POST /api/bootstrap/ep1), as its UI builds it
-# (BootstrapView.vue#addConfig, bsconfigutil.js#configFromUIToRest).
-LESHAN_EXAMPLE: dict[str, Any] = {
-    "toDelete": ["/0", "/1", "/21"],
-    "autoIdForSecurityObject": False,
-    "servers": {
-        "0": {"shortId": 123, "lifetime": 300, "defaultMinPeriod": 1, "notifIfDisabled": True,
-              "binding": "U"},
-    },
-    "security": {
-        "0": {"uri": "coaps://bs.example:5684", "bootstrapServer": True, "securityMode": "PSK",
-              "publicKeyOrId": [101, 112, 49, 45, 98, 115, 45, 105, 100],
-              "secretKey": [161, 178, 195, 212, 229, 246, 7, 24, 41, 58, 75, 92, 109, 126, 143,
-                            144],
-              "serverPublicKey": [], "smsSecurityMode": "NO_SEC", "smsBindingKeyParam": [],
-              "smsBindingKeySecret": [], "serverSmsNumber": "", "clientOldOffTime": 1},
-        "1": {"uri": "coaps://dm.example:5684", "bootstrapServer": False, "securityMode": "PSK",
-              "publicKeyOrId": [101, 112, 49, 45, 100, 109, 45, 105, 100],
-              "secretKey": [15, 30, 45, 60, 75, 90, 105, 120, 135, 150, 165, 180, 195, 210, 225,
-                            240],
-              "serverPublicKey": [], "smsSecurityMode": "NO_SEC", "smsBindingKeyParam": [],
-              "smsBindingKeySecret": [], "serverSmsNumber": "", "serverId": 123,
-              "clientOldOffTime": 1},
-    },
-    "acls": {},
-    "oscore": {},
-}  # fmt: skip
 
 
 def example(**changes: Any) -> dict[str, Any]:
@@ -308,8 +279,10 @@ def test_writes_in_leshan_order() -> None:
     assert bootstrap.resources[6] == SingleResource(6, T.INTEGER, 3)  # SMS NO_SEC
     assert 10 not in bootstrap.resources  # no serverId for the bootstrap account
     assert dm.resources[10] == SingleResource(10, T.INTEGER, 123)
-    assert dm.resources[17].value.object_id == 21  # type: ignore[union-attr]
-    assert dm.resources[17].value.instance_id == 2  # type: ignore[union-attr]
+    oscore_link = getattr(dm.resources[17], "value", None)
+    assert isinstance(oscore_link, ObjectLink)
+    assert oscore_link.object_id == 21
+    assert oscore_link.instance_id == 2
     assert set(server.resources) == {0, 1, 2, 6, 7}
     assert server.resources[7] == SingleResource(7, T.STRING, "U")
     assert oscore.resources[0] == SingleResource(0, T.OPAQUE, b"\x01\x02\x03")
@@ -356,5 +329,5 @@ def test_bootstrap_account_write_encodes_every_security_resource(fmt: ContentFor
     decoded = decode(encode(node, path, MODEL, fmt), path, MODEL, fmt)
     assert isinstance(decoded, ObjectInstance)
     assert sorted(decoded.resources) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12]
-    assert decoded.resources[0].value == "coaps://bs.example:5684"  # type: ignore[union-attr]
-    assert decoded.resources[5].value == BS_KEY  # type: ignore[union-attr]
+    assert getattr(decoded.resources[0], "value", None) == "coaps://bs.example:5684"
+    assert getattr(decoded.resources[5], "value", None) == BS_KEY

@@ -18,11 +18,13 @@ from lwm2m_mlaas.core.model import ObjectRegistry
 from lwm2m_mlaas.core.nodes import (
     Lwm2mObject,
     MultiResource,
+    Node,
     ObjectInstance,
     ObjectLink,
     ResourceInstance,
     ResourceType,
     SingleResource,
+    Value,
 )
 from lwm2m_mlaas.core.paths import Lwm2mPath
 
@@ -132,9 +134,9 @@ def test_spec_example_decodes(
 
 @pytest.mark.parametrize(("payload", "path", "node"), SPEC_EXAMPLES)
 def test_spec_example_encodes_to_the_same_bytes(
-    payload: bytes, path: str, node: object, model: ObjectRegistry
+    payload: bytes, path: str, node: Node, model: ObjectRegistry
 ) -> None:
-    assert TLV.encode(node, P(path), model) == payload  # type: ignore[arg-type]
+    assert TLV.encode(node, P(path), model) == payload
 
 
 def test_instance_wrapped_for_its_object_path(model: ObjectRegistry) -> None:
@@ -216,11 +218,11 @@ def test_integer_takes_the_shortest_of_1_2_4_8_bytes(
     ],
 )
 def test_value_encodings(
-    type_: ResourceType, value: object, hex_: str, model: ObjectRegistry
+    type_: ResourceType, value: Value, hex_: str, model: ObjectRegistry
 ) -> None:
     rid = ALL_TYPES.index(type_)
     path = Lwm2mPath.of(TYPES_OBJECT, 0, rid)
-    node = SingleResource(rid, type_, value)  # type: ignore[arg-type]
+    node = SingleResource(rid, type_, value)
     payload = encode_tlv(TlvKind.RESOURCE, rid, bytes.fromhex(hex_))
     assert TLV.encode(node, path, model) == payload
     assert TLV.decode(payload, path, model) == node

@@ -92,13 +92,19 @@ def test_default_registry_holds_the_shipped_objects() -> None:
     assert load_default() is registry
     assert registry.object(4) is None
     assert registry.resource(3, 99) is None
-    assert sorted(registry.object(0).resources) == [*range(13), 17]  # type: ignore[union-attr]
-    assert sorted(registry.object(21).resources) == list(range(7))  # type: ignore[union-attr]
-    assert sorted(registry.object(1).resources) == list(range(9))  # type: ignore[union-attr]
-    assert sorted(registry.object(3).resources) == list(range(23))  # type: ignore[union-attr]
-    assert sorted(registry.object(5).resources) == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # type: ignore[union-attr]
-    assert sorted(registry.object(32100).resources) == list(range(11))  # type: ignore[union-attr]
-    assert sorted(registry.object(32101).resources) == list(range(10))  # type: ignore[union-attr]
+
+    def resource_ids(object_id: int) -> list[int]:
+        model = registry.object(object_id)
+        assert model is not None, object_id
+        return sorted(model.resources)
+
+    assert resource_ids(0) == [*range(13), 17]
+    assert resource_ids(21) == list(range(7))
+    assert resource_ids(1) == list(range(9))
+    assert resource_ids(3) == list(range(23))
+    assert resource_ids(5) == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    assert resource_ids(32100) == list(range(11))
+    assert resource_ids(32101) == list(range(10))
 
 
 @pytest.mark.parametrize(
@@ -306,7 +312,9 @@ def test_registry_and_models_are_immutable() -> None:
 
 
 def test_objectspec_json_shape() -> None:
-    spec = objectspec_json(load_default().object(5))  # type: ignore[arg-type]
+    firmware_update = load_default().object(5)
+    assert firmware_update is not None
+    spec = objectspec_json(firmware_update)
     assert list(spec) == [
         "id",
         "name",
@@ -341,7 +349,9 @@ def test_objectspec_json_shape() -> None:
 
 
 def test_objectspec_json_names_every_type_and_no_operations() -> None:
-    security = objectspec_json(load_default().object(0))  # type: ignore[arg-type]
+    security_model = load_default().object(0)
+    assert security_model is not None
+    security = objectspec_json(security_model)
     assert {r["operations"] for r in security["resourcedefs"]} == {"NONE"}
     assert security["instancetype"] == "multiple"
     names = {

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.qemu import BOARDS, Qemu, build
-
-Boot = Callable[[str, Path, str], Qemu]
+from tests.firmware.qemu import BOARDS, Boot, Qemu, build
 
 
 @pytest.fixture(scope="session")

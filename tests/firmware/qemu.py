@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -124,3 +125,7 @@ class Qemu:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.kill()
+
+
+Boot = Callable[[str, Path, str], Qemu]
+"""The `boot` fixture (firmware/conftest.py): boot(board, elf, cmdline) -> a started Qemu."""

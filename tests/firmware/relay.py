@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiocoap
 from aiocoap.numbers.codes import Code
@@ -22,7 +23,7 @@ class _Upstream(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         assert self.relay.listener is not None
@@ -57,8 +58,10 @@ class CorruptingRelay:
         for task in self.upstreams.values():
             if not task.done():
                 task.cancel()
-            elif not task.cancelled() and task.result().transport is not None:
-                task.result().transport.close()  # type: ignore[union-attr]
+            elif not task.cancelled():
+                transport = task.result().transport
+                if transport is not None:
+                    transport.close()
         if self.listener is not None:
             self.listener.close()
 
@@ -66,7 +69,13 @@ class CorruptingRelay:
         task = self.upstreams.get(device)
         if task is None:
             task = self.upstreams[device] = asyncio.ensure_future(self._open(device))
-        task.add_done_callback(lambda t: t.result().transport.sendto(data))  # type: ignore[union-attr]
+
+        def send(opened: asyncio.Task[_Upstream]) -> None:
+            transport = opened.result().transport
+            assert transport is not None
+            transport.sendto(data)
+
+        task.add_done_callback(send)
 
     async def _open(self, device: Address) -> _Upstream:
         loop = asyncio.get_running_loop()

@@ -14,26 +14,30 @@ import shutil
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiocoap
 import cbor2
 import pytest
 from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import ACK, CON, NON, RST
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from lwm2m_mlaas.compiler.manifest import GoldenVector, Manifest, TensorSpec
 from lwm2m_mlaas.compiler.package import sign1
 from lwm2m_mlaas.compiler.signing import Signer
+from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.errors import ResponseCode
+from lwm2m_mlaas.core.nodes import Lwm2mObject, MultiResource, ObjectInstance, SingleResource
 from lwm2m_mlaas.core.nodes import ResourceType as T
-from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer
 from lwm2m_mlaas.sim.firmware import flip_payload_byte
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.net import raw_message
+from tests.helpers.packages import raw_public_key
+from tests.helpers.service import answered, node_as, notifications
 
 STUBS = Path(__file__).resolve().parents[2] / "firmware_stubs"
 SLOT = 1024 * 1024
@@ -145,14 +149,8 @@ async def stub(server: Lwm2mServer, launch: Launch) -> Launch:
 # ---- packages ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    return Signer(tmp_path_factory.mktemp("keys"))
-
-
 def trust(signer: Signer) -> str:
-    raw = signer.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return f"trust={raw.hex()}"
+    return f"trust={raw_public_key(signer).hex()}"
 
 
 def make_package(signer: Signer, backend: str = "native-armv7m", size: int = 3000,
@@ -170,19 +168,20 @@ def make_package(signer: Signer, backend: str = "native-armv7m", size: int = 300
 
 
 async def push(server: Lwm2mServer, ep: str, package: bytes) -> ResponseCode:
-    answer = await server.write(ep, "/5/0/0", SingleResource(0, T.OPAQUE, package), timeout=10)
+    package_resource = SingleResource(0, T.OPAQUE, package)
+    answer = answered(await server.write(ep, "/5/0/0", package_resource, timeout=10))
     return answer.code
 
 
 async def pull(server: Lwm2mServer, ep: str, package: bytes, name: str = "p.pkg") -> None:
     server.packages.put(name, package)
     uri = f"coap://192.0.2.2:{server.port}/fw/{name}"
-    answer = await server.write(ep, "/5/0/1", SingleResource(1, T.STRING, uri))
+    answer = answered(await server.write(ep, "/5/0/1", SingleResource(1, T.STRING, uri)))
     assert answer.code is ResponseCode.CHANGED
 
 
 async def value(server: Lwm2mServer, ep: str, path: str) -> Any:
-    answer = await server.read(ep, path)
+    answer = answered(await server.read(ep, path))
     assert answer.code is ResponseCode.CONTENT, answer
     return getattr(answer.node, "value", None)
 
@@ -209,80 +208,86 @@ async def test_device_and_ml_capability_read_as_the_board(
 ) -> None:
     await stub(f"board={board}", "task=gesture", trust(signer))
     core, runtime = CORES[board]
-    device = await server.read("stub-1", "/3/0")
+    device = answered(await server.read("stub-1", "/3/0"))
     assert device.code is ResponseCode.CONTENT and device.content_format == 11542
-    values = {i: getattr(r, "value", None) for i, r in device.node.resources.items()}
+    resources = node_as(ObjectInstance, device).resources
+    values = {i: getattr(r, "value", None) for i, r in resources.items()}
     assert values[0] == "lwm2m-mlaas" and values[1] == board and values[2] == "stub-1"
     assert values[17] == board and values[18] == core and values[16] == "U"
-    assert device.node.resources[11].instances == {0: 0}
-    ml = (await server.read("stub-1", "/32100/0")).node.resources
-    assert ml[0].value == core and ml[1].value == 25
-    assert ml[2].value == 256 * 1024 and ml[3].value == 1024 * 1024
-    assert dict(ml[4].instances) == {0: runtime}  # only the native runtime: no TFLite-Micro
-    assert ml[5].value == "gesture" and ml[8].value == board
-    assert dict(ml[9].instances) == {0: signer.key_id.hex()}
+    assert isinstance(resources[11], MultiResource) and resources[11].instances == {0: 0}
+    ml = node_as(ObjectInstance, answered(await server.read("stub-1", "/32100/0"))).resources
+    ml_values = {i: getattr(r, "value", None) for i, r in ml.items()}
+    assert ml_values[0] == core and ml_values[1] == 25
+    assert ml_values[2] == 256 * 1024 and ml_values[3] == 1024 * 1024
+    runtimes, keys = ml[4], ml[9]
+    assert isinstance(runtimes, MultiResource) and isinstance(keys, MultiResource)
+    assert dict(runtimes.instances) == {0: runtime}  # only the native runtime: no TFLite-Micro
+    assert ml_values[5] == "gesture" and ml_values[8] == board
+    assert dict(keys.instances) == {0: signer.key_id.hex()}
     assert await value(server, "stub-1", "/32100/0/1") == 25
     assert await value(server, "stub-1", "/5/0/9") == 2
 
 
 async def test_formats_and_errors(server: Lwm2mServer, stub: Launch) -> None:
     await stub()
-    text = await server.read("stub-1", "/3/0/0", content_format=0)
+    text = answered(await server.read("stub-1", "/3/0/0", content_format=ContentFormat.TEXT))
     assert text.payload == b"lwm2m-mlaas" and text.content_format == 0
-    tlv = await server.read("stub-1", "/3/0/0", content_format=11542)
-    assert tlv.node.value == "lwm2m-mlaas"
-    assert (await server.read("stub-1", "/3/0/0", content_format=110)).code.value == 134  # 4.06
-    assert (await server.read("stub-1", "/3/0", content_format=0)).code.value == 134
-    assert (await server.read("stub-1", "/5/0/0")).code is ResponseCode.METHOD_NOT_ALLOWED
-    assert (await server.read("stub-1", "/9/0")).code is ResponseCode.NOT_FOUND
-    assert (await server.read("stub-1", "/3/1")).code is ResponseCode.NOT_FOUND
-    assert (await server.read("stub-1", "/3/0/99")).code is ResponseCode.NOT_FOUND
+    tlv = answered(await server.read("stub-1", "/3/0/0", content_format=ContentFormat.TLV))
+    assert node_as(SingleResource, tlv).value == "lwm2m-mlaas"
+    unacceptable = answered(await server.read("stub-1", "/3/0/0",
+                                              content_format=ContentFormat.SENML_JSON))  # fmt: skip
+    assert unacceptable.code.value == 134  # 4.06
+    whole_as_text = answered(await server.read("stub-1", "/3/0", content_format=ContentFormat.TEXT))
+    assert whole_as_text.code.value == 134
+    assert answered(await server.read("stub-1", "/5/0/0")).code is ResponseCode.METHOD_NOT_ALLOWED
+    assert answered(await server.read("stub-1", "/9/0")).code is ResponseCode.NOT_FOUND
+    assert answered(await server.read("stub-1", "/3/1")).code is ResponseCode.NOT_FOUND
+    assert answered(await server.read("stub-1", "/3/0/99")).code is ResponseCode.NOT_FOUND
     assert await value(server, "stub-1", "/32101/0/4") == 0.0
-    assert (await server.read("stub-1", "/3")).node.instances[0].resources[2].value == "stub-1"
-    links = (await server.discover("stub-1", "/5/0")).links
+    whole = node_as(Lwm2mObject, answered(await server.read("stub-1", "/3")))
+    assert getattr(whole.instances[0].resources[2], "value", None) == "stub-1"
+    links = answered(await server.discover("stub-1", "/5/0")).links
     assert links is not None and "/5/0/3" in [link.target for link in links]
-    assert (await server.delete("stub-1", "/3/0")).code is ResponseCode.METHOD_NOT_ALLOWED
+    assert answered(await server.delete("stub-1", "/3/0")).code is ResponseCode.METHOD_NOT_ALLOWED
 
 
 async def test_write_and_read_back(server: Lwm2mServer, stub: Launch) -> None:
     running = await stub("task=sine")
     task = SingleResource(5, T.STRING, "keyword-spotting")
-    assert (await server.write("stub-1", "/32100/0/5", task)).code is ResponseCode.CHANGED
+    assert answered(await server.write("stub-1", "/32100/0/5", task)).code is ResponseCode.CHANGED
     assert await value(server, "stub-1", "/32100/0/5") == "keyword-spotting"
     await running.wait("task keyword-spotting")
     read_only = SingleResource(0, T.STRING, "x")
-    assert (await server.write("stub-1", "/3/0/0", read_only)).code.value == 133  # 4.05
+    assert answered(await server.write("stub-1", "/3/0/0", read_only)).code.value == 133  # 4.05
     enabled = SingleResource(6, T.BOOLEAN, False)
-    assert (await server.write("stub-1", "/32101/0/6", enabled)).code is ResponseCode.CHANGED
+    answer = answered(await server.write("stub-1", "/32101/0/6", enabled))
+    assert answer.code is ResponseCode.CHANGED
     assert await value(server, "stub-1", "/32101/0/6") is False
     # a lifetime write makes the client send an Update with the new lifetime
     lifetime = SingleResource(1, T.INTEGER, 77)
-    assert (await server.write("stub-1", "/1/0/1", lifetime)).code is ResponseCode.CHANGED
-    await wait_for(lambda: server.registrations.by_endpoint("stub-1").lifetime == 77)
-    assert (await server.execute("stub-1", "/32101/0/7")).code is ResponseCode.CHANGED
-    assert (await server.execute("stub-1", "/3/0/0")).code is ResponseCode.METHOD_NOT_ALLOWED
+    assert answered(await server.write("stub-1", "/1/0/1", lifetime)).code is ResponseCode.CHANGED
+    await wait_for(lambda: getattr(server.registrations.by_endpoint("stub-1"), "lifetime", 0) == 77)
+    assert answered(await server.execute("stub-1", "/32101/0/7")).code is ResponseCode.CHANGED
+    answer = answered(await server.execute("stub-1", "/3/0/0"))
+    assert answer.code is ResponseCode.METHOD_NOT_ALLOWED
 
 
 # ---- observation ------------------------------------------------------------------------------
-
-
-def notified(events: list[Event], path: str) -> list[object]:
-    return [getattr(e.data["response"].node, "value", None) for e in events
-            if e.kind is EventKind.NOTIFICATION and str(e.data["path"]) == path]  # fmt: skip
 
 
 async def test_observe_firmware_state_and_result(server: Lwm2mServer, stub: Launch) -> None:
     await stub()
     events: list[Event] = []
     with server.events.listening(events.append):
-        assert (await server.observe("stub-1", "/5/0/3")).code is ResponseCode.CONTENT
-        assert (await server.observe("stub-1", "/5/0/5")).code is ResponseCode.CONTENT
+        assert answered(await server.observe("stub-1", "/5/0/3")).code is ResponseCode.CONTENT
+        assert answered(await server.observe("stub-1", "/5/0/5")).code is ResponseCode.CONTENT
         for n, uri in enumerate(["coaps://192.0.2.2/fw/x", "coap://10.0.0.1/fw/x", ""]):
-            answer = await server.write("stub-1", "/5/0/1", SingleResource(1, T.STRING, uri))
+            uri_resource = SingleResource(1, T.STRING, uri)
+            answer = answered(await server.write("stub-1", "/5/0/1", uri_resource))
             assert answer.code is ResponseCode.CHANGED
-            await wait_for(lambda n=n: len(notified(events, "/5/0/5")) == n + 1)
-    assert notified(events, "/5/0/5") == [9, 7, 0]
-    assert notified(events, "/5/0/3") == []  # the state stayed idle
+            await wait_for(lambda n=n: len(notifications(events, "/5/0/5")) == n + 1)
+    assert notifications(events, "/5/0/5") == [9, 7, 0]
+    assert notifications(events, "/5/0/3") == []  # the state stayed idle
     registration = await server.registration("stub-1")
     assert len(server.observations.active(registration.id)) == 2
 
@@ -291,25 +296,27 @@ async def test_pmax_and_cancel(server: Lwm2mServer, stub: Launch) -> None:
     await stub()
     events: list[Event] = []
     with server.events.listening(events.append):
-        assert (await server.write_attributes("stub-1", "/32101/0/2", {"pmax": "1"})).success
+        pmax = answered(await server.write_attributes("stub-1", "/32101/0/2", {"pmax": "1"}))
+        assert pmax.success
         await server.observe("stub-1", "/32101/0/2")
-        await wait_for(lambda: len(notified(events, "/32101/0/2")) >= 2, timeout=5)
-        cancelled = await server.cancel_observation("stub-1", "/32101/0/2", active=True)
+        await wait_for(lambda: len(notifications(events, "/32101/0/2")) >= 2, timeout=5)
+        cancelled = answered(await server.cancel_observation("stub-1", "/32101/0/2", active=True))
         assert cancelled.code is ResponseCode.CONTENT
-        count = len(notified(events, "/32101/0/2"))
+        count = len(notifications(events, "/32101/0/2"))
         await asyncio.sleep(1.5)
-    assert len(notified(events, "/32101/0/2")) == count
-    assert set(notified(events, "/32101/0/2")) == {0}
+    assert len(notifications(events, "/32101/0/2")) == count
+    assert set(notifications(events, "/32101/0/2")) == {0}
 
 
 async def test_passive_cancel_drops_the_observation_on_reset(
     server: Lwm2mServer, stub: Launch
 ) -> None:
     running = await stub()
-    assert (await server.write_attributes("stub-1", "/32101/0/2", {"pmax": "1"})).success
+    assert answered(await server.write_attributes("stub-1", "/32101/0/2", {"pmax": "1"})).success
     await server.observe("stub-1", "/32101/0/2")
     await running.wait("observe /32101/0/2")
-    cancelled = await server.cancel_observation("stub-1", "/32101/0/2")  # forgets the token
+    # forgets the token
+    cancelled = answered(await server.cancel_observation("stub-1", "/32101/0/2"))
     assert cancelled.success
     # aiocoap ignores a NON notification it does not know, and resets a CON one: the 4th
     await running.wait("observe dropped /32101/0/2", timeout=7)
@@ -333,14 +340,15 @@ async def test_a_native_package_downloads_and_install_refuses_a_payload_that_is_
             await pull(server, "stub-1", package)
         await running.wait("fw state 2")
         assert await value(server, "stub-1", "/5/0/3") == 2
-        assert (await server.execute("stub-1", "/5/0/2")).code is ResponseCode.CHANGED
+        assert answered(await server.execute("stub-1", "/5/0/2")).code is ResponseCode.CHANGED
         await running.wait("fw result 6")  # random bytes, not a native module: unsupported
-        await wait_for(lambda: notified(events, "/5/0/3")[-1:] == [0])
+        await wait_for(lambda: notifications(events, "/5/0/3")[-1:] == [0])
     assert f"fw received {len(package)}" in running.lines
     assert "ml: not a native module of this ABI" in running.lines
-    assert notified(events, "/5/0/3") == [1, 2, 3, 0]
+    assert notifications(events, "/5/0/3") == [1, 2, 3, 0]
     assert await value(server, "stub-1", "/5/0/5") == 6
-    assert (await server.execute("stub-1", "/5/0/2")).code is ResponseCode.METHOD_NOT_ALLOWED
+    executed = answered(await server.execute("stub-1", "/5/0/2"))
+    assert executed.code is ResponseCode.METHOD_NOT_ALLOWED
 
 
 @pytest.mark.parametrize("method", ["push", "pull"])
@@ -364,13 +372,14 @@ async def test_refused_packages(server: Lwm2mServer, stub: Launch, signer: Signe
     await running.wait(f"fw result {result}")
     assert await value(server, "stub-1", "/5/0/3") == 0
     assert await value(server, "stub-1", "/5/0/5") == result
-    assert (await server.execute("stub-1", "/5/0/2")).code is ResponseCode.METHOD_NOT_ALLOWED
+    executed = answered(await server.execute("stub-1", "/5/0/2"))
+    assert executed.code is ResponseCode.METHOD_NOT_ALLOWED
 
 
 async def test_push_larger_than_the_slot(server: Lwm2mServer, stub: Launch, signer: Signer) -> None:
     running = await stub(trust(signer))
     package = make_package(signer, size=SLOT + 10)
-    answer = await server.write("stub-1", "/5/0/0", SingleResource(0, T.OPAQUE, package))
+    answer = answered(await server.write("stub-1", "/5/0/0", SingleResource(0, T.OPAQUE, package)))
     assert answer.code is ResponseCode.REQUEST_ENTITY_TOO_LARGE  # 4.13 at the first block
     await running.wait("fw result 2")
     assert await value(server, "stub-1", "/5/0/3") == 0
@@ -389,7 +398,8 @@ async def test_pull_of_a_missing_package_and_cancel(
 ) -> None:
     running = await stub("board=mps2-an385", trust(signer))
     uri = f"coap://192.0.2.2:{server.port}/fw/missing.pkg"
-    assert (await server.write("stub-1", "/5/0/1", SingleResource(1, T.STRING, uri))).success
+    assert answered(await server.write("stub-1", "/5/0/1", SingleResource(1, T.STRING, uri))
+                    ).success  # fmt: skip
     await running.wait("fw result 7")
     # a push, then an empty write cancels the downloaded package
     assert await push(server, "stub-1", make_package(signer)) is ResponseCode.CHANGED
@@ -429,7 +439,7 @@ class Peer(asyncio.DatagramProtocol):
         self.queue.put_nowait((data, addr))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     @property
     def port(self) -> int:
@@ -457,32 +467,33 @@ class Peer(asyncio.DatagramProtocol):
                     return answer  # separate (NON to a NON request)
 
 
-@pytest.fixture
-async def peer() -> AsyncIterator[Peer]:
+@asynccontextmanager
+async def listening() -> AsyncIterator[Peer]:
+    """A Peer on a free port of 127.0.0.1, closed on the way out."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    yield protocol
-    transport.close()
+    try:
+        yield protocol
+    finally:
+        transport.close()
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    async with listening() as opened:
+        yield opened
 
 
 @pytest.fixture
 async def sink() -> AsyncIterator[Peer]:
     """A server that never answers: the stub's Register goes there, not to `peer`."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
-    yield protocol
-    transport.close()
-
-
-def coap(mtype: Any, code: Code, mid: int, token: bytes = b"", **options: Any) -> aiocoap.Message:
-    message = aiocoap.Message(mtype=mtype, code=code, mid=mid, **options)
-    message.token = token
-    return message
+    async with listening() as opened:
+        yield opened
 
 
 def request(code: Code, path: str = "", mid: int = 1, mtype: Any = CON, **options: Any
             ) -> aiocoap.Message:  # fmt: skip
-    message = coap(mtype, code, mid, mid.to_bytes(2, "big"), **options)
+    message = raw_message(mtype, mid, code, mid.to_bytes(2, "big"), **options)
     message.opt.uri_path = [s for s in path.split("/") if s]
     return message
 
@@ -502,17 +513,17 @@ async def test_retransmits_and_handles_separate_responses_and_404_on_update(
     again, addr = await peer.receive(4)
     waited = asyncio.get_running_loop().time() - started
     assert again.mid == first.mid and again.token == first.token and 1.8 < waited < 3.5
-    created = coap(ACK, Code.CREATED, again.mid, again.token)
+    created = raw_message(ACK, again.mid, Code.CREATED, again.token)
     created.opt.location_path = ("rd", "abc")
     peer.send(created.encode(), addr[1])
     await running.wait("registered /rd/abc")
     update, _ = await peer.receive(3)  # at half the lifetime
     assert update.code == Code.POST and update.opt.uri_path == ("rd", "abc")
-    peer.send(coap(ACK, Code.NOT_FOUND, update.mid, update.token).encode(), addr[1])
+    peer.send(raw_message(ACK, update.mid, Code.NOT_FOUND, update.token).encode(), addr[1])
     register, _ = await peer.receive()
     assert register.opt.uri_path == ("rd",)
-    peer.send(coap(ACK, Code.EMPTY, register.mid).encode(), addr[1])
-    separate = coap(CON, Code.CREATED, 7, register.token)
+    peer.send(raw_message(ACK, register.mid, Code.EMPTY).encode(), addr[1])
+    separate = raw_message(CON, 7, Code.CREATED, register.token)
     separate.opt.location_path = ("rd", "def")
     peer.send(separate.encode(), addr[1])
     ack, _ = await peer.receive()
@@ -593,7 +604,7 @@ async def test_hostile_datagrams(peer: Peer, sink: Peer, launch: Launch) -> None
     for n, (data, _) in enumerate(cases):
         peer.send(data, port)
         if n % 50 == 49:  # keep pace: a CoAP ping is answered with RST in order
-            ping = coap(CON, Code.EMPTY, 60000 + n // 50)
+            ping = raw_message(CON, 60000 + n // 50, Code.EMPTY)
             assert (await peer.ask(ping, port)).mtype == RST
     # requests with a valid header but hostile content: each gets a well-formed error
     bad_tlv = [rng.randbytes(rng.randrange(1, 30)) for _ in range(200)]
@@ -636,9 +647,9 @@ async def test_hostile_datagrams(peer: Peer, sink: Peer, launch: Launch) -> None
             ) from None
         assert answer.code in codes and answer.mid == message.mid, (message, answer)
     # unsolicited responses are rejected (CON with RST), NON ones dropped
-    stray = coap(CON, Code.CONTENT, 400, b"zz", payload=b"x")
+    stray = raw_message(CON, 400, Code.CONTENT, b"zz", payload=b"x")
     assert (await peer.ask(stray, port)).mtype == RST
-    peer.send(coap(NON, Code.CONTENT, 401, b"z").encode(), port)
+    peer.send(raw_message(NON, 401, Code.CONTENT, b"z").encode(), port)
     assert running.alive
     answer = await peer.ask(request(Code.GET, "/3/0/0", mid=500, accept=0), port)
     assert answer.code == Code.CONTENT and answer.payload == b"lwm2m-mlaas"

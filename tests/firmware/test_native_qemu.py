@@ -31,9 +31,10 @@ from lwm2m_mlaas.compiler.quantize import quantize
 from lwm2m_mlaas.compiler.verify import run_tflm
 from lwm2m_mlaas.zoo import Zoo
 from tests.firmware.qemu import Qemu, build
+from tests.helpers import MLPERF_FILES, MLPERF_TINY
 
-MLPERF = Path(__file__).resolve().parents[2].parent / "shared" / "models" / "mlperf-tiny"
-MLPERF_FILES = ("ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite")
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+
 ZOO_MODELS = ("sine-s", "digits-s", "digits-l")
 BOARD_CORES = {
     "mps2-an385": "cortex-m3",
@@ -97,7 +98,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Cases:
     def get(name: str) -> Case:
         if name not in made:
             if name.endswith(".tflite"):
-                tflite = (MLPERF / name).read_bytes()
+                tflite = (MLPERF_TINY / name).read_bytes()
                 shape = compile_tflite(tflite).input.shape
                 rng = np.random.default_rng(sum(name.encode()))
                 inputs = rng.integers(-128, 128, (INPUTS, *shape), dtype=np.int8)

@@ -25,6 +25,7 @@ from lwm2m_mlaas.compiler.manifest import GoldenVector, Manifest, TensorSpec
 from lwm2m_mlaas.compiler.package import PackageError, sign1, verify_package
 from lwm2m_mlaas.compiler.signing import Signer
 from lwm2m_mlaas.core.firmware_update import FirmwareResult
+from tests.helpers.packages import raw_public_key
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_stubs"
 SOURCES = [
@@ -92,17 +93,8 @@ def run(driver: Path) -> Run:
 
 
 @pytest.fixture(scope="module")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    return Signer(tmp_path_factory.mktemp("keys"))
-
-
-@pytest.fixture(scope="module")
 def other_signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
     return Signer(tmp_path_factory.mktemp("other-keys"))
-
-
-def raw(signer: Signer) -> bytes:
-    return signer.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def make_manifest(payload: bytes, **changes: Any) -> Manifest:
@@ -172,7 +164,7 @@ def check(run: Run, tmp_path: Path, signer: Signer) -> Callable[..., int]:
     def check(data: bytes, keys: Sequence[bytes] | None = None) -> int:
         path = tmp_path / f"pkg{next(counter)}"
         path.write_bytes(data)
-        keys = [raw(signer)] if keys is None else keys
+        keys = [raw_public_key(signer)] if keys is None else keys
         return int(run("check", path, *(k.hex() for k in keys)))
 
     return check
@@ -225,7 +217,7 @@ def test_sha256_matches_hashlib(run: Run, tmp_path: Path) -> None:
 
 
 def test_key_id_matches_the_signers(run: Run, signer: Signer) -> None:
-    assert run("keyid", raw(signer).hex()).strip() == signer.key_id.hex()
+    assert run("keyid", raw_public_key(signer).hex()).strip() == signer.key_id.hex()
 
 
 def _verify(run: Run, tmp_path: Path, sig: bytes, key: bytes, msg: bytes) -> bool:
@@ -344,7 +336,7 @@ def test_parse_reads_every_float_width(
     if encoding is not None:
         encoded = _swap_float(encoded, value, encoding)
     data = assemble(encoded, payload, signer)
-    assert python_result(data, [raw(signer)]) == 0
+    assert python_result(data, [raw_public_key(signer)]) == 0
     assert_fields(parsed(run, tmp_path, data), m, payload)
 
 
@@ -364,11 +356,11 @@ def test_parse_takes_any_key_order_and_skips_unknown_keys(
     items = list(value.items()) + list(extras.items())
     random.Random(4).shuffle(items)
     data = assemble(cbor2.dumps(dict(items)), payload, signer)
-    assert python_result(data, [raw(signer)]) == 0
+    assert python_result(data, [raw_public_key(signer)]) == 0
     assert_fields(parsed(run, tmp_path, data), m, payload)
     check_path = tmp_path / "p"
     check_path.write_bytes(data)
-    assert run("check", check_path, raw(signer).hex()).strip() == "0"
+    assert run("check", check_path, raw_public_key(signer).hex()).strip() == "0"
 
 
 def test_parse_without_the_optional_tags(
@@ -379,7 +371,7 @@ def test_parse_without_the_optional_tags(
     assert_fields(parsed(run, tmp_path, data), m, payload)
     cose = cbor2.dumps(cbor2.loads(sign1(m.to_cbor(), signer)).value)  # COSE_Sign1 untagged
     data = cbor2.dumps([cose, payload])
-    assert python_result(data, [raw(signer)]) == 0
+    assert python_result(data, [raw_public_key(signer)]) == 0
     assert_fields(parsed(run, tmp_path, data), m, payload)
 
 
@@ -399,13 +391,14 @@ def test_an_intact_package_passes(
     check: Callable[..., int], intact: bytes, signer: Signer, other_signer: Signer
 ) -> None:
     assert check(intact) == 0
-    assert check(intact, [raw(other_signer), raw(signer)]) == 0  # the kid picks the key
+    keys = [raw_public_key(other_signer), raw_public_key(signer)]
+    assert check(intact, keys) == 0  # the kid picks the key
 
 
 def test_tampered_packages_fail_integrity(
     check: Callable[..., int], payload: bytes, signer: Signer, other_signer: Signer, intact: bytes
 ) -> None:
-    keys = [raw(signer)]
+    keys = [raw_public_key(signer)]
     manifest = make_manifest(payload).to_cbor()
     sign1_value = list(cbor2.loads(cbor2.loads(intact)[0]).value)
     flipped = bytearray(payload)
@@ -440,7 +433,7 @@ def test_tampered_packages_fail_integrity(
 def test_unsupported_packages(
     check: Callable[..., int], payload: bytes, signer: Signer, intact: bytes
 ) -> None:
-    keys = [raw(signer)]
+    keys = [raw_public_key(signer)]
     manifest = make_manifest(payload).to_cbor()
     sign1_value = list(cbor2.loads(cbor2.loads(intact)[0]).value)
 
@@ -499,7 +492,7 @@ def test_hostile_lengths_and_nesting(
     assert check(with_extra({"a": nested(11)})) == 0
     # deeper than the device's skipper goes (16 levels): refused, though the server's parser
     # takes it; the server never writes such keys
-    assert python_result(with_extra(nested(40)), [raw(signer)]) == 0
+    assert python_result(with_extra(nested(40)), [raw_public_key(signer)]) == 0
     assert check(with_extra(nested(40))) == UNSUPPORTED
     for data in (
         b"\xd9\xd9\xf7\x9a\xff\xff\xff\xff",  # an array of 2^32 - 1 items
@@ -520,7 +513,7 @@ def test_every_truncation_is_unsupported(
 ) -> None:
     path = tmp_path / "records"
     path.write_bytes(b"".join(struct.pack("<I", n) + intact[:n] for n in range(len(intact))))
-    results = run("checkmany", path, raw(signer).hex()).split()
+    results = run("checkmany", path, raw_public_key(signer).hex()).split()
     assert results == [str(UNSUPPORTED)] * len(intact)
 
 
@@ -581,7 +574,7 @@ def test_fuzzed_packages_never_crash_and_never_pass_when_changed(
     mutants = [_mutate(base, rng) for _ in range(3000)]
     path = tmp_path / "records"
     path.write_bytes(b"".join(struct.pack("<I", len(x)) + x for x in mutants))
-    results = [int(r) for r in run("checkmany", path, raw(signer).hex()).split()]
+    results = [int(r) for r in run("checkmany", path, raw_public_key(signer).hex()).split()]
     assert len(results) == len(mutants)
     seen = {0: 0, INTEGRITY: 0, UNSUPPORTED: 0}
     for data, result in zip(mutants, results, strict=True):
@@ -592,7 +585,7 @@ def test_fuzzed_packages_never_crash_and_never_pass_when_changed(
         elif result == 0:
             # a change that still passes can only be one the server's verifier accepts too:
             # the unsigned manifest digest header, say
-            assert python_result(data, [raw(signer)]) == 0, data.hex()
+            assert python_result(data, [raw_public_key(signer)]) == 0, data.hex()
         else:
-            assert python_result(data, [raw(signer)]) != 0, data.hex()
+            assert python_result(data, [raw_public_key(signer)]) != 0, data.hex()
     assert seen[INTEGRITY] > 100 and seen[UNSUPPORTED] > 100, seen

@@ -15,8 +15,9 @@ from types import ModuleType
 
 import pytest
 
-from tests.firmware.conftest import Boot
-from tests.firmware.qemu import BOARDS, FIRMWARE, make
+from tests.firmware.qemu import BOARDS, FIRMWARE, Boot, make
+
+pytestmark = pytest.mark.qemu
 
 CATALOGUE = FIRMWARE.parent / "lwm2m_mlaas" / "compiler" / "device_classes.toml"
 
@@ -123,15 +124,20 @@ def test_board_config_equals_catalogue(board: str, netcheck: dict[str, Path],
         assert cfg[key] == cls[key], key
     assert bc.main([board, str(tmp_path)]) == 0
     ld, h = (tmp_path / "board.ld").read_text(), (tmp_path / "board.h").read_text()
-    kib = 1024
-    assert f"BOARD_RAM_BUDGET = {cls['ram_kb'] * kib};" in ld  # type: ignore[operator]
-    assert f"BOARD_ML_RAM = {cls['ml_ram_kb'] * kib};" in ld  # type: ignore[operator]
-    assert f"BOARD_ML_FLASH = {cls['ml_flash_kb'] * kib};" in ld  # type: ignore[operator]
+
+    def kib(key: str) -> int:
+        size = cls[key]
+        assert isinstance(size, int), key
+        return size * 1024
+
+    assert f"BOARD_RAM_BUDGET = {kib('ram_kb')};" in ld
+    assert f"BOARD_ML_RAM = {kib('ml_ram_kb')};" in ld
+    assert f"BOARD_ML_FLASH = {kib('ml_flash_kb')};" in ld
     assert f'#define BOARD_CORE "{cls["core"]}"' in h
     assert f"#define BOARD_CLOCK_MHZ {cls['clock_mhz']}u" in h
     # The linked image: symbol sizes of the model slot and the arena.
     nm = subprocess.run(["arm-none-eabi-nm", "-S", str(netcheck[board])],
                         capture_output=True, text=True, check=True).stdout
     sizes = {m[2]: int(m[1], 16) for m in re.finditer(r"^\w+ (\w+) \w (\w+)$", nm, re.M)}
-    assert sizes["model_slot"] == cls["ml_flash_kb"] * kib  # type: ignore[operator]
-    assert sizes["ml_arena"] == cls["ml_ram_kb"] * kib  # type: ignore[operator]
+    assert sizes["model_slot"] == kib("ml_flash_kb")
+    assert sizes["ml_arena"] == kib("ml_ram_kb")

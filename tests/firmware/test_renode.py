@@ -26,6 +26,8 @@ import pytest
 from lwm2m_mlaas.compiler.targets import Capabilities, classify
 from tests.firmware.qemu import FIRMWARE, build, make
 
+pytestmark = pytest.mark.qemu
+
 BOARD = "renode-an385"
 CLASS = "mps2-an385"
 DEFAULT_CMDLINE = "ep=stub-renode server=192.0.2.2:5683"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.firmware.conftest import Boot
-from tests.firmware.qemu import BOARDS, FIRMWARE, build, make
+from tests.firmware.qemu import BOARDS, FIRMWARE, Boot, build, make
+
+pytestmark = pytest.mark.qemu
 
 BOARD = "versatilepb"
 CATALOGUE = FIRMWARE.parent / "lwm2m_mlaas" / "compiler" / "device_classes.toml"

@@ -17,13 +17,12 @@ from lwm2m_mlaas.compiler.signing import load_public_key
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.requests import Response
-from tests.conftest import trust_key, wait_for
-from tests.firmware.conftest import Boot
-from tests.firmware.qemu import BOARDS, HOST_IP, Qemu, build
+from tests.firmware.qemu import BOARDS, HOST_IP, Boot, Qemu, build
 from tests.firmware.relay import CorruptingRelay
-from tests.fleet.test_provisioning import deliveries
+from tests.helpers import wait_for
+from tests.helpers.service import deliveries, running, trust_key
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.timeout(300)]
 
 MODES = {"mps2-an385": "pull", "mps2-an386": "push", "mps2-an500": "pull", "mps2-an505": "push"}
 RUNTIMES = {"mps2-an385": "native-armv7m", "mps2-an386": "native-armv7em-hardfp",
@@ -48,11 +47,6 @@ async def value(service: MlaasService, endpoint: str, path: str) -> object:
     return response.node.value
 
 
-def running(service: MlaasService, endpoint: str) -> bool:
-    status = service.provisioning.status.get(endpoint)
-    return status is not None and status.stage == "running"
-
-
 def wait_line(board: Qemu, line: str) -> bool:
     assert board.running, f"{board.board} exited: {board.log()}"
     return line in board.log()
@@ -65,7 +59,7 @@ async def test_four_boards_are_classified_and_run_their_native_model_by_push_and
     boards = {b: boot(b, build(b), cmdline(f"qemu-{b}", port, fleet_config)) for b in BOARDS}
     for board, qemu in boards.items():
         endpoint = f"qemu-{board}"
-        await wait_for(lambda e=endpoint: running(service, e), timeout=240)  # type: ignore[misc]
+        await wait_for(lambda e=endpoint: running(service, e), timeout=240)
         status = service.provisioning.status[endpoint]
         assert (status.device_class, status.target, status.mode) == (board, "sine", MODES[board])
         (delivery,) = await deliveries(service, endpoint)
@@ -75,7 +69,8 @@ async def test_four_boards_are_classified_and_run_their_native_model_by_push_and
         package_ids = await service.deliveries.trust.package_ids(status.artifact_id)
         assert await value(service, endpoint, "/5/0/7") in package_ids
         passed = await value(service, endpoint, "/32101/0/8")
-        assert passed == await value(service, endpoint, "/32101/0/9") and passed > 0  # type: ignore[operator]
+        assert isinstance(passed, int)
+        assert passed == await value(service, endpoint, "/32101/0/9") and passed > 0
         assert await value(service, endpoint, "/32101/0/0") == status.model
 
         async def inferring(e: str = endpoint) -> bool:

@@ -4,12 +4,16 @@ or by pull (a URI it fetches over its own session or context)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.core.security import OscoreSetting
-from tests.conftest import Api, Devices, wait_for
-from tests.fleet.test_provisioning import deliveries, running
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices, deliveries, running
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("mode", ["push", "pull"])
@@ -40,8 +44,8 @@ async def test_provisioned_over_oscore(
     """The same with OSCORE credentials: the device registers, is read and receives its
     package (push, or a coap:// pull it protects with its own context) all over OSCORE."""
     secret = bytes(range(16))
-    info = {"endpoint": "oscore-1", "oscore": {"sid": "53", "rid": "44", "msec": secret.hex(),
-                                               "msalt": ""}}  # fmt: skip
+    info: dict[str, Any] = {"endpoint": "oscore-1", "oscore": {
+        "sid": "53", "rid": "44", "msec": secret.hex(), "msalt": ""}}  # fmt: skip
     async with api.session.put("/api/security/clients", json=info) as response:
         assert response.status == 200
     async with api.session.get("/api/security/clients/oscore-1") as response:

@@ -8,14 +8,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiocoap
+import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.core.delivery import Delivery
 from lwm2m_mlaas.server import Event, EventKind
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.conftest import Devices, trust_key, wait_for
-from tests.fleet.test_provisioning import deliveries, running
-from tests.server.test_restart import ServerProcess, free_udp_port, until_up
+from tests.helpers import wait_for
+from tests.helpers.net import free_udp_port
+from tests.helpers.processes import ServerProcess, until_up
+from tests.helpers.service import Devices, deliveries, running, trust_key
+
+pytestmark = pytest.mark.slow
 
 
 def delivery_states(events: list[Event]) -> list[str]:
@@ -102,7 +107,7 @@ async def test_a_server_stopped_mid_transfer_finishes_the_delivery_after_restart
         await device.stop()
 
 
-async def deliveries_of(config: ServerConfig) -> list:  # type: ignore[type-arg]
+async def deliveries_of(config: ServerConfig) -> list[Delivery]:
     from lwm2m_mlaas.store import Store
 
     store = await Store.open(config.database_url)

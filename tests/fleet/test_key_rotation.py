@@ -5,24 +5,23 @@ changes nothing; a key is retired only once no device needs it; all of it surviv
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
+import pytest
 
 from lwm2m_mlaas.app import MlaasService
-from lwm2m_mlaas.cli.main import cli
 from lwm2m_mlaas.compiler.package import package_key_id, trust_statement
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE, Keyring, key_id, load_public_key
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.conftest import Api, Devices, wait_for
-from tests.fleet.test_provisioning import running
-from tests.fleet.test_rollout import call, until_state
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices, call, run_cli, running, until_state
+
+pytestmark = pytest.mark.slow
 
 
 def kid_of_installed(service: MlaasService, device: SimulatedDevice) -> str:
@@ -119,13 +118,6 @@ async def test_rotation_while_a_fleet_runs_strands_no_device(
 async def test_keys_and_trust_survive_a_restart_through_the_cli(
     fleet_config: ServerConfig, tmp_path: Path
 ) -> None:
-    async def mlaas(service: MlaasService, *args: str, ok: bool = True) -> Result:
-        assert service.api is not None
-        base = ["--server", service.api.url, "--token", service.api.token]
-        result = await asyncio.to_thread(CliRunner().invoke, cli, [*base, *args])
-        assert (result.exit_code == 0) == ok, (result.output, result.exception)
-        return result
-
     first = MlaasService(fleet_config)
     await first.start()
     known = Layout(fleet_config.data_dir).keys / PUBLIC_KEY_FILE
@@ -143,16 +135,16 @@ async def test_keys_and_trust_survive_a_restart_through_the_cli(
         await wait_for(lambda: all(first.provisioning.status.get(e) is not None
                                    and first.provisioning.status[e].stage == "failed"
                                    for e in ("keeper", "silent")))  # fmt: skip
-        (original,) = json.loads((await mlaas(first, "keys", "list", "--json")).stdout)
+        (original,) = json.loads((await run_cli(first, "keys", "list", "--json")).stdout)
         assert (original["trusted_by"], original["needed_by"]) == (2, 2)
-        rotated = (await mlaas(first, "keys", "rotate")).output
+        rotated = (await run_cli(first, "keys", "rotate")).output
         new = Keyring(Layout(fleet_config.data_dir).keys).active.key_id.hex()
         assert rotated.startswith(f"key {new} is active")
         await wait_for(lambda: new in trust.trusted("keeper"), timeout=15)
         assert trust.trusted("silent") == (original["id"],)  # it does not say: original only
-        refused = await mlaas(first, "keys", "retire", original["id"], ok=False)
+        refused = await run_cli(first, "keys", "retire", original["id"], ok=False)
         assert "HTTP 409: 1 device(s) trust no other key in use: silent" in refused.output
-        forced = await mlaas(first, "keys", "retire", original["id"], "--force")
+        forced = await run_cli(first, "keys", "retire", original["id"], "--force")
         assert f"key {original['id']} retired" in forced.output
         assert trust.usable("silent") == []  # stranded: nothing may sign its packages
     finally:
@@ -161,14 +153,14 @@ async def test_keys_and_trust_survive_a_restart_through_the_cli(
         await first.stop()
 
     async with MlaasService(fleet_config) as second:
-        listed = keys_by_id(json.loads((await mlaas(second, "keys", "list", "--json")).stdout))
+        listed = keys_by_id(json.loads((await run_cli(second, "keys", "list", "--json")).stdout))
         assert list(listed) == [original["id"], new]
         assert listed[original["id"]]["retired"] is not None
         assert listed[new]["active"] and listed[new]["trusted_by"] == 1
         kept = second.deliveries.trust
         assert kept.trusted("keeper") == tuple(sorted([original["id"], new]))
         assert kept.trusted("silent") == (original["id"],) and kept.usable("silent") == []
-        table = (await mlaas(second, "keys", "list")).output
+        table = (await run_cli(second, "keys", "list")).output
         assert "2 signing keys" in table and "retired" in table and "active" in table
-        refused = await mlaas(second, "keys", "retire", new, ok=False)
+        refused = await run_cli(second, "keys", "retire", new, ok=False)
         assert "is the active key" in refused.output

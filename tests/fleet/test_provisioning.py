@@ -9,19 +9,11 @@ import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.core.delivery import Delivery
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.conftest import Devices, trust_key, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import Devices, deliveries, running, trust_key
 
-
-async def deliveries(service: MlaasService, endpoint: str) -> list[Delivery]:
-    async with service.server.store.transaction() as tx:
-        return await tx.deliveries.all(endpoint)
-
-
-def running(service: MlaasService, device: SimulatedDevice) -> bool:
-    status = service.provisioning.status.get(device.config.endpoint)
-    return status is not None and status.stage == "running"
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(("board", "mode"), [("mps2-an386", "push"), ("nrf52840", "pull")])
@@ -35,7 +27,13 @@ async def test_a_registered_device_ends_up_running_its_model(
     assert device.tree.get("/5/0/7") == status.artifact_id
     assert device.tree.get("/5/0/5") == 1 and device.tree.get("/5/0/3") == 0
     assert device.tree.get("/32101/0/0") == status.model
-    await wait_for(lambda: int(device.tree.get("/32101/0/2")) >= 2)  # type: ignore[arg-type]
+
+    def inferences() -> int:
+        count = device.tree.get("/32101/0/2")
+        assert isinstance(count, int)
+        return count
+
+    await wait_for(lambda: inferences() >= 2)
     (delivery,) = await deliveries(service, "dev-1")
     assert (delivery.state, delivery.mode, delivery.attempts) == ("succeeded", mode, 1)
 

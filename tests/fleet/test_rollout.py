@@ -9,42 +9,26 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.compiler.targets import load_catalogue
 from lwm2m_mlaas.sim import SimulatedDevice
-from tests.conftest import Api, Devices, wait_for
-from tests.fleet.test_provisioning import running
+from tests.helpers import wait_for
+from tests.helpers.service import Api, Devices, call, provisioned, until_state
 
-
-async def call(api: Api, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    async with api.session.request(method, path, json=body) as response:
-        assert response.status == status, await response.text()
-        return await response.json()
+pytestmark = pytest.mark.slow
 
 
 async def fleet(devices: Devices, service: MlaasService, names: list[str],
                 **options: Any) -> list[SimulatedDevice]:  # fmt: skip
-    started = [await devices(name, "mps2-an386", task="sine", delivery="push", **options)
-               for name in names]  # fmt: skip
-    await wait_for(lambda: all(running(service, d) for d in started), timeout=120)
-    return started
+    return await provisioned(devices, service, *names, delivery="push", **options)
 
 
 def installed(device: SimulatedDevice) -> object:
     return device.tree.get("/5/0/7")
-
-
-async def until_state(api: Api, rollout_id: int, *states: str, timeout: float = 120) -> Any:
-    found: dict[str, Any] = {}
-
-    async def reached() -> bool:
-        found.update(await call(api, "GET", f"/api/mlaas/rollouts/{rollout_id}"))
-        return found["state"] in states
-
-    await wait_for(reached, timeout=timeout, interval=0.2)
-    return found
 
 
 def new_variant(service: MlaasService, device: SimulatedDevice) -> str:
@@ -81,9 +65,9 @@ async def test_a_clean_rollout_over_50_devices(
     assert all(service.provisioning.status[n].model == target for n in names)
     assert (await call(api, "GET", "/api/mlaas/fleet"))["models"] == {target: 50}
     # a device that registers again keeps the rolled-out model
-    assert await service.provisioning.choose(
-        service.server.registrations.by_endpoint("fleet-00"),  # type: ignore[arg-type]
-        _class(service), "sine") == target
+    registration = service.server.registrations.by_endpoint("fleet-00")
+    assert registration is not None
+    assert await service.provisioning.choose(registration, _class(service), "sine") == target
 
 
 def _class(service: MlaasService) -> Any:
@@ -140,9 +124,9 @@ async def test_rollback_returns_every_device_to_its_earlier_model(
     done = await until_state(api, created["id"], "rolled_back", timeout=60)
     assert done["counts"] == {"rolled_back": 4}
     await wait_for(lambda: all(installed(d) == before for d in group), timeout=30)
-    chosen = await service.provisioning.choose(
-        service.server.registrations.by_endpoint("rb-0"),  # type: ignore[arg-type]
-        _class(service), "sine")
+    registration = service.server.registrations.by_endpoint("rb-0")
+    assert registration is not None
+    chosen = await service.provisioning.choose(registration, _class(service), "sine")
     assert chosen == "sine"  # the rolled-back model is no longer the device's
 
 
@@ -202,7 +186,7 @@ async def test_an_offline_device_is_delivered_to_when_it_returns(
 
     async def two_done() -> bool:
         status = await call(api, "GET", f"/api/mlaas/rollouts/{created['id']}")
-        return status["counts"] == {"succeeded": 2, "pending": 1}
+        return bool(status["counts"] == {"succeeded": 2, "pending": 1})
 
     await wait_for(two_done, timeout=60, interval=0.2)
     assert (await call(api, "GET", f"/api/mlaas/rollouts/{created['id']}"))["state"] == "running"

@@ -8,13 +8,17 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
+import pytest
 
 from lwm2m_mlaas.api.auth import TOKEN_FILE
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
-from tests.api.test_serve import free_tcp_port, until_http
-from tests.conftest import trust_key, wait_for
-from tests.server.test_restart import ServerProcess, free_udp_port
+from tests.helpers import wait_for
+from tests.helpers.net import free_tcp_port, free_udp_port
+from tests.helpers.processes import ServerProcess, until_http
+from tests.helpers.service import trust_key
+
+pytestmark = pytest.mark.slow
 
 SETTINGS = {"MLAAS_REQUEST_TIMEOUT": "3", "MLAAS_DELIVERY_TIMEOUT": "10",
             "MLAAS_RETRY_BACKOFF": "0.2", "MLAAS_LIFETIME_GRACE": "30"}  # fmt: skip
@@ -58,7 +62,7 @@ async def test_sigkill_mid_wave_then_the_rollout_finishes(fleet_config: ServerCo
 
             async def mid_wave() -> bool:
                 counts = (await get(f"/api/mlaas/rollouts/{rollout_id}"))["counts"]
-                return counts.get("succeeded", 0) >= 1 and counts.get("in_progress", 0) >= 1
+                return bool(counts.get("succeeded", 0) >= 1 and counts.get("in_progress", 0) >= 1)
 
             await wait_for(mid_wave, timeout=120, interval=0.1)
         server.kill()

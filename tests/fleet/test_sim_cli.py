@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.compiler.service import Layout
 from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE
 from lwm2m_mlaas.config import ServerConfig
-from tests.cli.test_cli import mlaas
+from tests.helpers.processes import run_mlaas
+
+pytestmark = pytest.mark.slow
 
 
 async def test_sim_until_provisioned(service: MlaasService, fleet_config: ServerConfig) -> None:
     key = str(Layout(fleet_config.data_dir).keys / PUBLIC_KEY_FILE)
     server = f"coap://127.0.0.1:{service.server.port}"
-    code, out, err = await mlaas(
+    code, out, err = await run_mlaas(
         "sim",
         "--server",
         server,
@@ -43,7 +47,7 @@ async def test_sim_with_every_package_corrupted_never_provisions(
     service: MlaasService, fleet_config: ServerConfig
 ) -> None:
     key = str(Layout(fleet_config.data_dir).keys / PUBLIC_KEY_FILE)
-    code, out, _ = await mlaas(
+    code, out, _ = await run_mlaas(
         "sim",
         "--server",
         f"coap://127.0.0.1:{service.server.port}",
@@ -72,7 +76,7 @@ async def test_until_provisioned_settles_a_device_the_server_refused(
     given the server's data dir (its key and API token) and the REST API, stops waiting once
     the other one runs its model, naming the refused device and the server's reason."""
     assert service.api is not None
-    code, out, err = await mlaas(
+    code, out, err = await run_mlaas(
         "sim",
         "--server",
         f"coap://127.0.0.1:{service.server.port}",
@@ -110,7 +114,7 @@ async def test_until_provisioned_settles_a_fleet_the_server_refused_entirely(
 ) -> None:
     """Every device refused: the sim exits at once; the token comes from --token here."""
     assert service.api is not None
-    code, out, err = await mlaas(
+    code, out, err = await run_mlaas(
         "--token",
         service.api.token,
         "sim",
@@ -144,7 +148,7 @@ async def test_until_provisioned_without_the_api_says_so(
 ) -> None:
     """An API that does not answer: one line says refusals are not known, and the sim waits for
     models only, as before."""
-    code, out, _ = await mlaas(
+    code, out, _ = await run_mlaas(
         "sim",
         "--server",
         f"coap://127.0.0.1:{service.server.port}",

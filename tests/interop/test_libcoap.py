@@ -3,22 +3,19 @@ LwM2M client: register, update, de-register, and a Block2 read of a package over
 
 from __future__ import annotations
 
-import asyncio
 import re
+from functools import partial
 from pathlib import Path
 
+import pytest
+
 from lwm2m_mlaas.server import Lwm2mServer
+from tests.helpers.processes import libcoap_client
+
+pytestmark = pytest.mark.interop
 
 CLIENT = "coap-client-notls"
-
-
-async def coap_client(*args: str) -> tuple[str, str]:
-    process = await asyncio.create_subprocess_exec(
-        CLIENT, "-B", "5", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 20)
-    assert process.returncode == 0, stderr.decode()
-    return stdout.decode(), stderr.decode()
+coap_client = partial(libcoap_client, CLIENT)
 
 
 async def test_register_update_deregister(server: Lwm2mServer) -> None:

@@ -4,25 +4,21 @@ key refused."""
 
 from __future__ import annotations
 
-import asyncio
 import re
+from functools import partial
 from pathlib import Path
+
+import pytest
 
 from lwm2m_mlaas.core.security import SecurityInfo
 from lwm2m_mlaas.server import Lwm2mServer
+from tests.helpers.processes import libcoap_client
+
+pytestmark = pytest.mark.interop
 
 CLIENT = "coap-client-openssl"
+coap_client = partial(libcoap_client, CLIENT)
 IDENTITY, KEY = "libcoap-dtls", b"0123456789abcdef"
-
-
-async def coap_client(*args: str, ok: bool = True) -> tuple[str, str]:
-    process = await asyncio.create_subprocess_exec(
-        CLIENT, "-B", "5", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 20)
-    if ok:
-        assert process.returncode == 0, stderr.decode()
-    return stdout.decode(), stderr.decode()
 
 
 async def credentials(server: Lwm2mServer) -> tuple[str, ...]:

@@ -7,11 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.nodes import ResourceType, SingleResource
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Lwm2mServer
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.interop
 
 CLIENT = Path(__file__).parent / "node" / "client.js"
 
@@ -27,7 +31,7 @@ class NodeClient:
             while True:
                 line = await self.process.stdout.readline()
                 assert line, f"client exited before {name!r}: {self.events}"
-                event = json.loads(line)
+                event: dict[str, Any] = json.loads(line)
                 self.events.append(event)
                 if event.get("event") == name:
                     return event

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import psutil
@@ -27,7 +28,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.server import Lwm2mServer
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "lwm2m-mlaas-hypothesis")
 """Hypothesis's own files (its constants cache) stay out of the repository."""
@@ -203,7 +204,7 @@ class RawCoap(asyncio.DatagramProtocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     async def close(self) -> None:
         if self.transport is not None:

@@ -33,6 +33,8 @@ from .conftest import (
     uint,
 )
 
+pytestmark = pytest.mark.slow
+
 PACKAGE = "model-1.pkg"
 PACKAGE_SIZE = 5000
 

@@ -31,6 +31,8 @@ from lwm2m_mlaas.core.paths import Lwm2mPath
 
 from .conftest import HOSTILE, Cases
 
+pytestmark = pytest.mark.slow
+
 T = ResourceType
 TYPES_OBJECT = 32766
 ALL_TYPES = (T.STRING, T.INTEGER, T.UNSIGNED_INTEGER, T.FLOAT, T.BOOLEAN, T.OPAQUE, T.TIME,

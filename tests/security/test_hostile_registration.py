@@ -40,6 +40,8 @@ from .conftest import (
     uint,
 )
 
+pytestmark = pytest.mark.slow
+
 NAMES = ("ep", "lt", "lwm2m", "b", "sms", "Q", "pos", "ep ", "EP", "")
 VALUES = st.one_of(
     st.sampled_from(["", "0", "1", "30", "4294967295", "4294967296", "-5", "1e3", "\u0663",

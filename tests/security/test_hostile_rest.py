@@ -15,6 +15,8 @@ from yarl import URL
 
 from .conftest import HOSTILE, LIVE_PHASES, Cases, Rest
 
+pytestmark = pytest.mark.slow
+
 JSON_SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**64), 2**64),
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=16),

@@ -15,11 +15,14 @@ from aiocoap.numbers.codes import Code
 
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.bootstrap import BootstrapConfig
+from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.server import Lwm2mServer, build_server
 from lwm2m_mlaas.sim.accounts import dm_account
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.bootstrap import bootstrap_result
+from tests.helpers.service import answered, node_as
 
 FACTORY_KEY = bytes(range(16))
 
@@ -73,12 +76,6 @@ async def factory_device(server: Lwm2mServer) -> AsyncIterator[Factory]:
         await device.stop()
 
 
-async def bootstrap_result(server: Lwm2mServer, endpoint: str) -> str | None:
-    async with server.store.transaction() as tx:
-        record = await tx.bootstrap.get(endpoint)
-    return None if record is None else record.last_result
-
-
 async def test_factory_device_bootstraps_then_registers_over_dtls(
     server: Lwm2mServer, factory_device: Factory
 ) -> None:
@@ -100,8 +97,8 @@ async def test_factory_device_bootstraps_then_registers_over_dtls(
     # the bootstrap account stays, the DM account and its Server instance were written
     assert device.tree.data[0][0][1] is True
     assert device.tree.data[1][0][0] == 7
-    read = await server.read("bs-1", "/3/0/2")
-    assert read.success and read.node.value == "SN-bs-1"  # type: ignore[union-attr]
+    read = answered(await server.read("bs-1", "/3/0/2"))
+    assert read.success and node_as(SingleResource, read).value == "SN-bs-1"
     assert await bootstrap_result(server, "bs-1") == "finished"
     assert [(m.method, m.path) for m in device.messages] == [
         ("DELETE", "/0"), ("DELETE", "/1"), ("PUT", "/0/0"), ("PUT", "/0/1"), ("PUT", "/1/0"),
@@ -127,9 +124,10 @@ async def test_explicit_dm_psk_is_written_and_accepted(
     await put_config(server, "bs-3", psk_config(server, "bs-3-factory", dm=dm))
     device = await factory_device("bs-3", "bs-3-factory")
     assert server.registrations.by_endpoint("bs-3") is not None
-    assert server.credentials.of("bs-3") is not None
-    assert server.credentials.of("bs-3").key == b"operator-chosen!"  # type: ignore[union-attr]
-    assert dm_account(device.tree).identity == b"bs-3-dm"  # type: ignore[union-attr]
+    credential, account = server.credentials.of("bs-3"), dm_account(device.tree)
+    assert credential is not None
+    assert credential.key == b"operator-chosen!"
+    assert account is not None and account.identity == b"bs-3-dm"
 
 
 async def test_stale_accounts_are_deleted_before_the_writes(
@@ -229,6 +227,7 @@ async def test_a_device_whose_credentials_are_revoked_bootstraps_again(
     await put_config(server, "bs-11", psk_config(server, "bs-11-factory", lifetime=13))
     device = await factory_device("bs-11", "bs-11-factory")
     old = dm_account(device.tree)
+    assert old is not None
     async with server.store.transaction() as tx:
         await tx.security.remove("bs-11")
     server.credentials.remove("bs-11")
@@ -236,11 +235,12 @@ async def test_a_device_whose_credentials_are_revoked_bootstraps_again(
 
     def new_key() -> bool:
         account = dm_account(device.tree)
-        return account is not None and account.key != old.key  # type: ignore[union-attr]
+        return account is not None and account.key != old.key
 
     await wait_for(new_key, timeout=30)
     await wait_for(lambda: server.registrations.by_endpoint("bs-11") is not None, timeout=30)
-    assert server.credentials.of("bs-11").key == dm_account(device.tree).key  # type: ignore[union-attr]
+    credential, account = server.credentials.of("bs-11"), dm_account(device.tree)
+    assert credential is not None and account is not None and credential.key == account.key
 
 
 async def test_bootstrap_credentials_survive_a_restart(server_config: ServerConfig) -> None:
@@ -280,5 +280,5 @@ async def test_bootstrap_to_oscore_with_a_generated_context(
     assert account.uri == f"coap://127.0.0.1:{server.port}"
     assert account.oscore.sender_id == stored.recipient_id
     assert len(account.oscore.master_secret) == 16
-    assert (await server.read("bs-13", "/3/0/2")).success  # type: ignore[union-attr]
+    assert answered(await server.read("bs-13", "/3/0/2")).success
     assert server.credentials.of("bs-13") is None  # OSCORE instead of a PSK

@@ -4,7 +4,6 @@ the same, and whatever the direct path does not take still answered by aiocoap's
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterator
 
@@ -14,29 +13,23 @@ from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import ACK, CON
 
 from lwm2m_mlaas.server import Lwm2mServer
+from tests.helpers import net
 
 
 @pytest.fixture
 def peer() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    yield sock
-    sock.close()
+    with net.udp_peer() as sock:
+        yield sock
 
 
 async def exchange(peer: socket.socket, server: Lwm2mServer, message: aiocoap.Message,
                    ) -> aiocoap.Message:  # fmt: skip
-    loop = asyncio.get_running_loop()
-    await loop.sock_sendto(peer, message.encode(), ("127.0.0.1", server.port))
-    data = await asyncio.wait_for(loop.sock_recv(peer, 2048), 5)
-    return aiocoap.Message.decode(data)
+    return aiocoap.Message.decode(await net.exchange(peer, server.port, message.encode()))
 
 
 def request(mid: int, path: tuple[str, ...], query: tuple[str, ...] = (),
             payload: bytes = b"") -> aiocoap.Message:  # fmt: skip
-    message = aiocoap.Message(code=Code.POST, uri_path=path, payload=payload)
-    message.mtype, message.mid, message.token = CON, mid, mid.to_bytes(2, "big")
+    message = net.raw_message(CON, mid, Code.POST, mid.to_bytes(2, "big"), payload, uri_path=path)
     if query:
         message.opt.uri_query = query
     return message

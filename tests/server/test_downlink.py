@@ -10,21 +10,17 @@ from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.firmware_update import FirmwareState
 from lwm2m_mlaas.core.nodes import (
+    Lwm2mObject,
     MultiResource,
     ObjectInstance,
     ResourceInstance,
     ResourceType,
     SingleResource,
 )
-from lwm2m_mlaas.core.requests import Response
-from lwm2m_mlaas.server import Lwm2mServer, Queued
+from lwm2m_mlaas.server import Lwm2mServer
 from lwm2m_mlaas.sim import BOARDS, SimulatedDevice
-from tests.conftest import DeviceFactory, wait_for
-
-
-def answered(result: Response | Queued) -> Response:
-    assert isinstance(result, Response), result
-    return result
+from tests.helpers import wait_for
+from tests.helpers.service import DeviceFactory, answered, node_as
 
 
 @pytest.mark.parametrize(
@@ -45,9 +41,9 @@ async def test_read_instance_in_every_format(
     assert response.code is ResponseCode.CONTENT
     if fmt is not None:
         assert response.content_format == fmt
-    assert isinstance(response.node, ObjectInstance)
-    assert response.node.resources[0].value == "lwm2m-mlaas"  # type: ignore[union-attr]
-    assert response.node.resources[1].value == "sim-nrf52840"  # type: ignore[union-attr]
+    resources = node_as(ObjectInstance, response).resources
+    assert getattr(resources[0], "value", None) == "lwm2m-mlaas"
+    assert getattr(resources[1], "value", None) == "sim-nrf52840"
 
 
 async def test_read_resource_object_and_resource_instance(
@@ -64,7 +60,7 @@ async def test_read_resource_object_and_resource_instance(
     one = answered(await server.read("dev-1", "/32100/0/4/1", ContentFormat.SENML_CBOR))
     assert one.node == ResourceInstance(1, ResourceType.STRING, "native-armv7em-hardfp")
     whole = answered(await server.read("dev-1", "/1", ContentFormat.SENML_JSON))
-    assert whole.success and 0 in whole.node.instances  # type: ignore[union-attr]
+    assert whole.success and 0 in node_as(Lwm2mObject, whole).instances
 
 
 async def test_read_errors_are_typed(server: Lwm2mServer, device: DeviceFactory) -> None:
@@ -182,7 +178,9 @@ async def test_block1_push_at_the_size_the_device_accepts(
     assert result.code is ResponseCode.CHANGED, result.error
     assert sim.firmware.package == package
     assert sim.firmware.state is FirmwareState.DOWNLOADED
-    blocks = [m.block1 for m in sim.messages if m.path == "/5/0/0"]
+    sent = [m.block1 for m in sim.messages if m.path == "/5/0/0"]
+    blocks = [block for block in sent if block is not None]
+    assert len(blocks) == len(sent)  # every block carried its Block1 option
     assert blocks[0] == (0, 512)  # the server starts at its 512-byte default ...
     expected = min(block_size, 512)  # ... and follows the device's smaller size after that
     assert {size for _, size in blocks[1:]} == {expected}

@@ -15,8 +15,10 @@ import pytest
 from aiocoap.numbers.codes import Code
 
 from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.security import SecurityInfo
 from lwm2m_mlaas.server import Lwm2mServer, build_server
+from tests.helpers.service import answered, node_as
 
 KEY = b"sixteen-byte-psk"
 
@@ -70,9 +72,9 @@ async def test_register_over_dtls_and_be_read_back(server: Lwm2mServer, dtls_cli
     assert answer.code == Code.CREATED, answer.payload
     registration = server.registrations.by_endpoint("dev-s")
     assert registration is not None and registration.secure
-    read = await server.read("dev-s", "/3/0/0")
-    assert read.success, read.error  # type: ignore[union-attr]
-    assert read.node.value == "dtls-device"  # type: ignore[union-attr]
+    read = answered(await server.read("dev-s", "/3/0/0"))
+    assert read.success, read.error
+    assert node_as(SingleResource, read).value == "dtls-device"
     location = "/".join(answer.opt.location_path)
     assert (await request(client, f"{base}/{location}", payload=b"")).code == Code.CHANGED
     assert (await request(client, f"{base}/{location}", Code.DELETE, b"")).code == Code.DELETED
@@ -122,6 +124,6 @@ async def test_nosec_can_be_switched_off(server_config: ServerConfig, dtls_clien
         client = await dtls_client(server.dtls_port, b"id-o", b"key-o")
         answer = await request(client, f"coaps://127.0.0.1:{server.dtls_port}/rd?ep=only-dtls")
         assert answer.code == Code.CREATED
-        assert (await server.read("only-dtls", "/3/0/0")).success  # type: ignore[union-attr]
+        assert answered(await server.read("only-dtls", "/3/0/0")).success
     with pytest.raises(ValueError, match="needs CoAPs"):
         await build_server(replace(server_config, coap_port=-1, coaps_port=-1)).start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiocoap
 import aiocoap.resource as coap_resource
@@ -35,8 +35,12 @@ class Peer(coap_resource.Resource, coap_resource.PathCapable):
         return self.answer(request)
 
 
+StartPeer = Callable[[Answer], Awaitable[Peer]]
+"""The `peer` fixture: `await peer(answer)` registers a device that answers with `answer`."""
+
+
 @pytest.fixture
-async def peer(server: Lwm2mServer) -> AsyncIterator[Callable[[Answer], Peer]]:
+async def peer(server: Lwm2mServer) -> AsyncIterator[StartPeer]:
     contexts: list[aiocoap.Context] = []
 
     async def start(answer: Answer) -> Peer:
@@ -52,7 +56,7 @@ async def peer(server: Lwm2mServer) -> AsyncIterator[Callable[[Answer], Peer]]:
         assert created.code == Code.CREATED and bound_port(context) > 0
         return resource
 
-    yield start  # type: ignore[misc]
+    yield start
     for context in contexts:
         await context.shutdown()
 
@@ -61,7 +65,7 @@ PACKAGE = SingleResource(0, ResourceType.OPAQUE, bytes(2000))
 
 
 async def test_bare_continue_to_the_last_block_is_not_success(
-    server: Lwm2mServer, peer: Callable[[Answer], Peer]
+    server: Lwm2mServer, peer: StartPeer
 ) -> None:
     def answer(request: aiocoap.Message) -> aiocoap.Message:
         if request.opt.block1.more:
@@ -70,7 +74,7 @@ async def test_bare_continue_to_the_last_block_is_not_success(
             return reply
         return aiocoap.Message(code=Code.CONTINUE)  # no Block1 option, and not done
 
-    device = await peer(answer)  # type: ignore[operator]
+    device = await peer(answer)
     result = await server.write("odd", "/5/0/0", PACKAGE)
     assert isinstance(result, Response)
     assert result.code is ResponseCode.REQUEST_ENTITY_INCOMPLETE
@@ -79,7 +83,7 @@ async def test_bare_continue_to_the_last_block_is_not_success(
 
 
 async def test_an_error_mid_upload_ends_it_with_that_error(
-    server: Lwm2mServer, peer: Callable[[Answer], Peer]
+    server: Lwm2mServer, peer: StartPeer
 ) -> None:
     def answer(request: aiocoap.Message) -> aiocoap.Message:
         if request.opt.block1.block_number == 2:
@@ -88,7 +92,7 @@ async def test_an_error_mid_upload_ends_it_with_that_error(
         reply.opt.block1 = request.opt.block1
         return reply
 
-    device = await peer(answer)  # type: ignore[operator]
+    device = await peer(answer)
     result = await server.write("odd", "/5/0/0", PACKAGE)
     assert isinstance(result, Response)
     assert result.code is ResponseCode.INTERNAL_SERVER_ERROR
@@ -97,7 +101,7 @@ async def test_an_error_mid_upload_ends_it_with_that_error(
 
 
 async def test_request_entity_too_large_makes_the_server_resend_smaller(
-    server: Lwm2mServer, peer: Callable[[Answer], Peer]
+    server: Lwm2mServer, peer: StartPeer
 ) -> None:
     received = bytearray()
 
@@ -112,7 +116,7 @@ async def test_request_entity_too_large_makes_the_server_resend_smaller(
         reply.opt.block1 = block
         return reply
 
-    device = await peer(answer)  # type: ignore[operator]
+    device = await peer(answer)
     result = await server.write("odd", "/5/0/0", PACKAGE)
     assert isinstance(result, Response)
     assert result.code is ResponseCode.CHANGED, result.error
@@ -122,7 +126,7 @@ async def test_request_entity_too_large_makes_the_server_resend_smaller(
 
 
 async def test_an_error_that_keeps_the_more_flag_still_ends_the_upload(
-    server: Lwm2mServer, peer: Callable[[Answer], Peer]
+    server: Lwm2mServer, peer: StartPeer
 ) -> None:
     def answer(request: aiocoap.Message) -> aiocoap.Message:
         code = Code.FORBIDDEN if request.opt.block1.block_number == 1 else Code.CONTINUE
@@ -130,7 +134,7 @@ async def test_an_error_that_keeps_the_more_flag_still_ends_the_upload(
         reply.opt.block1 = request.opt.block1
         return reply
 
-    device = await peer(answer)  # type: ignore[operator]
+    device = await peer(answer)
     result = await server.write("odd", "/5/0/0", PACKAGE)
     assert isinstance(result, Response)
     assert result.code is ResponseCode.FORBIDDEN
@@ -138,9 +142,9 @@ async def test_an_error_that_keeps_the_more_flag_still_ends_the_upload(
 
 
 async def test_success_before_the_last_block_is_an_incomplete_upload(
-    server: Lwm2mServer, peer: Callable[[Answer], Peer]
+    server: Lwm2mServer, peer: StartPeer
 ) -> None:
-    device = await peer(lambda request: aiocoap.Message(code=Code.CHANGED))  # type: ignore[operator]
+    device = await peer(lambda request: aiocoap.Message(code=Code.CHANGED))
     result = await server.write("odd", "/5/0/0", PACKAGE)
     assert isinstance(result, Response)
     assert result.code is ResponseCode.REQUEST_ENTITY_INCOMPLETE

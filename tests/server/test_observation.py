@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.paths import Lwm2mPath
-from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer
-from tests.conftest import DeviceFactory, wait_for
-
-
-def notifications(events: list[Event], path: str) -> list[object]:
-    return [
-        getattr(e.data["response"].node, "value", None)
-        for e in events
-        if e.kind is EventKind.NOTIFICATION and str(e.data["path"]) == path
-    ]
+from lwm2m_mlaas.server import Event, Lwm2mServer
+from tests.helpers import wait_for
+from tests.helpers.service import DeviceFactory, notifications
 
 
 async def test_observe_delivers_notifications_on_change(

@@ -13,12 +13,13 @@ import pytest
 from aiocoap.numbers.codes import Code
 
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.core.nodes import ResourceType, SingleResource
+from lwm2m_mlaas.core.nodes import ObjectInstance, ResourceType, SingleResource
 from lwm2m_mlaas.core.security import SEQUENCE_RESERVE, OscoreInfo, OscoreSetting
 from lwm2m_mlaas.oscore import OscoreContext
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer, build_server
 from lwm2m_mlaas.sim.device import DeviceConfig, SimulatedDevice
-from tests.conftest import wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import answered, node_as
 
 SECRET = bytes(range(1, 17))
 
@@ -62,11 +63,12 @@ async def test_register_read_write_over_oscore(server: Lwm2mServer, oscore_devic
     device = await oscore_device("os-1", b"D1")
     registration = server.registrations.by_endpoint("os-1")
     assert registration is not None and registration.secure
-    read = await server.read("os-1", "/3/0")
-    assert read.success, read.error  # type: ignore[union-attr]
-    assert read.node.resources[2].value == "SN-os-1"  # type: ignore[union-attr]
-    written = await server.write("os-1", "/1/0/1", SingleResource(1, ResourceType.INTEGER, 77))
-    assert written.success, written.error  # type: ignore[union-attr]
+    read = answered(await server.read("os-1", "/3/0"))
+    assert read.success, read.error
+    assert getattr(node_as(ObjectInstance, read).resources[2], "value", None) == "SN-os-1"
+    written = answered(await server.write("os-1", "/1/0/1",
+                                          SingleResource(1, ResourceType.INTEGER, 77)))  # fmt: skip
+    assert written.success, written.error
     assert device.tree.get("/1/0/1") == 77
     # every exchange was protected: the device answered only OSCORE requests
     assert all(m.method in ("GET", "PUT", "POST") for m in device.messages)
@@ -173,14 +175,14 @@ async def test_restart_resumes_sequence_numbers_and_needs_no_session(
             "os-s", server=f"coap://127.0.0.1:{first.port}",
             oscore=setting(b"DS").mirrored()), first.model)  # fmt: skip
         await device.start()
-        assert (await first.read("os-s", "/3/0/0")).success  # type: ignore[union-attr]
+        assert answered(await first.read("os-s", "/3/0/0")).success
     try:
         async with build_server(server_config) as second:
             context = second.credentials.oscore_context("os-s")
             assert context is not None
             assert context.sender_sequence_number >= SEQUENCE_RESERVE
-            read = await second.read("os-s", "/3/0/0")
-            assert read.success, read.error  # type: ignore[union-attr]
+            read = answered(await second.read("os-s", "/3/0/0"))
+            assert read.success, read.error
             device.tree.set("/0/0/0", f"coap://127.0.0.1:{second.port}")  # its new port
             await device.open()
             await device.register()

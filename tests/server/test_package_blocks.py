@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-from collections.abc import AsyncIterator
 
 import aiocoap
 import pytest
@@ -14,15 +12,9 @@ from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import ACK, CON
 
 from lwm2m_mlaas.server import Lwm2mServer
+from tests.helpers import net
 
 PACKAGE = os.urandom(5000)
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[aiocoap.Context]:
-    context = await aiocoap.Context.create_client_context(transports=["udp6"])
-    yield context
-    await context.shutdown()
 
 
 async def get(client: aiocoap.Context, server: Lwm2mServer, name: str,
@@ -98,15 +90,12 @@ async def test_blocks_of_a_package_in_memory_are_acknowledged_from_the_socket(
     aiocoap's exchange layer (no entry in its duplicate cache); a retransmission likewise."""
     server.packages.put("p.pkg", PACKAGE)
     await get(client, server, "p.pkg", (0, False, 5))  # read from the file, then kept
-    loop = asyncio.get_running_loop()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
-        peer.bind(("127.0.0.1", 0))
-        peer.setblocking(False)
-        request = aiocoap.Message(code=Code.GET, uri_path=("fw", "p.pkg"), block2=(3, False, 5))
-        request.mtype, request.mid, request.token = CON, 4242, b"\x42"
+    with net.udp_peer() as peer:
+        request = net.raw_message(CON, 4242, Code.GET, b"\x42", uri_path=("fw", "p.pkg"),
+                                  block2=(3, False, 5))  # fmt: skip
         for _ in range(2):
-            await loop.sock_sendto(peer, request.encode(), ("127.0.0.1", server.port))
-            answer = aiocoap.Message.decode(await asyncio.wait_for(loop.sock_recv(peer, 2048), 5))
+            answer = aiocoap.Message.decode(await net.exchange(peer, server.port,
+                                                               request.encode()))  # fmt: skip
             assert (answer.mtype, answer.code, answer.mid, answer.token) == (
                 ACK, Code.CONTENT, 4242, b"\x42")  # fmt: skip
             assert answer.payload == PACKAGE[3 * 512 : 4 * 512]
@@ -127,17 +116,14 @@ async def test_a_block_answer_waits_while_the_registration_interface_is_busy(
     holds = [registrations._handling() for _ in range(registrations.busy_at)]
     for hold in holds:
         hold.__enter__()
-    loop = asyncio.get_running_loop()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
-        peer.bind(("127.0.0.1", 0))
-        peer.setblocking(False)
-        request = aiocoap.Message(code=Code.GET, uri_path=("fw", "p.pkg"), block2=(1, False, 5))
-        request.mtype, request.mid, request.token = CON, 4243, b"\x43"
-        await loop.sock_sendto(peer, request.encode(), ("127.0.0.1", server.port))
-        received = asyncio.ensure_future(loop.sock_recv(peer, 2048))
+    with net.udp_peer() as peer:
+        request = net.raw_message(CON, 4243, Code.GET, b"\x43", uri_path=("fw", "p.pkg"),
+                                  block2=(1, False, 5))  # fmt: skip
+        await net.send(peer, request.encode(), server.port)
+        received = asyncio.ensure_future(net.datagram(peer, timeout=5))
         done, _ = await asyncio.wait([received], timeout=0.2)
         assert not done  # held back while /rd is busy
         for hold in holds:
             hold.__exit__(None, None, None)
-        answer = aiocoap.Message.decode(await asyncio.wait_for(received, 5))
+        answer = aiocoap.Message.decode(await received)
     assert (answer.mtype, answer.code, answer.payload) == (ACK, Code.CONTENT, PACKAGE[512:1024])

@@ -6,9 +6,11 @@ import asyncio
 
 from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.nodes import ResourceType, SingleResource
-from lwm2m_mlaas.core.requests import Response
+from lwm2m_mlaas.core.paths import Lwm2mPath
+from lwm2m_mlaas.core.requests import DownlinkRequest, Operation, Response
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer, Queued
-from tests.conftest import DeviceFactory, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import DeviceFactory
 
 
 async def test_requests_to_a_sleeping_device_go_out_at_its_next_update(
@@ -56,8 +58,5 @@ async def test_a_sleeping_device_really_drops_what_it_is_sent(
     assert direct.timed_out
 
 
-def server_read(path: str):  # type: ignore[no-untyped-def]
-    from lwm2m_mlaas.core.paths import Lwm2mPath
-    from lwm2m_mlaas.core.requests import DownlinkRequest, Operation
-
+def server_read(path: str) -> DownlinkRequest:
     return DownlinkRequest(Operation.READ, Lwm2mPath.parse(path))

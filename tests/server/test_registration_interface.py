@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 
 import aiocoap
 import pytest
 from aiocoap.numbers.codes import Code
 
 from lwm2m_mlaas.server import EventKind, Lwm2mServer
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 PAYLOADS = {
     "senml-cbor": "</>;ct=112,</1/0>,</3/0>,</5/0>",
@@ -20,13 +19,6 @@ PAYLOADS = {
     "root-path": '</lwm2m>;rt="oma.lwm2m",</lwm2m/1/0>,</lwm2m/3/0>,</lwm2m/5/0>',
     "plain": "</1/0>,</3/0>,</5/0>",
 }
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[aiocoap.Context]:
-    context = await aiocoap.Context.create_client_context(transports=["udp6"])
-    yield context
-    await context.shutdown()
 
 
 async def post(

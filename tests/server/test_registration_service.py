@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from lwm2m_mlaas.core.registration import parse_register, parse_update
+from lwm2m_mlaas.core.registration import RegistrationParams, parse_register, parse_update
 from lwm2m_mlaas.server.events import EventBus
 from lwm2m_mlaas.server.registration import RegistrationService
 from lwm2m_mlaas.store import Store
+from lwm2m_mlaas.store.store import SqlTransaction
 
 LINKS = b"</1/0>,</3/0>"
 
@@ -30,7 +31,7 @@ async def on_disk(store: Store) -> dict[str, tuple[str, int]]:
         return {r.endpoint: (r.id, r.lifetime) for r in await tx.registrations.all()}
 
 
-def register(endpoint: str, lifetime: int = 60):  # type: ignore[no-untyped-def]
+def register(endpoint: str, lifetime: int = 60) -> RegistrationParams:
     return parse_register([f"ep={endpoint}", f"lt={lifetime}"], LINKS, 40)
 
 
@@ -76,10 +77,12 @@ async def test_a_failed_write_is_reported_and_memory_follows_the_disk(store: Sto
     service = RegistrationService(store, EventBus())
     kept, _ = await service.register(register("kept"), "::1", 1)
     async with store.transaction() as tx:  # the one pooled SQLite connection refuses writes
+        assert isinstance(tx, SqlTransaction)
         await tx.session.execute(text("PRAGMA query_only = ON"))
     with pytest.raises(OperationalError, match=r"readonly database"):
         await service.register(register("lost"), "::1", 2)
     async with store.transaction() as tx:
+        assert isinstance(tx, SqlTransaction)
         await tx.session.execute(text("PRAGMA query_only = OFF"))
     await asyncio.sleep(0.1)  # the reload from the database
     assert [r.endpoint for r in service.all()] == ["kept"]

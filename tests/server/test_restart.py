@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiocoap
@@ -20,54 +15,9 @@ from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.server import Event, EventKind, Queued, build_server
 from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
 from lwm2m_mlaas.store import Store
-from tests.conftest import wait_for
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class ServerProcess:
-    def __init__(self, db: Path, port: int) -> None:
-        self.db, self.port = db, port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, **settings: str) -> None:
-        env = {**os.environ, "MLAAS_LIFETIME_GRACE": "1", "MLAAS_EXPIRY_INTERVAL": "0.2",
-               "MLAAS_DATA_DIR": str(self.db.parent), "MLAAS_HTTP_PORT": "0",
-               "MLAAS_COAPS_PORT": "0", **settings}
-        with open(self.db.with_suffix(".log"), "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "lwm2m_mlaas.cli.main",
-                    "serve",
-                    "--coap-host",
-                    "127.0.0.1",
-                    "--coap-port",
-                    str(self.port),
-                    "--db",
-                    str(self.db),
-                    "--log-level",
-                    "WARNING",
-                ],
-                env=env,
-                stdout=log,
-                stderr=log,
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+from tests.helpers import wait_for
+from tests.helpers.net import coap_request, free_udp_port
+from tests.helpers.processes import ServerProcess, until_up
 
 
 @pytest.fixture
@@ -77,42 +27,14 @@ def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[aiocoap.Context]:
-    context = await aiocoap.Context.create_client_context(transports=["udp6"])
-    yield context
-    await context.shutdown()
-
-
-async def request(
-    client: aiocoap.Context, port: int, code: Code, path: str, query: str = "", payload: str = ""
-) -> aiocoap.Message:
-    uri = f"coap://127.0.0.1:{port}{path}" + (f"?{query}" if query else "")
-    msg = aiocoap.Message(code=code, uri=uri, payload=payload.encode())
-    async with asyncio.timeout(5):
-        return await client.request(msg).response
-
-
-async def until_up(client: aiocoap.Context, port: int) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                async with asyncio.timeout(0.5):
-                    answer = await request(client, port, Code.GET, "/.well-known/core")
-                if answer.code == Code.CONTENT:
-                    return
-            except (TimeoutError, aiocoap.error.Error):
-                await asyncio.sleep(0.2)
-
-
 async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
     server_process: ServerProcess, client: aiocoap.Context
 ) -> None:
     port = server_process.port
     server_process.start()
     await until_up(client, port)
-    stays = await request(client, port, Code.POST, "/rd", "ep=stays&lt=300", "</3/0>")
-    brief = await request(client, port, Code.POST, "/rd", "ep=brief&lt=3", "</3/0>")
+    stays = await coap_request(client, port, Code.POST, "/rd", "ep=stays&lt=300", "</3/0>")
+    brief = await coap_request(client, port, Code.POST, "/rd", "ep=brief&lt=3", "</3/0>")
     assert stays.code == brief.code == Code.CREATED
     device = SimulatedDevice(DeviceConfig("sim-dev", server=f"coap://127.0.0.1:{port}", lifetime=8))
     await device.start()
@@ -124,7 +46,7 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
     await until_up(client, port)
 
     stays_location = "/" + "/".join(stays.opt.location_path)
-    assert (await request(client, port, Code.POST, stays_location)).code == Code.CHANGED
+    assert (await coap_request(client, port, Code.POST, stays_location)).code == Code.CHANGED
     # the simulated device's own next update (every 2 s) is answered 2.04; a 4.04 would
     # have made it register again under a new location
     await asyncio.sleep(3.0)
@@ -133,8 +55,8 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
     brief_location = "/" + "/".join(brief.opt.location_path)
 
     async def brief_gone() -> bool:
-        answer = await request(client, port, Code.POST, brief_location)
-        return answer.code == Code.NOT_FOUND
+        answer = await coap_request(client, port, Code.POST, brief_location)
+        return bool(answer.code == Code.NOT_FOUND)
 
     await wait_for(brief_gone, timeout=10, interval=0.5)
     await device.stop()

@@ -3,8 +3,6 @@ server's parser), Zephyr's update timing, root-path addressing and the Firmware 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +20,8 @@ from lwm2m_mlaas.core.registration import Registration, parse_register
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from lwm2m_mlaas.sim.device import REGISTRATION_FORMS
 from lwm2m_mlaas.sim.firmware import accept_any
-from tests.conftest import wait_for
+from tests.helpers import expect_error, wait_for
+from tests.helpers.packages import push_package
 
 P = Lwm2mPath.parse
 MODEL = load_default()
@@ -149,17 +148,6 @@ def test_device_reports_its_board_and_binding() -> None:
 # Firmware Update (object 5), driven as the server drives it
 
 
-@contextmanager
-def expect_error(code: ResponseCode, message: str) -> Iterator[None]:
-    with pytest.raises(Lwm2mError) as caught:
-        yield
-    assert (caught.value.code, str(caught.value)) == (code, message)
-
-
-def push(device: SimulatedDevice, package: bytes) -> None:
-    device.tree.write(P("/5/0/0"), SingleResource(0, T.OPAQUE, package), replace=True)
-
-
 def state(device: SimulatedDevice) -> tuple[FirmwareState, FirmwareResult]:
     result = device.tree.get("/5/0/5")
     assert isinstance(result, int)
@@ -179,14 +167,14 @@ async def test_firmware_push_then_update() -> None:
     assert (tree.get("/5/0/8"), tree.get("/5/0/9")) == ({0: 0}, 2)
     with expect_error(ResponseCode.METHOD_NOT_ALLOWED, NOT_DOWNLOADED):
         tree.execute(P("/5/0/2"), "")
-    push(device, b"\x01" * 1000)
+    push_package(device, b"\x01" * 1000)
     assert state(device) == DOWNLOADED
     assert device.firmware.package == b"\x01" * 1000
     assert tree.get("/5/0/0") == b""  # the package is not kept in the resource
     with expect_error(ResponseCode.METHOD_NOT_ALLOWED, "read not allowed on /5/0/0"):
         tree.read(P("/5/0/0"))
     with expect_error(ResponseCode.BAD_REQUEST, "a package is already being handled"):
-        push(device, b"other")
+        push_package(device, b"other")
     tree.execute(P("/5/0/2"), "")
     assert state(device)[0] is FirmwareState.UPDATING
     with expect_error(ResponseCode.METHOD_NOT_ALLOWED, NOT_DOWNLOADED):
@@ -198,14 +186,14 @@ async def test_firmware_push_then_update() -> None:
 
 async def test_firmware_empty_write_cancels() -> None:
     device = sim()
-    push(device, b"model")
+    push_package(device, b"model")
     assert state(device) == DOWNLOADED
-    push(device, b"")
+    push_package(device, b"")
     assert state(device) == IDLE
     assert device.firmware.package == b""
     with expect_error(ResponseCode.METHOD_NOT_ALLOWED, NOT_DOWNLOADED):
         device.tree.execute(P("/5/0/2"), "")
-    push(device, b"model")
+    push_package(device, b"model")
     device.tree.write(P("/5/0/1"), SingleResource(1, T.STRING, ""), replace=True)
     assert state(device) == IDLE
 
@@ -213,11 +201,11 @@ async def test_firmware_empty_write_cancels() -> None:
 async def test_firmware_too_large_package() -> None:
     device = sim(board=BOARDS["samd21"])
     flash = BOARDS["samd21"].ml_flash
-    push(device, bytes(flash + 1))
+    push_package(device, bytes(flash + 1))
     assert state(device) == (FirmwareState.IDLE, FirmwareResult.NOT_ENOUGH_STORAGE)
     with expect_error(ResponseCode.METHOD_NOT_ALLOWED, NOT_DOWNLOADED):
         device.tree.execute(P("/5/0/2"), "")
-    push(device, bytes(flash))
+    push_package(device, bytes(flash))
     assert state(device) == DOWNLOADED
 
 
@@ -241,7 +229,7 @@ async def test_firmware_installer_failure() -> None:
         return FirmwareResult.UNSUPPORTED_PACKAGE, "x", "9"
 
     device.firmware.installer = unsupported
-    push(device, b"model")
+    push_package(device, b"model")
     device.tree.execute(P("/5/0/2"), "")
     await wait_for(lambda: state(device)[0] is FirmwareState.IDLE)
     assert state(device) == (FirmwareState.IDLE, FirmwareResult.UNSUPPORTED_PACKAGE)

@@ -5,9 +5,7 @@ twice."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 
 import aiocoap
 from aiocoap.numbers.codes import Code
@@ -16,33 +14,28 @@ from aiocoap.numbers.types import ACK, CON
 from lwm2m_mlaas.coap import token_manager
 from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.firmware_update import FirmwareState
-from tests.conftest import DeviceFactory
+from tests.helpers import net
+from tests.helpers.service import DeviceFactory
 
 PACKAGE = os.urandom(1200)
 
 
 def block(number: int, mid: int) -> bytes:
     start = number * 512
-    msg = aiocoap.Message(code=Code.PUT, uri_path=("5", "0", "0"),
-                          payload=PACKAGE[start : start + 512],
-                          content_format=int(ContentFormat.OPAQUE),
+    msg = net.raw_message(CON, mid, Code.PUT, bytes([number + 1]), PACKAGE[start : start + 512],
+                          uri_path=("5", "0", "0"), content_format=int(ContentFormat.OPAQUE),
                           block1=(number, start + 512 < len(PACKAGE), 5))  # fmt: skip
-    msg.mtype, msg.mid, msg.token = CON, mid, bytes([number + 1])
-    return msg.encode()
+    return bytes(msg.encode())
 
 
 async def test_a_retransmitted_block_is_answered_again_not_taken_twice(
     device: DeviceFactory,
 ) -> None:
     sim = await device("push-1")
-    loop = asyncio.get_running_loop()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
-        peer.bind(("127.0.0.1", 0))
-        peer.setblocking(False)
+    with net.udp_peer() as peer:
 
         async def send(data: bytes) -> bytes:
-            await loop.sock_sendto(peer, data, ("127.0.0.1", sim.port))
-            return await asyncio.wait_for(loop.sock_recv(peer, 2048), 5)
+            return await net.exchange(peer, sim.port, data)
 
         answers = [await send(block(0, 100)), await send(block(1, 101)),
                    await send(block(1, 101))]  # fmt: skip

@@ -9,7 +9,6 @@ import hashlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import aiocoap
@@ -38,12 +37,12 @@ from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from lwm2m_mlaas.sim.firmware import flip_payload_byte
 from lwm2m_mlaas.zoo import TaskKind, Zoo
-from tests.conftest import wait_for
+from tests.helpers import MLPERF_TINY, wait_for
+from tests.helpers.packages import push_package
 
 P = Lwm2mPath.parse
 MODEL = load_default()
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-KWS = SHARED / "models" / "mlperf-tiny" / "kws_ref_model.tflite"
+KWS = MLPERF_TINY / "kws_ref_model.tflite"
 BOARD = BOARDS["mps2-an386"]
 KWS_OUTPUTS = {str(i) for i in range(12)}  # an imported model without labels: class indices
 
@@ -108,13 +107,9 @@ def record(device: SimulatedDevice) -> list[tuple[str, object]]:
     return changes
 
 
-def push(device: SimulatedDevice, package: bytes) -> None:
-    device.tree.write(P("/5/0/0"), SingleResource(0, T.OPAQUE, package), replace=True)
-
-
 async def install(device: SimulatedDevice, package: bytes) -> FirmwareResult:
     """Push, execute /5/0/2 and wait for the device to be IDLE again; the result."""
-    push(device, package)
+    push_package(device, package)
     assert state(device) is FirmwareState.DOWNLOADED
     device.tree.execute(P("/5/0/2"), "")
     assert state(device) is FirmwareState.UPDATING
@@ -221,7 +216,7 @@ async def test_failure_results(
     assert await device.ml.install(make_package(built)) == (expected, "", "")
     changes = record(device)
     if expected is FirmwareResult.NOT_ENOUGH_STORAGE:  # refused as it arrives
-        push(device, make_package(built))
+        push_package(device, make_package(built))
         assert device.firmware.state is FirmwareState.IDLE
         assert changes == [("/5/0/5", 2)]
     else:
@@ -234,9 +229,9 @@ async def test_failure_results(
 
 async def test_cancel_in_downloaded(built: Built, devices: Callable[..., SimulatedDevice]) -> None:
     device = devices(built)
-    push(device, built.package)
+    push_package(device, built.package)
     assert device.firmware.state is FirmwareState.DOWNLOADED
-    push(device, b"")
+    push_package(device, b"")
     assert (device.firmware.state, device.tree.get("/5/0/5")) == (FirmwareState.IDLE, 0)
     assert device.firmware.package == b""
     with pytest.raises(Lwm2mError) as refused:
@@ -268,10 +263,10 @@ async def test_delivery_modes(built: Built, devices: Callable[..., SimulatedDevi
     pull_only = devices(built, delivery="pull")
     assert pull_only.tree.get("/5/0/9") == 0
     with pytest.raises(Lwm2mError) as refused:
-        push(pull_only, built.package)
+        push_package(pull_only, built.package)
     assert refused.value.code is ResponseCode.METHOD_NOT_ALLOWED
     assert pull_only.firmware.state is FirmwareState.IDLE and pull_only.firmware.package == b""
-    push(pull_only, b"")  # cancelling is always allowed
+    push_package(pull_only, b"")  # cancelling is always allowed
 
     push_only = devices(built, delivery="push")
     assert push_only.tree.get("/5/0/9") == 1
@@ -280,7 +275,7 @@ async def test_delivery_modes(built: Built, devices: Callable[..., SimulatedDevi
         push_only.tree.write(P("/5/0/1"), uri, replace=True)
     assert refused.value.code is ResponseCode.METHOD_NOT_ALLOWED
     assert (push_only.firmware.state, push_only.tree.get("/5/0/1")) == (FirmwareState.IDLE, "")
-    push(push_only, built.package)
+    push_package(push_only, built.package)
     assert push_only.firmware.state is FirmwareState.DOWNLOADED
     assert devices(built).tree.get("/5/0/9") == 2
 

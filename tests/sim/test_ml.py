@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +15,9 @@ from tflite_micro import runtime
 from lwm2m_mlaas.compiler.manifest import GoldenVector, Manifest, TensorSpec
 from lwm2m_mlaas.compiler.verify import run_tflm
 from lwm2m_mlaas.sim.ml import MlRuntime, dequantize, interpret, quantize, sensor_input
+from tests.helpers import MLPERF_TINY
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-KWS = SHARED / "models" / "mlperf-tiny" / "kws_ref_model.tflite"
+KWS = MLPERF_TINY / "kws_ref_model.tflite"
 ARENA = 24_272
 """KWS arena the compiler measures."""
 

@@ -3,8 +3,6 @@ of Read, Write, Execute, Create, Delete, Discover and Write-Attributes (LwM2M 1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -24,6 +22,7 @@ from lwm2m_mlaas.core.nodes import (
 from lwm2m_mlaas.core.nodes import ResourceType as T
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.sim.objects import ObjectTree
+from tests.helpers import expect_error
 
 P = Lwm2mPath.parse
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -51,13 +50,6 @@ def make_tree() -> ObjectTree:
     for path, value in values.items():
         tree.set(path, value)
     return tree
-
-
-@contextmanager
-def expect_error(code: ResponseCode, message: str) -> Iterator[None]:
-    with pytest.raises(Lwm2mError) as caught:
-        yield
-    assert (caught.value.code, str(caught.value)) == (code, message)
 
 
 def test_read_object_instance_resource_and_resource_instance() -> None:

@@ -13,7 +13,8 @@ from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.nodes import MultiResource, ResourceType, SingleResource
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Lwm2mServer
-from tests.conftest import DeviceFactory, wait_for
+from tests.helpers import wait_for
+from tests.helpers.service import DeviceFactory
 
 
 def _keys(tmp_path: Path) -> tuple[Signer, Signer, Signer]:

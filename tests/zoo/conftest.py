@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from lwm2m_mlaas.zoo import Zoo
-
-MLPERF_TINY = Path(__file__).resolve().parents[2] / ".." / "shared" / "models" / "mlperf-tiny"
 
 
 @pytest.fixture(scope="session")

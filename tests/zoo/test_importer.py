@@ -18,8 +18,7 @@ from lwm2m_mlaas.zoo import (
     UnknownModelFormat,
     Zoo,
 )
-
-from .conftest import MLPERF_TINY
+from tests.helpers import MLPERF_TINY
 
 MLPERF = [
     ("kws_ref_model.tflite", "keyword-spotting", TaskKind.CLASSIFICATION, (49, 10, 1)),

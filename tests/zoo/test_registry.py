@@ -17,6 +17,8 @@ from lwm2m_mlaas.zoo.cache import commit, scratch
 from lwm2m_mlaas.zoo.tasks import TASKS
 from lwm2m_mlaas.zoo.variants import VARIANTS
 
+pytestmark = pytest.mark.slow
+
 FLOORS = {TaskKind.CLASSIFICATION: 0.85, TaskKind.REGRESSION: 0.8, TaskKind.ANOMALY: 0.85}
 
 
