@@ -7,7 +7,6 @@ import time
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..core.changes import changed_fields
 from ..core.delivery import (
     ACTIVE_DELIVERY,
     Delivery,
@@ -15,7 +14,7 @@ from ..core.delivery import (
     DeliveryMode,
     DeliveryState,
 )
-from .tables import DeliveryRow
+from .tables import DeliveryRow, apply_change
 
 
 def _delivery(row: DeliveryRow) -> Delivery:
@@ -45,9 +44,7 @@ class SqlDeliveries:
         row = await self.session.get(DeliveryRow, delivery_id)
         if row is None:
             raise LookupError(f"no delivery {delivery_id}")
-        for name, value in changed_fields(change).items():
-            setattr(row, name, value)
-        row.updated = time.time()
+        apply_change(row, change)
         await self.session.flush()
         return _delivery(row)
 

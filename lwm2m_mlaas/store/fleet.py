@@ -21,7 +21,14 @@ from ..core.fleet import (
     RolloutMember,
     RolloutState,
 )
-from .tables import AssignmentRow, DeviceRow, DeviceRuntimesRow, RolloutMemberRow, RolloutRow
+from .tables import (
+    AssignmentRow,
+    DeviceRow,
+    DeviceRuntimesRow,
+    RolloutMemberRow,
+    RolloutRow,
+    apply_change,
+)
 
 
 def _device(row: DeviceRow) -> DeviceRecord:
@@ -125,9 +132,7 @@ class SqlRollouts:
         row = await self.session.get(RolloutRow, rollout_id)
         if row is None:
             raise LookupError(f"no rollout {rollout_id}")
-        for name, value in changed_fields(change).items():
-            setattr(row, name, value)
-        row.updated = time.time()
+        apply_change(row, change)
         await self.session.flush()
         return _rollout(row)
 
@@ -155,9 +160,7 @@ class SqlRollouts:
         row = await self.session.get(RolloutMemberRow, (rollout_id, endpoint))
         if row is None:
             raise LookupError(f"{endpoint} is not in rollout {rollout_id}")
-        for name, value in changed_fields(change).items():
-            setattr(row, name, value)
-        row.updated = time.time()
+        apply_change(row, change)
         if isinstance(change.state, MemberState) and change.state.finished:
             row.finished = row.updated
         await self.session.flush()

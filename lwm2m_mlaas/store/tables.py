@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +17,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..core.changes import changed_fields
 
 
 class Base(DeclarativeBase):
@@ -289,3 +292,10 @@ class SignedPackageRow(Base):
     key_id: Mapped[str] = mapped_column(String(16))
     path: Mapped[str] = mapped_column(Text)
     created: Mapped[float] = mapped_column(Float)
+
+
+def apply_change(row: Any, change: Any) -> None:
+    """Set the fields a typed change object names (core.changes) on a row, and its `updated`."""
+    for name, value in changed_fields(change).items():
+        setattr(row, name, value)
+    row.updated = time.time()
