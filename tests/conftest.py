@@ -11,7 +11,7 @@ import json
 import multiprocessing
 import shutil
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -30,7 +30,16 @@ from lwm2m_mlaas.server import Lwm2mServer, build_server
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.net import coap_client
+from tests.helpers.postgres import PostgresServer
 from tests.helpers.service import Api, DeviceFactory, Devices, trust_key
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server per test process, started on first use; `create_database()`
+    gives each test its own database."""
+    with PostgresServer.temporary() as running:
+        yield running
 
 
 @pytest.fixture

@@ -20,10 +20,11 @@ from tests.helpers.net import coap_request
 
 class ServerProcess:
     """`mlaas serve` on 127.0.0.1:`port` with its database at `db` (the data dir is its
-    folder); the log goes to `db` with the suffix .log."""
+    folder), or at `url` when given (PostgreSQL); the log goes to `db` with the suffix .log."""
 
-    def __init__(self, db: Path, port: int) -> None:
+    def __init__(self, db: Path, port: int, url: str | None = None) -> None:
         self.db, self.port = db, port
+        self.url = url or f"sqlite+aiosqlite:///{db}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, **settings: str) -> None:
@@ -35,7 +36,7 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "lwm2m_mlaas.cli.main", "serve",
                  "--coap-host", "127.0.0.1", "--coap-port", str(self.port),
-                 "--db", str(self.db), "--log-level", "WARNING"],
+                 "--db", self.url, "--log-level", "WARNING"],
                 env=env, stdout=log, stderr=log,
             )  # fmt: skip
 

@@ -20,9 +20,12 @@ from tests.helpers.net import coap_request, free_udp_port
 from tests.helpers.processes import ServerProcess, until_up
 
 
-@pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path / "fleet.db", free_udp_port())
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    """`mlaas serve` on a SQLite file, and on a database of a PostgreSQL server."""
+    url = request.getfixturevalue("postgres").create_database() \
+        if request.param == "postgresql" else None  # fmt: skip
+    process = ServerProcess(tmp_path / "fleet.db", free_udp_port(), url)
     yield process
     process.stop()
 
@@ -62,7 +65,7 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
     await device.stop()
     server_process.kill()
 
-    store = await Store.open(f"sqlite+aiosqlite:///{server_process.db}")
+    store = await Store.open(server_process.url)
     try:
         async with store.transaction() as tx:
             endpoints = [r.endpoint for r in await tx.registrations.all()]

@@ -1,16 +1,14 @@
-"""The Store on a real SQLite file: signing keys, what devices trust and packages signed per
-(artifact, key), across a reopened database."""
+"""The Store on a real SQLite file and a real PostgreSQL server: signing keys, what devices
+trust and packages signed per (artifact, key), across a reopened database."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from lwm2m_mlaas.core.signing import DeviceTrust, SignedPackage, SigningKey
 from lwm2m_mlaas.store import Store
 
 
-async def test_keys_trust_and_signed_packages_persist(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'mlaas.db'}"
+async def test_keys_trust_and_signed_packages_persist(database_url: str) -> None:
+    url = database_url
     original = SigningKey("00" * 8, 0, b"\x01" * 32, 100.0, None)
     rotated = SigningKey("11" * 8, 1, b"\x02" * 32, 200.0, None)
     store = await Store.open(url)

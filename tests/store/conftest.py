@@ -1,0 +1,17 @@
+"""Every store test runs on both supported databases: a SQLite file and a PostgreSQL server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.postgres import PostgresServer
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'mlaas.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
