@@ -77,6 +77,13 @@ class ServerConfig:
     open_reads: bool = True
     """Leshan's read routes answer without a token while the REST API is bound to loopback;
     false asks for the token there too."""
+    node_id: str = ""
+    """This node's name in the service ('' : <host name>:<CoAP port>); nodes sharing one
+    database (PostgreSQL) are one service."""
+    node_heartbeat: float = 2.0
+    """Seconds between this node's heartbeats in the database."""
+    node_timeout: float = 10.0
+    """A node whose last heartbeat is older than this is dead to the others."""
 
     @property
     def packages_dir(self) -> Path:

@@ -80,6 +80,7 @@ EXPECTED = {
         "DeliveryStore",
         "DeviceStore",
         "KeyStore",
+        "NodeStore",
         "ObservationStore",
         "OscoreStore",
         "RegistrationStore",

@@ -43,6 +43,16 @@ def _service(request: web.Request) -> Services:
     return request.app[SERVICE]
 
 
+@routes.get("/api/mlaas/nodes")
+async def nodes(request: web.Request) -> web.Response:
+    """The live nodes of the service (heartbeat within node_timeout), and which one answers."""
+    membership = _service(request).server.membership
+    return web.json_response([{"id": n.id, "coapUri": n.coap_uri, "coapsUri": n.coaps_uri,
+                               "apiUrl": n.api_url, "started": n.started,
+                               "heartbeat": n.heartbeat, "self": n.id == membership.node.id}
+                              for n in membership.live])  # fmt: skip
+
+
 @routes.get("/api/mlaas/classes")
 async def classes(request: web.Request) -> web.Response:
     """The device class catalogue."""

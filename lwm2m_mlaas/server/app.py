@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Coroutine
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..core.registration import Registration
 from ..core.requests import DownlinkRequest, Operation, Response
 from ..store import Store
 from .bootstrap import BootstrapResource, BootstrapService
+from .cluster import Membership
 from .downlink import CoapSender
 from .events import Event, EventBus, EventKind
 from .firmware import FirmwareResource, PackageStore
@@ -70,6 +72,8 @@ class Lwm2mServer:
                                       awake_time=config.queue_awake_time,
                                       timeout=config.request_timeout)  # fmt: skip
         self.observations = ObservationService(self.coap, store, self.events, model)
+        self.membership = Membership(store, interval=config.node_heartbeat,
+                                     timeout=config.node_timeout)  # fmt: skip
         self._unlisten = self.events.listening(self._on_event)
 
     # life cycle
@@ -97,11 +101,20 @@ class Lwm2mServer:
         self.bootstrap.context = self.context
         self.coap.attach(self.context)
         await self.sender.load()
+        await self._join()
         self._unlisten.__enter__()
         self._spawn(self.registrations.run_expiry(self.config.expiry_interval), "expiry")
         self._spawn(self._resume(), "resume")
         if self.config.coap_port >= 0:
             log.info("LwM2M server listening on coap://%s:%d", bind[0], self.port)
+
+    async def _join(self) -> None:
+        """Heart-beat as a node of the service, under config.node_id or <host>:<CoAP port>."""
+        coap_uri = "" if self.config.coap_port < 0 else self.server_uri(secure=False)
+        coaps_uri = "" if self.dtls_port is None else self.server_uri(secure=True)
+        port = self.port if self.config.coap_port >= 0 else self.dtls_port
+        node_id = self.config.node_id or f"{socket.gethostname()}:{port}"
+        await self.membership.start(node_id, coap_uri, coaps_uri)
 
     async def _close_store(self) -> None:
         if self._owns_store:
@@ -147,6 +160,7 @@ class Lwm2mServer:
 
     async def stop(self) -> None:
         self._unlisten.__exit__(None, None, None)
+        await self.membership.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

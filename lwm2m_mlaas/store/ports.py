@@ -9,6 +9,7 @@ from typing import Protocol
 
 from ..core.artifact import StoredArtifact, StoredCompile
 from ..core.bootstrap import BootstrapConfig, BootstrapRecord
+from ..core.cluster import Node
 from ..core.delivery import Delivery, DeliveryChange, DeliveryMode
 from ..core.fleet import (
     DeviceChange,
@@ -137,6 +138,12 @@ class TrustStore(Protocol):
     async def all(self) -> list[DeviceTrust]: ...
 
 
+class NodeStore(Protocol):
+    async def beat(self, node: Node) -> None: ...
+    async def live(self, since: float) -> list[Node]: ...
+    async def remove(self, node_id: str) -> None: ...
+
+
 class Transaction(Protocol):
     """One unit of work: every store it offers commits together."""
 
@@ -164,3 +171,5 @@ class Transaction(Protocol):
     def keys(self) -> KeyStore: ...
     @property
     def trust(self) -> TrustStore: ...
+    @property
+    def nodes(self) -> NodeStore: ...

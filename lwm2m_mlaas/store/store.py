@@ -16,6 +16,7 @@ from .database import create_engine, create_schema, session_factory
 from .deliveries import SqlDeliveries
 from .fleet import SqlDevices, SqlRollouts
 from .keys import SqlKeys, SqlTrust
+from .nodes import SqlNodes
 from .ports import Transaction
 from .registrations import SqlObservations, SqlRegistrations, SqlRequestQueue
 from .security import SqlBootstrap, SqlOscore, SqlSecurity
@@ -30,6 +31,7 @@ class SqlTransaction:
         "deliveries",
         "devices",
         "keys",
+        "nodes",
         "observations",
         "oscore",
         "queue",
@@ -54,6 +56,7 @@ class SqlTransaction:
         self.rollouts = SqlRollouts(session)
         self.keys = SqlKeys(session)
         self.trust = SqlTrust(session)
+        self.nodes = SqlNodes(session)
 
 
 class Turns:

@@ -294,6 +294,20 @@ class SignedPackageRow(Base):
     created: Mapped[float] = mapped_column(Float)
 
 
+
+class NodeRow(Base):
+    """A `mlaas serve` node of the service and its last heartbeat."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    coap_uri: Mapped[str] = mapped_column(String(255))
+    coaps_uri: Mapped[str] = mapped_column(String(255))
+    api_url: Mapped[str] = mapped_column(String(255))
+    started: Mapped[float] = mapped_column(Float)
+    heartbeat: Mapped[float] = mapped_column(Float, index=True)
+
+
 def apply_change(row: Any, change: Any) -> None:
     """Set the fields a typed change object names (core.changes) on a row, and its `updated`."""
     for name, value in changed_fields(change).items():

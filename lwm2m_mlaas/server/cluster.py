@@ -1,0 +1,78 @@
+"""This node's membership of the service: it heart-beats into the shared database and keeps
+the live nodes (heartbeat within `node_timeout`) and their hash ring in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from ..core.cluster import HashRing, Node
+from ..store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Membership:
+    def __init__(self, store: Store, *, interval: float, timeout: float) -> None:
+        self.store = store
+        self.interval = interval
+        self.timeout = timeout
+        self.node = Node("", "", "", "", 0.0, 0.0)
+        """This node; its id and addresses are known once the server has bound its sockets."""
+        self.live: tuple[Node, ...] = ()
+        self.ring = HashRing(())
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self, node_id: str, coap_uri: str, coaps_uri: str) -> None:
+        now = time.time()
+        self.node = Node(node_id, coap_uri, coaps_uri, self.node.api_url, now, now)
+        await self.beat()
+        self._loop = asyncio.create_task(self._run(), name="heartbeat")
+        log.info("node %s: %d live node(s)", node_id, len(self.live))
+
+    def serve_api(self, url: str) -> None:
+        """The node's REST API URL, announced from the next heartbeat on."""
+        self.node = Node(self.node.id, self.node.coap_uri, self.node.coaps_uri, url,
+                         self.node.started, self.node.heartbeat)  # fmt: skip
+
+    async def beat(self) -> None:
+        now = time.time()
+        node = self.node = Node(self.node.id, self.node.coap_uri, self.node.coaps_uri,
+                                self.node.api_url, self.node.started, now)  # fmt: skip
+        async with self.store.transaction() as tx:
+            await tx.nodes.beat(node)
+            live = await tx.nodes.live(now - self.timeout)
+        if {n.id for n in live} != {n.id for n in self.live}:
+            self.ring = HashRing(n.id for n in live)
+            if self.live:
+                log.info("live nodes: %s", ", ".join(n.id for n in live))
+        self.live = tuple(live)
+
+    def owner(self, endpoint: str) -> Node:
+        """The live node the endpoint belongs to."""
+        owner = self.ring.owner(endpoint)
+        return next(n for n in self.live if n.id == owner)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away for a moment: beat again next time
+                log.exception("heartbeat failed")
+
+    async def stop(self, *, leave: bool = True) -> None:
+        """Stop beating; `leave` takes this node off the list at once (else it times out)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        if leave and self.node.id:
+            with contextlib.suppress(Exception):
+                async with self.store.transaction() as tx:
+                    await tx.nodes.remove(self.node.id)

@@ -1,0 +1,64 @@
+"""Nodes on one PostgreSQL database are one service: each heart-beats, sees the others live,
+and drops one that left or stopped beating; the REST API lists them."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import replace
+
+import aiohttp
+import pytest
+
+from lwm2m_mlaas.app import MlaasService
+from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.server import Lwm2mServer, build_server
+from tests.helpers import wait_for
+from tests.helpers.postgres import PostgresServer
+
+
+@pytest.fixture
+def cluster_config(server_config: ServerConfig, postgres: PostgresServer) -> ServerConfig:
+    return replace(server_config, db=postgres.create_database(), node_heartbeat=0.1,
+                   node_timeout=0.6)  # fmt: skip
+
+
+def live(server: Lwm2mServer) -> set[str]:
+    return {n.id for n in server.membership.live}
+
+
+async def test_nodes_see_each_other_and_drop_the_dead(cluster_config: ServerConfig) -> None:
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(build_server(replace(cluster_config, node_id="a")))
+        b = await stack.enter_async_context(build_server(replace(cluster_config, node_id="b")))
+        c = await stack.enter_async_context(build_server(replace(cluster_config, node_id="c")))
+        await wait_for(lambda: live(a) == live(b) == live(c) == {"a", "b", "c"}, 5)
+        assert {n.coap_uri for n in a.membership.live} == {
+            f"coap://127.0.0.1:{s.port}" for s in (a, b, c)}
+        endpoints = [f"dev-{n}" for n in range(300)]
+        assert [a.membership.owner(e).id for e in endpoints] == \
+            [c.membership.owner(e).id for e in endpoints]  # fmt: skip
+        assert {a.membership.owner(e).id for e in endpoints} == {"a", "b", "c"}
+
+        await b.membership.stop()  # left: gone at once
+        await wait_for(lambda: live(a) == live(c) == {"a", "c"}, 2)
+        await c.membership.stop(leave=False)  # silent, as after kill -9: gone after the timeout
+        await wait_for(lambda: live(a) == {"a"}, 5)
+        assert {a.membership.owner(e).id for e in endpoints} == {"a"}
+
+
+async def test_the_rest_api_lists_the_live_nodes(cluster_config: ServerConfig) -> None:
+    config = replace(cluster_config, http_port=0, provisioning=False)
+    async with MlaasService(replace(config, node_id="one")) as one, \
+            MlaasService(replace(config, node_id="two")) as two:  # fmt: skip
+        await wait_for(lambda: live(one.server) == live(two.server) == {"one", "two"}, 5)
+        assert one.api is not None and two.api is not None
+        await wait_for(lambda: all(n.api_url for n in one.server.membership.live), 5)
+        headers = {"Authorization": f"Bearer {one.api.token}"}
+        async with aiohttp.ClientSession(headers=headers) as session, \
+                session.get(one.api.url + "/api/mlaas/nodes") as response:  # fmt: skip
+            assert response.status == 200
+            nodes = {n["id"]: n for n in await response.json()}
+        assert set(nodes) == {"one", "two"}
+        assert nodes["one"]["self"] and not nodes["two"]["self"]
+        assert nodes["two"]["apiUrl"] == two.api.url
+        assert nodes["two"]["coapUri"] == f"coap://127.0.0.1:{two.server.port}"
