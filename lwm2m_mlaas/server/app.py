@@ -63,8 +63,11 @@ class Lwm2mServer:
         self.packages = PackageStore(config.packages_dir)
         self.firmware = FirmwareResource(self.packages)
         self.site.add_resource(["fw"], self.firmware)
+        self.membership = Membership(store, interval=config.node_heartbeat,
+                                     timeout=config.node_timeout)  # fmt: skip
         self.bootstrap = BootstrapService(store, self.credentials, model, self.server_uri,
-                                          config.request_timeout)  # fmt: skip
+                                          config.request_timeout, dm_uri=self.dm_uri,
+                                          node_uris=self.membership.uris)  # fmt: skip
         self.site.add_resource(["bs"], BootstrapResource(self.bootstrap))
         self.coap = CoapSender(model, config.block_size, self.sessions)
         self.coap.pace = lambda: self.registrations.drained(self.pace)  # pushed blocks give way
@@ -72,8 +75,6 @@ class Lwm2mServer:
                                       awake_time=config.queue_awake_time,
                                       timeout=config.request_timeout)  # fmt: skip
         self.observations = ObservationService(self.coap, store, self.events, model)
-        self.membership = Membership(store, interval=config.node_heartbeat,
-                                     timeout=config.node_timeout)  # fmt: skip
         self._unlisten = self.events.listening(self._on_event)
 
     # life cycle
@@ -152,6 +153,15 @@ class Lwm2mServer:
         if ":" in host:
             host = f"[{host}]"
         return f"coaps://{host}:{self.dtls_port}" if secure else f"coap://{host}:{self.port}"
+
+    def dm_uri(self, endpoint: str, secure: bool = True) -> str:
+        """The URI of the node the endpoint belongs to (consistent hashing over the live nodes
+        of the service), this server's when no other node serves that scheme."""
+        try:
+            owner = self.membership.owner(endpoint)
+        except LookupError:
+            return self.server_uri(secure)
+        return (owner.coaps_uri if secure else owner.coap_uri) or self.server_uri(secure)
 
     @property
     def dtls_port(self) -> int | None:

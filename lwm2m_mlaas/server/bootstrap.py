@@ -33,14 +33,21 @@ WRITE_FORMATS = (ContentFormat.TLV, ContentFormat.SENML_CBOR, ContentFormat.SENM
 
 class BootstrapService:
     def __init__(self, store: Store, credentials: Credentials, model: ObjectRegistry,
-                 server_uri: Callable[[bool], str], timeout: float = 30.0) -> None:  # fmt: skip
+                 server_uri: Callable[[bool], str], timeout: float = 30.0, *,
+                 dm_uri: Callable[[str, bool], str] | None = None,
+                 node_uris: Callable[[], set[str]] = set) -> None:  # fmt: skip
         self.context: aiocoap.Context | None = None
         """The server's bound context (set at start)."""
         self.store = store
         self.credentials = credentials
         self.model = model
         self.server_uri = server_uri
-        """This server's CoAPs (True) or CoAP URI for devices: what an empty uri stands for."""
+        """This server's CoAPs (True) or CoAP URI for devices."""
+        self.dm_uri = dm_uri or (lambda _endpoint, secure: server_uri(secure))
+        """What an empty uri stands for: the CoAPs (True) or CoAP URI of the node of the
+        service the endpoint belongs to."""
+        self.node_uris = node_uris
+        """The URIs of the service's other live nodes (they share the database)."""
         self.timeout = timeout
         self._sessions: dict[str, asyncio.Task[None]] = {}
 
@@ -111,7 +118,7 @@ class BootstrapService:
         for instance, entry in config.security.items():
             secure = entry["securityMode"] == "PSK"
             if not entry["uri"]:
-                config = config.with_security(instance, uri=self.server_uri(secure))
+                config = config.with_security(instance, uri=self.dm_uri(endpoint, secure))
             elif not self._ours(entry["uri"]):
                 continue
             link = entry.get("oscoreSecurityMode")
@@ -159,6 +166,9 @@ class BootstrapService:
                                   oscoreMasterSalt=setting.master_salt)  # fmt: skip
 
     def _ours(self, uri: str) -> bool:
+        """A URI of this service: this server's or another live node's."""
+        if uri in self.node_uris():
+            return True
         for secure in (True, False):
             try:
                 if uri == self.server_uri(secure):

@@ -50,6 +50,10 @@ class Membership:
                 log.info("live nodes: %s", ", ".join(n.id for n in live))
         self.live = tuple(live)
 
+    def uris(self) -> set[str]:
+        """The CoAP and CoAPs URIs of the live nodes."""
+        return {uri for n in self.live for uri in (n.coap_uri, n.coaps_uri) if uri}
+
     def owner(self, endpoint: str) -> Node:
         """The live node the endpoint belongs to."""
         owner = self.ring.owner(endpoint)

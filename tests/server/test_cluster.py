@@ -1,5 +1,6 @@
 """Nodes on one PostgreSQL database are one service: each heart-beats, sees the others live,
-and drops one that left or stopped beating; the REST API lists them."""
+and drops one that left or stopped beating; the REST API lists them; the bootstrap server
+places each device on the node the hash ring picks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.core.bootstrap import BootstrapConfig
 from lwm2m_mlaas.server import Lwm2mServer, build_server
+from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.postgres import PostgresServer
 
@@ -62,3 +65,32 @@ async def test_the_rest_api_lists_the_live_nodes(cluster_config: ServerConfig) -
         assert nodes["one"]["self"] and not nodes["two"]["self"]
         assert nodes["two"]["apiUrl"] == two.api.url
         assert nodes["two"]["coapUri"] == f"coap://127.0.0.1:{two.server.port}"
+
+
+async def test_bootstrap_places_each_device_on_its_node(cluster_config: ServerConfig) -> None:
+    """An empty server uri in a bootstrap config stands for the node the endpoint belongs to:
+    devices that bootstrap on one node register on the nodes the hash ring picks."""
+    endpoints = [f"placed-{n}" for n in range(12)]
+    config = BootstrapConfig.from_json({
+        "security": {"0": {"uri": "", "bootstrapServer": True, "securityMode": "NO_SEC"},
+                     "1": {"uri": "", "securityMode": "NO_SEC", "serverId": 3}},
+        "servers": {"0": {"shortId": 3, "lifetime": 60}}})  # fmt: skip
+    async with AsyncExitStack() as stack:
+        nodes = {name: await stack.enter_async_context(
+            build_server(replace(cluster_config, node_id=name))) for name in "abc"}  # fmt: skip
+        a = nodes["a"]
+        await wait_for(lambda: live(a) == {"a", "b", "c"}, 5)
+        async with a.store.transaction() as tx:
+            for endpoint in endpoints:
+                await tx.bootstrap.put(endpoint, config)
+        for endpoint in endpoints:
+            device = SimulatedDevice(DeviceConfig(endpoint, server=f"coap://127.0.0.1:{a.port}",
+                                                  bootstrap=True), a.model)  # fmt: skip
+            await device.start(register_timeout=10)
+            stack.push_async_callback(device.stop)
+            owner = nodes[a.membership.owner(endpoint).id]
+            assert device.tree.data[0][1][0] == f"coap://127.0.0.1:{owner.port}"
+            assert owner.registrations.by_endpoint(endpoint) is not None
+            assert all(n.registrations.by_endpoint(endpoint) is None
+                       for n in nodes.values() if n is not owner)  # fmt: skip
+        assert {a.membership.owner(e).id for e in endpoints} == {"a", "b", "c"}
