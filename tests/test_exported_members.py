@@ -80,6 +80,7 @@ EXPECTED = {
         "DeliveryStore",
         "DeviceStore",
         "KeyStore",
+        "LeaseStore",
         "NodeStore",
         "ObservationStore",
         "OscoreStore",

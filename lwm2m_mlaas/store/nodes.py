@@ -1,12 +1,14 @@
-"""The nodes of the service and their heartbeats."""
+"""The nodes of the service, their heartbeats, and the leases they hold."""
 
 from __future__ import annotations
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core.cluster import Node
-from .tables import NodeRow
+from .tables import LeaseRow, NodeRow
 
 
 def _node(row: NodeRow) -> Node:
@@ -31,3 +33,37 @@ class SqlNodes:
 
     async def remove(self, node_id: str) -> None:
         await self.session.execute(delete(NodeRow).where(NodeRow.id == node_id))
+
+
+class SqlLeases:
+    """Leases taken with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL): a lease another
+    transaction is deciding on right now counts as held. SQLite has one writer at a time, so
+    there the check and the write cannot interleave in the first place."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def acquire(self, name: str, holder: str, *, now: float, until: float) -> bool:
+        """Take or renew the lease: free, expired, or already `holder`'s."""
+        row = await self.session.scalar(
+            select(LeaseRow).where(LeaseRow.name == name).with_for_update(skip_locked=True))
+        if row is None:
+            dialect = self.session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            inserted = await self.session.execute(
+                insert(LeaseRow).values(name=name, holder=holder, expires=until)
+                .on_conflict_do_nothing(index_elements=["name"]))  # fmt: skip
+            return bool(inserted.rowcount)  # type: ignore[attr-defined]
+        if row.holder != holder and row.expires > now:
+            return False
+        row.holder, row.expires = holder, until
+        return True
+
+    async def release(self, name: str, holder: str) -> None:
+        await self.session.execute(
+            delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder))
+
+    async def holders(self, now: float) -> dict[str, str]:
+        """Every lease in force, by name."""
+        rows = await self.session.scalars(select(LeaseRow).where(LeaseRow.expires > now))
+        return {r.name: r.holder for r in rows}

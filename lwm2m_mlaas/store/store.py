@@ -16,7 +16,7 @@ from .database import create_engine, create_schema, session_factory
 from .deliveries import SqlDeliveries
 from .fleet import SqlDevices, SqlRollouts
 from .keys import SqlKeys, SqlTrust
-from .nodes import SqlNodes
+from .nodes import SqlLeases, SqlNodes
 from .ports import Transaction
 from .registrations import SqlObservations, SqlRegistrations, SqlRequestQueue
 from .security import SqlBootstrap, SqlOscore, SqlSecurity
@@ -31,6 +31,7 @@ class SqlTransaction:
         "deliveries",
         "devices",
         "keys",
+        "leases",
         "nodes",
         "observations",
         "oscore",
@@ -57,6 +58,7 @@ class SqlTransaction:
         self.keys = SqlKeys(session)
         self.trust = SqlTrust(session)
         self.nodes = SqlNodes(session)
+        self.leases = SqlLeases(session)
 
 
 class Turns:

@@ -308,6 +308,18 @@ class NodeRow(Base):
     heartbeat: Mapped[float] = mapped_column(Float, index=True)
 
 
+
+class LeaseRow(Base):
+    """Work one node of the service drives at a time (rollouts, a device's deliveries...):
+    held by `holder` until `expires`, renewed while it lives, taken over after."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128), index=True)
+    expires: Mapped[float] = mapped_column(Float)
+
+
 def apply_change(row: Any, change: Any) -> None:
     """Set the fields a typed change object names (core.changes) on a row, and its `updated`."""
     for name, value in changed_fields(change).items():

@@ -15,3 +15,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'db' / 'mlaas.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.create_database()
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A new database on the PostgreSQL server, for what only a server with concurrent
+    connections shows."""
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
