@@ -54,7 +54,8 @@ class Lwm2mServer:
         self.sessions = Sessions(self.credentials)
         self._dtls: Any = None
         self.registrations = RegistrationService(
-            store, self.events, grace=config.lifetime_grace, busy_at=config.registration_busy)
+            store, self.events, grace=config.lifetime_grace, busy_at=config.registration_busy,
+            shared=lambda: len(self.membership.live) > 1)
         self.site = Site()
         self.site.add_resource([".well-known", "core"],
                                coap_resource.WKCResource(self.site.get_resources_as_linkheader))

@@ -118,7 +118,9 @@ class BootstrapService:
         for instance, entry in config.security.items():
             secure = entry["securityMode"] == "PSK"
             if not entry["uri"]:
-                config = config.with_security(instance, uri=self.dm_uri(endpoint, secure))
+                uri = self.server_uri(secure) if entry["bootstrapServer"] \
+                    else self.dm_uri(endpoint, secure)  # fmt: skip
+                config = config.with_security(instance, uri=uri)
             elif not self._ours(entry["uri"]):
                 continue
             link = entry.get("oscoreSecurityMode")

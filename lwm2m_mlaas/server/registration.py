@@ -32,6 +32,8 @@ class _Changes:
     deletes: set[str] = field(default_factory=set)
     inserts: dict[str, Registration] = field(default_factory=dict)
     updates: dict[str, Registration] = field(default_factory=dict)
+    displaced: set[str] = field(default_factory=set)
+    """Endpoints whose stored registration, made on another node, the inserts replace."""
 
     def insert(self, registration: Registration, replacing: Registration | None) -> None:
         if replacing is not None:
@@ -59,8 +61,12 @@ class RegistrationService:
         grace: float = 15.0,
         clock: Callable[[], float] = time.time,
         busy_at: int = 8,
+        shared: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
+        self.shared = shared
+        """Other live nodes share the database: an endpoint new to this node may have a stored
+        registration made on another one, which its Register replaces."""
         self.events = events
         self.grace = grace
         self.clock = clock
@@ -90,6 +96,7 @@ class RegistrationService:
                     deletes=changes.deletes,
                     inserts=changes.inserts.values(),
                     updates=changes.updates.values(),
+                    displaced=changes.displaced,
                 )
 
             self._written = asyncio.ensure_future(self.writes.submit(write))
@@ -176,6 +183,8 @@ class RegistrationService:
         old = self.by_endpoint(registration.endpoint)
         if old is not None:
             self._drop(old)
+        elif self.shared():
+            self._changes.displaced.add(registration.endpoint)
         self._put(registration)
         self._changes.insert(registration, replacing=old)
         await asyncio.shield(self._commit())

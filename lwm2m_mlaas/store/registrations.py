@@ -86,12 +86,18 @@ class SqlRegistrations:
         deletes: Iterable[str] = (),
         inserts: Iterable[Registration] = (),
         updates: Iterable[Registration] = (),
+        displaced: Iterable[str] = (),
     ) -> None:
-        """Many registration changes in three statements: deletes, then inserts, then updates.
-        Observations of deleted registrations go with them (ON DELETE CASCADE)."""
+        """Many registration changes in three statements: deletes, then inserts, then updates;
+        `displaced` endpoints lose their stored registration (made on another node) before
+        the inserts. Observations of deleted registrations go with them (ON DELETE CASCADE)."""
         if gone := [{"reg_id": i} for i in deletes]:
             await self.session.execute(
                 delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), gone
+            )
+        if moved := [{"ep": e} for e in displaced]:
+            await self.session.execute(
+                delete(_REGISTRATIONS).where(_REGISTRATIONS.c.endpoint == bindparam("ep")), moved
             )
         if new := [_columns(r) for r in inserts]:
             await self.session.execute(insert(_REGISTRATIONS), new)
