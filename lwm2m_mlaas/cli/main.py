@@ -41,8 +41,8 @@ def server_config(config_file: str | None = None, *, db: str | None = None,
                   coap_host: str | None = None, coap_port: int | None = None,
                   http_host: str | None = None, http_port: int | None = None,
                   coaps_host: str | None = None, coaps_port: int | None = None,
-                  closed_reads: bool = False,
-                  no_provisioning: bool = False) -> ServerConfig:  # fmt: skip
+                  closed_reads: bool = False, no_provisioning: bool = False,
+                  node_id: str | None = None) -> ServerConfig:  # fmt: skip
     """The configuration a local command runs with: defaults, --config file, MLAAS_*
     environment, then the flags given (None: not given)."""
     return ServerConfig.load(
@@ -55,6 +55,7 @@ def server_config(config_file: str | None = None, *, db: str | None = None,
         coaps_port=coaps_port,
         open_reads=False if closed_reads else None,
         provisioning=False if no_provisioning else None,
+        node_id=node_id,
         db=db,
         data_dir=data_dir,
         log_level=log_level,
@@ -242,18 +243,20 @@ def cli(ctx: click.Context, server: str, token: str | None) -> None:
 @click.option("--closed-reads", is_flag=True, help="ask for the token on Leshan's read routes too")
 @click.option("--no-provisioning", is_flag=True,
               help="register and manage devices without provisioning them")
+@click.option("--node-id", help="this node's name in a service of several nodes on one "
+              "PostgreSQL (default <host name>:<CoAP port>)")
 @storage
 def serve_command(coap_host: str | None, coap_port: int | None, compile_workers: int,
                   coaps_host: str | None, coaps_port: int | None, http_host: str | None,
                   http_port: int | None, closed_reads: bool, no_provisioning: bool,
-                  db: str | None, data_dir: Path | None, config_file: str | None,
-                  log_level: str) -> None:  # fmt: skip
+                  node_id: str | None, db: str | None, data_dir: Path | None,
+                  config_file: str | None, log_level: str) -> None:  # fmt: skip
     """Run the service: LwM2M server, compiler, provisioning, rollouts and REST API."""
     _run(lambda: serve(server_config(
         config_file, db=db, data_dir=data_dir, log_level=log_level, coap_host=coap_host,
         coap_port=coap_port, http_host=http_host, http_port=http_port, coaps_host=coaps_host,
-        coaps_port=coaps_port, closed_reads=closed_reads, no_provisioning=no_provisioning),
-        compile_workers))  # fmt: skip
+        coaps_port=coaps_port, closed_reads=closed_reads, no_provisioning=no_provisioning,
+        node_id=node_id), compile_workers))  # fmt: skip
 
 
 @cli.command("sim")
