@@ -25,6 +25,14 @@ def cluster_config(server_config: ServerConfig, postgres: PostgresServer) -> Ser
                    node_timeout=0.6)  # fmt: skip
 
 
+def placing_config(lifetime: int) -> BootstrapConfig:
+    """NoSec bootstrap and DM accounts, both uris empty: this node, and the endpoint's node."""
+    return BootstrapConfig.from_json({
+        "security": {"0": {"uri": "", "bootstrapServer": True, "securityMode": "NO_SEC"},
+                     "1": {"uri": "", "securityMode": "NO_SEC", "serverId": 3}},
+        "servers": {"0": {"shortId": 3, "lifetime": lifetime}}})  # fmt: skip
+
+
 def live(server: Lwm2mServer) -> set[str]:
     return {n.id for n in server.membership.live}
 
@@ -71,10 +79,7 @@ async def test_bootstrap_places_each_device_on_its_node(cluster_config: ServerCo
     """An empty server uri in a bootstrap config stands for the node the endpoint belongs to:
     devices that bootstrap on one node register on the nodes the hash ring picks."""
     endpoints = [f"placed-{n}" for n in range(12)]
-    config = BootstrapConfig.from_json({
-        "security": {"0": {"uri": "", "bootstrapServer": True, "securityMode": "NO_SEC"},
-                     "1": {"uri": "", "securityMode": "NO_SEC", "serverId": 3}},
-        "servers": {"0": {"shortId": 3, "lifetime": 60}}})  # fmt: skip
+    config = placing_config(lifetime=60)
     async with AsyncExitStack() as stack:
         nodes = {name: await stack.enter_async_context(
             build_server(replace(cluster_config, node_id=name))) for name in "abc"}  # fmt: skip
@@ -102,10 +107,7 @@ async def test_devices_of_a_stopped_node_bootstrap_onto_live_ones(
     """A node goes away: its devices' updates fail, they bootstrap again (LwM2M 1.1 client
     behaviour) and land on the live nodes, each on the one the ring now picks."""
     endpoints = [f"moved-{n}" for n in range(12)]
-    config = BootstrapConfig.from_json({
-        "security": {"0": {"uri": "", "bootstrapServer": True, "securityMode": "NO_SEC"},
-                     "1": {"uri": "", "securityMode": "NO_SEC", "serverId": 3}},
-        "servers": {"0": {"shortId": 3, "lifetime": 4}}})  # fmt: skip
+    config = placing_config(lifetime=4)
     async with AsyncExitStack() as stack:
         nodes = {name: build_server(replace(cluster_config, node_id=name)) for name in "abc"}
         for name in "ac":

@@ -3,7 +3,6 @@ and queued requests."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,15 +15,6 @@ from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.core.registration import Registration
 from lwm2m_mlaas.core.requests import DownlinkRequest, Operation, QueuedRequest, StoredObservation
 from lwm2m_mlaas.store import Store
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def reg(
