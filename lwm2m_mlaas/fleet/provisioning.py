@@ -64,9 +64,13 @@ class ProvisioningFailed(Exception):
     pass
 
 
+class DeviceAsleep(ProvisioningFailed):
+    """A queue-mode device fell asleep before it was read: provisioned again when it wakes."""
+
+
 def _instance(response: Response | Queued, what: str) -> ObjectInstance:
     if isinstance(response, Queued):
-        raise ProvisioningFailed(f"{what}: the device sleeps; provisioned when it wakes")
+        raise DeviceAsleep(f"{what}: the device sleeps; provisioned when it wakes")
     if not response.success or not isinstance(response.node, ObjectInstance):
         raise ProvisioningFailed(f"reading {what} failed: {response.error or response.code.name}")
     return response.node
@@ -89,6 +93,8 @@ class ProvisioningService:
         self.rollouts = rollouts
         """Set by the service: a device in an unfinished rollout is left to it."""
         self._queue: OrderedDict[str, None] = OrderedDict()
+        self._asleep: set[str] = set()
+        """Devices that fell asleep while they were read (DeviceAsleep)."""
         self._queued = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Provision]] = {}
         self._workers: list[asyncio.Task[None]] = []
@@ -121,6 +127,8 @@ class ProvisioningService:
             kind is EventKind.UPDATED and event.data.get("objectsChanged")
         ):
             self.trigger(registration.endpoint)
+        elif kind in (EventKind.UPDATED, EventKind.AWAKE) and registration.endpoint in self._asleep:
+            self.trigger(registration.endpoint)  # it listens now
         elif kind is EventKind.PROVISIONING and event.data.get("stage") == "delivery":
             delivery = event.data["delivery"]
             current = self.status.get(delivery.endpoint) or Provision(  # resumed after a restart
@@ -133,6 +141,7 @@ class ProvisioningService:
                                      artifact_id=delivery.artifact_id, mode=delivery.mode,
                                      reason=delivery.reason if stage == "failed" else None))
         elif kind in (EventKind.DEREGISTRATION, EventKind.EXPIRED):
+            self._asleep.discard(registration.endpoint)
             self._queue.pop(registration.endpoint, None)
             task = self._tasks.pop(registration.endpoint, None)
             if task is not None:
@@ -141,6 +150,7 @@ class ProvisioningService:
     def trigger(self, endpoint: str) -> None:
         """Provision the device (again) when a slot is free; a provisioning under way for it
         is abandoned."""
+        self._asleep.discard(endpoint)
         running = self._tasks.get(endpoint)
         if running is not None and not running.done():
             running.cancel()
@@ -253,6 +263,8 @@ class ProvisioningService:
             return status
         except ProvisioningFailed as exc:
             log.info("provisioning %s: %s", endpoint, exc)
+            if isinstance(exc, DeviceAsleep):
+                self._asleep.add(endpoint)
             return self._record(replace(status, stage="failed", reason=str(exc)))
         except UnknownRegistration:
             return self._record(replace(status, stage="failed", reason="no longer registered"))

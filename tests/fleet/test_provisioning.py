@@ -101,3 +101,20 @@ async def test_a_device_running_the_native_runtime_gets_a_native_package(
         await wait_for(lambda: device.tree.get("/5/0/5") == 6, timeout=30)
     finally:
         await device.stop()
+
+
+async def test_a_device_asleep_when_read_is_provisioned_when_it_wakes(
+    service: MlaasService, devices: Devices
+) -> None:
+    """A queue-mode device that sleeps before its Device object is read fails with that reason;
+    its next Update wakes it and provisioning starts again."""
+    service.server.sender.awake_time = 0.0  # the server counts the device asleep at once
+    device = await devices("sleepy-1", queue_mode=True, awake_time=3.0, lifetime=6)
+
+    def asleep() -> bool:
+        status = service.provisioning.status.get("sleepy-1")
+        return status is not None and status.stage == "failed" and "sleeps" in str(status.reason)
+
+    await wait_for(asleep, timeout=30)
+    service.server.sender.awake_time = 3.0  # from its next Update on, it listens
+    await wait_for(lambda: running(service, device), timeout=90)
