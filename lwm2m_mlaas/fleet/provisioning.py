@@ -37,7 +37,8 @@ from .trust import NoTrustedKey
 
 log = logging.getLogger(__name__)
 
-MODES: dict[int, str] = {DeliveryMethod.PULL: "pull", DeliveryMethod.PUSH: "push"}
+MODES: dict[int, DeliveryMode] = {DeliveryMethod.PULL: DeliveryMode.PULL,
+                                  DeliveryMethod.PUSH: DeliveryMode.PUSH}
 """/5/0/9 Firmware Update Delivery Method; 2 (both) takes the class's default."""
 
 
@@ -305,5 +306,5 @@ class ProvisioningService:
             response = await self._read(endpoint, DELIVERY_METHOD)
             if isinstance(response, Response):
                 method = getattr(response.node, "value", None)
-        return DeliveryMode(MODES.get(method, device_class.delivery) if isinstance(method, int)
-                            else device_class.delivery)  # fmt: skip
+        chosen = MODES.get(method) if isinstance(method, int) else None
+        return chosen or DeliveryMode(device_class.delivery)

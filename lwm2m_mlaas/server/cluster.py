@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 
 from ..core.cluster import HashRing, Node
 from ..store import Store
@@ -27,20 +28,19 @@ class Membership:
 
     async def start(self, node_id: str, coap_uri: str, coaps_uri: str) -> None:
         now = time.time()
-        self.node = Node(node_id, coap_uri, coaps_uri, self.node.api_url, now, now)
+        self.node = replace(self.node, id=node_id, coap_uri=coap_uri, coaps_uri=coaps_uri,
+                            started=now, heartbeat=now)
         await self.beat()
         self._loop = asyncio.create_task(self._run(), name="heartbeat")
         log.info("node %s: %d live node(s)", node_id, len(self.live))
 
     def serve_api(self, url: str) -> None:
         """The node's REST API URL, announced from the next heartbeat on."""
-        self.node = Node(self.node.id, self.node.coap_uri, self.node.coaps_uri, url,
-                         self.node.started, self.node.heartbeat)  # fmt: skip
+        self.node = replace(self.node, api_url=url)
 
     async def beat(self) -> None:
         now = time.time()
-        node = self.node = Node(self.node.id, self.node.coap_uri, self.node.coaps_uri,
-                                self.node.api_url, self.node.started, now)  # fmt: skip
+        node = self.node = replace(self.node, heartbeat=now)
         async with self.store.transaction() as tx:
             await tx.nodes.beat(node)
             live = await tx.nodes.live(now - self.timeout)

@@ -28,6 +28,7 @@ from .tables import (
     RolloutMemberRow,
     RolloutRow,
     apply_change,
+    remove_row,
 )
 
 
@@ -79,11 +80,7 @@ class SqlDevices:
                                                created=time.time()))  # fmt: skip
 
     async def unassign(self, scope: str, value: str) -> bool:
-        row = await self.session.get(AssignmentRow, (scope, value))
-        if row is None:
-            return False
-        await self.session.delete(row)
-        return True
+        return await remove_row(self.session, AssignmentRow, (scope, value))
 
     async def assignments(self) -> dict[tuple[str, str], str]:
         rows = await self.session.scalars(select(AssignmentRow))

@@ -12,15 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..core.bootstrap import BootstrapConfig, BootstrapRecord
 from ..core.errors import InvalidRequest
 from ..core.security import SEQUENCE_RESERVE, OscoreInfo, OscoreSetting, SecurityInfo
-from .tables import Base, BootstrapRow, OscoreRow, SecurityRow
-
-
-async def _remove(session: AsyncSession, row_type: type[Base], endpoint: str) -> bool:
-    row = await session.get(row_type, endpoint)
-    if row is None:
-        return False
-    await session.delete(row)
-    return True
+from .tables import BootstrapRow, OscoreRow, SecurityRow, remove_row
 
 
 class SqlSecurity:
@@ -54,12 +46,12 @@ class SqlSecurity:
         if bootstrap is not None:
             raise InvalidRequest(f"PSK identity {info.identity!r} is the bootstrap credential "
                                  f"of endpoint {bootstrap!r}")  # fmt: skip
-        await _remove(self.session, OscoreRow, info.endpoint)
+        await remove_row(self.session, OscoreRow, info.endpoint)
         await self.session.merge(SecurityRow(endpoint=info.endpoint, identity=info.identity,
                                              key=info.key, created=time.time()))  # fmt: skip
 
     async def remove(self, endpoint: str) -> bool:
-        return await _remove(self.session, SecurityRow, endpoint)
+        return await remove_row(self.session, SecurityRow, endpoint)
 
 
 def _oscore(row: OscoreRow) -> OscoreInfo:
@@ -94,8 +86,8 @@ class SqlOscore:
         if owner is not None:
             raise InvalidRequest(f"OSCORE recipient id {s.recipient_id.hex()} is already used "
                                  f"by endpoint {owner!r}")  # fmt: skip
-        await _remove(self.session, SecurityRow, info.endpoint)
-        await _remove(self.session, OscoreRow, info.endpoint)
+        await remove_row(self.session, SecurityRow, info.endpoint)
+        await remove_row(self.session, OscoreRow, info.endpoint)
         await self.session.flush()
         self.session.add(OscoreRow(
             endpoint=info.endpoint, sender_id=s.sender_id, recipient_id=s.recipient_id,
@@ -103,7 +95,7 @@ class SqlOscore:
             sequence_reserved=SEQUENCE_RESERVE, created=time.time()))  # fmt: skip
 
     async def remove(self, endpoint: str) -> bool:
-        return await _remove(self.session, OscoreRow, endpoint)
+        return await remove_row(self.session, OscoreRow, endpoint)
 
     async def reserve_sequence(self, endpoint: str, upto: int) -> None:
         """Sender sequence numbers below `upto` may be used (RFC 8613 B.1.1)."""
@@ -150,7 +142,7 @@ class SqlBootstrap:
         row.config, row.identity, row.updated = config.to_json(), identity, time.time()
 
     async def remove(self, endpoint: str) -> bool:
-        return await _remove(self.session, BootstrapRow, endpoint)
+        return await remove_row(self.session, BootstrapRow, endpoint)
 
     async def record_result(self, endpoint: str, result: str) -> None:
         row = await self.session.get(BootstrapRow, endpoint)

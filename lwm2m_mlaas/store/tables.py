@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..core.changes import changed_fields
@@ -318,6 +319,15 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128), index=True)
     expires: Mapped[float] = mapped_column(Float)
+
+
+async def remove_row(session: AsyncSession, row_type: type[Base], key: Any) -> bool:
+    """Delete the row with this primary key; whether there was one."""
+    row = await session.get(row_type, key)
+    if row is None:
+        return False
+    await session.delete(row)
+    return True
 
 
 def apply_change(row: Any, change: Any) -> None:
