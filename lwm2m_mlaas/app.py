@@ -56,7 +56,7 @@ class MlaasService:
             if self.api is not None:
                 await self.api.start()
                 self._stops.append(self.api.stop)
-                self.server.membership.serve_api(self.api.url)
+                self.server.membership.serve_api(self.api.url, self.api.token)
         except BaseException:
             await self.stop()
             raise

@@ -25,6 +25,8 @@ class Node:
     started: float
     heartbeat: float
     """When it last said it is alive."""
+    api_token: str = ""
+    """The bearer token its REST API takes: another node forwards requests with it."""
 
 
 def _point(key: str) -> int:

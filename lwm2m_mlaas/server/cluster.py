@@ -34,9 +34,9 @@ class Membership:
         self._loop = asyncio.create_task(self._run(), name="heartbeat")
         log.info("node %s: %d live node(s)", node_id, len(self.live))
 
-    def serve_api(self, url: str) -> None:
-        """The node's REST API URL, announced from the next heartbeat on."""
-        self.node = replace(self.node, api_url=url)
+    def serve_api(self, url: str, token: str) -> None:
+        """The node's REST API URL and token, announced from the next heartbeat on."""
+        self.node = replace(self.node, api_url=url, api_token=token)
 
     async def beat(self) -> None:
         now = time.time()

@@ -12,7 +12,8 @@ from .tables import LeaseRow, NodeRow
 
 
 def _node(row: NodeRow) -> Node:
-    return Node(row.id, row.coap_uri, row.coaps_uri, row.api_url, row.started, row.heartbeat)
+    return Node(row.id, row.coap_uri, row.coaps_uri, row.api_url, row.started, row.heartbeat,
+                row.api_token)
 
 
 class SqlNodes:
@@ -23,6 +24,7 @@ class SqlNodes:
         """Record the node (its addresses may have changed) with its heartbeat."""
         await self.session.merge(NodeRow(
             id=node.id, coap_uri=node.coap_uri, coaps_uri=node.coaps_uri, api_url=node.api_url,
+            api_token=node.api_token,
             started=node.started, heartbeat=node.heartbeat))
 
     async def live(self, since: float) -> list[Node]:

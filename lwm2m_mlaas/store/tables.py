@@ -44,6 +44,8 @@ class RegistrationRow(Base):
     registration_date: Mapped[float] = mapped_column(Float)
     last_update: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+    node: Mapped[str] = mapped_column(String(128), default="", index=True)
+    """The node the device registered on ('' before the service had several)."""
 
 
 class ObservationRow(Base):
@@ -130,7 +132,9 @@ class DeliveryRow(Base):
     result: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created: Mapped[float] = mapped_column(Float)
-    updated: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float, index=True)
+    node: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """The node running an attempt now (a claim void once that node is dead)."""
 
 
 class AssignmentRow(Base):
@@ -305,9 +309,10 @@ class NodeRow(Base):
     coap_uri: Mapped[str] = mapped_column(String(255))
     coaps_uri: Mapped[str] = mapped_column(String(255))
     api_url: Mapped[str] = mapped_column(String(255))
+    api_token: Mapped[str] = mapped_column(String(128), default="")
+    """The bearer token its REST API takes (another node forwards requests with it)."""
     started: Mapped[float] = mapped_column(Float)
     heartbeat: Mapped[float] = mapped_column(Float, index=True)
-
 
 
 class LeaseRow(Base):
