@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -19,8 +19,9 @@ from .tables import ObservationRow, QueuedRequestRow, RegistrationRow
 _REGISTRATIONS: Table = RegistrationRow.__table__  # type: ignore[assignment]
 
 
-def _columns(reg: Registration) -> dict[str, Any]:
+def _columns(reg: Registration, node: str) -> dict[str, Any]:
     return {
+        "node": node,
         "id": reg.id,
         "endpoint": reg.endpoint,
         "host": reg.host,
@@ -63,22 +64,23 @@ class SqlRegistrations:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, reg: Registration) -> Registration | None:
+    async def add(self, reg: Registration, *, node: str = "") -> Registration | None:
         """Store `reg`, replacing (and returning) an earlier registration of the same endpoint."""
         old = await self.by_endpoint(reg.endpoint)
-        await self.insert(reg, replacing=old)
+        await self.insert(reg, replacing=old, node=node)
         return old
 
-    async def insert(self, reg: Registration, *, replacing: Registration | None) -> None:
+    async def insert(self, reg: Registration, *, replacing: Registration | None,
+                     node: str = "") -> None:  # fmt: skip
         """Insert `reg`; `replacing` is the endpoint's earlier registration, if any."""
         if replacing is not None:
             await self.session.execute(
                 delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == replacing.id)
             )
-        await self.session.execute(insert(_REGISTRATIONS), [_columns(reg)])
+        await self.session.execute(insert(_REGISTRATIONS), [_columns(reg, node)])
 
-    async def save(self, reg: Registration) -> None:
-        await self.apply(updates=[reg])
+    async def save(self, reg: Registration, *, node: str = "") -> None:
+        await self.apply(updates=[reg], node=node)
 
     async def apply(
         self,
@@ -87,24 +89,45 @@ class SqlRegistrations:
         inserts: Iterable[Registration] = (),
         updates: Iterable[Registration] = (),
         displaced: Iterable[str] = (),
+        node: str = "",
     ) -> None:
-        """Many registration changes in three statements: deletes, then inserts, then updates;
-        `displaced` endpoints lose their stored registration (made on another node) before
-        the inserts. Observations of deleted registrations go with them (ON DELETE CASCADE)."""
+        """Many registration changes in three statements: deletes, then inserts, then updates,
+        all made on `node`; `displaced` endpoints lose their stored registration (made on
+        another node) before the inserts, its observations passing to the new one. Observations
+        of deleted registrations go with them (ON DELETE CASCADE)."""
         if gone := [{"reg_id": i} for i in deletes]:
             await self.session.execute(
                 delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), gone
             )
-        if moved := [{"ep": e} for e in displaced]:
-            await self.session.execute(
-                delete(_REGISTRATIONS).where(_REGISTRATIONS.c.endpoint == bindparam("ep")), moved
-            )
-        if new := [_columns(r) for r in inserts]:
+        new = [_columns(r, node) for r in inserts]
+        observed: list[dict[str, Any]] = []
+        if moved := set(displaced):
+            observed = await self._displace(moved, {c["endpoint"]: c["id"] for c in new})
+        if new:
             await self.session.execute(insert(_REGISTRATIONS), new)
-        if changed := [{"reg_id": r.id, **_columns(r)} for r in updates]:
+        if observed:
+            await self.session.execute(insert(ObservationRow), observed)
+        if changed := [{"reg_id": r.id, **_columns(r, node)} for r in updates]:
             await self.session.execute(
                 update(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), changed
             )
+
+    async def _displace(self, endpoints: set[str],
+                        new_ids: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+        """Delete the endpoints' stored registrations; returns their observations as rows for
+        the new registrations (`new_ids` by endpoint), to insert after them."""
+        old = dict((await self.session.execute(
+            select(_REGISTRATIONS.c.id, _REGISTRATIONS.c.endpoint)
+            .where(_REGISTRATIONS.c.endpoint.in_(endpoints)))).all())  # fmt: skip
+        if not old:
+            return []
+        observed = await self.session.scalars(
+            select(ObservationRow).where(ObservationRow.registration_id.in_(old)))
+        moved = [{"registration_id": new_ids[old[o.registration_id]], "path": o.path,
+                  "content_format": o.content_format, "token": o.token, "created": o.created}
+                 for o in observed if old[o.registration_id] in new_ids]  # fmt: skip
+        await self.session.execute(delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id.in_(old)))
+        return moved
 
     async def get(self, registration_id: str) -> Registration | None:
         row = await self.session.get(RegistrationRow, registration_id)
@@ -116,11 +139,36 @@ class SqlRegistrations:
         )
         return None if row is None else _registration(row)
 
-    async def all(self) -> list[Registration]:
-        rows = await self.session.execute(
-            select(_REGISTRATIONS).order_by(_REGISTRATIONS.c.endpoint)
-        )  # (Core rows: a restart loads every registration, without ORM objects)
+    async def all(self, nodes: Collection[str] | None = None) -> list[Registration]:
+        """Every registration, or those made on `nodes`."""
+        query = select(_REGISTRATIONS).order_by(_REGISTRATIONS.c.endpoint)
+        if nodes is not None:
+            query = query.where(_REGISTRATIONS.c.node.in_(nodes))
+        rows = await self.session.execute(query)  # (Core rows: no ORM objects on a restart)
         return [_registration(r) for r in rows]
+
+    async def claim(self, nodes: Collection[str], node: str) -> int:
+        """Make the registrations of `nodes` `node`'s; returns how many."""
+        moved = await self.session.execute(
+            update(_REGISTRATIONS).where(_REGISTRATIONS.c.node.in_(nodes)).values(node=node))
+        return int(moved.rowcount)  # type: ignore[attr-defined]
+
+    async def nodes_of(self, endpoints: Collection[str]) -> dict[str, str]:
+        """The node each of `endpoints` that is registered registered on."""
+        rows = await self.session.execute(
+            select(_REGISTRATIONS.c.endpoint, _REGISTRATIONS.c.node)
+            .where(_REGISTRATIONS.c.endpoint.in_(endpoints)))  # fmt: skip
+        return dict(rows.all())
+
+    async def expire_orphans(self, live: Collection[str], before: float) -> list[Registration]:
+        """Delete the registrations of nodes not in `live` that expired before `before`."""
+        query = _REGISTRATIONS.c.node.not_in(live) & (_REGISTRATIONS.c.expires_at < before)
+        gone = [_registration(r) for r in await self.session.execute(
+            select(_REGISTRATIONS).where(query))]  # fmt: skip
+        if gone:
+            await self.session.execute(delete(_REGISTRATIONS).where(
+                _REGISTRATIONS.c.id.in_([r.id for r in gone])))  # fmt: skip
+        return gone
 
     async def remove(self, registration_id: str) -> Registration | None:
         row = await self.session.get(RegistrationRow, registration_id)
