@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -55,7 +57,7 @@ class Lwm2mServer:
         self._dtls: Any = None
         self.registrations = RegistrationService(
             store, self.events, grace=config.lifetime_grace, busy_at=config.registration_busy,
-            shared=lambda: len(self.membership.live) > 1)
+            shared=lambda: self.membership.shared)
         self.site = Site()
         self.site.add_resource([".well-known", "core"],
                                coap_resource.WKCResource(self.site.get_resources_as_linkheader))
@@ -81,7 +83,8 @@ class Lwm2mServer:
     # life cycle
     async def start(self) -> None:
         await self.store.start()
-        await self.registrations.load()
+        await self.membership.join(self._node_id())
+        await self.registrations.load(self.membership.node.id, self.membership.live_ids())
         await self.credentials.load(self.store)
         bind = (self.config.coap_host, self.config.coap_port)
         if self.config.coap_port < 0 and (self.config.coaps_port < 0 or not dtls_available()):
@@ -106,17 +109,41 @@ class Lwm2mServer:
         await self._join()
         self._unlisten.__enter__()
         self._spawn(self.registrations.run_expiry(self.config.expiry_interval), "expiry")
+        self._spawn(self._expire_orphans(), "orphan expiry")
         self._spawn(self._resume(), "resume")
         if self.config.coap_port >= 0:
             log.info("LwM2M server listening on coap://%s:%d", bind[0], self.port)
 
+    def _node_id(self) -> str:
+        """config.node_id, or <host>:<CoAP port> (a random suffix when the port is chosen
+        at bind time: such a node is new on every start)."""
+        port = self.config.coap_port if self.config.coap_port >= 0 else self.config.coaps_port
+        suffix = str(port) if port > 0 else secrets.token_hex(4)
+        return self.config.node_id or f"{socket.gethostname()}:{suffix}"
+
     async def _join(self) -> None:
-        """Heart-beat as a node of the service, under config.node_id or <host>:<CoAP port>."""
+        """Heart-beat as a node of the service, with the URIs devices reach it at."""
         coap_uri = "" if self.config.coap_port < 0 else self.server_uri(secure=False)
         coaps_uri = "" if self.dtls_port is None else self.server_uri(secure=True)
-        port = self.port if self.config.coap_port >= 0 else self.dtls_port
-        node_id = self.config.node_id or f"{socket.gethostname()}:{port}"
-        await self.membership.start(node_id, coap_uri, coaps_uri)
+        await self.membership.start(coap_uri, coaps_uri)
+
+    async def _expire_orphans(self) -> None:
+        """The node holding the 'expiry' lease expires the registrations of dead nodes whose
+        devices never registered again."""
+        while True:
+            await asyncio.sleep(self.config.node_heartbeat)
+            try:
+                if not await self.membership.hold("expiry"):
+                    continue
+                async with self.store.transaction() as tx:
+                    gone = await tx.registrations.expire_orphans(
+                        self.membership.live_ids(), time.time() - self.config.lifetime_grace)
+            except Exception:  # the database away for a moment: again next time
+                log.exception("expiry of dead nodes' registrations failed")
+                continue
+            for registration in gone:
+                log.info("registration of %s (on a dead node) expired", registration.endpoint)
+                self.events.publish(Event(EventKind.EXPIRED, registration))
 
     async def _close_store(self) -> None:
         if self._owns_store:
@@ -209,6 +236,12 @@ class Lwm2mServer:
             self.sender.forget(reg)
             self._spawn(self.observations.drop(reg.id), f"drop observations {reg.endpoint}")
         elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED):
+            moved = event.kind is EventKind.REGISTRATION and bool(event.data.get("moved"))
+            if moved:  # from another node: its stored requests and observations follow it
+                self.sender.arrived(reg.endpoint)
+            if moved and not reg.queue_mode:  # (a queue-mode device's: once it is awake)
+                self._spawn(self.observations.restore(reg, self.config.request_timeout),
+                            f"restore {reg.endpoint}")  # fmt: skip
             if reg.queue_mode:
                 self.sender.wake(reg, announce=event.kind is EventKind.UPDATED)
             if reg.queue_mode or self.sender.has_pending(reg):

@@ -24,15 +24,47 @@ class Membership:
         """This node; its id and addresses are known once the server has bound its sockets."""
         self.live: tuple[Node, ...] = ()
         self.ring = HashRing(())
+        self._held: dict[str, float] = {}
+        """Leases this node holds, with when each runs out."""
         self._loop: asyncio.Task[None] | None = None
 
-    async def start(self, node_id: str, coap_uri: str, coaps_uri: str) -> None:
+    async def join(self, node_id: str) -> None:
+        """Read the live nodes, before this one beats (`start`)."""
         now = time.time()
-        self.node = replace(self.node, id=node_id, coap_uri=coap_uri, coaps_uri=coaps_uri,
-                            started=now, heartbeat=now)
+        self.node = replace(self.node, id=node_id, started=now)
+        async with self.store.transaction() as tx:
+            self.live = tuple(n for n in await tx.nodes.live(now - self.timeout) if n.id != node_id)
+
+    async def start(self, coap_uri: str, coaps_uri: str) -> None:
+        self.node = replace(self.node, coap_uri=coap_uri, coaps_uri=coaps_uri)
         await self.beat()
         self._loop = asyncio.create_task(self._run(), name="heartbeat")
-        log.info("node %s: %d live node(s)", node_id, len(self.live))
+        log.info("node %s: %d live node(s)", self.node.id, len(self.live))
+
+    @property
+    def shared(self) -> bool:
+        """Other nodes are live: devices, deliveries and rollouts are not all this node's."""
+        return any(n.id != self.node.id for n in self.live)
+
+    def live_ids(self) -> set[str]:
+        return {n.id for n in self.live} | {self.node.id}
+
+    async def hold(self, name: str) -> bool:
+        """Take or keep the lease `name` (work one node drives at a time): it lasts
+        `timeout` s and is renewed when half of that is gone, so a holder that calls at least
+        that often keeps it, and a dead one's is taken over within `timeout`."""
+        now = time.time()
+        if self._held.get(name, 0.0) - now > self.timeout / 2:
+            return True
+        async with self.store.transaction() as tx:
+            held = await tx.leases.acquire(name, self.node.id, now=now, until=now + self.timeout)
+        if held:
+            if name not in self._held:
+                log.info("node %s holds %s", self.node.id, name)
+            self._held[name] = now + self.timeout
+        else:
+            self._held.pop(name, None)
+        return held
 
     def serve_api(self, url: str, token: str) -> None:
         """The node's REST API URL and token, announced from the next heartbeat on."""
@@ -80,3 +112,6 @@ class Membership:
             with contextlib.suppress(Exception):
                 async with self.store.transaction() as tx:
                     await tx.nodes.remove(self.node.id)
+                    for name in self._held:
+                        await tx.leases.release(name, self.node.id)
+        self._held.clear()

@@ -54,6 +54,10 @@ class QueueModeSender:
         async with self.store.transaction() as tx:
             self._pending = await tx.queue.endpoints_pending()
 
+    def arrived(self, endpoint: str) -> None:
+        """The endpoint came from another node, which may have stored requests for it."""
+        self._pending.add(endpoint)
+
     def has_pending(self, registration: Registration) -> bool:
         return registration.endpoint in self._pending
 

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from ..core.errors import UnknownRegistration
@@ -81,6 +81,8 @@ class RegistrationService:
         self._by_endpoint: dict[str, str] = {}
         self._changes = _Changes()
         self._written: asyncio.Future[None] | None = None
+        self.node = ""
+        """The node whose registrations these are (set by `load`)."""
 
     def _commit(self) -> asyncio.Future[None]:
         """The future of the write that will carry the changes made so far."""
@@ -97,6 +99,7 @@ class RegistrationService:
                     inserts=changes.inserts.values(),
                     updates=changes.updates.values(),
                     displaced=changes.displaced,
+                    node=self.node,
                 )
 
             self._written = asyncio.ensure_future(self.writes.submit(write))
@@ -108,12 +111,21 @@ class RegistrationService:
             log.error(
                 "registration write failed (%s); reloading from the database", written.exception()
             )
-            self._reload = asyncio.ensure_future(self.load())
+            self._reload = asyncio.ensure_future(self._load_again())
 
-    async def load(self) -> None:
-        """Read every stored registration (after a restart their lifetimes keep running)."""
+    async def load(self, node: str = "", live: Collection[str] = ()) -> None:
+        """Read the registrations of `node`, adopting those of nodes not in `live` (after a
+        restart their lifetimes keep running)."""
+        self.node = node
         async with self.store.transaction() as tx:
-            stored = await tx.registrations.all()
+            await tx.registrations.adopt(node, live)
+            stored = await tx.registrations.all([node])
+        self._by_id = {r.id: r for r in stored}
+        self._by_endpoint = {r.endpoint: r.id for r in stored}
+
+    async def _load_again(self) -> None:
+        async with self.store.transaction() as tx:
+            stored = await tx.registrations.all([self.node])
         self._by_id = {r.id: r for r in stored}
         self._by_endpoint = {r.endpoint: r.id for r in stored}
 
@@ -181,9 +193,10 @@ class RegistrationService:
             additional_attributes=params.additional_attributes,
         )
         old = self.by_endpoint(registration.endpoint)
+        moved = old is None and self.shared()
         if old is not None:
             self._drop(old)
-        elif self.shared():
+        elif moved:
             self._changes.displaced.add(registration.endpoint)
         self._put(registration)
         self._changes.insert(registration, replacing=old)
@@ -191,7 +204,7 @@ class RegistrationService:
         events = []
         if old is not None:
             events.append(Event(EventKind.DEREGISTRATION, old, {"replaced": True}))
-        events.append(Event(EventKind.REGISTRATION, registration))
+        events.append(Event(EventKind.REGISTRATION, registration, {"moved": moved}))
         log.info(
             "registered %s as /rd/%s from %s",
             registration.endpoint,
@@ -244,18 +257,25 @@ class RegistrationService:
         return sorted(self._by_id.values(), key=lambda r: r.endpoint)
 
     async def expire(self) -> list[Registration]:
-        """Drop every registration past its lifetime plus the grace period."""
+        """Drop every registration past its lifetime plus the grace period. One whose row is
+        gone already was replaced by a Register on another node: it goes without an event."""
         deadline = self.clock() - self.grace
         expired = [r for r in self._by_id.values() if r.expires_at < deadline]
         for registration in expired:
             self._drop(registration)
-            self._changes.delete(registration.id)
-        if expired:
-            await asyncio.shield(self._commit())
+            self._changes.updates.pop(registration.id, None)
+        if not expired:
+            return []
+        gone = await asyncio.shield(self._remove([r.id for r in expired]))
+        expired = [r for r in expired if r.id in gone]
         for registration in expired:
             log.info("registration of %s expired", registration.endpoint)
             self.events.publish(Event(EventKind.EXPIRED, registration))
         return expired
+
+    async def _remove(self, ids: list[str]) -> set[str]:
+        async with self.store.transaction() as tx:
+            return await tx.registrations.remove_many(ids)
 
     async def run_expiry(self, interval: float) -> None:
         while True:

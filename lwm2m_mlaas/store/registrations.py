@@ -147,11 +147,24 @@ class SqlRegistrations:
         rows = await self.session.execute(query)  # (Core rows: no ORM objects on a restart)
         return [_registration(r) for r in rows]
 
-    async def claim(self, nodes: Collection[str], node: str) -> int:
-        """Make the registrations of `nodes` `node`'s; returns how many."""
+    async def adopt(self, node: str, live: Collection[str]) -> int:
+        """Make the registrations of nodes not in `live` (dead, or '' from before the service
+        had nodes) `node`'s; returns how many."""
         moved = await self.session.execute(
-            update(_REGISTRATIONS).where(_REGISTRATIONS.c.node.in_(nodes)).values(node=node))
+            update(_REGISTRATIONS).where(_REGISTRATIONS.c.node.not_in({*live, node}))
+            .values(node=node))  # fmt: skip
         return int(moved.rowcount)  # type: ignore[attr-defined]
+
+    async def remove_many(self, registration_ids: Collection[str]) -> set[str]:
+        """Delete the registrations; returns the ids that were still there."""
+        gone: set[str] = set()
+        ids = list(registration_ids)
+        for start in range(0, len(ids), 500):
+            rows = await self.session.execute(
+                delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id.in_(ids[start:start + 500]))
+                .returning(_REGISTRATIONS.c.id))  # fmt: skip
+            gone.update(rows.scalars())
+        return gone
 
     async def nodes_of(self, endpoints: Collection[str]) -> dict[str, str]:
         """The node each of `endpoints` that is registered registered on."""
