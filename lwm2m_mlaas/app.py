@@ -30,7 +30,8 @@ class MlaasService:
         self.store = store or Store.at(config.database_url)
         self.server = Lwm2mServer(config, model or load_default(), self.store)
         self.compiler = CompileService(self.store, config.data_dir, workers=compile_workers,
-                                       queue=config.compile_queue)  # fmt: skip
+                                       queue=config.compile_queue,
+                                       leases=self.server.membership)  # fmt: skip
         self.deliveries = DeliveryService(self.server)
         self.rollouts = RolloutService(self.server, self.compiler, self.deliveries)
         self.provisioning = ProvisioningService(self.server, self.compiler, self.deliveries,

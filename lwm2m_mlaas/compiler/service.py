@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..config import ServerConfig
 from ..core.artifact import StoredArtifact, StoredCompile
+from ..core.cluster import Leases
 from ..store import Store
 from ..zoo.model import ZooModel
 from ..zoo.registry import Zoo
@@ -156,10 +157,16 @@ def import_job(zoo_root: Path, path: Path, task: str, name: str | None, kind: st
         path, task, name, kind=None if kind is None else TaskKind(kind)).name
 
 
+CLAIM_POLL = 1.0
+"""How often (s) a node waiting for another's compile looks for its outcome."""
+
+
 class CompileService:
-    def __init__(self, store: Store, data_dir: Path, *, workers: int = 1,
-                 queue: int = 4) -> None:  # fmt: skip
+    def __init__(self, store: Store, data_dir: Path, *, workers: int = 1, queue: int = 4,
+                 leases: Leases | None = None) -> None:  # fmt: skip
         self.store = store
+        self.leases = leases
+        """With several nodes: a compile runs on the node holding its lease, once."""
         self.layout = Layout(Path(data_dir))
         self.zoo = Zoo(self.layout.zoo)
         self.workers = workers
@@ -272,6 +279,29 @@ class CompileService:
 
     async def _compile(self, key: str, target: str, class_name: str,
                        backend: str) -> StoredCompile:  # fmt: skip
+        if self.leases is None:
+            return await self._run(key, target, class_name, backend)
+        lease = f"compile:{key}"
+        while not await self.leases.hold(lease):  # another node compiles it: wait for it
+            await asyncio.sleep(CLAIM_POLL)
+            if (done := await self._recorded(key)) is not None:
+                return replace(done, backend=backend)
+        try:
+            if (done := await self._recorded(key)) is not None:  # (done just before)
+                return replace(done, backend=backend)
+            return await self._run(key, target, class_name, backend)
+        finally:
+            await self.leases.release(lease)
+
+    async def _recorded(self, key: str) -> StoredCompile | None:
+        async with self.store.transaction() as tx:
+            done = await tx.artifacts.compile_result(key)
+        if done is not None:
+            self._done[key] = done
+        return done
+
+    async def _run(self, key: str, target: str, class_name: str,
+                   backend: str) -> StoredCompile:  # fmt: skip
         loop = asyncio.get_running_loop()
         async with self._queue:
             started = time.perf_counter()

@@ -8,6 +8,7 @@ import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 POINTS = 64
 """Points per node on the ring: enough that four nodes get shares within a few percent."""
@@ -49,3 +50,10 @@ class HashRing:
             raise LookupError("no live node")
         index = bisect.bisect(self._points, _point(endpoint)) % len(self._points)
         return self._owners[index]
+
+
+class Leases(Protocol):
+    """Work one node of the service does at a time (server.cluster.Membership)."""
+
+    async def hold(self, name: str) -> bool: ...
+    async def release(self, name: str) -> None: ...

@@ -51,9 +51,17 @@ log = logging.getLogger(__name__)
 BUSY_SHARE = 8
 """While the registration interface is busy, new transfers start only up to this share
 (1/8) of max_transfers; those in flight go on."""
+FOLLOW = 1.0
+"""How often (s) a node of several reads the deliveries other nodes wrote."""
+HELD_ELSEWHERE = 2.0
+"""How long (s) a delivery another node runs waits before this node asks again."""
 RETRYABLE = frozenset({FirmwareResult.CONNECTION_LOST, FirmwareResult.INTEGRITY_FAILURE,
                        FirmwareResult.UPDATE_FAILED})  # fmt: skip
 """Results worth another attempt; 2, 3, 6, 7 and 9 will not change by trying again."""
+
+
+class _HeldElsewhere(Exception):
+    """Another live node runs this delivery now, or its device is registered there."""
 
 
 class _Superseded(Exception):
@@ -116,8 +124,13 @@ class DeliveryService:
         """Artifacts delivered so far (rows that never change), by id."""
         self.writes = WriteBatcher(server.store)
         """Delivery steps, and provisioning's records, share commits."""
+        self._later: dict[int, float] = {}
+        """Deliveries held elsewhere: when to ask again."""
+        self._claimed: set[int] = set()
+        """Deliveries this node marked as its own in the database (when nodes share it)."""
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._listening = server.events.listening(self._on_event)
 
     # life cycle
@@ -125,11 +138,13 @@ class DeliveryService:
         self._listening.__enter__()
         self.trust.start()
         self._loop = asyncio.create_task(self._schedule(), name="deliveries")
+        self._follower = asyncio.create_task(self._follow(), name="follow deliveries")
 
     async def stop(self) -> None:
         self._listening.__exit__(None, None, None)
         await self.trust.stop()
-        tasks = [t for t in (self._loop, *self._running.values()) if t is not None]
+        tasks = [t for t in (self._loop, self._follower, *self._running.values())
+                 if t is not None]  # fmt: skip
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -253,6 +268,33 @@ class DeliveryService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
+    async def _follow(self) -> None:
+        """With other nodes live: take in the deliveries they wrote (added for a device that
+        may be registered here, cancelled, replaced or finished there)."""
+        since = time.time()
+        while True:
+            await asyncio.sleep(FOLLOW)
+            if not self.server.membership.shared:
+                since = time.time()
+                continue
+            try:
+                async with self.store.transaction() as tx:
+                    changed = await tx.deliveries.changed_since(since - 2 * FOLLOW)
+            except Exception:  # the database away for a moment: again next time
+                log.exception("reading other nodes' deliveries failed")
+                continue
+            for delivery in changed:
+                since = max(since, delivery.updated)
+                mine = self._active.get(delivery.id)
+                if delivery.id in self._running and delivery.active:
+                    continue  # this node runs it: its own writes are the newest
+                if mine is None and not delivery.active:
+                    continue
+                if mine is None or delivery.updated > mine.updated:
+                    self._track(delivery)
+                    if not delivery.active and delivery.id in self._running:
+                        self._running[delivery.id].cancel()
+
     def _unpark(self, endpoint: str) -> None:
         """The device's parked deliveries go back in the queue (it returned, or its running
         delivery ended)."""
@@ -267,7 +309,8 @@ class DeliveryService:
         self._unpark(delivery.endpoint)
         current = self._active.get(delivery.id)
         if current is not None:  # still active (pending again): back in the queue
-            heapq.heappush(self._due, (current.next_attempt, current.id))
+            due = max(current.next_attempt, self._later.pop(delivery.id, 0.0))
+            heapq.heappush(self._due, (due, current.id))
         self._wake.set()
 
     # one attempt
@@ -277,13 +320,47 @@ class DeliveryService:
                 await self._run(delivery)
             except AttemptFailed as failure:
                 await self._failed(delivery, failure)
-            except (asyncio.CancelledError, _Superseded):
+            except (asyncio.CancelledError, _Superseded, _HeldElsewhere):
                 raise
             except Exception as exc:  # a bug must not stop other deliveries
                 log.exception("delivery %d to %s", delivery.id, delivery.endpoint)
                 await self._failed(delivery, AttemptFailed(f"internal error: {exc}"))
         except _Superseded:
             log.info("delivery %d to %s: cancelled or replaced", delivery.id, delivery.endpoint)
+        except _HeldElsewhere:
+            self._later[delivery.id] = time.time() + HELD_ELSEWHERE
+        finally:
+            if delivery.id in self._claimed:
+                await asyncio.shield(self._release(delivery))
+
+    async def _claim(self, delivery: Delivery) -> Delivery:
+        """Count the attempt; with other nodes live, only once this node has the delivery."""
+        membership = self.server.membership
+        if not membership.shared:
+            return await self._set(delivery, DeliveryChange(attempts=delivery.attempts + 1))
+
+        async def claim(tx: Transaction) -> Delivery | None:
+            if delivery.id not in self._active:  # cancelled or replaced meanwhile
+                return None
+            return await tx.deliveries.claim(delivery.id, membership.node.id,
+                                             membership.live_ids())  # fmt: skip
+
+        claimed = await self.writes.submit(claim)
+        if delivery.id not in self._active:
+            raise _Superseded
+        if claimed is None:
+            raise _HeldElsewhere
+        self._track(claimed)
+        if not claimed.active:
+            raise _Superseded
+        self._claimed.add(claimed.id)
+        return claimed
+
+    async def _release(self, delivery: Delivery) -> None:
+        self._claimed.discard(delivery.id)
+        with contextlib.suppress(Exception):  # (void anyway once this node is dead)
+            async with self.store.transaction() as tx:
+                await tx.deliveries.release(delivery.id, self.server.membership.node.id)
 
     async def _step(self) -> None:
         """Let the registration interface go first (at most yield_max seconds)."""
@@ -317,7 +394,7 @@ class DeliveryService:
     async def _run(self, delivery: Delivery) -> None:
         endpoint = delivery.endpoint
         await self._step()
-        delivery = await self._set(delivery, DeliveryChange(attempts=delivery.attempts + 1))
+        delivery = await self._claim(delivery)
         watch = self._watches[endpoint] = _Watch()
         try:
             watch.state = _int(_value(await self.server.observe(endpoint, STATE)))

@@ -37,6 +37,10 @@ TICK = 1.0
 """Seconds between passes over the active rollouts (events wake the loop sooner)."""
 
 
+class _NotHere(Exception):
+    """Another node holds the rollouts lease: it drives them."""
+
+
 class RolloutRefused(Exception):
     """A rollout request that cannot be carried out in the rollout's state (HTTP 409)."""
 
@@ -108,6 +112,8 @@ class RolloutService:
         self._any: bool | None = None
         """Whether the database holds a rollout (None: not read yet). Until one is created a
         device that registers has no rollout to join or keep, and costs no query here."""
+        self._any_read = 0.0
+        """When `_any` was read (another node may create the first rollout)."""
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop().create_task(self._run(), name="rollouts")
@@ -135,8 +141,9 @@ class RolloutService:
         except LookupError:
             raise InvalidRollout(f"target {target!r} is neither a zoo task nor a model") from None
         async with self._lock, self.store.transaction() as tx:
+            tags = await self._tags(tx)
             candidates = [d for d in await tx.devices.all()
-                          if matches(selector, d, self.registration_tags(d.endpoint))]
+                          if matches(selector, d, tags.get(d.endpoint, ()))]
             busy = {d.endpoint: await self._open_rollout(tx, d.endpoint) for d in candidates}
             free = [d for d in candidates if busy[d.endpoint] is None]
             if not candidates:
@@ -270,7 +277,9 @@ class RolloutService:
         return None
 
     async def _exist(self) -> bool:
-        if self._any is None:
+        stale = self.server.membership.shared and time.monotonic() - self._any_read > TICK
+        if self._any is None or (stale and not self._any):
+            self._any_read = time.monotonic()
             async with self.store.transaction() as tx:
                 self._any = self._any or bool(await tx.rollouts.all())
         return self._any
@@ -288,11 +297,31 @@ class RolloutService:
         tag = registration.additional_attributes.get("tag") if registration else None
         return (tag,) if tag else ()
 
+    async def _tags(self, tx: Transaction) -> dict[str, tuple[str, ...]]:
+        """The registration tags of the fleet (registered on any node), by endpoint."""
+        if self.server.membership.shared:
+            registrations = await tx.registrations.all()
+        else:
+            registrations = self.server.registrations.all()
+        return {r.endpoint: (r.additional_attributes["tag"],) for r in registrations
+                if r.additional_attributes.get("tag")}  # fmt: skip
+
+    async def _online(self, endpoints: list[str]) -> set[str]:
+        """Those of the endpoints registered now, on this node or another live one."""
+        if not self.server.membership.shared:
+            return {e for e in endpoints if self.server.registrations.by_endpoint(e) is not None}
+        async with self.store.transaction() as tx:
+            nodes = await tx.registrations.nodes_of(endpoints)
+        live = self.server.membership.live_ids()
+        return {e for e, node in nodes.items() if node in live}
+
     # the engine
     async def _run(self) -> None:
         while True:
             try:
                 async with self._lock:
+                    if not await self.server.membership.hold("rollouts"):
+                        raise _NotHere
                     async with self.store.transaction() as tx:
                         active = await tx.rollouts.all((RolloutState.RUNNING,
                                                                RolloutState.ROLLING_BACK))
@@ -300,6 +329,8 @@ class RolloutService:
                         await self._advance(rollout)
             except asyncio.CancelledError:
                 raise
+            except _NotHere:
+                pass
             except Exception:  # a bug must not stop every rollout
                 log.exception("rollout pass failed")
             self._wake.clear()
@@ -328,8 +359,7 @@ class RolloutService:
                                                                    reason=None))
             log.info("rollout %d completed", rollout.id)
             return
-        online = {m.endpoint for m in members
-                  if self.server.registrations.by_endpoint(m.endpoint) is not None}  # fmt: skip
+        online = await self._online([m.endpoint for m in members if not m.state.finished])
         current = 0  # the first wave with an online device still to finish
         while current < len(rollout.waves) and all(
                 m.state.finished or m.endpoint not in online
@@ -413,10 +443,11 @@ class RolloutService:
                 await tx.rollouts.update(rollout.id, RolloutChange(state=RolloutState.ROLLED_BACK))
             log.info("rollout %d rolled back", rollout.id)
             return
+        online = await self._online([m.endpoint for m in to_return])
         for member in to_return:
             if in_flight >= rollout.max_concurrent:
                 break
-            if self.server.registrations.by_endpoint(member.endpoint) is None:
+            if member.endpoint not in online:
                 continue  # rolled back when it returns
             async with self.store.transaction() as tx:
                 artifact = await tx.artifacts.get(str(member.previous_artifact_id))

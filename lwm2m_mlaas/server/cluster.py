@@ -51,10 +51,10 @@ class Membership:
 
     async def hold(self, name: str) -> bool:
         """Take or keep the lease `name` (work one node drives at a time): it lasts
-        `timeout` s and is renewed when half of that is gone, so a holder that calls at least
-        that often keeps it, and a dead one's is taken over within `timeout`."""
+        `timeout` s from the last heartbeat, which renews it, so a dead node's is taken over
+        within `timeout`."""
         now = time.time()
-        if self._held.get(name, 0.0) - now > self.timeout / 2:
+        if self._held.get(name, 0.0) > now:
             return True
         async with self.store.transaction() as tx:
             held = await tx.leases.acquire(name, self.node.id, now=now, until=now + self.timeout)
@@ -71,10 +71,17 @@ class Membership:
         self.node = replace(self.node, api_url=url, api_token=token)
 
     async def beat(self) -> None:
+        """Say this node is alive, renew its leases and read which nodes are."""
         now = time.time()
         node = self.node = replace(self.node, heartbeat=now)
         async with self.store.transaction() as tx:
             await tx.nodes.beat(node)
+            for name in list(self._held):
+                if await tx.leases.acquire(name, node.id, now=now, until=now + self.timeout):
+                    self._held[name] = now + self.timeout
+                else:
+                    log.warning("node %s lost the lease %s", node.id, name)
+                    del self._held[name]
             live = await tx.nodes.live(now - self.timeout)
         if {n.id for n in live} != {n.id for n in self.live}:
             self.ring = HashRing(n.id for n in live)
@@ -90,6 +97,11 @@ class Membership:
         """The live node the endpoint belongs to."""
         owner = self.ring.owner(endpoint)
         return next(n for n in self.live if n.id == owner)
+
+    async def release(self, name: str) -> None:
+        if self._held.pop(name, None) is not None:
+            async with self.store.transaction() as tx:
+                await tx.leases.release(name, self.node.id)
 
     async def _run(self) -> None:
         while True:

@@ -106,6 +106,9 @@ class DeviceConfig:
     bootstrap: bool = False
     """`server` is a bootstrap server and the PSK the factory bootstrap credential: the device
     asks it for its LwM2M server account before it registers (and again when that fails)."""
+    server_timeout: float = 30.0
+    """Seconds an Update or Register waits for the server before the device tries the next
+    step (register again, then bootstrap)."""
     record_messages: bool = True
     """Keep every request that reaches the device in `messages` (tests look at them; a fleet
     of thousands in a benchmark keeps none)."""
@@ -535,20 +538,21 @@ class SimulatedDevice:
                 continue
             if self._objects_changed:
                 self._update_now.set()
+            timeout = self.config.server_timeout
             try:
-                await self.update()
+                await self.update(timeout)
             except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
                 log.info("%s: update failed (%s); registering again", self.config.endpoint, exc)
                 try:
-                    await self.register()
+                    await self.register(timeout)
                 except (TimeoutError, aiocoap.error.Error, RuntimeError) as again:
                     if bootstrap_account(self.tree) is None:
                         continue
                     log.info("%s: register failed (%s); bootstrapping",
                              self.config.endpoint, again)  # fmt: skip
                     with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
-                        await self.bootstrap()
-                        await self.register()
+                        await self.bootstrap(timeout)
+                        await self.register(timeout)
 
     # request handling (called by DeviceResource)
     @property

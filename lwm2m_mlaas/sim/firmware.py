@@ -66,6 +66,8 @@ class FirmwareUpdate:
         self.device = device
         self.installer = installer
         self.package = b""
+        self.updates = 0
+        """Update executions (/5/0/2) received: installs started."""
         self.rng = random.Random(f"{device.config.seed}:{device.config.endpoint}")
         """Decides which received packages get corrupted (DeviceConfig.corrupt_fraction)."""
         self._download: asyncio.Task[None] | None = None
@@ -194,6 +196,7 @@ class FirmwareUpdate:
                 "update is only allowed in state DOWNLOADED", code=ResponseCode.METHOD_NOT_ALLOWED
             )
         self._set(FirmwareState.UPDATING)
+        self.updates += 1
         self._installing = asyncio.get_running_loop().create_task(self._install())
 
     async def _install(self) -> None:

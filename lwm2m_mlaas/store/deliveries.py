@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core.delivery import (
@@ -14,7 +15,7 @@ from ..core.delivery import (
     DeliveryMode,
     DeliveryState,
 )
-from .tables import DeliveryRow, apply_change
+from .tables import DeliveryRow, RegistrationRow, apply_change
 
 
 def _delivery(row: DeliveryRow) -> Delivery:
@@ -59,3 +60,36 @@ class SqlDeliveries:
         if active:
             query = query.where(DeliveryRow.state.in_([s.value for s in ACTIVE_DELIVERY]))
         return [_delivery(r) for r in await self.session.scalars(query)]
+
+    async def claim(self, delivery_id: int, node: str, live: Collection[str]) -> Delivery | None:
+        """Count an attempt by `node` and mark the delivery as run by it, unless a live node
+        runs it now (or is deciding to: the row is locked), or its device is registered on
+        another node. Returns the delivery, or None when it is not `node`'s to run; an
+        inactive one (cancelled or replaced meanwhile) is returned as it is."""
+        row = await self.session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id)
+                                        .with_for_update(skip_locked=True))  # fmt: skip
+        if row is None:
+            return None
+        if DeliveryState(row.state) not in ACTIVE_DELIVERY:
+            return _delivery(row)
+        if row.node not in (None, node) and row.node in live:
+            return None
+        registered = await self.session.scalar(
+            select(RegistrationRow.node).where(RegistrationRow.endpoint == row.endpoint))
+        if registered != node:
+            return None
+        row.node, row.attempts, row.updated = node, row.attempts + 1, time.time()
+        await self.session.flush()
+        return _delivery(row)
+
+    async def release(self, delivery_id: int, node: str) -> None:
+        """`node` runs no attempt of the delivery any more."""
+        await self.session.execute(
+            update(DeliveryRow).where(DeliveryRow.id == delivery_id, DeliveryRow.node == node)
+            .values(node=None))  # fmt: skip
+
+    async def changed_since(self, since: float) -> list[Delivery]:
+        """Deliveries written at or after `since`, oldest first."""
+        rows = await self.session.scalars(
+            select(DeliveryRow).where(DeliveryRow.updated >= since).order_by(DeliveryRow.updated))
+        return [_delivery(r) for r in rows]

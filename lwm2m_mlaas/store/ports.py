@@ -102,6 +102,10 @@ class DeliveryStore(Protocol):
     async def get(self, delivery_id: int) -> Delivery | None: ...
     async def all(self, endpoint: str | None = None, *, active: bool = False
                   ) -> list[Delivery]: ...  # fmt: skip
+    async def claim(self, delivery_id: int, node: str,
+                    live: Collection[str]) -> Delivery | None: ...  # fmt: skip
+    async def release(self, delivery_id: int, node: str) -> None: ...
+    async def changed_since(self, since: float) -> list[Delivery]: ...
 
 
 class DeviceStore(Protocol):

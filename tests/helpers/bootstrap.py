@@ -1,10 +1,11 @@
 """Bootstrap: Leshan's example bootstrap config (the demo's POST /api/bootstrap/ep1) and its
-keys, and the stored outcome of an endpoint's last bootstrap."""
+keys, the stored outcome of an endpoint's last bootstrap, and a config placing devices on nodes."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from lwm2m_mlaas.core.bootstrap import BootstrapConfig
 from lwm2m_mlaas.server import Lwm2mServer
 
 BS_KEY = bytes.fromhex("a1b2c3d4e5f60718293a4b5c6d7e8f90")
@@ -44,3 +45,11 @@ async def bootstrap_result(server: Lwm2mServer, endpoint: str) -> str | None:
     async with server.store.transaction() as tx:
         record = await tx.bootstrap.get(endpoint)
     return None if record is None else record.last_result
+
+
+def placing_config(lifetime: int) -> BootstrapConfig:
+    """NoSec bootstrap and DM accounts, both uris empty: this node, and the endpoint's node."""
+    return BootstrapConfig.from_json({
+        "security": {"0": {"uri": "", "bootstrapServer": True, "securityMode": "NO_SEC"},
+                     "1": {"uri": "", "securityMode": "NO_SEC", "serverId": 3}},
+        "servers": {"0": {"shortId": 3, "lifetime": lifetime}}})  # fmt: skip

@@ -12,10 +12,10 @@ import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
-from lwm2m_mlaas.core.bootstrap import BootstrapConfig
 from lwm2m_mlaas.server import Lwm2mServer, build_server
 from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
+from tests.helpers.bootstrap import placing_config
 from tests.helpers.postgres import PostgresServer
 
 
@@ -23,14 +23,6 @@ from tests.helpers.postgres import PostgresServer
 def cluster_config(server_config: ServerConfig, postgres: PostgresServer) -> ServerConfig:
     return replace(server_config, db=postgres.create_database(), node_heartbeat=0.1,
                    node_timeout=0.6)  # fmt: skip
-
-
-def placing_config(lifetime: int) -> BootstrapConfig:
-    """NoSec bootstrap and DM accounts, both uris empty: this node, and the endpoint's node."""
-    return BootstrapConfig.from_json({
-        "security": {"0": {"uri": "", "bootstrapServer": True, "securityMode": "NO_SEC"},
-                     "1": {"uri": "", "securityMode": "NO_SEC", "serverId": 3}},
-        "servers": {"0": {"shortId": 3, "lifetime": lifetime}}})  # fmt: skip
 
 
 def live(server: Lwm2mServer) -> set[str]:
