@@ -6,15 +6,13 @@ package signing key (`signer`). Helpers that are not fixtures are in tests/helpe
 
 from __future__ import annotations
 
-import asyncio
-import json
 import multiprocessing
 import shutil
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.net import coap_client
 from tests.helpers.postgres import PostgresServer
-from tests.helpers.service import Api, DeviceFactory, Devices, trust_key
+from tests.helpers.service import Api, DeviceFactory, Devices, EventStream, trust_key
 
 
 @pytest.fixture(scope="session")
@@ -170,31 +168,6 @@ async def api(service: MlaasService, http_base: str) -> AsyncIterator[Api]:
 async def anonymous(http_base: str) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession(http_base) as session:
         yield Api(session, http_base)
-
-
-@dataclass
-class EventStream:
-    """An open GET /api/event: `next(name)` returns the data of the next event of that name."""
-
-    response: aiohttp.ClientResponse
-    seen: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def next(self, name: str, timeout: float = 10.0) -> Any:
-        async with asyncio.timeout(timeout):
-            event = None
-            while True:
-                line = (await self.response.content.readline()).decode()
-                if not line:
-                    raise ConnectionError("the event stream ended")
-                line = line.rstrip("\r\n")
-                if line.startswith("event: "):
-                    event = line.removeprefix("event: ")
-                elif line.startswith("data: ") and event is not None:
-                    data = json.loads(line.removeprefix("data: "))
-                    self.seen.append((event, data))
-                    if event == name:
-                        return data
-                    event = None
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from .auth import ALWAYS_GUARDED, bearer_matches, is_loopback, load_token
 from .errors import ApiError, http_error
 from .keys import SERVICE, STREAMS_CLOSING, TOKEN, Services
 from .openapi import openapi_routes
+from .peers import PEERS, Peers
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ MAX_BODY = 64 << 20
 
 
 def build_app(service: Services, *, token: str, open_reads: bool) -> web.Application:
-    """Leshan's demo-server routes, the event stream and the mlaas routes.
+    """Leshan's demo-server routes, the event stream and the mlaas routes. On a node of
+    several, a request for a device registered on another node is forwarded to that node.
 
     `open_reads`: Leshan's read routes (clients, reads, discover, events, object specs)
     answer without the token."""
@@ -46,9 +48,20 @@ def build_app(service: Services, *, token: str, open_reads: bool) -> web.Applica
                                 "(Authorization: Bearer <token>, from the data dir's api-token)")
         return await handler(request)
 
-    app = web.Application(middlewares=[answer_errors, authenticate], client_max_size=MAX_BODY)
+    peers = Peers(service)
+
+    @web.middleware
+    async def forward_to_owner(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A request for a device registered on another live node is carried out there."""
+        owner = await peers.owner(request)
+        return await handler(request) if owner is None else await peers.forward(request, owner)
+
+    app = web.Application(middlewares=[answer_errors, authenticate, forward_to_owner],
+                          client_max_size=MAX_BODY)  # fmt: skip
     app[SERVICE] = service
     app[TOKEN] = token
+    app[PEERS] = peers
+    app.cleanup_ctx.append(peers.session)
     app[STREAMS_CLOSING] = asyncio.Event()
     for module in (clients, events, security, bootstrap, objectspecs, mlaas):
         app.add_routes(module.routes)

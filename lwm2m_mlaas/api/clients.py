@@ -68,10 +68,17 @@ def _answer(request: web.Request, operation: Operation, path: Lwm2mPath | None,
 
 @routes.get("/api/clients")
 async def clients(request: web.Request) -> web.Response:
-    """Every registered client (Leshan's registration objects)."""
+    """Every registered client (Leshan's registration objects); on a node of several, those
+    of every live node (from the database)."""
     server = _server(request)
-    return web.json_response([registration_json(r, awake=server.sender.is_awake(r))
-                              for r in server.registrations.all()])  # fmt: skip
+    here = {r.endpoint: r for r in server.registrations.all()}
+    shaped = [registration_json(r, awake=server.sender.is_awake(r)) for r in here.values()]
+    membership = server.membership
+    if others := [n.id for n in membership.live if n.id != membership.node.id]:
+        async with server.store.transaction() as tx:
+            stored = await tx.registrations.all(nodes=others)
+        shaped += [registration_json(r) for r in stored if r.endpoint not in here]
+    return web.json_response(shaped)
 
 
 @routes.get(CLIENT)

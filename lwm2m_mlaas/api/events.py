@@ -1,4 +1,5 @@
-"""GET /api/event: the server's events as server-sent events (Leshan's EventServlet)."""
+"""GET /api/event: the server's events as server-sent events (Leshan's EventServlet), those
+of every live node of the service merged in."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from ..server import Event
 from .keys import SERVICE, STREAMS_CLOSING
 from .leshan import sse_event
+from .peers import PEERS
 
 BACKLOG = 1024
 """Events buffered per stream; a client that falls this far behind is disconnected."""
@@ -25,43 +27,51 @@ routes = web.RouteTableDef()
 @routes.get("/api/event")
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events REGISTRATION, UPDATED, DEREGISTRATION, NOTIFICATION, AWAKE,
-    SLEEPING and PROVISIONING; `?ep=` keeps one endpoint's events."""
+    SLEEPING and PROVISIONING; `?ep=` keeps one endpoint's events. On a node of several, the
+    events of every live node; `?local` keeps this node's own."""
     server = request.app[SERVICE].server
     endpoint = request.query.get("ep")
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(BACKLOG)
     overflow = asyncio.Event()
 
+    def put(name: str, data: str) -> None:
+        if overflow.is_set():
+            return
+        try:
+            queue.put_nowait((name, data))
+        except asyncio.QueueFull:
+            overflow.set()
+
     def on_event(event: Event) -> None:
         if endpoint is not None and event.registration.endpoint != endpoint:
             return
         shaped = sse_event(event, server.sender.is_awake)
-        if shaped is None or overflow.is_set():
-            return
-        name, data = shaped
-        try:
-            queue.put_nowait((name, json.dumps(data, separators=(",", ":"))))
-        except asyncio.QueueFull:
-            overflow.set()
+        if shaped is not None:
+            put(shaped[0], json.dumps(shaped[1], separators=(",", ":")))
 
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})  # fmt: skip
     await response.prepare(request)
     closing: asyncio.Event = request.app[STREAMS_CLOSING]
+    others: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+    if "local" not in request.query:
+        others = request.app[PEERS].following({} if endpoint is None else {"ep": endpoint}, put)
     idle = 0.0
-    with server.events.listening(on_event), contextlib.suppress(ConnectionError):
-        await response.write(b": connected\n\n")
-        while not (closing.is_set() or overflow.is_set() or _gone(request)):
-            try:
-                name, data = await asyncio.wait_for(queue.get(), POLL)
-            except TimeoutError:
-                idle += POLL
-                if idle >= HEARTBEAT:
-                    idle = 0.0
-                    await response.write(b": keep-alive\n\n")
-                continue
-            idle = 0.0
-            await response.write(f"event: {name}\ndata: {data}\n\n".encode())
+    async with others:
+        with server.events.listening(on_event), contextlib.suppress(ConnectionError):
+            await response.write(b": connected\n\n")
+            while not (closing.is_set() or overflow.is_set() or _gone(request)):
+                try:
+                    name, data = await asyncio.wait_for(queue.get(), POLL)
+                except TimeoutError:
+                    idle += POLL
+                    if idle >= HEARTBEAT:
+                        idle = 0.0
+                        await response.write(b": keep-alive\n\n")
+                    continue
+                idle = 0.0
+                await response.write(f"event: {name}\ndata: {data}\n\n".encode())
     return response
 
 

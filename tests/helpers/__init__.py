@@ -6,9 +6,9 @@
   hand-built CoAP messages.
 - `tests.helpers.processes`: `mlaas serve` as a separate process (`ServerProcess`, `until_up`,
   `until_http`), the `mlaas` command as a user runs it, libcoap's command-line clients.
-- `tests.helpers.service`: the server and the whole service: `Api`, `Devices`, `DeviceFactory`,
-  `trust_key`, `running`, `deliveries`, `provisioned`, `call`, `until_state`, `notifications`,
-  the operator CLI in-process (`run_cli`, `one_line`).
+- `tests.helpers.service`: the server and the whole service: `Api`, `EventStream`, `Devices`,
+  `DeviceFactory`, `trust_key`, `running`, `deliveries`, `provisioned`, `call`, `until_state`,
+  `notifications`, the operator CLI in-process (`run_cli`, `one_line`).
 - `tests.helpers.packages`: signing keys and packages: `raw_public_key`, `push_package`.
 - `tests.helpers.bootstrap`: Leshan's example bootstrap config and its keys,
   `bootstrap_result`.

@@ -5,8 +5,9 @@ run in-process."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -47,6 +48,31 @@ class Api:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+
+@dataclass
+class EventStream:
+    """An open GET /api/event: `next(name)` returns the data of the next event of that name."""
+
+    response: aiohttp.ClientResponse
+    seen: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def next(self, name: str, timeout: float = 10.0) -> Any:
+        async with asyncio.timeout(timeout):
+            event = None
+            while True:
+                line = (await self.response.content.readline()).decode()
+                if not line:
+                    raise ConnectionError("the event stream ended")
+                line = line.rstrip("\r\n")
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: ") and event is not None:
+                    data = json.loads(line.removeprefix("data: "))
+                    self.seen.append((event, data))
+                    if event == name:
+                        return data
+                    event = None
 
 
 def answered(result: Response | Queued) -> Response:
