@@ -21,6 +21,7 @@ from ..fleet.trust import KeyRefused
 from ..zoo import ModelImportError
 from ..zoo.variants import VARIANTS
 from .errors import ApiError, bad_request, json_body, not_found
+from .peers import PEERS
 from .keys import SERVICE, Services
 from .leshan import registration_json
 from .shapes import (
@@ -252,8 +253,8 @@ def _device_json(service: Services, registration: Registration,
 
 @routes.get("/api/mlaas/devices")
 async def devices(request: web.Request) -> web.Response:
-    """Registered devices with their class, tags and provisioning stage; `?class=`, `?tag=`,
-    `?task=`, `?endpoint=` (a glob) and `?stage=` filter."""
+    """Registered devices (on every live node) with their class, tags and provisioning stage;
+    `?class=`, `?tag=`, `?task=`, `?endpoint=` (a glob) and `?stage=` filter."""
     service = _service(request)
     selector = check_selector({k: v for k, v in request.query.items() if k in SELECTOR_KEYS})
     async with service.store.transaction() as tx:
@@ -268,6 +269,8 @@ async def devices(request: web.Request) -> web.Response:
         stage = request.query.get("stage")
         if stage is None or (shaped["provisioning"] or {}).get("stage") == stage:
             listed.append(shaped)
+    for others in await request.app[PEERS].gather(request):  # the devices of other nodes
+        listed += others
     return web.json_response(sorted(listed, key=lambda d: str(d["endpoint"])))
 
 
@@ -440,21 +443,25 @@ def _fraction(body: dict[str, Any], key: str, default: float) -> float:
 
 @routes.get("/api/mlaas/fleet")
 async def fleet(request: web.Request) -> web.Response:
-    """Counts: devices by class, provisioning stage and running model; deliveries by state."""
+    """Counts: devices by class, provisioning stage and running model (of every live node);
+    deliveries by state."""
     service = _service(request)
     registrations = service.server.registrations.all()
     status = [service.provisioning.status.get(r.endpoint) for r in registrations]
     async with service.store.transaction() as tx:
         states = Counter(d.state for d in await tx.deliveries.all())
-    return web.json_response({
-        "devices": len(registrations),
-        "queue_mode": sum(r.queue_mode for r in registrations),
-        "classes": dict(Counter(p.device_class for p in status if p and p.device_class)),
-        "stages": dict(Counter(p.stage if p else "unknown" for p in status)),
-        "models": dict(Counter(p.model for p in status if p and p.stage == "running" and p.model)),
-        "deliveries": dict(states),
-        "time": time.time(),
-    })  # fmt: skip
+    devices, queue_mode = len(registrations), sum(r.queue_mode for r in registrations)
+    tallies: dict[str, Counter[str]] = {
+        "classes": Counter(p.device_class for p in status if p and p.device_class),
+        "stages": Counter(p.stage if p else "unknown" for p in status),
+        "models": Counter(p.model for p in status if p and p.stage == "running" and p.model),
+    }
+    for others in await request.app[PEERS].gather(request):  # the devices of other nodes
+        devices, queue_mode = devices + others["devices"], queue_mode + others["queue_mode"]
+        for key, tally in tallies.items():
+            tally.update(others[key])
+    return web.json_response({"devices": devices, "queue_mode": queue_mode, **tallies,
+                              "deliveries": dict(states), "time": time.time()})  # fmt: skip
 
 
 def _flag(request: web.Request, name: str) -> bool:

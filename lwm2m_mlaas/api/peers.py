@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -101,6 +102,27 @@ class Peers:
         relayed = {k: answer.headers[k] for k in ("Content-Type",) if k in answer.headers}
         return web.Response(status=answer.status, reason=answer.reason, body=content,
                             headers=relayed)  # fmt: skip
+
+    async def gather(self, request: web.Request) -> list[Any]:
+        """The JSON answers of every other live node to `request` (a GET), each answering
+        for its own devices; a node that fails to answer is left out (and logged)."""
+        if FORWARDED in request.headers or not self.membership.shared:
+            return []
+
+        async def ask(node: Node) -> Any:
+            headers = {"Authorization": f"Bearer {node.api_token}",
+                       FORWARDED: self.membership.node.id}  # fmt: skip
+            async with self._client.get(URL(node.api_url + request.raw_path, encoded=True),
+                                        headers=headers) as answer:  # fmt: skip
+                answer.raise_for_status()
+                return await answer.json()
+
+        nodes = self.others()
+        answers = await asyncio.gather(*(ask(n) for n in nodes), return_exceptions=True)
+        for node, answer in zip(nodes, answers, strict=True):
+            if isinstance(answer, BaseException):
+                log.warning("node %s did not answer %s: %s", node.id, request.path, answer)
+        return [a for a in answers if not isinstance(a, BaseException)]
 
     @contextlib.asynccontextmanager
     async def following(self, query: Mapping[str, str],

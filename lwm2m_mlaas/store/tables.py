@@ -88,7 +88,7 @@ class ArtifactRow(Base):
     task: Mapped[str] = mapped_column(String(64), index=True)
     device_class: Mapped[str] = mapped_column(String(64), index=True)
     backend: Mapped[str] = mapped_column(String(32))
-    compiler_version: Mapped[str] = mapped_column(String(32))
+    compiler_version: Mapped[str] = mapped_column(String(64))
     arena_bytes: Mapped[int] = mapped_column(Integer)
     model_bytes: Mapped[int] = mapped_column(Integer)
     package_bytes: Mapped[int] = mapped_column(Integer)
@@ -106,7 +106,7 @@ class CompileRow(Base):
     """Hash of the variants' versions, the class and the compiler version."""
     task: Mapped[str] = mapped_column(String(64), index=True)
     device_class: Mapped[str] = mapped_column(String(64))
-    compiler_version: Mapped[str] = mapped_column(String(32))
+    compiler_version: Mapped[str] = mapped_column(String(64))
     artifact_id: Mapped[str | None] = mapped_column(
         ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True
     )

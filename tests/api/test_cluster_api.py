@@ -241,3 +241,22 @@ async def test_a_device_on_no_live_node_is_an_unknown_client(cluster: Cluster) -
     status, _, text = await answer(on_a, "GET", "/api/mlaas/devices/lost-1")
     assert (status, json.loads(text)) == (400, {"status": 400, "message": unknown})
     assert await json_of(on_a, "GET", "/api/clients") == []
+
+
+async def test_the_fleet_routes_count_the_devices_of_every_node(cluster: Cluster) -> None:
+    await cluster.start("a")
+    await cluster.start("b")
+    await cluster.device("near-1", on="a")
+    for n in range(2):
+        await cluster.device(f"far-{n}", on="b")
+    for name in ("a", "b"):
+        listed = await json_of(cluster.apis[name], "GET", "/api/mlaas/devices")
+        assert [d["endpoint"] for d in listed] == ["far-0", "far-1", "near-1"]
+        picked = await json_of(cluster.apis[name], "GET", "/api/mlaas/devices",
+                               params={"endpoint": "far-*"})  # fmt: skip
+        assert [d["endpoint"] for d in picked] == ["far-0", "far-1"]
+        fleet = await json_of(cluster.apis[name], "GET", "/api/mlaas/fleet")
+        assert fleet["devices"] == 3 and fleet["stages"] == {"unknown": 3}
+    own = await json_of(cluster.apis["a"], "GET", "/api/mlaas/devices",
+                        headers={FORWARDED: "b"})  # a node asked by another answers for its own
+    assert [d["endpoint"] for d in own] == ["near-1"]
