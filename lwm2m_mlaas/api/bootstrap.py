@@ -43,6 +43,7 @@ async def put_bootstrap_config(request: web.Request) -> web.Response:
     async with server.store.transaction() as tx:
         await tx.bootstrap.put(endpoint, config)
     server.credentials.put_bootstrap(endpoint, config.bootstrap_psk())
+    server.credentials.changed(endpoint)
     return web.Response(status=200)
 
 
@@ -55,6 +56,7 @@ async def delete_bootstrap_config(request: web.Request) -> web.Response:
     if not removed:
         raise ApiError(404, f"no config for {endpoint}")
     server.credentials.put_bootstrap(endpoint, None)
+    server.credentials.changed(endpoint)
     return web.Response(status=204)
 
 

@@ -21,9 +21,9 @@ from ..fleet.trust import KeyRefused
 from ..zoo import ModelImportError
 from ..zoo.variants import VARIANTS
 from .errors import ApiError, bad_request, json_body, not_found
-from .peers import PEERS
 from .keys import SERVICE, Services
 from .leshan import registration_json
+from .peers import PEERS
 from .shapes import (
     artifact_json,
     delivery_json,

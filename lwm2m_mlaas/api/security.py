@@ -51,6 +51,7 @@ async def put_security_info(request: web.Request) -> web.Response:
         server.credentials.put_oscore(info)
     else:
         server.credentials.put(info)
+    server.credentials.changed(info.endpoint)
     return web.Response(status=200)
 
 
@@ -63,4 +64,5 @@ async def delete_security_info(request: web.Request) -> web.Response:
         removed = await tx.security.remove(request.match_info["ep"])
         removed |= await tx.oscore.remove(request.match_info["ep"])
     server.credentials.remove(request.match_info["ep"])
+    server.credentials.changed(request.match_info["ep"])
     return web.Response(status=200) if removed else web.json_response({"message": "not_found"})

@@ -139,6 +139,8 @@ class BootstrapService:
                 if current != info:
                     await tx.security.put(info)
             self.credentials.put(info)
+            if current != info:  # the device's node must know it before the device calls
+                await self.credentials.announce(endpoint)
             config = config.with_security(instance, publicKeyOrId=identity.encode(), secretKey=key)
         return config
 
@@ -162,6 +164,7 @@ class BootstrapService:
                 await tx.oscore.put(info)
         if current != info:  # a new context: its sequence numbers start at 0
             self.credentials.put_oscore(info)
+            await self.credentials.announce(endpoint)
         return config.with_oscore(instance, oscoreMasterSecret=setting.master_secret,
                                   oscoreSenderId=setting.recipient_id,
                                   oscoreRecipientId=setting.sender_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,9 @@ from ..oscore import OscoreContext
 from ..store import Store
 
 log = logging.getLogger(__name__)
+
+CHANNEL = "mlaas_credentials"
+"""PostgreSQL notifications naming an endpoint whose credentials changed."""
 
 
 class Forbidden(Lwm2mError):
@@ -52,7 +55,9 @@ class Credentials:
         self._writes: set[asyncio.Task[None]] = set()
 
     async def load(self, store: Store) -> None:
+        """Read every credential, and follow the changes other nodes make (`changed`)."""
         self._store = store
+        await store.listen(CHANNEL, self._notified)
         async with store.transaction() as tx:
             for info in await tx.security.all():
                 self.put(info)
@@ -61,6 +66,43 @@ class Credentials:
             for oscore, reserved in await tx.oscore.all():
                 context = self.put_oscore(oscore, reserved)
                 await tx.oscore.reserve_sequence(oscore.endpoint, context.reserved)
+
+    # several nodes
+    def changed(self, endpoint: str) -> None:
+        """The endpoint's credentials changed in the database: other nodes read them again."""
+        self._spawn(self.announce(endpoint), "announce credentials")
+
+    async def announce(self, endpoint: str) -> None:
+        """`changed`, returning once the other nodes are told."""
+        if self._store is not None:
+            await self._store.notify(CHANNEL, endpoint)
+
+    def _notified(self, endpoint: str) -> None:
+        self._spawn(self.refresh(endpoint), f"refresh credentials of {endpoint}")
+
+    async def refresh(self, endpoint: str) -> None:
+        """Take the endpoint's credentials as stored now."""
+        assert self._store is not None
+        async with self._store.transaction() as tx:
+            psk = await tx.security.get(endpoint)
+            oscore = await tx.oscore.get(endpoint)
+            reserved = await tx.oscore.reserved(endpoint)
+            bootstrap = await tx.bootstrap.get(endpoint)
+            current = self._oscore_by_endpoint.get(endpoint)
+            new = current is None or OscoreInfo(endpoint, current.setting) != oscore
+            if oscore is not None and reserved is not None and new:
+                context = self.put_oscore(oscore, reserved)  # (numbers past another node's)
+                await tx.oscore.reserve_sequence(endpoint, context.reserved)
+            elif psk is not None:
+                self.put(psk)
+            elif oscore is None:
+                self.remove(endpoint)
+        self.put_bootstrap(endpoint, bootstrap.config.bootstrap_psk() if bootstrap else None)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     # OSCORE
     def put_oscore(self, info: OscoreInfo, sequence: int = 0) -> OscoreContext:
@@ -95,9 +137,7 @@ class Credentials:
                 await tx.oscore.reserve_sequence(endpoint, upto)
             context.reserved_up_to(upto)
 
-        task = asyncio.get_running_loop().create_task(write(), name="reserve OSCORE sequence")
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self._spawn(write(), "reserve OSCORE sequence")
 
     def has(self, endpoint: str) -> bool:
         """The endpoint has credentials (PSK or OSCORE): it may not use NoSec."""

@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core.signing import DeviceTrust, SignedPackage, SigningKey
-from .tables import DeviceTrustRow, SignedPackageRow, SigningKeyRow
+from .tables import DeviceTrustRow, SignedPackageRow, SigningKeyRow, insert_new
 
 
 def _signing_key(row: SigningKeyRow) -> SigningKey:
@@ -30,11 +30,9 @@ class SqlKeys:
 
     async def add(self, key: SigningKey) -> None:
         """Record a keyring key (once per key id)."""
-        if await self.session.get(SigningKeyRow, key.key_id) is None:
-            self.session.add(SigningKeyRow(key_id=key.key_id, position=key.position,
-                                           public_key=key.public_key, created=key.created,
-                                           retired=key.retired))  # fmt: skip
-            await self.session.flush()
+        await insert_new(self.session, SigningKeyRow, {
+            "key_id": key.key_id, "position": key.position, "public_key": key.public_key,
+            "created": key.created, "retired": key.retired})  # fmt: skip
 
     async def retire(self, key_id: str) -> SigningKey:
         row = await self.session.get(SigningKeyRow, key_id)
@@ -50,10 +48,9 @@ class SqlKeys:
             await self.session.execute(delete(SignedPackageRow).where(
                 SignedPackageRow.artifact_id == package.artifact_id,
                 SignedPackageRow.key_id == package.key_id))  # fmt: skip
-            self.session.add(SignedPackageRow(id=package.id, artifact_id=package.artifact_id,
-                                              key_id=package.key_id, path=package.path,
-                                              created=package.created))  # fmt: skip
-            await self.session.flush()
+            await insert_new(self.session, SignedPackageRow, {
+                "id": package.id, "artifact_id": package.artifact_id, "key_id": package.key_id,
+                "path": package.path, "created": package.created})  # fmt: skip
 
     async def packages(self, artifact_id: str) -> list[SignedPackage]:
         rows = await self.session.scalars(

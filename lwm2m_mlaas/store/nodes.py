@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..core.cluster import Node
-from .tables import LeaseRow, NodeRow
+from .tables import LeaseRow, NodeRow, insert_new
 
 
 def _node(row: NodeRow) -> Node:
@@ -49,13 +47,12 @@ class SqlLeases:
         """Take or renew the lease: free, expired, or already `holder`'s."""
         row = await self.session.scalar(
             select(LeaseRow).where(LeaseRow.name == name).with_for_update(skip_locked=True))
-        if row is None:
-            dialect = self.session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            inserted = await self.session.execute(
-                insert(LeaseRow).values(name=name, holder=holder, expires=until)
-                .on_conflict_do_nothing(index_elements=["name"]))  # fmt: skip
-            return bool(inserted.rowcount)  # type: ignore[attr-defined]
+        if row is None:  # none yet, or another node is deciding on it right now
+            if await insert_new(self.session, LeaseRow,
+                                {"name": name, "holder": holder, "expires": until}):  # fmt: skip
+                return True
+            held = await self.session.get(LeaseRow, name)  # (unlocked: as last committed)
+            return held is not None and held.holder == holder and held.expires > now
         if row.holder != holder and row.expires > now:
             return False
         row.holder, row.expires = holder, until

@@ -75,6 +75,11 @@ class SqlOscore:
         row = await self.session.get(OscoreRow, endpoint)
         return None if row is None else _oscore(row)
 
+    async def reserved(self, endpoint: str) -> int | None:
+        """The endpoint's reserved sender sequence number, None without a context."""
+        return await self.session.scalar(
+            select(OscoreRow.sequence_reserved).where(OscoreRow.endpoint == endpoint))
+
     async def put(self, info: OscoreInfo) -> None:
         """Add or replace; InvalidRequest if another endpoint's context has the same
         recipient id. A new context starts its sequence numbers at 0, with the first

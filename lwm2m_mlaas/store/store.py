@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from .artifacts import SqlArtifacts
@@ -106,6 +107,8 @@ class Store:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self.turns = Turns(engine.pool.size() if isinstance(engine.pool, QueuePool) else 1)
         self._started = False
+        self._listening: AsyncConnection | None = None
+        """The connection PostgreSQL notifications arrive on (`listen`)."""
 
     @classmethod
     def at(cls, url: str) -> Store:
@@ -135,7 +138,34 @@ class Store:
         finally:
             self.turns.give()
 
+    @property
+    def shared(self) -> bool:
+        """Other processes may use the database at once (PostgreSQL, not SQLite)."""
+        return self.engine.dialect.name == "postgresql"
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on `channel` (PostgreSQL's NOTIFY; nothing to tell
+        on SQLite, which one process uses)."""
+        if self.shared:
+            async with self.engine.begin() as connection:
+                await connection.execute(text("SELECT pg_notify(:channel, :payload)"),
+                                         {"channel": channel, "payload": payload})  # fmt: skip
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` in the event loop for every notification on `channel`,
+        this process's own included (PostgreSQL's LISTEN)."""
+        if not self.shared:
+            return
+        if self._listening is None:
+            self._listening = await self.engine.connect()
+        raw = (await self._listening.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.add_listener(channel, lambda *args: callback(args[-1]))
+
     async def close(self) -> None:
+        if self._listening is not None:
+            await self._listening.close()
+            self._listening = None
         await self.engine.dispose()
         await _end_stranded_closes()
 

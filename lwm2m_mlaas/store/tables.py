@@ -16,6 +16,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -333,6 +335,18 @@ async def remove_row(session: AsyncSession, row_type: type[Base], key: Any) -> b
         return False
     await session.delete(row)
     return True
+
+
+async def insert_new(session: AsyncSession, row: type[Base], values: dict[str, Any]) -> bool:
+    """Insert a row unless one with its primary key exists (another node may insert it at
+    the same moment: INSERT ... ON CONFLICT DO NOTHING); returns whether it was inserted."""
+    table: Any = row.__table__
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    keys = [c.name for c in table.primary_key.columns]
+    done = await session.execute(insert(table).values(**values)
+                                 .on_conflict_do_nothing(index_elements=keys))  # fmt: skip
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def apply_change(row: Any, change: Any) -> None:
