@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -46,7 +47,10 @@ class RegistrationRow(Base):
     registration_date: Mapped[float] = mapped_column(Float)
     last_update: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
-    node: Mapped[str] = mapped_column(String(128), default="", index=True)
+    # server default: rows written without the column (before migration 0002, or by an older
+    # node) get ''; text(), as Alembic's comparison reads a plain "" from SQLite as a change
+    node: Mapped[str] = mapped_column(String(128), default="", server_default=text("''"),
+                                      index=True)  # fmt: skip
     """The node the device registered on ('' before the service had several)."""
 
 
@@ -311,7 +315,7 @@ class NodeRow(Base):
     coap_uri: Mapped[str] = mapped_column(String(255))
     coaps_uri: Mapped[str] = mapped_column(String(255))
     api_url: Mapped[str] = mapped_column(String(255))
-    api_token: Mapped[str] = mapped_column(String(128), default="")
+    api_token: Mapped[str] = mapped_column(String(128), default="", server_default=text("''"))
     """The bearer token its REST API takes (another node forwards requests with it)."""
     started: Mapped[float] = mapped_column(Float)
     heartbeat: Mapped[float] = mapped_column(Float, index=True)

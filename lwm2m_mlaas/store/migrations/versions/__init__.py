@@ -1,0 +1,1 @@
+"""One module per revision, numbered: 0001 is the schema of the first release."""
