@@ -66,9 +66,10 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("coap-server").setLevel(
-        max(logging.WARNING, logging.getLevelName(level.upper()))
-    )
+    for chatty in ("coap-server", "alembic"):  # alembic: the store logs its migrations itself
+        logging.getLogger(chatty).setLevel(
+            max(logging.WARNING, logging.getLevelName(level.upper()))
+        )
 
 
 # commands

@@ -122,7 +122,7 @@ class Store:
         return store
 
     async def start(self) -> None:
-        """Create the tables that do not exist yet."""
+        """Create or migrate the schema (database.migrate)."""
         if not self._started:
             await create_schema(self.engine)
             self._started = True
