@@ -1,5 +1,6 @@
 """The built wheel on its own: built from a copy of the source, installed into a fresh venv, it
-carries the object model as package data, and its `mlaas serve` answers a CoAP registration.
+carries the object model as package data and the schema migrations, and its `mlaas serve`
+answers a CoAP registration.
 
 Offline and quick: the wheel is built with the running environment's setuptools (no build
 isolation) and installed without dependencies; the fresh venv borrows the dependencies from this
@@ -24,7 +25,9 @@ from typing import Any
 import aiocoap
 import pytest
 from aiocoap.numbers.codes import Code
+from alembic.script import ScriptDirectory
 
+from lwm2m_mlaas.store.database import alembic_config
 from tests.helpers.net import free_udp_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +91,19 @@ def test_the_wheel_carries_the_object_model(venv: Venv) -> None:
     assert Path(package).is_relative_to(venv.root)
     assert Path(objects).is_relative_to(venv.root) and not Path(objects).is_symlink()
     assert ids == "[0, 1, 3, 5, 21, 32100, 32101]"
+
+
+def test_the_wheel_carries_the_schema_migrations(venv: Venv) -> None:
+    cwd = venv.root.parent / "elsewhere"
+    cwd.mkdir(exist_ok=True)
+    out = run(venv.python, "-c", "from alembic.script import ScriptDirectory; "
+              "from lwm2m_mlaas.store.database import MIGRATIONS, alembic_config; "
+              "print(MIGRATIONS); "
+              "print(ScriptDirectory.from_config(alembic_config()).get_current_head())",
+              cwd=cwd, env=venv.env)  # fmt: skip
+    migrations, head = out.splitlines()
+    assert Path(migrations).is_relative_to(venv.root)
+    assert head == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def test_the_wheels_mlaas_serve_answers_a_registration(venv: Venv) -> None:
