@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import aiocoap
 import psutil
@@ -73,8 +74,9 @@ class Result:
     provisioned_by_minute: list[int] | None
     """Devices running their model at each full minute from the first Register."""
     peak_rss_mb: float
+    """The server process's peak RSS (summed over the nodes of a service of several)."""
     cpu_s: float
-    """The server process's user + system CPU time over the run."""
+    """The server process's user + system CPU time over the run (summed likewise)."""
 
 
 def free_udp_port() -> int:
@@ -121,32 +123,42 @@ async def wait_until_up(port: int) -> None:
         await context.shutdown()
 
 
-def fleet(args: argparse.Namespace, port: int, trust_key: bytes | None) -> list[SimulatedDevice]:
-    """The device mix of `mlaas demo`, repeated: every class, task and delivery mode."""
+def fleet(args: argparse.Namespace, server: Callable[[str], str], trust_key: bytes | None,
+          **options: Any) -> list[SimulatedDevice]:  # fmt: skip
+    """The device mix of `mlaas demo`, repeated: every class, task and delivery mode.
+    `server` gives each endpoint its server's URI; `options` are more DeviceConfig fields."""
     model = load_default()
     plan = itertools.cycle(itertools.product(CLASSES, TASKS, MODES))
-    base = DeviceConfig("", server=f"coap://127.0.0.1:{port}", lifetime=args.lifetime,
-                        trust_key=trust_key, inference_interval=0,
-                        record_messages=False)  # fmt: skip
+    base = DeviceConfig("", lifetime=args.lifetime, trust_key=trust_key, inference_interval=0,
+                        record_messages=False, **options)  # fmt: skip
     devices = []
     for n in range(args.devices):
         board, task, mode = next(plan)
-        config = replace(base, endpoint=f"bench-{n:06d}", board=BOARDS[board], task=task,
-                         delivery=mode)  # fmt: skip
+        endpoint = f"bench-{n:06d}"
+        config = replace(base, endpoint=endpoint, server=server(endpoint), board=BOARDS[board],
+                         task=task, delivery=mode)  # fmt: skip
         devices.append(SimulatedDevice(config, model))
     return devices
 
 
+def at(port: int) -> Callable[[str], str]:
+    """Every endpoint's server: the one on 127.0.0.1:`port`."""
+    return lambda _endpoint: f"coap://127.0.0.1:{port}"
+
+
 async def run_load(
-    name: str, port: int, pid: int, args: argparse.Namespace, *, trust_key: bytes | None,
+    name: str, devices: list[SimulatedDevice], pids: list[int], args: argparse.Namespace, *,
     provisioning: bool, keep_alive: bool,
+    registration_phase: contextlib.AbstractAsyncContextManager[object] | None = None,
 ) -> Result:  # fmt: skip
-    devices = fleet(args, port, trust_key)
+    """Register the devices, update, then (provisioning) wait for them to run their models;
+    the server is the processes `pids` (one, or a node each), their RSS and CPU time summed.
+    `registration_phase` is entered around the registrations (to measure them from outside)."""
     gate = asyncio.Semaphore(args.concurrency)
     register_latency: list[float] = []
     answers: dict[str, int] = {}
     first_register = last_registered = 0.0
-    cpu_before = cpu_seconds(pid)
+    cpu_before = sum(cpu_seconds(pid) for pid in pids)
 
     plain: list[asyncio.Task[None]] = []
 
@@ -192,8 +204,9 @@ async def run_load(
             await register(device)
             progress.advance(registering)
 
-        first_register = time.perf_counter()
-        await asyncio.gather(*(tracked(d) for d in devices))
+        async with registration_phase or contextlib.nullcontext():
+            first_register = time.perf_counter()
+            await asyncio.gather(*(tracked(d) for d in devices))
         register_time = last_registered - first_register
         registered = [d for d in devices if d.location is not None]
 
@@ -258,8 +271,8 @@ async def run_load(
         provisioned=sum(provisioned(d) for d in devices) if provisioning else None,
         all_provisioned_after_s=done_at,
         provisioned_by_minute=by_minute if provisioning else None,
-        peak_rss_mb=peak_rss_mb(pid),
-        cpu_s=cpu_seconds(pid) - cpu_before,
+        peak_rss_mb=sum(peak_rss_mb(pid) for pid in pids),
+        cpu_s=sum(cpu_seconds(pid) for pid in pids) - cpu_before,
     )
     for task in plain:
         task.cancel()
@@ -290,8 +303,8 @@ async def ours(args: argparse.Namespace, provisioning: bool) -> Result:
         try:
             await wait_until_up(port)
             name = "lwm2m-mlaas" + ("" if provisioning else " (no provisioning)")
-            return await run_load(name, port, server.pid, args, trust_key=args.trust_key,
-                                  provisioning=provisioning, keep_alive=True)  # fmt: skip
+            return await run_load(name, fleet(args, at(port), args.trust_key), [server.pid],
+                                  args, provisioning=provisioning, keep_alive=True)  # fmt: skip
         finally:
             server.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
             server.wait(60)
@@ -306,7 +319,7 @@ async def theirs(args: argparse.Namespace) -> Result:
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         await wait_until_up(port)
-        return await run_load("coap-rd-notls", port, rd.pid, args, trust_key=None,
+        return await run_load("coap-rd-notls", fleet(args, at(port), None), [rd.pid], args,
                               provisioning=False, keep_alive=False)  # fmt: skip
     finally:
         rd.kill()
