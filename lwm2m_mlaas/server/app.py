@@ -31,7 +31,7 @@ from .events import Event, EventBus, EventKind
 from .firmware import FirmwareResource, PackageStore
 from .observation import ObservationService
 from .queue import Queued, QueueModeSender
-from .registration import RegistrationService
+from .registration import MOVED, RegistrationService
 from .resources import PACE, add_registration_interface, answer_updates_directly
 from .security import Credentials, Sessions, add_dtls_transport, dtls_available, dtls_port
 
@@ -85,6 +85,7 @@ class Lwm2mServer:
         await self.store.start()
         await self.membership.join(self._node_id())
         await self.registrations.load(self.membership.node.id, self.membership.live_ids())
+        await self.store.listen(MOVED, self._moved)
         await self.credentials.load(self.store)
         bind = (self.config.coap_host, self.config.coap_port)
         if self.config.coap_port < 0 and (self.config.coaps_port < 0 or not dtls_available()):
@@ -246,6 +247,15 @@ class Lwm2mServer:
                 self.sender.wake(reg, announce=event.kind is EventKind.UPDATED)
             if reg.queue_mode or self.sender.has_pending(reg):
                 self._spawn(self._after_wake(reg), f"flush {reg.endpoint}")
+
+    def _moved(self, payload: str) -> None:
+        """An endpoint registered on another node: a registration of it here is stale."""
+        node, _, endpoint = payload.partition(" ")
+        if node != self.membership.node.id:
+            registration = self.registrations.forget(endpoint)
+            if registration is not None:  # (no DEREGISTRATION in the event stream: it moved)
+                self.events.publish(Event(EventKind.DEREGISTRATION, registration,
+                                          {"replaced": True, "moved": node}))  # fmt: skip
 
     async def _after_wake(self, registration: Registration) -> None:
         await self.sender.flush(registration)

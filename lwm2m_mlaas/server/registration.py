@@ -21,6 +21,10 @@ from .events import Event, EventBus, EventKind
 log = logging.getLogger(__name__)
 
 
+MOVED = "mlaas_moved"
+"""PostgreSQL notifications '<node> <endpoint>': the endpoint registered on that node."""
+
+
 def new_registration_id() -> str:
     return secrets.token_hex(5)
 
@@ -83,6 +87,7 @@ class RegistrationService:
         self._written: asyncio.Future[None] | None = None
         self.node = ""
         """The node whose registrations these are (set by `load`)."""
+        self._telling: set[asyncio.Future[None]] = set()
 
     def _commit(self) -> asyncio.Future[None]:
         """The future of the write that will carry the changes made so far."""
@@ -201,6 +206,11 @@ class RegistrationService:
         self._put(registration)
         self._changes.insert(registration, replacing=old)
         await asyncio.shield(self._commit())
+        if moved:  # the node it left forgets it
+            told = asyncio.ensure_future(
+                self.store.notify(MOVED, f"{self.node} {registration.endpoint}"))
+            self._telling.add(told)
+            told.add_done_callback(self._telling.discard)
         events = []
         if old is not None:
             events.append(Event(EventKind.DEREGISTRATION, old, {"replaced": True}))
@@ -245,6 +255,16 @@ class RegistrationService:
         await asyncio.shield(self._commit())
         log.info("de-registered %s (/rd/%s)", removed.endpoint, removed.id)
         return removed, [Event(EventKind.DEREGISTRATION, removed)]
+
+    def forget(self, endpoint: str) -> Registration | None:
+        """Drop the endpoint's registration from memory (it registered on another node, which
+        replaced the stored one); returns it."""
+        registration = self.by_endpoint(endpoint)
+        if registration is not None:
+            self._drop(registration)
+            self._changes.updates.pop(registration.id, None)
+            log.info("%s registered on another node", endpoint)
+        return registration
 
     def get(self, registration_id: str) -> Registration | None:
         return self._by_id.get(registration_id)

@@ -61,6 +61,10 @@ class Message(NamedTuple):
     block2: tuple[int, int] | None
 
 
+REGISTER_RETRIES = 2
+REGISTER_RETRY_DELAY = 1.0
+"""After a bootstrap, a Register that fails on the network is tried again (LwM2M 1.1 6.2.1.1:
+the client retries registration), this often and this long apart."""
 REGISTRATION_FORMS = ("senml-cbor", "json-rt", "versioned", "plain", "root-path")
 
 
@@ -322,10 +326,18 @@ class SimulatedDevice:
     async def start(self, register_timeout: float = 30.0) -> None:
         """Open the socket, bootstrap when the device has no LwM2M server account, register,
         and keep the registration alive until `stop()`."""
-        if dm_account(self.tree) is None:
+        bootstrapped = dm_account(self.tree) is None
+        if bootstrapped:
             await self.bootstrap(register_timeout)
         await self.open()
-        await self.register(register_timeout)
+        for retry in range(REGISTER_RETRIES + 1 if bootstrapped else 1):
+            try:
+                await self.register(register_timeout)
+                break
+            except aiocoap.error.NetworkError:  # (a handshake the new server is not ready for)
+                if retry == REGISTER_RETRIES or not bootstrapped:
+                    raise
+                await asyncio.sleep(REGISTER_RETRY_DELAY)
         self.keep_alive()
 
     async def bootstrap(self, timeout: float = 30.0) -> None:

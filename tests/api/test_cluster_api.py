@@ -75,8 +75,8 @@ class Cluster:
 @pytest.fixture
 async def cluster(server_config: ServerConfig,
                   postgres: PostgresServer) -> AsyncIterator[Cluster]:  # fmt: skip
-    config = replace(server_config, db=postgres.create_database(), node_heartbeat=0.1,
-                     node_timeout=0.6, http_port=0, provisioning=False,
+    config = replace(server_config, db=postgres.create_database(), node_heartbeat=0.2,
+                     node_timeout=2.0, http_port=0, provisioning=False,
                      open_reads=False)  # every route needs the node's own token  # fmt: skip
     async with AsyncExitStack() as stack:
         yield Cluster(config, stack)

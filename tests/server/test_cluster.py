@@ -13,7 +13,7 @@ import pytest
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.bootstrap import BootstrapConfig
-from lwm2m_mlaas.server import Lwm2mServer, build_server
+from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer, build_server
 from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
 from tests.helpers.bootstrap import placing_config
@@ -22,8 +22,9 @@ from tests.helpers.postgres import PostgresServer
 
 @pytest.fixture
 def cluster_config(server_config: ServerConfig, postgres: PostgresServer) -> ServerConfig:
-    return replace(server_config, db=postgres.create_database(), node_heartbeat=0.1,
-                   node_timeout=0.6)  # fmt: skip
+    # (timeout 2 s: a loaded machine must not see a live node as dead)
+    return replace(server_config, db=postgres.create_database(), node_heartbeat=0.2,
+                   node_timeout=2.0)  # fmt: skip
 
 
 def live(server: Lwm2mServer) -> set[str]:
@@ -183,3 +184,39 @@ async def test_credentials_made_on_one_node_reach_the_others(cluster_config: Ser
             assert registration is not None and registration.secure
             generated = a.credentials.of(endpoint)
             assert generated is not None and owner.credentials.of(endpoint) == generated
+
+
+async def test_a_device_moving_to_another_node_takes_its_observation_along(
+        cluster_config: ServerConfig) -> None:  # fmt: skip
+    """The device registers on a, is observed there, then registers on b: b replaces a's
+    registration, takes the stored observation and observes anew; a forgets the device (told
+    through the database) without a de-registration in the event stream."""
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(build_server(replace(cluster_config, node_id="a")))
+        b = await stack.enter_async_context(build_server(replace(cluster_config, node_id="b")))
+        await wait_for(lambda: live(a) == live(b) == {"a", "b"}, 5)
+        seen: list[Event] = []
+        stack.enter_context(a.events.listening(seen.append))
+        on_b: list[Event] = []
+        stack.enter_context(b.events.listening(on_b.append))
+        first = SimulatedDevice(DeviceConfig("hop-1", server=f"coap://127.0.0.1:{a.port}"),
+                                a.model)  # fmt: skip
+        await first.start()
+        assert (await a.observe("hop-1", "/3/0/13")).success
+        await first.stop(deregister=False)  # (gone silently, as when its node died)
+        moved = SimulatedDevice(DeviceConfig("hop-1", server=f"coap://127.0.0.1:{b.port}"),
+                                b.model)  # fmt: skip
+        await moved.start()
+        stack.push_async_callback(moved.stop)
+        await wait_for(lambda: a.registrations.by_endpoint("hop-1") is None, 5)
+        registration = b.registrations.by_endpoint("hop-1")
+        assert registration is not None
+        gone = [e for e in seen if e.kind is EventKind.DEREGISTRATION]
+        assert [(e.registration.endpoint, e.data) for e in gone] == [
+            ("hop-1", {"replaced": True, "moved": "b"})]
+        async with b.store.transaction() as tx:
+            assert (await tx.registrations.nodes_of(["hop-1"])) == {"hop-1": "b"}
+            observed = await tx.observations.all(registration.id)
+        assert [str(o.path) for o in observed] == ["/3/0/13"]
+        await wait_for(lambda: any(e.kind is EventKind.NOTIFICATION and str(e.data["path"]) ==
+                                   "/3/0/13" for e in on_b), 5)  # b observes it anew  # fmt: skip
