@@ -409,7 +409,7 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
         bootstrap_node, killed = cluster.nodes[0], cluster.nodes[-1]
         fleet_args = argparse.Namespace(**{**vars(args), "lifetime": lifetime})
         devices = fleet(fleet_args, lambda _endpoint: bootstrap_node.uri, args.trust_key,
-                        bootstrap=True)  # fmt: skip
+                        bootstrap=True, server_timeout=args.device_timeout)  # fmt: skip
         gate = asyncio.Semaphore(args.concurrency)
         with Progress(TextColumn("failover: {task.description}"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
@@ -637,8 +637,8 @@ def report(runs: list[Run], outcome: Failover | None, args: argparse.Namespace) 
         print("The devices bootstrap at n1 (it stays up) from configurations put through its "
               "REST API, which place each on the node the hash ring gives it. A device notices "
               f"its node is gone when its Update (every {outcome.lifetime} - 6 s) gets no "
-              "answer within the simulated client's timeout; it tries a Register with the same "
-              "node, then bootstraps.")  # fmt: skip
+              f"answer within the simulated client's timeout ({args.device_timeout:g} s); it "
+              "tries a Register with the same node, then bootstraps.")  # fmt: skip
     print("Sharing the two cores: the nodes (`mlaas serve` processes, each with its compile "
           f"worker), PostgreSQL {bindir().parent.name} (fsync {'on' if args.fsync else 'off'}), "
           "and this load process with every simulated device and its TFLite-Micro workers.")
@@ -658,6 +658,9 @@ if __name__ == "__main__":
     parser.add_argument("--failover", action=argparse.BooleanOptionalAction, default=True,
                         help="run the failover measurement")
     parser.add_argument("--failover-lifetime", type=int, default=20)
+    parser.add_argument("--device-timeout", type=float, default=5.0,
+                        help="how long a device waits for an Update or Register before the "
+                             "next step (register again, then bootstrap)")
     parser.add_argument("--heartbeat", type=float, default=0.5,
                         help="the failover nodes' MLAAS_NODE_HEARTBEAT, seconds")
     parser.add_argument("--node-timeout", type=float, default=2.0,
