@@ -132,7 +132,7 @@ class Lwm2mServer:
         """The node holding the 'expiry' lease expires the registrations of dead nodes whose
         devices never registered again."""
         while True:
-            await asyncio.sleep(self.config.node_heartbeat)
+            await asyncio.sleep(max(self.config.node_heartbeat, self.config.node_timeout / 2))
             try:
                 if not await self.membership.hold("expiry"):
                     continue

@@ -26,6 +26,8 @@ class Membership:
         self.ring = HashRing(())
         self._held: dict[str, float] = {}
         """Leases this node holds, with when each runs out."""
+        self._refused: dict[str, float] = {}
+        """Leases another node holds, with when each runs out (no use asking before)."""
         self._loop: asyncio.Task[None] | None = None
 
     async def join(self, node_id: str) -> None:
@@ -56,8 +58,12 @@ class Membership:
         now = time.time()
         if self._held.get(name, 0.0) > now:
             return True
+        if self._refused.get(name, 0.0) > now:  # another node's until then
+            return False
         async with self.store.transaction() as tx:
             held = await tx.leases.acquire(name, self.node.id, now=now, until=now + self.timeout)
+            if not held:
+                self._refused[name] = min(await tx.leases.expiry(name) or now, now + self.timeout)
         if held:
             if name not in self._held:
                 log.info("node %s holds %s", self.node.id, name)

@@ -37,7 +37,9 @@ class _Changes:
     inserts: dict[str, Registration] = field(default_factory=dict)
     updates: dict[str, Registration] = field(default_factory=dict)
     displaced: set[str] = field(default_factory=set)
-    """Endpoints whose stored registration, made on another node, the inserts replace."""
+    """Endpoints new to this node: a stored registration made on another node is replaced."""
+    moved: set[str] = field(default_factory=set)
+    """Those of `displaced` that had one (known once written)."""
 
     def insert(self, registration: Registration, replacing: Registration | None) -> None:
         if replacing is not None:
@@ -99,7 +101,7 @@ class RegistrationService:
                     taken.append(self._changes)
                     self._changes, self._written = _Changes(), None
                 changes = taken[0]
-                await tx.registrations.apply(
+                changes.moved = await tx.registrations.apply(
                     deletes=changes.deletes,
                     inserts=changes.inserts.values(),
                     updates=changes.updates.values(),
@@ -198,14 +200,15 @@ class RegistrationService:
             additional_attributes=params.additional_attributes,
         )
         old = self.by_endpoint(registration.endpoint)
-        moved = old is None and self.shared()
+        batch = self._changes
         if old is not None:
             self._drop(old)
-        elif moved:
-            self._changes.displaced.add(registration.endpoint)
+        elif self.shared():
+            batch.displaced.add(registration.endpoint)
         self._put(registration)
-        self._changes.insert(registration, replacing=old)
+        batch.insert(registration, replacing=old)
         await asyncio.shield(self._commit())
+        moved = registration.endpoint in batch.moved
         if moved:  # the node it left forgets it
             told = asyncio.ensure_future(
                 self.store.notify(MOVED, f"{self.node} {registration.endpoint}"))

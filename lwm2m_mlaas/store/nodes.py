@@ -58,6 +58,10 @@ class SqlLeases:
         row.holder, row.expires = holder, until
         return True
 
+    async def expiry(self, name: str) -> float | None:
+        """When the lease runs out as last committed (None: nobody holds it)."""
+        return await self.session.scalar(select(LeaseRow.expires).where(LeaseRow.name == name))
+
     async def release(self, name: str, holder: str) -> None:
         await self.session.execute(
             delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder))

@@ -90,19 +90,22 @@ class SqlRegistrations:
         updates: Iterable[Registration] = (),
         displaced: Iterable[str] = (),
         node: str = "",
-    ) -> None:
+    ) -> set[str]:
         """Many registration changes in three statements: deletes, then inserts, then updates,
         all made on `node`; `displaced` endpoints lose their stored registration (made on
         another node) before the inserts, its observations passing to the new one. Observations
-        of deleted registrations go with them (ON DELETE CASCADE)."""
+        of deleted registrations go with them (ON DELETE CASCADE). Returns the displaced
+        endpoints that had a stored registration."""
         if gone := [{"reg_id": i} for i in deletes]:
             await self.session.execute(
                 delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), gone
             )
         new = [_columns(r, node) for r in inserts]
         observed: list[dict[str, Any]] = []
-        if moved := set(displaced):
-            observed = await self._displace(moved, {c["endpoint"]: c["id"] for c in new})
+        moved: set[str] = set()
+        if displaced:
+            moved, observed = await self._displace(set(displaced),
+                                                   {c["endpoint"]: c["id"] for c in new})
         if new:
             await self.session.execute(insert(_REGISTRATIONS), new)
         if observed:
@@ -111,23 +114,25 @@ class SqlRegistrations:
             await self.session.execute(
                 update(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), changed
             )
+        return moved
 
-    async def _displace(self, endpoints: set[str],
-                        new_ids: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
-        """Delete the endpoints' stored registrations; returns their observations as rows for
-        the new registrations (`new_ids` by endpoint), to insert after them."""
+    async def _displace(self, endpoints: set[str], new_ids: dict[str, str]
+                        ) -> tuple[set[str], list[dict[str, Any]]]:  # fmt: skip
+        """Delete the endpoints' stored registrations; returns the endpoints that had one, and
+        their observations as rows for the new registrations (`new_ids` by endpoint), to insert
+        after them."""
         old = dict((await self.session.execute(
             select(_REGISTRATIONS.c.id, _REGISTRATIONS.c.endpoint)
             .where(_REGISTRATIONS.c.endpoint.in_(endpoints)))).all())  # fmt: skip
         if not old:
-            return []
+            return set(), []
         observed = await self.session.scalars(
             select(ObservationRow).where(ObservationRow.registration_id.in_(old)))
         moved = [{"registration_id": new_ids[old[o.registration_id]], "path": o.path,
                   "content_format": o.content_format, "token": o.token, "created": o.created}
                  for o in observed if old[o.registration_id] in new_ids]  # fmt: skip
         await self.session.execute(delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id.in_(old)))
-        return moved
+        return set(old.values()), moved
 
     async def get(self, registration_id: str) -> Registration | None:
         row = await self.session.get(RegistrationRow, registration_id)
