@@ -188,6 +188,10 @@ class Exchanges:
             exchange.future.set_exception(coap_error.ConRetransmitsExceeded(
                 f"no answer from {exchange.address} after {exchange.tries} tries"))  # fmt: skip
             return
+        transport = self._udp.transport
+        if transport is None or transport.is_closing():  # the context shut down meanwhile
+            exchange.future.set_exception(coap_error.LibraryShutdown("the socket is closed"))
+            return
         send_datagram(self._udp, exchange.data, exchange.remote)
         exchange.timer = self._loop.call_later(exchange.timeout, self._send, exchange)
         exchange.tries += 1
