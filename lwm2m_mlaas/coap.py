@@ -188,14 +188,18 @@ class Exchanges:
             exchange.future.set_exception(coap_error.ConRetransmitsExceeded(
                 f"no answer from {exchange.address} after {exchange.tries} tries"))  # fmt: skip
             return
-        transport = self._udp.transport
-        if transport is None or transport.is_closing():  # the context shut down meanwhile
-            exchange.future.set_exception(coap_error.LibraryShutdown("the socket is closed"))
-            return
         send_datagram(self._udp, exchange.data, exchange.remote)
         exchange.timer = self._loop.call_later(exchange.timeout, self._send, exchange)
         exchange.tries += 1
         exchange.timeout *= 2
+
+    def close(self) -> None:
+        """Fail every request in flight (their socket is about to close)."""
+        for exchange in {*self._by_mid.values(), *self._by_token.values()}:
+            if exchange.timer is not None:
+                exchange.timer.cancel()
+            if not exchange.future.done():
+                exchange.future.set_exception(coap_error.LibraryShutdown("the socket closed"))
 
     def _received(self, data: bytes, address: Any) -> bool:
         """Take an answer to one of our exchanges; False for any other datagram."""

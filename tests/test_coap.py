@@ -106,6 +106,21 @@ async def test_a_reset_or_silence_fails_the_request(
     assert not exchanges._by_mid and not exchanges._by_token
 
 
+async def test_closing_fails_the_requests_in_flight_and_sends_no_more(
+    context: aiocoap.Context, peer: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(coap, "TUNING", Tuning())
+    exchanges = coap.Exchanges(context)
+    pending = await request_to(context, peer, exchanges)
+    await receive(peer)
+    exchanges.close()  # (before its socket closes)
+    with pytest.raises(aiocoap.error.LibraryShutdown):
+        await asyncio.wait_for(pending, 1)
+    with pytest.raises(TimeoutError):  # no retransmission after it
+        await receive(peer, timeout=0.5)
+    assert not exchanges._by_mid and not exchanges._by_token
+
+
 async def test_a_duplicate_register_gets_the_first_answer_until_the_exchange_lifetime(
     tmp_path: Path, peer: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:

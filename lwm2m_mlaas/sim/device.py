@@ -292,6 +292,8 @@ class SimulatedDevice:
         assert account is not None, "the device has no server account"
         if self.context is not None and account == self.account:
             return
+        if self.exchanges is not None:
+            self.exchanges.close()
         if self.context is not None:
             await self.context.shutdown()
             self.context = None
@@ -392,6 +394,8 @@ class SimulatedDevice:
             with contextlib.suppress(Exception):
                 await self._request(Code.DELETE, self.location, timeout=5)
             self.location = None
+        if self.exchanges is not None:
+            self.exchanges.close()
         if self.context is not None:
             await self.context.shutdown()
             self.context = None
