@@ -19,9 +19,10 @@ from .tables import ObservationRow, QueuedRequestRow, RegistrationRow
 _REGISTRATIONS: Table = RegistrationRow.__table__  # type: ignore[assignment]
 
 
-def _columns(reg: Registration, node: str) -> dict[str, Any]:
+def _columns(reg: Registration, node: str | None) -> dict[str, Any]:
+    """The row's columns; `node` left out when None (an Update does not move a registration)."""
     return {
-        "node": node,
+        **({} if node is None else {"node": node}),
         "id": reg.id,
         "endpoint": reg.endpoint,
         "host": reg.host,
@@ -79,8 +80,8 @@ class SqlRegistrations:
             )
         await self.session.execute(insert(_REGISTRATIONS), [_columns(reg, node)])
 
-    async def save(self, reg: Registration, *, node: str = "") -> None:
-        await self.apply(updates=[reg], node=node)
+    async def save(self, reg: Registration) -> None:
+        await self.apply(updates=[reg])
 
     async def apply(
         self,
@@ -110,7 +111,7 @@ class SqlRegistrations:
             await self.session.execute(insert(_REGISTRATIONS), new)
         if observed:
             await self.session.execute(insert(ObservationRow), observed)
-        if changed := [{"reg_id": r.id, **_columns(r, node)} for r in updates]:
+        if changed := [{"reg_id": r.id, **_columns(r, None)} for r in updates]:
             await self.session.execute(
                 update(_REGISTRATIONS).where(_REGISTRATIONS.c.id == bindparam("reg_id")), changed
             )
