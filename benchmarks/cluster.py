@@ -28,10 +28,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import re
-import resource
 import signal
 import statistics
 import subprocess
@@ -54,6 +52,7 @@ from registration import (
     console,
     fleet,
     free_udp_port,
+    prepare,
     run_load,
     wait_until_up,
 )
@@ -62,8 +61,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lwm2m_mlaas.cli.client import find_token
-from lwm2m_mlaas.compiler.service import Layout
-from lwm2m_mlaas.compiler.signing import PUBLIC_KEY_FILE, Signer
 from lwm2m_mlaas.core.cluster import HashRing
 from lwm2m_mlaas.sim import SimulatedDevice
 
@@ -703,13 +700,7 @@ if __name__ == "__main__":
                         help="keep the nodes' logs in this folder (<run>/<node>.log)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     arguments = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if arguments.devices + 256 > hard:
-        parser.error(f"{arguments.devices} devices need a file limit above {hard}")
-    Signer(Layout(arguments.data_dir).keys)  # devices are built trusting the service's key
-    arguments.trust_key = (Layout(arguments.data_dir).keys / PUBLIC_KEY_FILE).read_bytes()
+    prepare(parser, arguments)
     results, failed_over = asyncio.run(main(arguments))
     if arguments.json:
         print(json.dumps({"runs": [asdict(r) for r in results],

@@ -141,6 +141,18 @@ def fleet(args: argparse.Namespace, server: Callable[[str], str], trust_key: byt
     return devices
 
 
+def prepare(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> None:
+    """Quiet logs, the file limit a socket per device needs, and the service's signing key
+    (devices are built trusting it) in `arguments.trust_key`."""
+    logging.basicConfig(level=logging.ERROR)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if arguments.devices + 256 > hard:
+        parser.error(f"{arguments.devices} sockets need a file limit above {hard}")
+    Signer(Layout(arguments.data_dir).keys)
+    arguments.trust_key = (Layout(arguments.data_dir).keys / PUBLIC_KEY_FILE).read_bytes()
+
+
 def at(port: int) -> Callable[[str], str]:
     """Every endpoint's server: the one on 127.0.0.1:`port`."""
     return lambda _endpoint: f"coap://127.0.0.1:{port}"
@@ -399,13 +411,7 @@ if __name__ == "__main__":
                         help="record the server (provisioning on) with py-spy into this file")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     arguments = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if arguments.devices + 256 > hard:
-        parser.error(f"{arguments.devices} sockets need a file limit above {hard}")
-    Signer(Layout(arguments.data_dir).keys)  # devices are built trusting the service's key
-    arguments.trust_key = (Layout(arguments.data_dir).keys / PUBLIC_KEY_FILE).read_bytes()
+    prepare(parser, arguments)
     outcome = asyncio.run(main(arguments))
     if arguments.json:
         print(json.dumps([asdict(r) for r in outcome], indent=2))
