@@ -126,13 +126,14 @@ class RegistrationService:
         self.node = node
         async with self.store.transaction() as tx:
             await tx.registrations.adopt(node, live)
-            stored = await tx.registrations.all([node])
-        self._by_id = {r.id: r for r in stored}
-        self._by_endpoint = {r.endpoint: r.id for r in stored}
+            self._keep(await tx.registrations.all([node]))
 
     async def _load_again(self) -> None:
         async with self.store.transaction() as tx:
-            stored = await tx.registrations.all([self.node])
+            self._keep(await tx.registrations.all([self.node]))
+
+    def _keep(self, stored: list[Registration]) -> None:
+        """Hold `stored` (this node's registrations as read) in memory, and nothing else."""
         self._by_id = {r.id: r for r in stored}
         self._by_endpoint = {r.endpoint: r.id for r in stored}
 

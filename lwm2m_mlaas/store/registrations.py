@@ -184,9 +184,7 @@ class SqlRegistrations:
         query = _REGISTRATIONS.c.node.not_in(live) & (_REGISTRATIONS.c.expires_at < before)
         gone = [_registration(r) for r in await self.session.execute(
             select(_REGISTRATIONS).where(query))]  # fmt: skip
-        if gone:
-            await self.session.execute(delete(_REGISTRATIONS).where(
-                _REGISTRATIONS.c.id.in_([r.id for r in gone])))  # fmt: skip
+        await self.remove_many([r.id for r in gone])
         return gone
 
     async def remove(self, registration_id: str) -> Registration | None:
