@@ -30,7 +30,7 @@ from .simulating import (
     corrupt_fraction,
     find_trust_key,
     sim,
-    until_signal,
+    stop_signal,
 )
 
 console = Console()
@@ -77,6 +77,7 @@ async def serve(config: ServerConfig, compile_workers: int = 1) -> int:
     from ..app import MlaasService
 
     _logging(config.log_level)
+    stop = stop_signal()
     async with MlaasService(config, compile_workers=compile_workers) as service:
         nosec = f"coap://{config.coap_host}:{config.coap_port}" if config.coap_port >= 0 \
             else "no NoSec CoAP"  # fmt: skip
@@ -87,7 +88,7 @@ async def serve(config: ServerConfig, compile_workers: int = 1) -> int:
         if service.api is not None:
             console.print(f"REST API on {service.api.url}/api (token in "
                           f"{config.data_dir / TOKEN_FILE})")  # fmt: skip
-        await until_signal()
+        await stop.wait()
     return 0
 
 

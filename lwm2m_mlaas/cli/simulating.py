@@ -59,13 +59,19 @@ class SimOptions:
     """The service's REST API, asked which devices it refused and why."""
 
 
-async def until_signal() -> None:
-    """Return on SIGINT or SIGTERM."""
+def stop_signal() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM from now on (so one that comes while a service is
+    still starting stops it cleanly once started)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def until_signal() -> None:
+    """Return on SIGINT or SIGTERM."""
+    await stop_signal().wait()
 
 
 def find_trust_key(given: Path | None, data_dir: Path | None) -> bytes:
