@@ -113,7 +113,11 @@ class DeliveryService:
         self._of: dict[str, set[int]] = {}
         """Active delivery ids by endpoint."""
         self._due: list[tuple[float, int]] = []
-        """(next attempt, delivery id), a heap; stale entries are skipped when popped."""
+        """(next attempt, delivery id) of pending deliveries, a heap; stale entries are
+        skipped when popped."""
+        self._resuming: list[tuple[float, int]] = []
+        """The same for deliveries past pending that no attempt here runs (after a restart, or
+        taken over from a dead node): they start first, and beyond the busy share."""
         self._parked: dict[str, set[int]] = {}
         """Due deliveries whose device is away or busy with another delivery, by endpoint."""
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -209,7 +213,7 @@ class DeliveryService:
             self._active[delivery.id] = delivery
             ids.add(delivery.id)
             if delivery.id not in self._running:
-                heapq.heappush(self._due, (delivery.next_attempt, delivery.id))
+                self._queue(delivery, delivery.next_attempt)
                 self._wake.set()
         else:
             self._active.pop(delivery.id, None)
@@ -246,27 +250,36 @@ class DeliveryService:
             self._wake.clear()
             now = time.time()
             limit = self.config.max_transfers
-            if self.server.registrations.busy:  # a burst at /rd: start few transfers meanwhile
-                limit = max(1, limit // BUSY_SHARE)
-            while self._due and self._due[0][0] <= now and len(self._running) < limit:
-                _, delivery_id = heapq.heappop(self._due)
-                due = self._active.get(delivery_id)
-                if due is None or delivery_id in self._running or due.next_attempt > now:
-                    continue  # finished, running, or queued again for later
-                endpoint = due.endpoint
-                away = self.server.registrations.by_endpoint(endpoint) is None
-                if endpoint in self._busy or away:
-                    self._parked.setdefault(endpoint, set()).add(delivery_id)
-                    continue  # after the device's running delivery, or when it returns
-                task = asyncio.create_task(self._attempt(due), name=f"deliver {endpoint}")
-                self._running[delivery_id] = task
-                self._busy[endpoint] = delivery_id
-                task.add_done_callback(functools.partial(self._done, due))
+            busy = self.server.registrations.busy  # a burst at /rd: start few new transfers
             wait = 1.0  # (or until a delivery is added or one finishes)
-            if self._due and len(self._running) < limit:
-                wait = min(wait, max(0.01, self._due[0][0] - now))
+            for queue, cap in ((self._resuming, limit),
+                               (self._due, max(1, limit // BUSY_SHARE) if busy else limit)):
+                self._start_due(queue, cap, now)
+                if queue and len(self._running) < cap:
+                    wait = min(wait, max(0.01, queue[0][0] - now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _queue(self, delivery: Delivery, when: float) -> None:
+        resuming = delivery.state is not DeliveryState.PENDING
+        heapq.heappush(self._resuming if resuming else self._due, (when, delivery.id))
+
+    def _start_due(self, queue: list[tuple[float, int]], cap: int, now: float) -> None:
+        """Start the queue's due deliveries while fewer than `cap` run."""
+        while queue and queue[0][0] <= now and len(self._running) < cap:
+            _, delivery_id = heapq.heappop(queue)
+            due = self._active.get(delivery_id)
+            if due is None or delivery_id in self._running or due.next_attempt > now:
+                continue  # finished, running, or queued again for later
+            endpoint = due.endpoint
+            away = self.server.registrations.by_endpoint(endpoint) is None
+            if endpoint in self._busy or away:
+                self._parked.setdefault(endpoint, set()).add(delivery_id)
+                continue  # after the device's running delivery, or when it returns
+            task = asyncio.create_task(self._attempt(due), name=f"deliver {endpoint}")
+            self._running[delivery_id] = task
+            self._busy[endpoint] = delivery_id
+            task.add_done_callback(functools.partial(self._done, due))
 
     async def _follow(self) -> None:
         """With other nodes live: take in the deliveries they wrote (added for a device that
@@ -300,7 +313,7 @@ class DeliveryService:
         delivery ended)."""
         for delivery_id in self._parked.pop(endpoint, set()):
             if (found := self._active.get(delivery_id)) is not None:
-                heapq.heappush(self._due, (found.next_attempt, found.id))
+                self._queue(found, found.next_attempt)
 
     def _done(self, delivery: Delivery, _task: object = None) -> None:
         self._running.pop(delivery.id, None)
@@ -309,8 +322,7 @@ class DeliveryService:
         self._unpark(delivery.endpoint)
         current = self._active.get(delivery.id)
         if current is not None:  # still active (pending again): back in the queue
-            due = max(current.next_attempt, self._later.pop(delivery.id, 0.0))
-            heapq.heappush(self._due, (due, current.id))
+            self._queue(current, max(current.next_attempt, self._later.pop(delivery.id, 0.0)))
         self._wake.set()
 
     # one attempt

@@ -12,6 +12,7 @@ import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
+from lwm2m_mlaas.core.delivery import Delivery, DeliveryChange, DeliveryMode, DeliveryState
 from lwm2m_mlaas.core.requests import Response
 from lwm2m_mlaas.server import Event, EventKind, Queued
 from lwm2m_mlaas.sim import BOARDS, DeviceConfig, SimulatedDevice
@@ -163,3 +164,39 @@ async def test_while_the_registration_interface_is_busy_few_transfers_start(
             await asyncio.gather(*(d.stop() for d in fleet))
         assert not server.registrations.busy
         assert 1 <= busy_peak <= 16 // 8
+
+
+async def test_deliveries_past_pending_resume_beyond_the_busy_share(
+    fleet_config: ServerConfig,
+) -> None:
+    """Transfers a restart or a dead node left mid-way start first, all of them, while /rd is
+    busy; pending ones wait for the share (2 of 16) to have room."""
+    config = replace(fleet_config, provisioning=False, max_transfers=16, yield_max=30)
+    async with MlaasService(config) as service:
+        server = service.server
+        fleet = [SimulatedDevice(DeviceConfig(f"resume-{n}", server=f"coap://127.0.0.1:"
+                                              f"{server.port}", inference_interval=0),
+                                 server.model) for n in range(FLEET)]  # fmt: skip
+        holds = [server.registrations._handling() for _ in range(server.registrations.busy_at)]
+        try:
+            await asyncio.gather(*(d.start() for d in fleet))
+            for hold in holds:
+                hold.__enter__()
+            rows: list[Delivery] = []
+            async with server.store.transaction() as tx:
+                for n, device in enumerate(fleet):
+                    row = await tx.deliveries.add(device.config.endpoint, "a1", "sine",
+                                                  "mps2-an386", DeliveryMode.PULL)  # fmt: skip
+                    if n % 2:
+                        row = await tx.deliveries.update(row.id, DeliveryChange(
+                            state=DeliveryState.TRANSFERRING))  # fmt: skip
+                    rows.append(row)
+            for row in rows:
+                service.deliveries._track(row)
+            await asyncio.sleep(1.0)  # (each attempt waits for /rd to drain: up to 30 s)
+            resumed = {r.id for r in rows if r.state is DeliveryState.TRANSFERRING}
+            assert set(service.deliveries._running) == resumed  # 3 > 2, and no pending one
+        finally:
+            for hold in holds:
+                hold.__exit__(None, None, None)
+            await asyncio.gather(*(d.stop() for d in fleet))
