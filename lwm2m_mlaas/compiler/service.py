@@ -25,6 +25,7 @@ from pathlib import Path
 from ..config import ServerConfig
 from ..core.artifact import StoredArtifact, StoredCompile
 from ..core.cluster import Leases
+from ..core.workers import end_with_parent
 from ..store import Store
 from ..zoo.model import ZooModel
 from ..zoo.registry import Zoo
@@ -126,6 +127,7 @@ def quiet_worker() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     # the TFLite converter prints its settings to the C stdout, which the parent's --json owns
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    end_with_parent()
 
 
 @without_chatter

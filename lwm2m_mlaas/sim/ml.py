@@ -35,6 +35,7 @@ from ..compiler.targets import ARENA_HEADROOM, INTERPRETER_BYTES
 from ..core.errors import Lwm2mError, ResponseCode
 from ..core.firmware_update import FirmwareResult
 from ..core.paths import Lwm2mPath
+from ..core.workers import end_with_parent
 from ..zoo.model import TaskKind
 from ..zoo.tasks import FAULTS, GESTURES, Gesture, Vibration
 
@@ -139,7 +140,8 @@ class MlRuntime:
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=end_with_parent)
         pool = self._pool
         try:
             return await asyncio.wrap_future(pool.submit(fn, *args))
