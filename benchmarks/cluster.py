@@ -15,7 +15,7 @@
    short lifetime. Once deliveries to the third node's devices are in flight, that node is
    killed (SIGKILL). Measured from the kill: until every device it had has registered again on
    a live node, and until each of its active deliveries is driven again by a live node (a
-   delivery attempt started after the kill, as GET /api/mlaas/deliveries shows), those it was
+   delivery attempt started after the kill, as the deliveries table shows), those it was
    running (past pending) apart from those still queued. Bar: re-registration and the running
    deliveries within 2 registration lifetimes (the queued ones start as transfer slots free).
 
@@ -290,6 +290,10 @@ class Failover:
     """Active deliveries to the killed node's devices when it was killed, by state."""
     kill_after_s: float
     """From the last device registered until the kill (waiting for deliveries in flight)."""
+    noticed_median_s: float | None
+    noticed_last_s: float | None
+    """From the kill until its devices began to bootstrap (their node found gone): the
+    client's part, a lifetime's Update and two timeouts at most."""
     reregistered: int
     """Devices of the killed node registered again on a live node."""
     reregistered_median_s: float | None
@@ -358,7 +362,7 @@ def median(values: Iterable[float]) -> float | None:
 @dataclass
 class DeliveryWatch:
     """The deliveries to the killed node's devices that were active at the kill, followed
-    through GET /api/mlaas/deliveries until a live node drives each again and it finishes."""
+    in the database until a live node drives each again and it finishes."""
 
     at_kill: dict[str, list[dict[str, Any]]]
     """Every delivery of each endpoint with an active one, as it was at the kill."""
@@ -371,18 +375,16 @@ class DeliveryWatch:
         before = {d["id"]: d["attempts"] for d in self.at_kill[endpoint]}
         return any(r["attempts"] > before.get(r["id"], 0) for r in rows)
 
-    async def poll(self, cluster: Cluster, node: Node, elapsed: float) -> None:
-        active: dict[str, list[dict[str, Any]]] = {}
-        for row in await cluster.get(node, "/api/mlaas/deliveries", active="true"):
-            active.setdefault(row["endpoint"], []).append(row)
-        for endpoint, before in self.at_kill.items():
-            if endpoint in self.finished:
-                continue
-            rows = active.get(endpoint, [])
-            if not rows or {r["id"] for r in before if r["state"] in ACTIVE} - {
-                    r["id"] for r in rows}:  # fmt: skip
-                # one left the active ones (or none is left): every row of the endpoint
-                rows = await cluster.get(node, "/api/mlaas/deliveries", endpoint=endpoint)
+    async def poll(self, database: asyncpg.Connection, elapsed: float) -> None:
+        """Read the deliveries of the endpoints still followed straight from PostgreSQL (a
+        small query, where the REST API would load the bootstrap node)."""
+        following = [e for e in self.at_kill if e not in self.finished]
+        found: dict[str, list[dict[str, Any]]] = {e: [] for e in following}
+        for row in await database.fetch("SELECT id, endpoint, state, attempts FROM deliveries "
+                                        "WHERE endpoint = ANY($1::text[])", following):
+            found[row["endpoint"]].append(dict(row))
+        for endpoint, rows in found.items():
+            before = self.at_kill[endpoint]
             if endpoint not in self.resumed and self.driven(endpoint, rows):
                 self.resumed[endpoint] = elapsed
             was = {d["id"]: d["state"] for d in before}
@@ -412,7 +414,10 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
     settings = {"MLAAS_NODE_HEARTBEAT": str(args.heartbeat),
                 "MLAAS_NODE_TIMEOUT": str(args.node_timeout)}  # fmt: skip
     lifetime = args.failover_lifetime
-    async with service(args, 3, db, folder / "failover", settings) as cluster:
+    async with service(args, 3, db, folder / "failover", settings) as cluster, \
+            contextlib.AsyncExitStack() as stack:  # fmt: skip
+        database = await asyncpg.connect(db.replace("+asyncpg", ""))
+        stack.push_async_callback(database.close)
         bootstrap_node, killed = cluster.nodes[0], cluster.nodes[-1]
         fleet_args = argparse.Namespace(**{**vars(args), "lifetime": lifetime})
         devices = fleet(fleet_args, lambda _endpoint: bootstrap_node.uri, args.trust_key,
@@ -452,6 +457,8 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
                 await asyncio.sleep(0.5)
             kill_after = time.perf_counter() - registered_at
 
+            for device in victims:  # (set again by a Register answered from now on)
+                device.registered.clear()
             killed.process.send_signal(signal.SIGKILL)
             killed.process.wait()
             killed_at = time.perf_counter()
@@ -472,17 +479,20 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
                                             "again", total=len(victims))  # fmt: skip
             resuming = progress.add_task("its deliveries driven again", total=len(at_kill))
             moved: dict[str, float] = {}
+            noticed: dict[str, float] = {}
             last_poll = 0.0
             while (elapsed := time.perf_counter() - killed_at) < args.failover_wait:
                 for device in victims:
                     account = device.account
-                    if device.config.endpoint not in moved and device.location is not None \
+                    if device.config.endpoint not in noticed and account is not None and \
+                            account.uri != killed.uri:  # (bootstrapping, or past it)
+                        noticed[device.config.endpoint] = elapsed
+                    if device.config.endpoint not in moved and device.registered.is_set() \
                             and account is not None and account.uri != killed.uri:  # fmt: skip
                         moved[device.config.endpoint] = elapsed
                 if elapsed - last_poll >= 1.0:
                     last_poll = elapsed
-                    with contextlib.suppress(aiohttp.ClientError):
-                        await watch.poll(cluster, bootstrap_node, elapsed)
+                    await watch.poll(database, elapsed)
                 progress.update(moving_task, completed=len(moved))
                 progress.update(resuming, completed=len(watch.resumed))
                 if len(moved) == len(victims) and watch.finished >= set(at_kill):
@@ -509,7 +519,10 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
     return Failover(
         lifetime=lifetime, heartbeat_s=args.heartbeat, node_timeout_s=args.node_timeout,
         devices=len(devices), started=len(started), on_killed_node=len(victims),
-        in_flight_at_kill=states, kill_after_s=kill_after, reregistered=len(moved),
+        in_flight_at_kill=states, kill_after_s=kill_after,
+        noticed_median_s=median(noticed.values()), noticed_last_s=max(noticed.values(),
+                                                                      default=None),
+        reregistered=len(moved),
         reregistered_median_s=median(moved.values()),
         reregistered_last_s=max(moved.values()) if len(moved) == len(victims) else None,
         found_on_ring_node=placed["ring"], found_on_other_node=placed["other"],
@@ -619,6 +632,9 @@ def report(runs: list[Run], outcome: Failover | None, args: argparse.Namespace) 
             ("devices bootstrapped and registered", f"{outcome.started:,}/{outcome.devices:,}",
              None),
             ("on the killed node", f"{outcome.on_killed_node:,}", None),
+            ("began to bootstrap (node found gone): median / last after",
+             f"{seconds(outcome.noticed_median_s, '-')} / {seconds(outcome.noticed_last_s)}",
+             None),
             ("registered again on a live node",
              f"{outcome.reregistered:,}/{outcome.on_killed_node:,}", None),
             ("  median / last after", f"{seconds(outcome.reregistered_median_s, '-')} / "

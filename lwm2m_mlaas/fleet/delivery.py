@@ -21,7 +21,7 @@ import functools
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +117,10 @@ class DeliveryService:
         skipped when popped."""
         self._resuming: list[tuple[float, int]] = []
         """The same for deliveries past pending that no attempt here runs (after a restart, or
-        taken over from a dead node): they start first, and beyond the busy share."""
+        taken over from a dead node). Work the service had admitted: they start first, up to
+        max_transfers of them besides the others, busy or not."""
+        self._resumed: set[int] = set()
+        """Running deliveries started from `_resuming`."""
         self._parked: dict[str, set[int]] = {}
         """Due deliveries whose device is away or busy with another delivery, by endpoint."""
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -226,8 +229,29 @@ class DeliveryService:
             self._notified(event)
         elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED, EventKind.AWAKE):
             endpoint = event.registration.endpoint
-            if endpoint in self._of:
+            if event.kind is EventKind.REGISTRATION and self.server.membership.shared:
+                # (perhaps from another node: what that node left is in the database)
+                asyncio.get_running_loop().create_task(self._registered(endpoint))
+            elif endpoint in self._of:
                 asyncio.get_running_loop().create_task(self._returned(endpoint))
+
+    async def _registered(self, endpoint: str) -> None:
+        """With other nodes live, a device registered here: take in its active deliveries as
+        the database has them (another node may have run them until it died), then serve them
+        as for any returning device."""
+        try:
+            async with self.store.transaction() as tx:
+                found = await tx.deliveries.all(endpoint, active=True)
+        except Exception:  # (the follower brings them in a moment later)
+            log.exception("reading the deliveries of %s failed", endpoint)
+            found = []
+        for delivery in found:
+            mine = self._active.get(delivery.id)
+            if delivery.id not in self._running and (mine is None or
+                                                     delivery.updated > mine.updated):
+                self._track(delivery)
+        if endpoint in self._of:
+            await self._returned(endpoint)
 
     async def _returned(self, endpoint: str) -> None:
         """A device (re)appeared: its waiting deliveries need not wait out their backoff."""
@@ -250,12 +274,13 @@ class DeliveryService:
             self._wake.clear()
             now = time.time()
             limit = self.config.max_transfers
-            busy = self.server.registrations.busy  # a burst at /rd: start few new transfers
+            if self.server.registrations.busy:  # a burst at /rd: start few new transfers
+                limit = max(1, limit // BUSY_SHARE)
             wait = 1.0  # (or until a delivery is added or one finishes)
-            for queue, cap in ((self._resuming, limit),
-                               (self._due, max(1, limit // BUSY_SHARE) if busy else limit)):
-                self._start_due(queue, cap, now)
-                if queue and len(self._running) < cap:
+            for queue, counted, cap in ((self._resuming, self._resumed, self.config.max_transfers),
+                                        (self._due, self._running, limit)):
+                self._start_due(queue, counted, cap, now)
+                if queue and len(counted) < cap:
                     wait = min(wait, max(0.01, queue[0][0] - now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
@@ -264,9 +289,10 @@ class DeliveryService:
         resuming = delivery.state is not DeliveryState.PENDING
         heapq.heappush(self._resuming if resuming else self._due, (when, delivery.id))
 
-    def _start_due(self, queue: list[tuple[float, int]], cap: int, now: float) -> None:
-        """Start the queue's due deliveries while fewer than `cap` run."""
-        while queue and queue[0][0] <= now and len(self._running) < cap:
+    def _start_due(self, queue: list[tuple[float, int]], counted: Collection[int], cap: int,
+                   now: float) -> None:  # fmt: skip
+        """Start the queue's due deliveries while fewer than `cap` are `counted`."""
+        while queue and queue[0][0] <= now and len(counted) < cap:
             _, delivery_id = heapq.heappop(queue)
             due = self._active.get(delivery_id)
             if due is None or delivery_id in self._running or due.next_attempt > now:
@@ -280,6 +306,8 @@ class DeliveryService:
             self._running[delivery_id] = task
             self._busy[endpoint] = delivery_id
             task.add_done_callback(functools.partial(self._done, due))
+            if queue is self._resuming:
+                self._resumed.add(delivery_id)
 
     async def _follow(self) -> None:
         """With other nodes live: take in the deliveries they wrote (added for a device that
@@ -317,6 +345,7 @@ class DeliveryService:
 
     def _done(self, delivery: Delivery, _task: object = None) -> None:
         self._running.pop(delivery.id, None)
+        self._resumed.discard(delivery.id)
         if self._busy.get(delivery.endpoint) == delivery.id:
             del self._busy[delivery.endpoint]
         self._unpark(delivery.endpoint)

@@ -70,7 +70,8 @@ class Lwm2mServer:
                                      timeout=config.node_timeout)  # fmt: skip
         self.bootstrap = BootstrapService(store, self.credentials, model, self.server_uri,
                                           config.request_timeout, dm_uri=self.dm_uri,
-                                          node_uris=self.membership.uris)  # fmt: skip
+                                          node_uris=self.membership.uris,
+                                          handling=self.registrations.handling)  # fmt: skip
         self.site.add_resource(["bs"], BootstrapResource(self.bootstrap))
         self.coap = CoapSender(model, config.block_size, self.sessions)
         self.coap.pace = lambda: self.registrations.drained(self.pace)  # pushed blocks give way

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import aiocoap
@@ -35,7 +36,9 @@ class BootstrapService:
     def __init__(self, store: Store, credentials: Credentials, model: ObjectRegistry,
                  server_uri: Callable[[bool], str], timeout: float = 30.0, *,
                  dm_uri: Callable[[str, bool], str] | None = None,
-                 node_uris: Callable[[], set[str]] = set) -> None:  # fmt: skip
+                 node_uris: Callable[[], set[str]] = set,
+                 handling: Callable[[], AbstractContextManager[None]] = nullcontext,
+                 ) -> None:  # fmt: skip
         self.context: aiocoap.Context | None = None
         """The server's bound context (set at start)."""
         self.store = store
@@ -49,6 +52,8 @@ class BootstrapService:
         self.node_uris = node_uris
         """The URIs of the service's other live nodes (they share the database)."""
         self.timeout = timeout
+        self.handling = handling
+        """Counts a session as the registration interface's work (in flight while it runs)."""
         self._sessions: dict[str, asyncio.Task[None]] = {}
 
     async def request(self, endpoint: str, remote: Any, preferred: int | None) -> None:
@@ -85,22 +90,8 @@ class BootstrapService:
                        fmt: ContentFormat) -> None:  # fmt: skip
         await asyncio.sleep(0)  # the 2.04 goes out first
         try:
-            config = await self._resolved(endpoint, config)
-            failures = []
-            for deleted in config.to_delete:
-                answer = await self._send(remote, Code.DELETE, Lwm2mPath.parse(deleted))
-                if not answer.code.is_successful():
-                    failures.append(f"delete {deleted}: {answer.code}")
-            for path, node in config.writes():
-                answer = await self._send(remote, Code.PUT, path,
-                                          encode(node, path, self.model, fmt), fmt)  # fmt: skip
-                if not answer.code.is_successful():
-                    failures.append(f"write {path}: {answer.code} "
-                                    f"{answer.payload.decode(errors='replace')}")  # fmt: skip
-            answer = await self._send(remote, Code.POST, None)
-            if not answer.code.is_successful():
-                raise Lwm2mError(f"bootstrap-finish answered {answer.code} "
-                                 f"{answer.payload.decode(errors='replace')}")  # fmt: skip
+            with self.handling():
+                failures = await self._configure(endpoint, config, remote, fmt)
             result = "finished" + (f" ({'; '.join(failures)})" if failures else "")
         except asyncio.CancelledError:
             result = "cancelled by a new bootstrap request"
@@ -111,6 +102,27 @@ class BootstrapService:
             log.info("bootstrap of %s: %s", endpoint, result)
             async with self.store.transaction() as tx:
                 await tx.bootstrap.record_result(endpoint, result)
+
+    async def _configure(self, endpoint: str, config: BootstrapConfig, remote: Any,
+                         fmt: ContentFormat) -> list[str]:  # fmt: skip
+        """Deletes, writes and Bootstrap-Finish; the deletes and writes that failed."""
+        config = await self._resolved(endpoint, config)
+        failures = []
+        for deleted in config.to_delete:
+            answer = await self._send(remote, Code.DELETE, Lwm2mPath.parse(deleted))
+            if not answer.code.is_successful():
+                failures.append(f"delete {deleted}: {answer.code}")
+        for path, node in config.writes():
+            answer = await self._send(remote, Code.PUT, path,
+                                      encode(node, path, self.model, fmt), fmt)  # fmt: skip
+            if not answer.code.is_successful():
+                failures.append(f"write {path}: {answer.code} "
+                                f"{answer.payload.decode(errors='replace')}")  # fmt: skip
+        answer = await self._send(remote, Code.POST, None)
+        if not answer.code.is_successful():
+            raise Lwm2mError(f"bootstrap-finish answered {answer.code} "
+                             f"{answer.payload.decode(errors='replace')}")  # fmt: skip
+        return failures
 
     async def _resolved(self, endpoint: str, config: BootstrapConfig) -> BootstrapConfig:
         """Fill in this server's URI where an account has none, generate the PSKs left empty,

@@ -138,7 +138,9 @@ class RegistrationService:
         self._by_endpoint = {r.endpoint: r.id for r in stored}
 
     @contextlib.contextmanager
-    def _handling(self) -> Iterator[None]:
+    def handling(self) -> Iterator[None]:
+        """A request of the registration interface (or a bootstrap session, which ends in one)
+        in flight: background steps yield while `busy_at` are."""
         self.in_flight += 1
         if self.in_flight >= self.busy_at:
             self._drained.clear()
@@ -176,7 +178,7 @@ class RegistrationService:
     ) -> tuple[Registration, list[Event]]:
         """Store a new registration (replacing one of the same endpoint); returns it with the
         events to publish once the reply is sent."""
-        with self._handling():
+        with self.handling():
             return await self._register(params, host, port, secure)
 
     async def _register(
@@ -230,7 +232,7 @@ class RegistrationService:
     async def update(
         self, registration_id: str, params: RegistrationParams, host: str, port: int
     ) -> tuple[Registration, list[Event]]:
-        with self._handling():
+        with self.handling():
             return await self._update(registration_id, params, host, port)
 
     async def _update(
@@ -247,7 +249,7 @@ class RegistrationService:
         return updated, [Event(EventKind.UPDATED, updated, data)]
 
     async def deregister(self, registration_id: str) -> tuple[Registration, list[Event]]:
-        with self._handling():
+        with self.handling():
             return await self._deregister(registration_id)
 
     async def _deregister(self, registration_id: str) -> tuple[Registration, list[Event]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,10 +62,11 @@ class Message(NamedTuple):
     block2: tuple[int, int] | None
 
 
-REGISTER_RETRIES = 2
+REGISTER_RETRIES = 3
 REGISTER_RETRY_DELAY = 1.0
-"""After a bootstrap, a Register that fails on the network is tried again (LwM2M 1.1 6.2.1.1:
-the client retries registration), this often and this long apart."""
+"""After a bootstrap, a Register that fails on the network or gets no answer in time is tried
+again (LwM2M 1.1 6.2.1.1, the registration retry procedure): this often, the first this long
+after, each next twice as long."""
 REGISTRATION_FORMS = ("senml-cbor", "json-rt", "versioned", "plain", "root-path")
 
 
@@ -173,6 +175,8 @@ class SimulatedDevice:
         """The server account the open context speaks to."""
         self.bootstrapping = False
         self._bootstrap_finished: asyncio.Future[None] | None = None
+        self.bootstrap_heard = 0.0
+        """When the bootstrap server last sent a request (monotonic)."""
         self._server_remote: Any = None
         self._plain_remote: Any = None
         """The NoSec server's address as first resolved, for the requests after."""
@@ -332,19 +336,30 @@ class SimulatedDevice:
         if bootstrapped:
             await self.bootstrap(register_timeout)
         await self.open()
-        for retry in range(REGISTER_RETRIES + 1 if bootstrapped else 1):
-            try:
-                await self.register(register_timeout)
-                break
-            except aiocoap.error.NetworkError:  # (a handshake the new server is not ready for)
-                if retry == REGISTER_RETRIES or not bootstrapped:
-                    raise
-                await asyncio.sleep(REGISTER_RETRY_DELAY)
+        if bootstrapped:
+            await self._register_retrying(register_timeout)
+        else:
+            await self.register(register_timeout)
         self.keep_alive()
+
+    async def _register_retrying(self, timeout: float) -> None:
+        """Register with the server a bootstrap just named, which may not answer at once (a
+        handshake it is not ready for, or a burst of devices arriving with this one)."""
+        delay = REGISTER_RETRY_DELAY
+        for retry in range(REGISTER_RETRIES + 1):
+            try:
+                await self.register(timeout)
+                return
+            except (TimeoutError, aiocoap.error.NetworkError):
+                if retry == REGISTER_RETRIES:
+                    raise
+                await asyncio.sleep(delay * random.uniform(1.0, 1.5))
+                delay *= 2
 
     async def bootstrap(self, timeout: float = 30.0) -> None:
         """Client-initiated bootstrap (LwM2M 1.1 5.2.7.2): Bootstrap-Request, then the server's
-        deletes and writes, until its Bootstrap-Finish."""
+        deletes and writes, until its Bootstrap-Finish. It fails when the request gets no
+        answer, or the server says nothing more, within `timeout` s."""
         account = bootstrap_account(self.tree)
         if account is None:
             raise RuntimeError(f"{self.config.endpoint}: no bootstrap server account")
@@ -358,16 +373,29 @@ class SimulatedDevice:
             if answer.code != Code.CHANGED:
                 raise RuntimeError(f"{self.config.endpoint}: bootstrap request answered "
                                    f"{answer.code}: {answer.payload.decode(errors='replace')}")
-            async with asyncio.timeout(timeout):
-                await self._bootstrap_finished
+            await self._until_bootstrap_finished(timeout)
         finally:
             self.bootstrapping = False
         dm = dm_account(self.tree)
-        assert dm is not None and dm.lifetime is not None  # checked at Bootstrap-Finish
+        if dm is None or dm.lifetime is None:  # (a bootstrap server's late session took it)
+            raise RuntimeError(f"{self.config.endpoint}: bootstrap left no LwM2M server")
         self.lifetime = dm.lifetime
         self.location = None
         await self.open(dm)
         log.debug("%s bootstrapped: LwM2M server %s", self.config.endpoint, dm.uri)
+
+    async def _until_bootstrap_finished(self, quiet: float) -> None:
+        """Wait for Bootstrap-Finish while the server goes on configuring the device: each of
+        its requests gives it another `quiet` s (a busy server's sequence may take longer)."""
+        assert self._bootstrap_finished is not None
+        self.bootstrap_heard = time.monotonic()
+        while True:
+            left = self.bootstrap_heard + quiet - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.config.endpoint}: the bootstrap server fell silent")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._bootstrap_finished), left)
+                return
 
     def finish_bootstrap(self) -> None:
         """Bootstrap-Finish: 4.06 unless the configuration names a usable LwM2M server."""
@@ -568,7 +596,7 @@ class SimulatedDevice:
                              self.config.endpoint, again)  # fmt: skip
                     with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
                         await self.bootstrap(timeout)
-                        await self.register(timeout)
+                        await self._register_retrying(timeout)
 
     # request handling (called by DeviceResource)
     @property
@@ -701,6 +729,7 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
                 return aiocoap.Message(code=Code.CHANGED)
             path = device.local_path(tuple(request.opt.uri_path))
             if device.bootstrapping:
+                device.bootstrap_heard = time.monotonic()
                 return self._bootstrap(request, path)
             if request.code in (Code.GET, Code.FETCH):
                 device.current_time()

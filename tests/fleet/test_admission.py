@@ -74,7 +74,7 @@ async def test_a_busy_registration_interface_holds_background_steps_back(
     service: MlaasService,
 ) -> None:
     registrations = service.server.registrations
-    holds = [registrations._handling() for _ in range(registrations.busy_at)]
+    holds = [registrations.handling() for _ in range(registrations.busy_at)]
     for hold in holds:
         hold.__enter__()
     waiting = asyncio.create_task(registrations.drained(max_wait=30))
@@ -82,7 +82,7 @@ async def test_a_busy_registration_interface_holds_background_steps_back(
     assert not waiting.done()  # busy: the step waits
     holds.pop().__exit__(None, None, None)
     await asyncio.wait_for(waiting, 1)  # drained below the mark: it goes on at once
-    holds.append(registrations._handling())
+    holds.append(registrations.handling())
     holds[-1].__enter__()
     started = asyncio.get_running_loop().time()
     await registrations.drained(max_wait=0.3)  # busy for longer: it goes on all the same
@@ -134,7 +134,7 @@ async def test_while_the_registration_interface_is_busy_few_transfers_start(
     config = replace(fleet_config, max_transfers=16, yield_max=0.2)
     async with MlaasService(config) as service:
         server, peak = service.server, 0
-        holds = [server.registrations._handling() for _ in range(server.registrations.busy_at)]
+        holds = [server.registrations.handling() for _ in range(server.registrations.busy_at)]
         for hold in holds:
             hold.__enter__()
         fleet = [SimulatedDevice(replace(DeviceConfig(f"busy-{n}", server=f"coap://127.0.0.1:"
@@ -177,7 +177,7 @@ async def test_deliveries_past_pending_resume_beyond_the_busy_share(
         fleet = [SimulatedDevice(DeviceConfig(f"resume-{n}", server=f"coap://127.0.0.1:"
                                               f"{server.port}", inference_interval=0),
                                  server.model) for n in range(FLEET)]  # fmt: skip
-        holds = [server.registrations._handling() for _ in range(server.registrations.busy_at)]
+        holds = [server.registrations.handling() for _ in range(server.registrations.busy_at)]
         try:
             await asyncio.gather(*(d.start() for d in fleet))
             for hold in holds:

@@ -4,15 +4,19 @@ places each device on the node the hash ring picks."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
 import aiohttp
+import asyncpg
 import pytest
 
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.bootstrap import BootstrapConfig
+from lwm2m_mlaas.core.delivery import DeliveryMode
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer, build_server
 from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
@@ -220,3 +224,36 @@ async def test_a_device_moving_to_another_node_takes_its_observation_along(
         assert [str(o.path) for o in observed] == ["/3/0/13"]
         await wait_for(lambda: any(e.kind is EventKind.NOTIFICATION and str(e.data["path"]) ==
                                    "/3/0/13" for e in on_b), 5)  # b observes it anew  # fmt: skip
+
+
+async def test_a_delivery_a_dead_node_left_resumes_where_its_device_registers(
+        cluster_config: ServerConfig) -> None:  # fmt: skip
+    """A node that dies mid-transfer leaves its delivery claimed and past pending, perhaps
+    last written long before any other node read it: the node the device registers on next
+    takes it from the database and drives it (an attempt is counted there)."""
+    config = replace(cluster_config, provisioning=False, yield_max=0.1, http_port=-1)
+    async with MlaasService(replace(config, node_id="a")) as a, \
+            MlaasService(replace(config, node_id="b")):  # fmt: skip
+        await wait_for(lambda: live(a.server) == {"a", "b"}, 5)
+        async with a.server.store.transaction() as tx:
+            row = await tx.deliveries.add("left-1", "a1", "sine", "nrf52840", DeliveryMode.PULL)
+        database = await asyncpg.connect(config.db.replace("+asyncpg", ""))
+        try:  # as the dead node "gone" wrote it, an hour ago
+            await database.execute("UPDATE deliveries SET state = 'transferring', node = 'gone',"
+                                   " updated = $1 WHERE id = $2", time.time() - 3600, row.id)
+        finally:
+            await database.close()
+        await asyncio.sleep(2.5)  # (the nodes' readers of recent changes pass it by)
+        device = SimulatedDevice(DeviceConfig("left-1", server=f"coap://127.0.0.1:"
+                                              f"{a.server.port}", inference_interval=0),
+                                 a.server.model)  # fmt: skip
+        await device.start()
+        try:
+            async def attempted() -> bool:
+                async with a.server.store.transaction() as tx:
+                    (found,) = await tx.deliveries.all("left-1")
+                return found.attempts >= 1
+
+            await wait_for(attempted, timeout=15, interval=0.2)
+        finally:
+            await device.stop()

@@ -113,7 +113,7 @@ async def test_a_block_answer_waits_while_the_registration_interface_is_busy(
     server.packages.put("p.pkg", PACKAGE)
     await get(client, server, "p.pkg", (0, False, 5))  # in memory from now on
     registrations = server.registrations
-    holds = [registrations._handling() for _ in range(registrations.busy_at)]
+    holds = [registrations.handling() for _ in range(registrations.busy_at)]
     for hold in holds:
         hold.__enter__()
     with net.udp_peer() as peer:
