@@ -135,6 +135,9 @@ class DeliveryService:
         """Deliveries held elsewhere: when to ask again."""
         self._claimed: set[int] = set()
         """Deliveries this node marked as its own in the database (when nodes share it)."""
+        self._arrived: set[str] = set()
+        """Devices registered here whose deliveries are to be read (with other nodes live)."""
+        self._arrivals: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
@@ -150,7 +153,8 @@ class DeliveryService:
     async def stop(self) -> None:
         self._listening.__exit__(None, None, None)
         await self.trust.stop()
-        tasks = [t for t in (self._loop, self._follower, *self._running.values())
+        tasks = [t for t in (self._loop, self._follower, self._arrivals,
+                             *self._running.values())
                  if t is not None]  # fmt: skip
         for task in tasks:
             task.cancel()
@@ -230,28 +234,34 @@ class DeliveryService:
         elif event.kind in (EventKind.REGISTRATION, EventKind.UPDATED, EventKind.AWAKE):
             endpoint = event.registration.endpoint
             if event.kind is EventKind.REGISTRATION and self.server.membership.shared:
-                # (perhaps from another node: what that node left is in the database)
-                asyncio.get_running_loop().create_task(self._registered(endpoint))
+                self._registered(endpoint)  # (what another node left is in the database)
             elif endpoint in self._of:
                 asyncio.get_running_loop().create_task(self._returned(endpoint))
 
-    async def _registered(self, endpoint: str) -> None:
-        """With other nodes live, a device registered here: take in its active deliveries as
-        the database has them (another node may have run them until it died), then serve them
-        as for any returning device."""
-        try:
-            async with self.store.transaction() as tx:
-                found = await tx.deliveries.all(endpoint, active=True)
-        except Exception:  # (the follower brings them in a moment later)
-            log.exception("reading the deliveries of %s failed", endpoint)
-            found = []
-        for delivery in found:
-            mine = self._active.get(delivery.id)
-            if delivery.id not in self._running and (mine is None or
-                                                     delivery.updated > mine.updated):
-                self._track(delivery)
-        if endpoint in self._of:
-            await self._returned(endpoint)
+    def _registered(self, endpoint: str) -> None:
+        """With other nodes live, a device registered here: its active deliveries are taken
+        in as the database has them (another node may have run them until it died), then
+        served as for any returning device. Devices arriving together share one read."""
+        self._arrived.add(endpoint)
+        if self._arrivals is None or self._arrivals.done():
+            self._arrivals = asyncio.get_running_loop().create_task(self._take_in())
+
+    async def _take_in(self) -> None:
+        while self._arrived:
+            endpoints, self._arrived = self._arrived, set()
+            try:
+                async with self.store.transaction() as tx:
+                    found = await tx.deliveries.active_of(endpoints)
+            except Exception:  # (the follower brings them in a moment later)
+                log.exception("reading the deliveries of %d devices failed", len(endpoints))
+                found = []
+            for delivery in found:
+                mine = self._active.get(delivery.id)
+                if delivery.id not in self._running and (mine is None or
+                                                         delivery.updated > mine.updated):
+                    self._track(delivery)
+            for endpoint in endpoints & self._of.keys():
+                await self._returned(endpoint)
 
     async def _returned(self, endpoint: str) -> None:
         """A device (re)appeared: its waiting deliveries need not wait out their backoff."""

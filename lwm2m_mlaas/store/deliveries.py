@@ -61,6 +61,17 @@ class SqlDeliveries:
             query = query.where(DeliveryRow.state.in_([s.value for s in ACTIVE_DELIVERY]))
         return [_delivery(r) for r in await self.session.scalars(query)]
 
+    async def active_of(self, endpoints: Collection[str]) -> list[Delivery]:
+        """The active deliveries to any of `endpoints`."""
+        found: list[Delivery] = []
+        names = list(endpoints)
+        for start in range(0, len(names), 500):
+            rows = await self.session.scalars(select(DeliveryRow).where(
+                DeliveryRow.endpoint.in_(names[start:start + 500]),
+                DeliveryRow.state.in_([s.value for s in ACTIVE_DELIVERY])))  # fmt: skip
+            found.extend(_delivery(r) for r in rows)
+        return found
+
     async def claim(self, delivery_id: int, node: str, live: Collection[str]) -> Delivery | None:
         """Count an attempt by `node` and mark the delivery as run by it, unless a live node
         runs it now (or is deciding to: the row is locked), or its device is registered on

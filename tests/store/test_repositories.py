@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from lwm2m_mlaas.core.content_format import ContentFormat
+from lwm2m_mlaas.core.delivery import DeliveryChange, DeliveryMode, DeliveryState
 from lwm2m_mlaas.core.linkformat import Link
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.core.registration import Registration
@@ -224,3 +225,22 @@ async def test_data_survives_reopening_the_database(database_url: str,
             assert [(q.id, q.request) for q in pending] == [(queued, WRITE)]
     finally:
         await second.close()
+
+
+async def test_deliveries_claimed_released_and_found_by_endpoint(store: Store) -> None:
+    async with store.transaction() as tx:
+        first = await tx.deliveries.add("ep-1", "a1", "sine", "nrf52840", DeliveryMode.PULL)
+        await tx.deliveries.add("ep-2", "a1", "sine", "nrf52840", DeliveryMode.PUSH)
+        done = await tx.deliveries.add("ep-3", "a1", "sine", "nrf52840", DeliveryMode.PULL)
+        await tx.deliveries.update(done.id, DeliveryChange(state=DeliveryState.SUCCEEDED))
+        await tx.registrations.add(reg("ep-1"), node="a")
+    async with store.transaction() as tx:
+        found = await tx.deliveries.active_of(["ep-1", "ep-3", "ep-9"])
+        assert [d.endpoint for d in found] == ["ep-1"]
+        assert await tx.deliveries.claim(first.id, "b", {"a", "b"}) is None  # on a, not b
+        claimed = await tx.deliveries.claim(first.id, "a", {"a", "b"})
+        assert claimed is not None and claimed.attempts == 1
+    async with store.transaction() as tx:
+        await tx.deliveries.release(first.id, "a")
+        again = await tx.deliveries.claim(first.id, "a", {"a"})
+        assert again is not None and again.attempts == 2
