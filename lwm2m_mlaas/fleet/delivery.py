@@ -256,10 +256,7 @@ class DeliveryService:
                 log.exception("reading the deliveries of %d devices failed", len(endpoints))
                 found = []
             for delivery in found:
-                mine = self._active.get(delivery.id)
-                if delivery.id not in self._running and (mine is None or
-                                                         delivery.updated > mine.updated):
-                    self._track(delivery)
+                self._take(delivery)
             for endpoint in endpoints & self._of.keys():
                 await self._returned(endpoint)
 
@@ -336,15 +333,20 @@ class DeliveryService:
                 continue
             for delivery in changed:
                 since = max(since, delivery.updated)
-                mine = self._active.get(delivery.id)
-                if delivery.id in self._running and delivery.active:
-                    continue  # this node runs it: its own writes are the newest
-                if mine is None and not delivery.active:
-                    continue
-                if mine is None or delivery.updated > mine.updated:
-                    self._track(delivery)
-                    if not delivery.active and delivery.id in self._running:
-                        self._running[delivery.id].cancel()
+                self._take(delivery)
+
+    def _take(self, delivery: Delivery) -> None:
+        """Take in a delivery as the database has it (another node may have written it),
+        unless what this node holds is as new."""
+        mine = self._active.get(delivery.id)
+        if delivery.id in self._running and delivery.active:
+            return  # this node runs it: its own writes are the newest
+        if mine is None and not delivery.active:
+            return
+        if mine is None or delivery.updated > mine.updated:
+            self._track(delivery)
+            if not delivery.active and delivery.id in self._running:
+                self._running[delivery.id].cancel()
 
     def _unpark(self, endpoint: str) -> None:
         """The device's parked deliveries go back in the queue (it returned, or its running
