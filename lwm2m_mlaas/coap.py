@@ -333,6 +333,16 @@ def _bad_option(request: bytes) -> bytes | None:
     return header + request[4 : 4 + token_length] + b"\xffan option value is not UTF-8"
 
 
+def widen_receive_buffer(sock: socket.socket, size: int) -> int:
+    """Ask for a `size`-byte receive buffer (beyond net.core.rmem_max where the process may:
+    SO_RCVBUFFORCE needs CAP_NET_ADMIN); the size the kernel granted."""
+    for option in (socket.SO_RCVBUF, getattr(socket, "SO_RCVBUFFORCE", None)):
+        if option is not None and sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+            with contextlib.suppress(PermissionError):
+                sock.setsockopt(socket.SOL_SOCKET, option, size)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
 def bound_port(context: aiocoap.Context) -> int:
     return int(message_interface(context).transport.get_extra_info("socket").getsockname()[1])
 

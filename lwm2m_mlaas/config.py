@@ -42,6 +42,10 @@ class ServerConfig:
     queue_awake_time: float = 93.0
     """Seconds a queue-mode device is taken to listen after it registers or updates
     (LwM2M 1.1 default MAX_TRANSMIT_WAIT)."""
+    receive_buffer: int = 4 << 20
+    """Bytes the kernel may queue for each server socket (SO_RCVBUF): room for a burst of
+    thousands of devices while the event loop is busy, instead of datagrams dropped and sent
+    again after a CoAP retransmission timeout."""
     block_size: int = 512
     """Largest block size (bytes) the server sends or asks for unless the device asks less."""
     advertised_host: str = ""

@@ -145,3 +145,40 @@ async def test_a_duplicate_register_gets_the_first_answer_until_the_exchange_lif
         assert any(mid == 4711 for _, mid in recent)
         await asyncio.sleep(2.0)  # lifetime 0.5 s, swept a second after
         assert not any(mid == 4711 for _, mid in recent)
+
+
+async def test_a_burst_the_busy_loop_could_not_read_is_queued_not_dropped(
+    tmp_path: Path, peer: socket.socket
+) -> None:
+    """600 Registers of 1 KB arrive while the server's event loop is blocked: its socket's
+    receive buffer (ServerConfig.receive_buffer) holds them all, and each is answered with no
+    retransmission (the kernel's default buffer keeps about a fifth of them)."""
+    config = replace(ServerConfig(), coap_host="127.0.0.1", coap_port=0, coaps_port=-1,
+                     data_dir=tmp_path, http_port=-1, provisioning=False)  # fmt: skip
+    links = ",".join(f"</3303/{i}>" for i in range(100)).encode()
+    assert len(links) > 1000
+    coap.widen_receive_buffer(peer, 4 << 20)
+    async with build_server(config) as server:
+        assert server.context is not None
+        sock = coap.message_interface(server.context).transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= config.receive_buffer
+        count = 600
+        for mid in range(count):  # (no await: the loop reads nothing meanwhile)
+            query = (f"ep=burst-{mid}", "lt=60")
+            register = raw_message(CON, mid, Code.POST, mid.to_bytes(2, "big"), links,
+                                   uri_path=("rd",), uri_query=query)  # fmt: skip
+            peer.sendto(register.encode(), ("127.0.0.1", server.port))
+        created: set[int] = set()
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(20):
+            while len(created) < count:
+                answer = aiocoap.Message.decode(await loop.sock_recv(peer, 2048))
+                if answer.code == Code.EMPTY:  # (an ACK: the answer follows separately)
+                    continue
+                if answer.mtype == CON:  # (a separate answer: one to this peer at a time)
+                    await send(peer, raw_message(ACK, answer.mid, Code.EMPTY).encode(),
+                               server.port)  # fmt: skip
+                assert answer.code == Code.CREATED, answer.payload
+                created.add(int.from_bytes(answer.token, "big"))
+        assert created == set(range(count))
+        assert len(server.registrations.all()) == count

@@ -13,7 +13,14 @@ from typing import Any
 import aiocoap
 import aiocoap.resource as coap_resource
 
-from ..coap import ServerContext, Site, bound_port, server_context
+from ..coap import (
+    ServerContext,
+    Site,
+    bound_port,
+    message_interface,
+    server_context,
+    widen_receive_buffer,
+)
 from ..config import ServerConfig
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
@@ -33,7 +40,14 @@ from .observation import ObservationService
 from .queue import Queued, QueueModeSender
 from .registration import MOVED, RegistrationService
 from .resources import PACE, add_registration_interface, answer_updates_directly
-from .security import Credentials, Sessions, add_dtls_transport, dtls_available, dtls_port
+from .security import (
+    Credentials,
+    Sessions,
+    add_dtls_transport,
+    dtls_available,
+    dtls_port,
+    dtls_socket,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +110,7 @@ class Lwm2mServer:
         try:
             if self.config.coap_port >= 0:
                 self.context = await server_context(self.site, *bind, oscore=self.credentials)
+                self._widen(message_interface(self.context).transport.get_extra_info("socket"))
                 answer_updates_directly(self.context, self.updates, self.firmware.cached_block,
                                         self.registrations, self.pace)  # fmt: skip
             else:  # DTLS only
@@ -164,7 +179,15 @@ class Lwm2mServer:
             await self.context.shutdown()
             await self._close_store()
             raise
+        self._widen(dtls_socket(self._dtls))
         log.info("CoAPs (DTLS-PSK) on coaps://%s:%d", self.config.coaps_host, self.dtls_port)
+
+    def _widen(self, sock: socket.socket) -> None:
+        granted = widen_receive_buffer(sock, self.config.receive_buffer)
+        if granted < self.config.receive_buffer:  # (the kernel reports twice what it keeps)
+            log.warning("UDP receive buffer of %s is %d KiB, not the %d KiB asked: raise "
+                        "net.core.rmem_max for large fleets", sock.getsockname(),
+                        granted // 2048, self.config.receive_buffer // 1024)  # fmt: skip
 
     @property
     def pace(self) -> float:

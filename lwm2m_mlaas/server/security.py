@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -278,5 +279,9 @@ async def add_dtls_transport(context: aiocoap.Context, host: str, port: int,
     return created[0]
 
 
+def dtls_socket(transport: Any) -> socket.socket:
+    return transport._pool._transport.get_extra_info("socket")  # type: ignore[no-any-return]
+
+
 def dtls_port(transport: Any) -> int:
-    return int(transport._pool._transport.get_extra_info("socket").getsockname()[1])
+    return int(dtls_socket(transport).getsockname()[1])
