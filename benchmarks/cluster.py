@@ -10,14 +10,15 @@
    registration phases: commits (pg_stat_database.xact_commit) and rows written
    (pg_stat_user_tables n_tup_ins + n_tup_upd + n_tup_del), divided by the registrations.
 3. Failover. Three nodes with fast heartbeats; N devices get a bootstrap configuration through
-   the REST API whose LwM2M server uri is empty (the node the endpoint belongs to), bootstrap
-   at the first node, register where it places them and keep their registrations alive with a
-   short lifetime. Once deliveries to the third node's devices are in flight, that node is
-   killed (SIGKILL). Measured from the kill: until every device it had has registered again on
-   a live node, and until each of its active deliveries is driven again by a live node (a
-   delivery attempt started after the kill, as the deliveries table shows), those it was
-   running (past pending) apart from those still queued. Bar: re-registration and the running
-   deliveries within 2 registration lifetimes (the queued ones start as transfer slots free).
+   the REST API whose uris are empty (the node the endpoint belongs to; as bootstrap server, the
+   node it would move to), bootstrap at the first node, register where it places them and keep
+   their registrations alive with a short lifetime. Once deliveries to the first node's devices
+   are in flight, that node is killed (SIGKILL). Measured from the kill: until every device it
+   had has registered again on a live node, and until each of its active deliveries is driven
+   again by a live node (a delivery attempt started after the kill, as the deliveries table
+   shows), those it was running (past pending) apart from those still queued. Bar:
+   re-registration and the running deliveries within 2 registration lifetimes (the queued ones
+   start as transfer slots free).
 
     python benchmarks/cluster.py --devices 3000
 """
@@ -279,6 +280,8 @@ async def throughput(args: argparse.Namespace, postgres: PostgresServer, count: 
 
 @dataclass
 class Failover:
+    killed: str
+    """The node killed: the one every device first bootstrapped at."""
     lifetime: int
     heartbeat_s: float
     node_timeout_s: float
@@ -340,8 +343,8 @@ class Failover:
 
 def placing_config(lifetime: int) -> dict[str, Any]:
     """The bootstrap configuration `mlaas bootstrap add EP --nosec --lifetime L` puts: NoSec
-    accounts whose uris are empty, standing for the bootstrap server the device asks and for
-    the node the endpoint belongs to."""
+    accounts whose uris are empty, standing for the node the endpoint would move to were its
+    own gone (the bootstrap server) and for the node it belongs to."""
     return {
         "toDelete": ["/0", "/1"],
         "security": {
@@ -418,7 +421,9 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
             contextlib.AsyncExitStack() as stack:  # fmt: skip
         database = await asyncpg.connect(db.replace("+asyncpg", ""))
         stack.push_async_callback(database.close)
-        bootstrap_node, killed = cluster.nodes[0], cluster.nodes[-1]
+        # the node every device first bootstraps at is the one killed; another answers REST
+        bootstrap_node = killed = cluster.nodes[0]
+        asked = cluster.nodes[1]
         fleet_args = argparse.Namespace(**{**vars(args), "lifetime": lifetime})
         devices = fleet(fleet_args, lambda _endpoint: bootstrap_node.uri, args.trust_key,
                         bootstrap=True, server_timeout=args.device_timeout)  # fmt: skip
@@ -447,7 +452,7 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
             waiting = progress.add_task(f"deliveries in flight to {killed.id}'s devices",
                                         total=target)  # fmt: skip
             while time.perf_counter() - registered_at < args.kill_after:
-                active = await cluster.get(bootstrap_node, "/api/mlaas/deliveries",
+                active = await cluster.get(asked, "/api/mlaas/deliveries",
                                            active="true")  # fmt: skip
                 moving = sum(r["endpoint"] in endpoints and r["state"] in IN_FLIGHT
                              for r in active)  # fmt: skip
@@ -463,7 +468,7 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
             killed.process.wait()
             killed_at = time.perf_counter()
             # (the killed node writes nothing more: what the database holds now is the kill's)
-            rows = await cluster.get(bootstrap_node, "/api/mlaas/deliveries")
+            rows = await cluster.get(asked, "/api/mlaas/deliveries")
             by_endpoint: dict[str, list[dict[str, Any]]] = {}
             for row in rows:
                 if row["endpoint"] in endpoints:
@@ -517,7 +522,8 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
             await device.stop(deregister=False)
 
     return Failover(
-        lifetime=lifetime, heartbeat_s=args.heartbeat, node_timeout_s=args.node_timeout,
+        killed=killed.id, lifetime=lifetime, heartbeat_s=args.heartbeat,
+        node_timeout_s=args.node_timeout,
         devices=len(devices), started=len(started), on_killed_node=len(victims),
         in_flight_at_kill=states, kill_after_s=kill_after,
         noticed_median_s=median(noticed.values()), noticed_last_s=max(noticed.values(),
@@ -620,7 +626,8 @@ def report(runs: list[Run], outcome: Failover | None, args: argparse.Namespace) 
         def verdict(ok: bool | None) -> str:
             return "-" if ok is None else "[green]pass[/]" if ok else "[red]FAIL[/]"
 
-        table = Table(title=f"Failover: 3 nodes, n3 killed (SIGKILL); lifetime "
+        table = Table(title=f"Failover: 3 nodes, {outcome.killed} (where the devices first "
+                            f"bootstrapped) killed (SIGKILL); lifetime "
                             f"{outcome.lifetime} s, bar 2 lifetimes = {outcome.bar_s:.0f} s")
         table.add_column("")
         table.add_column("from the kill", justify="right")
@@ -668,11 +675,12 @@ def report(runs: list[Run], outcome: Failover | None, args: argparse.Namespace) 
             out.print(f"[red]{outcome.in_flight - outcome.resumed} of the killed node's "
                       f"{outcome.in_flight} deliveries in flight were not driven again within "
                       f"{outcome.waited_s:.0f} s of the kill.[/]")  # fmt: skip
-        print("The devices bootstrap at n1 (it stays up) from configurations put through its "
-              "REST API, which place each on the node the hash ring gives it. A device notices "
+        print("The devices bootstrap first at n1 from configurations put through its REST API, "
+              "which place each on the node the hash ring gives it and name the node it moves "
+              "to (its ring successor) as its bootstrap server. A device notices "
               f"its node is gone when its Update (every {outcome.lifetime} - 6 s) gets no "
               f"answer within the simulated client's timeout ({args.device_timeout:g} s); it "
-              "tries a Register with the same node, then bootstraps.")  # fmt: skip
+              "tries a Register with the same node, then bootstraps at its successor.")  # fmt: skip
     print("Sharing the two cores: the nodes (`mlaas serve` processes, each with its compile "
           f"worker), PostgreSQL {bindir().parent.name} (fsync {'on' if args.fsync else 'off'}), "
           "and this load process with every simulated device and its TFLite-Micro workers.")

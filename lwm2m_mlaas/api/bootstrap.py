@@ -34,8 +34,9 @@ async def bootstrap_config(request: web.Request) -> web.Response:
 @routes.post("/api/bootstrap/{ep}")
 async def put_bootstrap_config(request: web.Request) -> web.Response:
     """Add or replace an endpoint's bootstrap config (Leshan's BootstrapConfig JSON). The
-    bootstrap-server entry's PSK is the device's factory credential; a DM server entry with
-    an empty uri stands for this server, and one with an empty PSK gets one generated when the
+    bootstrap-server entry's PSK is the device's factory credential; an empty uri stands for
+    the service (the DM server: the endpoint's node; the bootstrap server: the node it moves to
+    if that one dies), and a DM server entry with an empty PSK gets one generated when the
     device first bootstraps."""
     endpoint = request.match_info["ep"]
     config = BootstrapConfig.from_json(await json_body(request))

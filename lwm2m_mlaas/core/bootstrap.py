@@ -169,7 +169,7 @@ class BootstrapConfig:
         return config
 
     def check(self) -> None:
-        """Leshan's checks, except that an empty uri stands for this server and a DM server's
+        """Leshan's checks, except that an empty uri stands for the service and a DM server's
         PSK or OSCORE master secret may be left empty: the server generates them on the
         device's first contact."""
         bootstrap = [e for e in self.security.values() if e["bootstrapServer"]]

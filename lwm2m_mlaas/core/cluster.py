@@ -46,10 +46,23 @@ class HashRing:
 
     def owner(self, endpoint: str) -> str:
         """The node id the endpoint belongs to; LookupError on an empty ring."""
+        return self._owners[self._index(endpoint)]
+
+    def successor(self, endpoint: str) -> str | None:
+        """The node the endpoint would belong to were its own node gone (the next other node
+        clockwise); None on a ring of one node."""
+        start = self._index(endpoint)
+        owner = self._owners[start]
+        for step in range(1, len(self._owners)):
+            node = self._owners[(start + step) % len(self._owners)]
+            if node != owner:
+                return node
+        return None
+
+    def _index(self, endpoint: str) -> int:
         if not self._owners:
             raise LookupError("no live node")
-        index = bisect.bisect(self._points, _point(endpoint)) % len(self._points)
-        return self._owners[index]
+        return bisect.bisect(self._points, _point(endpoint)) % len(self._points)
 
 
 class Leases(Protocol):

@@ -84,6 +84,7 @@ class Lwm2mServer:
                                      timeout=config.node_timeout)  # fmt: skip
         self.bootstrap = BootstrapService(store, self.credentials, model, self.server_uri,
                                           config.request_timeout, dm_uri=self.dm_uri,
+                                          bs_uri=self.bs_uri,
                                           node_uris=self.membership.uris,
                                           handling=self.registrations.handling)  # fmt: skip
         self.site.add_resource(["bs"], BootstrapResource(self.bootstrap))
@@ -215,6 +216,18 @@ class Lwm2mServer:
         except LookupError:
             return self.server_uri(secure)
         return (owner.coaps_uri if secure else owner.coap_uri) or self.server_uri(secure)
+
+    def bs_uri(self, endpoint: str, secure: bool = True) -> str:
+        """The bootstrap server URI written for the endpoint: the node it would move to if its
+        own node died (its ring successor), this server's when alone. A device whose node dies
+        bootstraps where it lands, so no one node's loss strands devices and the bootstraps of
+        a dead node's devices spread over the live ones."""
+        try:
+            successor = self.membership.successor(endpoint)
+        except LookupError:
+            successor = None
+        uri = None if successor is None else successor.coaps_uri if secure else successor.coap_uri
+        return uri or self.server_uri(secure)
 
     @property
     def dtls_port(self) -> int | None:

@@ -36,6 +36,7 @@ class BootstrapService:
     def __init__(self, store: Store, credentials: Credentials, model: ObjectRegistry,
                  server_uri: Callable[[bool], str], timeout: float = 30.0, *,
                  dm_uri: Callable[[str, bool], str] | None = None,
+                 bs_uri: Callable[[str, bool], str] | None = None,
                  node_uris: Callable[[], set[str]] = set,
                  handling: Callable[[], AbstractContextManager[None]] = nullcontext,
                  ) -> None:  # fmt: skip
@@ -49,6 +50,9 @@ class BootstrapService:
         self.dm_uri = dm_uri or (lambda _endpoint, secure: server_uri(secure))
         """What an empty uri stands for: the CoAPs (True) or CoAP URI of the node of the
         service the endpoint belongs to."""
+        self.bs_uri = bs_uri or (lambda _endpoint, secure: server_uri(secure))
+        """What an empty bootstrap-server uri stands for (the node the endpoint moves to if its
+        own node dies)."""
         self.node_uris = node_uris
         """The URIs of the service's other live nodes (they share the database)."""
         self.timeout = timeout
@@ -125,12 +129,12 @@ class BootstrapService:
         return failures
 
     async def _resolved(self, endpoint: str, config: BootstrapConfig) -> BootstrapConfig:
-        """Fill in this server's URI where an account has none, generate the PSKs left empty,
+        """Fill in the service's URIs where an account has none, generate the PSKs left empty,
         and store the PSK of every account on this server as the endpoint's DM credentials."""
         for instance, entry in config.security.items():
             secure = entry["securityMode"] == "PSK"
             if not entry["uri"]:
-                uri = self.server_uri(secure) if entry["bootstrapServer"] \
+                uri = self.bs_uri(endpoint, secure) if entry["bootstrapServer"] \
                     else self.dm_uri(endpoint, secure)  # fmt: skip
                 config = config.with_security(instance, uri=uri)
             elif not self._ours(entry["uri"]):

@@ -104,6 +104,11 @@ class Membership:
         owner = self.ring.owner(endpoint)
         return next(n for n in self.live if n.id == owner)
 
+    def successor(self, endpoint: str) -> Node | None:
+        """The live node the endpoint moves to if its own node dies; None when alone."""
+        successor = self.ring.successor(endpoint)
+        return next((n for n in self.live if n.id == successor), None)
+
     async def release(self, name: str) -> None:
         if self._held.pop(name, None) is not None:
             async with self.store.transaction() as tx:

@@ -38,6 +38,23 @@ def test_a_node_joining_takes_devices_only_for_itself() -> None:
     assert moved and all(after.owner(e) == "d" for e in moved)
 
 
+def test_the_successor_is_where_a_device_moves_when_its_node_dies() -> None:
+    """The bootstrap server written for a device is its successor: the node the ring gives it
+    once its own is gone, and a share of every dead node's devices for each live node."""
+    ring = HashRing(["a", "b", "c"])
+    for gone in "abc":
+        without = HashRing(set("abc") - {gone})
+        mine = [e for e in ENDPOINTS if ring.owner(e) == gone]
+        assert all(ring.successor(e) == without.owner(e) for e in mine)
+        assert set(Counter(ring.successor(e) for e in mine)) == set("abc") - {gone}
+
+
+def test_a_ring_of_one_has_no_successor() -> None:
+    assert HashRing(["a"]).successor("dev-1") is None
+
+
 def test_an_empty_ring_has_no_owner() -> None:
     with pytest.raises(LookupError, match="no live node"):
         HashRing([]).owner("dev-1")
+    with pytest.raises(LookupError, match="no live node"):
+        HashRing([]).successor("dev-1")

@@ -102,17 +102,18 @@ async def test_bootstrap_places_each_device_on_its_node(cluster_config: ServerCo
 @pytest.mark.slow  # the devices notice the node is gone when their Update times out
 async def test_devices_of_a_stopped_node_bootstrap_onto_live_ones(
         cluster_config: ServerConfig, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
-    """A node goes away: its devices' updates fail, they bootstrap again (LwM2M 1.1 client
-    behaviour) and land on the live nodes, each on the one the ring now picks."""
+    """The node the devices first bootstrapped at goes away: its devices' updates fail, they
+    bootstrap again (LwM2M 1.1 client behaviour) at the bootstrap server it wrote them, their
+    successor on the ring, and land there, on the live node the ring now picks."""
     endpoints = [f"moved-{n}" for n in range(12)]
     config = placing_config(lifetime=4)
     async with AsyncExitStack() as stack:
         nodes = {name: build_server(replace(cluster_config, node_id=name)) for name in "abc"}
-        for name in "ac":
+        for name in "bc":
             await stack.enter_async_context(nodes[name])
-        await nodes["b"].start()
-        a = nodes["a"]
-        await wait_for(lambda: live(a) == {"a", "b", "c"}, 5)
+        await nodes["a"].start()
+        a, c = nodes["a"], nodes["c"]
+        await wait_for(lambda: live(a) == live(c) == {"a", "b", "c"}, 5)
         async with a.store.transaction() as tx:
             for endpoint in endpoints:
                 await tx.bootstrap.put(endpoint, config)
@@ -123,24 +124,28 @@ async def test_devices_of_a_stopped_node_bootstrap_onto_live_ones(
             await device.start(register_timeout=10)
             stack.push_async_callback(device.stop)
             devices.append(device)
-        on_b = [e for e in endpoints if a.membership.owner(e).id == "b"]
-        assert on_b
-        await nodes["b"].stop()  # (a node that fails to start stops itself)
-        await wait_for(lambda: live(a) == {"a", "c"}, 5)
+        for endpoint, device in zip(endpoints, devices, strict=True):
+            successor = a.membership.successor(endpoint)
+            assert successor is not None and successor.id != a.membership.owner(endpoint).id
+            assert device.tree.data[0][0][0] == successor.coap_uri
+        on_a = [e for e in endpoints if a.membership.owner(e).id == "a"]
+        assert on_a
+        await a.stop()  # (a node that fails to start stops itself)
+        await wait_for(lambda: live(c) == {"b", "c"}, 5)
 
         def landed() -> bool:
-            return all(nodes[a.membership.owner(e).id].registrations.by_endpoint(e) is not None
-                       for e in on_b)  # fmt: skip
+            return all(nodes[c.membership.owner(e).id].registrations.by_endpoint(e) is not None
+                       for e in on_a)  # fmt: skip
 
         await wait_for(landed, 90)
-        for endpoint in on_b:
-            owner = nodes[a.membership.owner(endpoint).id]
+        for endpoint in on_a:
+            owner = nodes[c.membership.owner(endpoint).id]
             device = devices[endpoints.index(endpoint)]
             assert device.tree.data[0][1][0] == f"coap://127.0.0.1:{owner.port}"
-        async with a.store.transaction() as tx:  # the stopped node's registrations replaced
+        async with c.store.transaction() as tx:  # the stopped node's registrations replaced
             stored = {r.endpoint: r.id for r in await tx.registrations.all()}
-        for endpoint in on_b:
-            owner = nodes[a.membership.owner(endpoint).id]
+        for endpoint in on_a:
+            owner = nodes[c.membership.owner(endpoint).id]
             registration = owner.registrations.by_endpoint(endpoint)
             assert registration is not None and stored[endpoint] == registration.id
     assert "registration write failed" not in caplog.text
