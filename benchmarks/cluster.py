@@ -508,7 +508,7 @@ async def failover(args: argparse.Namespace, postgres: PostgresServer, folder: P
         running = {e for e, r in at_kill.items() if any(d["state"] in IN_FLIGHT for d in r)}
         running_resumed = [watch.resumed[e] for e in running if e in watch.resumed]
         # where the moved devices are registered, as the live nodes' REST APIs say
-        live = cluster.nodes[:-1]
+        live = [n for n in cluster.nodes if n is not killed]
         ring = HashRing(n.id for n in live)
         where: dict[str, set[str]] = {}
         for node in live:
