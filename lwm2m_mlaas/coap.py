@@ -148,6 +148,7 @@ class Exchanges:
             raise RuntimeError("no NoSec UDP socket in the context")
         self._by_mid: dict[tuple[Any, int], _Exchange] = {}
         self._by_token: dict[tuple[Any, bytes], _Exchange] = {}
+        self._closed = False
         self._loop = asyncio.get_running_loop()
         receive = self._udp.datagram_msg_received
 
@@ -163,6 +164,8 @@ class Exchanges:
 
     async def request(self, msg: aiocoap.Message) -> aiocoap.Message:
         """Send `msg` (its remote set, one datagram) as a confirmable request; its answer."""
+        if self._closed:
+            raise coap_error.LibraryShutdown("the socket closed")
         msg.mtype = CON
         msg.mid = self._messages._next_message_id()
         msg.token = self._tokens.next_token()
@@ -194,7 +197,8 @@ class Exchanges:
         exchange.timeout *= 2
 
     def close(self) -> None:
-        """Fail every request in flight (their socket is about to close)."""
+        """Fail every request in flight and refuse new ones (their socket is about to close)."""
+        self._closed = True
         for exchange in {*self._by_mid.values(), *self._by_token.values()}:
             if exchange.timer is not None:
                 exchange.timer.cancel()

@@ -119,6 +119,10 @@ async def test_closing_fails_the_requests_in_flight_and_sends_no_more(
     with pytest.raises(TimeoutError):  # no retransmission after it
         await receive(peer, timeout=0.5)
     assert not exchanges._by_mid and not exchanges._by_token
+    with pytest.raises(aiocoap.error.LibraryShutdown):  # nor a new request
+        await asyncio.wait_for(await request_to(context, peer, exchanges), 1)
+    with pytest.raises(TimeoutError):
+        await receive(peer, timeout=0.5)
 
 
 async def test_a_duplicate_register_gets_the_first_answer_until_the_exchange_lifetime(
