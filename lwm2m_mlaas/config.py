@@ -81,6 +81,10 @@ class ServerConfig:
     open_reads: bool = True
     """Leshan's read routes answer without a token while the REST API is bound to loopback;
     false asks for the token there too."""
+    leshan_open: bool = False
+    """Interop mode: every Leshan route (clients, security, bootstrap, events, object specs),
+    writes included, answers without a token, so Leshan's tools and test suites run unmodified.
+    Only with the REST API bound to loopback; the mlaas routes still need the token."""
     node_id: str = ""
     """This node's name in the service ('' : <host name>:<CoAP port>); nodes sharing one
     database (PostgreSQL) are one service."""

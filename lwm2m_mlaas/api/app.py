@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import bootstrap, clients, events, mlaas, objectspecs, security
-from .auth import ALWAYS_GUARDED, bearer_matches, is_loopback, load_token
+from .auth import ALWAYS_GUARDED, MLAAS_ROUTES, bearer_matches, is_loopback, load_token
 from .errors import ApiError, http_error
 from .keys import SERVICE, STREAMS_CLOSING, TOKEN, Services
 from .openapi import openapi_routes
@@ -23,12 +23,13 @@ MAX_BODY = 64 << 20
 """Largest request body: imported models."""
 
 
-def build_app(service: Services, *, token: str, open_reads: bool) -> web.Application:
+def build_app(service: Services, *, token: str, open_reads: bool,
+              leshan_open: bool = False) -> web.Application:  # fmt: skip
     """Leshan's demo-server routes, the event stream and the mlaas routes. On a node of
     several, a request for a device registered on another node is forwarded to that node.
 
     `open_reads`: Leshan's read routes (clients, reads, discover, events, object specs)
-    answer without the token."""
+    answer without the token. `leshan_open`: every Leshan route does, writes included."""
 
     @web.middleware
     async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -41,8 +42,11 @@ def build_app(service: Services, *, token: str, open_reads: bool) -> web.Applica
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        guarded = (request.method not in READ_METHODS or not open_reads
-                   or request.path.startswith(ALWAYS_GUARDED))  # fmt: skip
+        if leshan_open:
+            guarded = request.path.startswith(MLAAS_ROUTES)
+        else:
+            guarded = (request.method not in READ_METHODS or not open_reads
+                       or request.path.startswith(ALWAYS_GUARDED))  # fmt: skip
         if guarded and not bearer_matches(request.headers.get("Authorization"), token):
             raise ApiError(401, "Unauthorized: this route needs the bearer token "
                                 "(Authorization: Bearer <token>, from the data dir's api-token)")
@@ -82,7 +86,12 @@ class ApiServer:
         self.host = config.http_host
         self.token = load_token(config.data_dir)
         self.open_reads = config.open_reads and is_loopback(config.http_host)
-        self.app = build_app(service, token=self.token, open_reads=self.open_reads)
+        if config.leshan_open and not is_loopback(config.http_host):
+            raise ValueError(f"interop mode (leshan_open) answers Leshan's routes without a "
+                             f"token: bind the REST API to loopback, not {config.http_host}")
+        self.leshan_open = config.leshan_open
+        self.app = build_app(service, token=self.token, open_reads=self.open_reads,
+                             leshan_open=self.leshan_open)  # fmt: skip
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         self._port = config.http_port
 
@@ -94,8 +103,9 @@ class ApiServer:
         except OSError:
             await self._runner.cleanup()
             raise
-        log.info("REST API on %s (Leshan reads %s)", self.url,
-                 "open" if self.open_reads else "need the token")  # fmt: skip
+        log.info("REST API on %s (Leshan %s)", self.url,
+                 "routes open: interop mode" if self.leshan_open
+                 else "reads open" if self.open_reads else "reads need the token")  # fmt: skip
 
     async def stop(self) -> None:
         await self._runner.cleanup()

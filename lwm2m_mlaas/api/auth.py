@@ -9,8 +9,9 @@ import secrets
 from pathlib import Path
 
 TOKEN_FILE = "api-token"
-ALWAYS_GUARDED = ("/api/mlaas", "/api/security", "/api/bootstrap")
-"""Routes that need the token even to read (keys, fleet internals)."""
+MLAAS_ROUTES = "/api/mlaas"
+ALWAYS_GUARDED = (MLAAS_ROUTES, "/api/security", "/api/bootstrap")
+"""Routes that need the token even to read (keys, fleet internals), outside interop mode."""
 
 
 def load_token(data_dir: Path) -> str:

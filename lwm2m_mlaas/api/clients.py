@@ -3,6 +3,7 @@ by endpoint name, answered in Leshan's JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,7 @@ from .keys import SERVICE
 from .leshan import (
     content_format,
     node_from_json,
+    node_json,
     registration_json,
     response_json,
     text_node,
@@ -54,7 +56,8 @@ def _timeout(request: web.Request) -> float | None:
 
 
 def _answer(request: web.Request, operation: Operation, path: Lwm2mPath | None,
-            outcome: Response | Queued) -> web.Response:  # fmt: skip
+            outcome: Response | Queued,
+            requested: Sequence[Lwm2mPath] = ()) -> web.Response:  # fmt: skip
     if isinstance(outcome, Queued):
         delayed: dict[str, Any] = {"ep": request.match_info["ep"]}
         if path is not None:
@@ -63,7 +66,7 @@ def _answer(request: web.Request, operation: Operation, path: Lwm2mPath | None,
         return web.json_response(delayed)
     if outcome.timed_out:
         raise TimeoutError
-    return web.json_response(response_json(operation, outcome))
+    return web.json_response(response_json(operation, outcome, requested))
 
 
 @routes.get("/api/clients")
@@ -90,22 +93,100 @@ async def client(request: web.Request) -> web.Response:
                                                awake=server.sender.is_awake(registration)))
 
 
-@routes.get(CLIENT + "/composite")
-async def read_composite(request: web.Request) -> web.Response:
-    """Read-Composite: `?paths=/3/0/0,/1/0` with `nodeformat` SENML_CBOR (default) or
-    SENML_JSON."""
-    raw = request.query.get("paths", "")
-    paths = [Lwm2mPath.parse(p) for p in raw.split(",") if p.strip()]
-    if not paths:
-        raise InvalidRequest("paths must list one or more LwM2M paths, e.g. ?paths=/3/0/0,/1/0")
+def _composite_format(request: web.Request) -> ContentFormat:
+    """`nodeformat` (else `pathformat`): SENML_CBOR (the default) or SENML_JSON."""
     fmt = (content_format(request.query.get("nodeformat"), "nodeformat")
            or content_format(request.query.get("pathformat"), "pathformat")
            or ContentFormat.SENML_CBOR)  # fmt: skip
     if fmt not in (ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON):
         raise InvalidRequest("composite operations use SENML_CBOR or SENML_JSON")
+    return fmt
+
+
+@routes.get(CLIENT + "/sent")
+async def sent_values(request: web.Request) -> web.Response:
+    """The last value of each path the device sent (Send, /dp), with when it arrived (ms)."""
+    server = _server(request)
+    registration = await server.registration(request.match_info["ep"])
+    return web.json_response({str(path): {"node": node_json(sent.node), "time": int(sent.at * 1000)}
+                              for path, sent in server.sent.of(registration.endpoint).items()})
+
+
+@routes.get(CLIENT + "/composite")
+async def read_composite(request: web.Request) -> web.Response:
+    """Read-Composite: `?paths=/3/0/0,/1/0` with `nodeformat` SENML_CBOR (default) or
+    SENML_JSON."""
+    paths = _composite_paths(request)
     outcome = await _server(request).read_composite(
-        request.match_info["ep"], list(paths), fmt, _timeout(request))
-    return _answer(request, Operation.READ_COMPOSITE, None, outcome)
+        request.match_info["ep"], list(paths), _composite_format(request), _timeout(request))
+    return _answer(request, Operation.READ_COMPOSITE, None, outcome, paths)
+
+
+@routes.put(CLIENT + "/composite")
+async def write_composite(request: web.Request) -> web.Response:
+    """Write-Composite: a JSON map of resource or resource instance paths to Leshan nodes,
+    e.g. {"/1/0/1": {"id": 1, "kind": "singleResource", "type": "integer", "value": 60}}."""
+    body = await json_body(request)
+    if not isinstance(body, dict) or not body:
+        raise InvalidRequest("a composite write body maps one or more paths to nodes, e.g. "
+                             '{"/1/0/1": {"id": 1, "kind": "singleResource", "value": 60}}')
+    server = _server(request)
+    nodes: dict[Lwm2mPath, Node] = {}
+    for raw, element in body.items():
+        path = Lwm2mPath.parse(raw)
+        if not (path.is_resource or path.is_resource_instance):
+            raise InvalidRequest(f"composite write targets resources or resource instances, "
+                                 f"not {path}")  # fmt: skip
+        node = node_from_json(element, path, server.model)
+        _check_matches(node, path)
+        nodes[path] = node
+    outcome = await server.write_composite(request.match_info["ep"], nodes,
+                                           _composite_format(request), _timeout(request))
+    return _answer(request, Operation.WRITE_COMPOSITE, None, outcome)
+
+
+def _composite_paths(request: web.Request) -> list[Lwm2mPath]:
+    raw = request.query.get("paths", "")
+    paths = [Lwm2mPath.parse(p) for p in raw.split(",") if p.strip()]
+    if not paths:
+        raise InvalidRequest("paths must list one or more LwM2M paths, e.g. ?paths=/3/0/0,/1/0")
+    return paths
+
+
+@routes.post(CLIENT + "/composite/observe")
+async def observe_composite(request: web.Request) -> web.Response:
+    """Observe-Composite `?paths=/1/0/1,/3/0/11/0`: notifications arrive as NOTIFICATION
+    events of kind "composite" on /api/event."""
+    paths = _composite_paths(request)
+    outcome = await _server(request).observe(request.match_info["ep"], paths,
+                                             _composite_format(request), _timeout(request))
+    return _answer(request, Operation.OBSERVE_COMPOSITE, None, outcome, paths)
+
+
+@routes.delete(CLIENT + "/composite/observe")
+async def cancel_composite_observation(request: web.Request) -> web.Response:
+    """Cancel an Observe-Composite of exactly these `paths`; `?active` also tells the device
+    (FETCH with Observe=1)."""
+    paths = _composite_paths(request)
+    return await _cancel(request, paths, f"composite observation of {','.join(map(str, paths))}")
+
+
+async def _cancel(request: web.Request, target: Lwm2mPath | list[Lwm2mPath],
+                  what: str) -> web.Response:  # fmt: skip
+    """Cancel an observation: passive (200, nothing sent), or with `?active` the device's
+    answer; 404 when there is none."""
+    endpoint = request.match_info["ep"]
+    active = "active" in request.query
+    outcome = await _server(request).cancel_observation(endpoint, target, active=active,
+                                                        timeout=_timeout(request))
+    if outcome.code is ResponseCode.NOT_FOUND and not outcome.timed_out and outcome.error \
+            and outcome.error.startswith("no observation"):  # fmt: skip
+        raise ApiError(404, f"no {what} for client '{endpoint}'")
+    if not active:
+        return web.Response(status=200)
+    if isinstance(target, list):
+        return _answer(request, Operation.OBSERVE_COMPOSITE, None, outcome, target)
+    return _answer(request, Operation.OBSERVE, target, outcome)
 
 
 @routes.get(PATH + "/discover")
@@ -144,16 +225,7 @@ async def observe(request: web.Request) -> web.Response:
 async def cancel_observation(request: web.Request) -> web.Response:
     """Cancel an observation; `?active` also tells the device (Observe=1)."""
     path = _path(request)
-    endpoint = request.match_info["ep"]
-    active = "active" in request.query
-    outcome = await _server(request).cancel_observation(endpoint, path, active=active,
-                                                        timeout=_timeout(request))
-    if outcome.code is ResponseCode.NOT_FOUND and not outcome.timed_out and outcome.error \
-            and outcome.error.startswith("no observation"):  # fmt: skip
-        raise ApiError(404, f"no observation for path {path} for client '{endpoint}'")
-    if not active:
-        return web.Response(status=200)
-    return _answer(request, Operation.OBSERVE, path, outcome)
+    return await _cancel(request, path, f"observation for path {path}")
 
 
 @routes.get(PATH)

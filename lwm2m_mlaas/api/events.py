@@ -27,10 +27,11 @@ routes = web.RouteTableDef()
 @routes.get("/api/event")
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events REGISTRATION, UPDATED, DEREGISTRATION, NOTIFICATION, AWAKE,
-    SLEEPING and PROVISIONING; `?ep=` keeps one endpoint's events. On a node of several, the
+    SLEEPING and PROVISIONING; `?ep=<endpoint>` (or Zephyr's `?<endpoint>`) keeps one
+    endpoint's events. On a node of several, the
     events of every live node; `?local` keeps this node's own."""
     server = request.app[SERVICE].server
-    endpoint = request.query.get("ep")
+    endpoint = request.query.get("ep") or _bare_endpoint(request)
     queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(BACKLOG)
     overflow = asyncio.Event()
 
@@ -73,6 +74,12 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 idle = 0.0
                 await response.write(f"event: {name}\ndata: {data}\n\n".encode())
     return response
+
+
+def _bare_endpoint(request: web.Request) -> str | None:
+    """The `?<endpoint>` form Zephyr's Leshan client sends: one name with no value."""
+    bare = [k for k, v in request.query.items() if not v and k not in ("ep", "local")]
+    return bare[0] if len(bare) == 1 else None
 
 
 def _gone(request: web.Request) -> bool:

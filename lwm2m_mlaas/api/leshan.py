@@ -10,7 +10,7 @@ import base64
 import binascii
 import ipaddress
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -402,6 +402,8 @@ _LESHAN_CODES = frozenset({
 _SUCCESS = {
     Operation.READ: {ResponseCode.CONTENT}, Operation.DISCOVER: {ResponseCode.CONTENT},
     Operation.READ_COMPOSITE: {ResponseCode.CONTENT},
+    Operation.WRITE_COMPOSITE: {ResponseCode.CHANGED},
+    Operation.OBSERVE_COMPOSITE: {ResponseCode.CONTENT},
     Operation.OBSERVE: {ResponseCode.CONTENT, ResponseCode.CHANGED},
     Operation.WRITE: {ResponseCode.CHANGED}, Operation.EXECUTE: {ResponseCode.CHANGED},
     Operation.WRITE_ATTRIBUTES: {ResponseCode.CHANGED}, Operation.CREATE: {ResponseCode.CREATED},
@@ -417,6 +419,11 @@ _ALSO_VALID = {
     Operation.CREATE: {ResponseCode.UNSUPPORTED_CONTENT_FORMAT},
     Operation.READ_COMPOSITE: {ResponseCode.NOT_ACCEPTABLE,
                                ResponseCode.UNSUPPORTED_CONTENT_FORMAT},
+    Operation.OBSERVE_COMPOSITE: {ResponseCode.NOT_ACCEPTABLE,
+                                  ResponseCode.UNSUPPORTED_CONTENT_FORMAT},
+    Operation.WRITE_COMPOSITE: {ResponseCode.REQUEST_ENTITY_INCOMPLETE,
+                                ResponseCode.REQUEST_ENTITY_TOO_LARGE,
+                                ResponseCode.UNSUPPORTED_CONTENT_FORMAT},
 }  # fmt: skip
 
 
@@ -426,13 +433,29 @@ def status_text(code: ResponseCode) -> str:
     return f"{code.name}({number})" if code in _LESHAN_CODES else f"UNKNOWN({number})"
 
 
-def response_json(operation: Operation, response: Response) -> dict[str, Any]:
+def composite_json(nodes: Mapping[Lwm2mPath, Node],
+                   requested: Sequence[Lwm2mPath] = ()) -> dict[str, Any]:  # fmt: skip
+    """Composite content keyed by path; a requested root is one "root" node holding every
+    object (the paths present only because of it), as Leshan shows it. Absent paths are left
+    out, never null."""
+    content: dict[str, Any] = {}
+    root = any(p.is_root for p in requested)
+    if root:
+        objects = [node_json(n) for p, n in nodes.items() if p.is_object and p not in requested]
+        content["/"] = {"kind": "root", "objects": objects}
+    content.update((str(p), node_json(n)) for p, n in nodes.items()
+                   if not root or p in requested)  # fmt: skip
+    return content
+
+
+def response_json(operation: Operation, response: Response,
+                  requested: Sequence[Lwm2mPath] = ()) -> dict[str, Any]:  # fmt: skip
     success = response.code in _SUCCESS[operation]
     valid = success or response.code in _ALWAYS_VALID | _ALSO_VALID.get(operation, set())
     shaped: dict[str, Any] = {"status": status_text(response.code), "valid": valid,
                               "success": success, "failure": not success}  # fmt: skip
     if response.nodes is not None:
-        shaped["content"] = {str(p): node_json(n) for p, n in response.nodes.items()}
+        shaped["content"] = composite_json(response.nodes, requested)
     elif response.node is not None:
         shaped["content"] = node_json(response.node)
     if response.links is not None:
@@ -541,10 +564,19 @@ def sse_event(event: Event, is_awake: Callable[[Registration], bool]) -> tuple[s
             return event.kind.value, {"ep": endpoint}
         case EventKind.NOTIFICATION:
             response: Response = data["response"]
+            if data.get("paths"):
+                if response.nodes is None:
+                    return None
+                paths = data["paths"]
+                return "NOTIFICATION", {"ep": endpoint, "kind": "composite",
+                                        "val": composite_json(response.nodes, paths),
+                                        "paths": [str(p) for p in paths]}  # fmt: skip
             if response.node is None:
                 return None
             return "NOTIFICATION", {"ep": endpoint, "kind": "single", "res": str(data["path"]),
                                     "val": node_json(response.node)}  # fmt: skip
+        case EventKind.SEND:
+            return "SEND", {"ep": endpoint, "val": composite_json(data["nodes"])}
         case EventKind.REQUEST_RESPONSE:
             request = data["request"]
             return "REQUEST_RESPONSE", {

@@ -42,7 +42,8 @@ def server_config(config_file: str | None = None, *, db: str | None = None,
                   http_host: str | None = None, http_port: int | None = None,
                   coaps_host: str | None = None, coaps_port: int | None = None,
                   closed_reads: bool = False, no_provisioning: bool = False,
-                  node_id: str | None = None) -> ServerConfig:  # fmt: skip
+                  node_id: str | None = None,
+                  leshan_open: bool = False) -> ServerConfig:  # fmt: skip
     """The configuration a local command runs with: defaults, --config file, MLAAS_*
     environment, then the flags given (None: not given)."""
     return ServerConfig.load(
@@ -54,6 +55,7 @@ def server_config(config_file: str | None = None, *, db: str | None = None,
         coaps_host=coaps_host,
         coaps_port=coaps_port,
         open_reads=False if closed_reads else None,
+        leshan_open=True if leshan_open else None,
         provisioning=False if no_provisioning else None,
         node_id=node_id,
         db=db,
@@ -243,6 +245,8 @@ def cli(ctx: click.Context, server: str, token: str | None) -> None:
 @click.option("--http-port", type=int,
               help="REST API port (default 8080; 0 picks one, -1 runs none)")
 @click.option("--closed-reads", is_flag=True, help="ask for the token on Leshan's read routes too")
+@click.option("--leshan-open", is_flag=True, help="interop mode: Leshan's routes, writes included, "
+              "answer without the token (the API must be bound to loopback)")
 @click.option("--no-provisioning", is_flag=True,
               help="register and manage devices without provisioning them")
 @click.option("--node-id", help="this node's name in a service of several nodes on one "
@@ -250,15 +254,15 @@ def cli(ctx: click.Context, server: str, token: str | None) -> None:
 @storage
 def serve_command(coap_host: str | None, coap_port: int | None, compile_workers: int,
                   coaps_host: str | None, coaps_port: int | None, http_host: str | None,
-                  http_port: int | None, closed_reads: bool, no_provisioning: bool,
-                  node_id: str | None, db: str | None, data_dir: Path | None,
+                  http_port: int | None, closed_reads: bool, leshan_open: bool,
+                  no_provisioning: bool, node_id: str | None, db: str | None, data_dir: Path | None,
                   config_file: str | None, log_level: str) -> None:  # fmt: skip
     """Run the service: LwM2M server, compiler, provisioning, rollouts and REST API."""
     _run(lambda: serve(server_config(
         config_file, db=db, data_dir=data_dir, log_level=log_level, coap_host=coap_host,
         coap_port=coap_port, http_host=http_host, http_port=http_port, coaps_host=coaps_host,
         coaps_port=coaps_port, closed_reads=closed_reads, no_provisioning=no_provisioning,
-        node_id=node_id), compile_workers))  # fmt: skip
+        node_id=node_id, leshan_open=leshan_open), compile_workers))  # fmt: skip
 
 
 @cli.command("sim")

@@ -63,6 +63,8 @@ class Operation(StrEnum):
     WRITE_ATTRIBUTES = "write-attributes"
     OBSERVE = "observe"
     READ_COMPOSITE = "read-composite"
+    WRITE_COMPOSITE = "write-composite"
+    OBSERVE_COMPOSITE = "observe-composite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +169,5 @@ class StoredObservation:
     path: Lwm2mPath
     content_format: int | None
     token: str
+    paths: tuple[Lwm2mPath, ...] = ()
+    """An Observe-Composite's paths (`path` is then the root)."""

@@ -7,7 +7,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 import aiocoap
@@ -22,6 +22,7 @@ from ..coap import (
     widen_receive_buffer,
 )
 from ..config import ServerConfig
+from ..core.codecs import senml_codec
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
 from ..core.errors import Lwm2mError, UnknownRegistration
@@ -36,7 +37,7 @@ from .cluster import Membership
 from .downlink import CoapSender
 from .events import Event, EventBus, EventKind
 from .firmware import FirmwareResource, PackageStore
-from .observation import ObservationService
+from .observation import ObservationService, Target
 from .queue import Queued, QueueModeSender
 from .registration import MOVED, RegistrationService
 from .resources import PACE, add_registration_interface, answer_updates_directly
@@ -48,6 +49,7 @@ from .security import (
     dtls_port,
     dtls_socket,
 )
+from .send import SendResource, SentValues
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,10 @@ class Lwm2mServer:
                                           node_uris=self.membership.uris,
                                           handling=self.registrations.handling)  # fmt: skip
         self.site.add_resource(["bs"], BootstrapResource(self.bootstrap))
+        self.sent = SentValues()
+        """The last value of each path each device sent (/dp)."""
+        send = SendResource(self.registrations, self.events, self.credentials, model, self.sent)
+        self.site.add_resource(["dp"], send)
         self.coap = CoapSender(model, config.block_size, self.sessions)
         self.coap.pace = lambda: self.registrations.drained(self.pace)  # pushed blocks give way
         self.sender = QueueModeSender(self.coap, store, self.events, model,
@@ -419,34 +425,64 @@ class Lwm2mServer:
             timeout,
         )
 
+    async def write_composite(
+        self,
+        endpoint: str,
+        nodes: Mapping[Lwm2mPath, Node],
+        content_format: ContentFormat = ContentFormat.SENML_CBOR,
+        timeout: float | None = None,
+    ) -> Response | Queued:
+        """Write-Composite (iPATCH /): resources and resource instances of several objects
+        in one SenML pack."""
+        codec = senml_codec(content_format)
+        return await self.send(
+            endpoint,
+            DownlinkRequest(
+                Operation.WRITE_COMPOSITE,
+                Lwm2mPath(()),
+                codec.content_format,
+                payload=codec.encode_nodes(nodes, self.model),
+            ),
+            timeout,
+        )
+
     async def observe(
         self,
         endpoint: str,
-        path: str | Lwm2mPath,
+        path: str | Lwm2mPath | Sequence[str | Lwm2mPath],
         content_format: ContentFormat | None = None,
         timeout: float | None = None,
     ) -> Response:
+        """Observe one path, or (a sequence of paths) Observe-Composite them, whose
+        `content_format` is SenML CBOR (the default) or JSON."""
         registration = await self.registration(endpoint)
         return await self.observations.observe(
-            registration, _path(path), content_format, timeout or self.config.request_timeout
+            registration, _target(path), content_format, timeout or self.config.request_timeout
         )
 
     async def cancel_observation(
         self,
         endpoint: str,
-        path: str | Lwm2mPath,
+        path: str | Lwm2mPath | Sequence[str | Lwm2mPath],
         *,
         active: bool = False,
         timeout: float | None = None,
     ) -> Response:
         registration = await self.registration(endpoint)
         return await self.observations.cancel(
-            registration, _path(path), active=active, timeout=timeout or self.config.request_timeout
-        )
+            registration, _target(path), active=active,
+            timeout=timeout or self.config.request_timeout)  # fmt: skip
 
 
 def _path(path: str | Lwm2mPath) -> Lwm2mPath:
     return path if isinstance(path, Lwm2mPath) else Lwm2mPath.parse(path)
+
+
+def _target(path: str | Lwm2mPath | Sequence[str | Lwm2mPath]) -> Target:
+    """One path, or the tuple of an Observe-Composite's paths."""
+    if isinstance(path, str | Lwm2mPath):
+        return _path(path)
+    return tuple(_path(p) for p in path)
 
 
 def build_server(

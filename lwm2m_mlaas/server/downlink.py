@@ -69,7 +69,7 @@ def payload_of(
     """The encoded payload and its format, encoding `request.node` where needed."""
     if request.operation is Operation.EXECUTE:
         return request.arguments.encode(), None
-    if request.operation is Operation.READ_COMPOSITE:
+    if request.operation in COMPOSITE_READS:
         codec = senml_codec(request.content_format)
         return codec.encode_paths(request.paths), codec.content_format
     if request.payload is not None:
@@ -80,6 +80,9 @@ def payload_of(
     return encode(request.node, request.path, model, fmt), fmt
 
 
+COMPOSITE_READS = (Operation.READ_COMPOSITE, Operation.OBSERVE_COMPOSITE)
+"""FETCH / with the paths as SenML names."""
+
 _METHODS = {
     Operation.READ: Code.GET,
     Operation.DISCOVER: Code.GET,
@@ -89,6 +92,8 @@ _METHODS = {
     Operation.DELETE: Code.DELETE,
     Operation.WRITE_ATTRIBUTES: Code.PUT,
     Operation.READ_COMPOSITE: Code.FETCH,
+    Operation.WRITE_COMPOSITE: Code.iPATCH,
+    Operation.OBSERVE_COMPOSITE: Code.FETCH,
 }
 
 
@@ -105,24 +110,22 @@ def build_message(
     sends_content = request.operation in (
         Operation.WRITE,
         Operation.CREATE,
-        Operation.READ_COMPOSITE,
+        Operation.WRITE_COMPOSITE,
+        *COMPOSITE_READS,
     )
     if sends_content and fmt is not None:
         msg.opt.content_format = int(fmt)
     if request.operation is Operation.DISCOVER:
         msg.opt.accept = int(ContentFormat.LINK)
-    elif request.operation in (Operation.READ, Operation.OBSERVE, Operation.READ_COMPOSITE):
-        accept = (
-            request.content_format if request.operation is not Operation.READ_COMPOSITE else None
-        )
-        if accept is not None:
-            msg.opt.accept = int(accept)
+    elif request.operation in (Operation.READ, Operation.OBSERVE) and \
+            request.content_format is not None:  # fmt: skip
+        msg.opt.accept = int(request.content_format)
     if request.operation is Operation.WRITE_ATTRIBUTES:
         msg.opt.uri_query = tuple(
             name if value is None else f"{name}={value}"
             for name, value in request.attributes.items()
         )
-    if request.operation is Operation.OBSERVE:
+    if request.operation in (Operation.OBSERVE, Operation.OBSERVE_COMPOSITE):
         msg.opt.observe = 0
     return msg
 
@@ -152,13 +155,13 @@ def to_response(
         Operation.READ,
         Operation.OBSERVE,
         Operation.DISCOVER,
-        Operation.READ_COMPOSITE,
+        *COMPOSITE_READS,
     ):
         return base
     try:
         if request.operation is Operation.DISCOVER:
             return replace(base, links=parse_link_format(answer.payload.decode("utf-8")))
-        if request.operation is Operation.READ_COMPOSITE:
+        if request.operation in COMPOSITE_READS:
             nodes = senml_codec(fmt).decode_nodes(answer.payload, model, request.paths)
             return replace(base, nodes=nodes)
         decoded = codec_for(fmt if fmt is not None else ContentFormat.TEXT).decode(

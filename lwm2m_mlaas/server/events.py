@@ -22,6 +22,8 @@ class EventKind(StrEnum):
     NOTIFICATION = "NOTIFICATION"
     AWAKE = "AWAKE"
     SLEEPING = "SLEEPING"
+    SEND = "SEND"
+    """Values a device sent unasked (/dp): data["nodes"], {path: node}."""
     REQUEST_RESPONSE = "REQUEST_RESPONSE"
     """A request stored for a sleeping device got its answer: data["request_id"],
     data["request"] (DownlinkRequest) and data["response"] (Response)."""

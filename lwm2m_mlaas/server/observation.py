@@ -1,5 +1,6 @@
-"""Observations (LwM2M Information Reporting): observe, notifications, passive and active cancel.
-Persisted; after a restart each stored observation is established anew."""
+"""Observations (LwM2M Information Reporting): Observe of one path and Observe-Composite of
+several, notifications, passive and active cancel. Persisted; after a restart each stored
+observation is established anew."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import aiocoap
 from aiocoap import error as coap_error
@@ -24,6 +26,16 @@ from .downlink import CoapSender, to_response
 from .events import Event, EventBus, EventKind
 
 log = logging.getLogger(__name__)
+
+Target: TypeAlias = Lwm2mPath | tuple[Lwm2mPath, ...]
+"""What an observation watches: one path, or the paths of an Observe-Composite."""
+
+
+def observe_request(target: Target, content_format: ContentFormat | None) -> DownlinkRequest:
+    if isinstance(target, tuple):
+        return DownlinkRequest(Operation.OBSERVE_COMPOSITE, Lwm2mPath(()), content_format,
+                               paths=target)  # fmt: skip
+    return DownlinkRequest(Operation.OBSERVE, target, content_format)
 
 
 @dataclass
@@ -45,20 +57,20 @@ class ObservationService:
         self.store = store
         self.events = events
         self.model = model
-        self._live: dict[tuple[str, Lwm2mPath], _Live] = {}
+        self._live: dict[tuple[str, Target], _Live] = {}
         self.writes = WriteBatcher(store)
 
-    def active(self, registration_id: str) -> list[Lwm2mPath]:
-        return sorted(p for (rid, p) in self._live if rid == registration_id)
+    def active(self, registration_id: str) -> list[Target]:
+        return [t for (rid, t) in self._live if rid == registration_id]
 
     async def observe(
         self,
         registration: Registration,
-        path: Lwm2mPath,
+        target: Target,
         content_format: ContentFormat | None,
         timeout: float,
     ) -> Response:
-        request = DownlinkRequest(Operation.OBSERVE, path, content_format)
+        request = observe_request(target, content_format)
         msg = await self.sender.prepare(registration, request)
         # without aiocoap's block-wise layer, so that a cancel ends the exchange at once
         coap_request = self.sender.context.request(msg, handle_blockwise=False)
@@ -76,21 +88,23 @@ class ObservationService:
             if not observation.cancelled:
                 observation.cancel()
             return response
-        await self._forget(registration.id, path)
+        await self._forget(registration.id, target)
 
         async def add(tx: Transaction) -> StoredObservation | None:
             if await tx.registrations.get(registration.id) is None:
                 return None
-            return await tx.observations.add(registration.id, path, None if content_format
-                                              is None else int(content_format), answer.token.hex())
+            return await tx.observations.add(
+                registration.id, request.path,
+                None if content_format is None else int(content_format), answer.token.hex(),
+                request.paths)  # fmt: skip
 
         stored = await self.writes.submit(add)  # (observations made meanwhile share a commit)
         if stored is None:
             observation.cancel()
             return Response(ResponseCode.NOT_FOUND, error="registration ended meanwhile")
         live = _Live(stored.id, registration, request, coap_request, answer.token)
-        live.task = asyncio.create_task(self._follow(live), name=f"observe {path}")
-        self._live[(registration.id, path)] = live
+        live.task = asyncio.create_task(self._follow(live), name=f"observe {target}")
+        self._live[(registration.id, target)] = live
         return response
 
     async def _follow(self, live: _Live) -> None:
@@ -105,6 +119,7 @@ class ObservationService:
                         live.registration,
                         {
                             "path": live.request.path,
+                            "paths": live.request.paths,
                             "response": response,
                             "observation_id": live.observation_id,
                         },
@@ -113,8 +128,8 @@ class ObservationService:
         except (coap_error.Error, asyncio.CancelledError) as exc:
             log.debug("observation %s ended: %r", live.request.path, exc)
 
-    async def _forget(self, registration_id: str, path: Lwm2mPath) -> _Live | None:
-        live = self._live.pop((registration_id, path), None)
+    async def _forget(self, registration_id: str, target: Target) -> _Live | None:
+        live = self._live.pop((registration_id, target), None)
         if live is None:
             return None
         observation = live.coap_request.observation  # type: ignore[attr-defined]
@@ -131,19 +146,21 @@ class ObservationService:
     async def cancel(
         self,
         registration: Registration,
-        path: Lwm2mPath,
+        target: Target,
         *,
         active: bool = False,
         timeout: float = 10.0,
     ) -> Response:
         """Passive cancel forgets the observation (the next notification gets a reset);
-        active cancel also sends GET with Observe=1 on the observation's token (RFC 7641 3.6)."""
-        live = await self._forget(registration.id, path)
+        active cancel also sends GET (FETCH for a composite one) with Observe=1 on the
+        observation's token (RFC 7641 3.6)."""
+        live = await self._forget(registration.id, target)
+        observed = observe_request(target, None)
 
         async def remove(tx: Transaction) -> bytes | None:
             found = None
             for stored in await tx.observations.all(registration.id):
-                if stored.path == path:
+                if stored.path == observed.path and stored.paths == observed.paths:
                     found = found or bytes.fromhex(stored.token)
                     await tx.observations.remove(stored.id)
             return found
@@ -151,12 +168,14 @@ class ObservationService:
         stored_token = await self.writes.submit(remove)
         token = live.token if live else stored_token
         if token is None:
-            return Response(ResponseCode.NOT_FOUND, error=f"no observation of {path}")
+            return Response(ResponseCode.NOT_FOUND, error=f"no observation of {_named(target)}")
         if not active:
             return Response(ResponseCode.DELETED)
-        request = DownlinkRequest(
-            Operation.READ, path, live.request.content_format if live else None
-        )
+        fmt = live.request.content_format if live else None
+        if isinstance(target, tuple):
+            request = DownlinkRequest(Operation.READ_COMPOSITE, observed.path, fmt, paths=target)
+        else:
+            request = DownlinkRequest(Operation.READ, target, fmt)
         msg = await self.sender.prepare(registration, request)
         msg.opt.observe = 1
         try:
@@ -181,27 +200,32 @@ class ObservationService:
 
     async def drop(self, registration_id: str) -> None:
         """Forget every observation of a registration that ended (rows go with it, cascading)."""
-        for rid, path in [k for k in self._live if k[0] == registration_id]:
-            await self._forget(rid, path)
+        for rid, target in [k for k in self._live if k[0] == registration_id]:
+            await self._forget(rid, target)
 
     async def restore(self, registration: Registration, timeout: float) -> None:
         """Establish the stored observations of `registration` anew (after a restart)."""
         async with self.store.transaction() as tx:
             stored = await tx.observations.all(registration.id)
         for item in stored:
-            if (registration.id, item.path) in self._live:
+            target: Target = item.paths or item.path
+            if (registration.id, target) in self._live:
                 continue
             fmt = None if item.content_format is None else ContentFormat(item.content_format)
-            response = await self.observe(registration, item.path, fmt, timeout)
+            response = await self.observe(registration, target, fmt, timeout)
             if not response.success:
                 log.info(
                     "could not restore observation of %s on %s: %s",
-                    item.path,
+                    _named(target),
                     registration.endpoint,
                     response.error or response.code.name,
                 )
 
     async def close(self) -> None:
-        for rid, path in list(self._live):
-            await self._forget(rid, path)
+        for rid, target in list(self._live):
+            await self._forget(rid, target)
         await self.writes.close()
+
+
+def _named(target: Target) -> str:
+    return ",".join(str(p) for p in target) if isinstance(target, tuple) else str(target)

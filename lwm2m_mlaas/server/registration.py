@@ -282,6 +282,13 @@ class RegistrationService:
     def all(self) -> list[Registration]:
         return sorted(self._by_id.values(), key=lambda r: r.endpoint)
 
+    def by_address(self, address: str) -> Registration | None:
+        """The registration made from 'ip:port' (a scan: for rare callers, e.g. Send)."""
+        return next((r for r in self._by_id.values() if r.address == address), None)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
     async def expire(self) -> list[Registration]:
         """Drop every registration past its lifetime plus the grace period. One whose row is
         gone already was replaced by a Register on another node: it goes without an event."""

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -42,7 +42,7 @@ from ..oscore import OscoreContext, OscoreLookup
 from .accounts import ServerAccount, bootstrap_account, dm_account, install_account
 from .firmware import DELIVERY, FirmwareUpdate
 from .ml import ML_CAPABILITY, ML_INFERENCE, MlSlot
-from .objects import ObjectTree
+from .objects import SECURITY_OBJECTS, ObjectTree
 from .profile import BOARDS, BoardProfile
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ class Message(NamedTuple):
     block2: tuple[int, int] | None
 
 
+MUTE_SEND = 23
+"""Server object resource: the device must not Send while it is true (LwM2M 1.1)."""
 REGISTER_RETRIES = 3
 REGISTER_RETRY_DELAY = 1.0
 """After a bootstrap, a Register that fails on the network or gets no answer in time is tried
@@ -547,6 +549,26 @@ class SimulatedDevice:
             raise RuntimeError(f"update answered {answer.code}")
         self._objects_changed = self._lifetime_changed = False
 
+    async def send(self, paths: Iterable[str | Lwm2mPath], timeout: float = 10.0) -> None:
+        """Send (LwM2M 1.1 6.4.3): the values at `paths` to the server's /dp, in SenML CBOR.
+        RuntimeError when Send is muted (/1/x/23) or the server refuses it."""
+        if self.muted:
+            raise RuntimeError(f"{self.config.endpoint}: Send is muted (/1/x/23)")
+        codec = senml_codec(ContentFormat.SENML_CBOR)
+        nodes = self.tree.read_composite(
+            p if isinstance(p, Lwm2mPath) else Lwm2mPath.parse(p) for p in paths)
+        answer = await self._request(Code.POST, "/dp", (), codec.encode_nodes(nodes, self.model),
+                                     int(codec.content_format), timeout=timeout)  # fmt: skip
+        if answer.code != Code.CHANGED:
+            raise RuntimeError(f"{self.config.endpoint}: Send answered {answer.code}: "
+                               f"{answer.payload.decode(errors='replace')}")  # fmt: skip
+
+    @property
+    def muted(self) -> bool:
+        """Mute Send (/1/x/23) of the LwM2M server account."""
+        return any(resources.get(MUTE_SEND) is True
+                   for resources in self.tree.data.get(1, {}).values())  # fmt: skip
+
     def update_interval(self) -> float:
         if self.lifetime > 2 * UPDATE_EARLY:
             return self.lifetime - UPDATE_EARLY
@@ -698,11 +720,14 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
     async def add_observation(self, request: aiocoap.Message, serverobservation: Any) -> None:
         try:
             path = self.device.local_path(tuple(request.opt.uri_path))
+            paths: tuple[Lwm2mPath, ...] = (path,)
+            if request.code == Code.FETCH:  # Observe-Composite
+                paths = senml_codec(request.opt.content_format).decode_paths(request.payload)
         except Lwm2mError:
             return
-        observer = _Observer(self, request, path, serverobservation)
+        observer = _Observer(self, request, paths, serverobservation)
         self.device._listeners.append(observer.changed)
-        clock = path.startswith(CURRENT_TIME) or CURRENT_TIME.startswith(path)
+        clock = any(p.startswith(CURRENT_TIME) or CURRENT_TIME.startswith(p) for p in paths)
         if clock:
             self.device._clock_observers += 1
             self.device._observed.set()
@@ -733,7 +758,7 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
                 return self._bootstrap(request, path)
             if request.code in (Code.GET, Code.FETCH):
                 device.current_time()
-            if path.object_id in (0, 21):
+            if path.object_id in SECURITY_OBJECTS:
                 raise Lwm2mError("Security and OSCORE objects are for bootstrap servers only",
                                  code=ResponseCode.UNAUTHORIZED)  # fmt: skip
             return self._handle(request, path)
@@ -760,14 +785,19 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
             payload = codec_for(out).encode(node, path, model)
             return aiocoap.Message(code=Code.CONTENT, content_format=int(out), payload=payload)
         if request.code == Code.FETCH:
-            paths = senml_codec(fmt).decode_paths(request.payload)
-            nodes = {p: tree.read(p) for p in paths}
+            nodes = tree.read_composite(senml_codec(fmt).decode_paths(request.payload))
             answer = senml_codec(fmt if request.opt.accept is None else request.opt.accept)
             return aiocoap.Message(
                 code=Code.CONTENT,
                 content_format=int(answer.content_format),
                 payload=answer.encode_nodes(nodes, model),
             )
+        if request.code == Code.iPATCH and path.is_root:
+            if fmt not in (ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON):
+                raise Lwm2mError("Write-Composite takes SenML CBOR or JSON",
+                                 code=ResponseCode.UNSUPPORTED_CONTENT_FORMAT)  # fmt: skip
+            tree.write_composite(senml_codec(fmt).decode_nodes(request.payload, model))
+            return aiocoap.Message(code=Code.CHANGED)
         if request.code == Code.PUT and request.opt.uri_query and not request.payload:
             attributes = {}
             for item in request.opt.uri_query:
@@ -869,26 +899,30 @@ def _answer_blocks_directly(context: aiocoap.Context, resource: DeviceResource) 
 
 
 class _Observer:
-    """One server observation: notify on change, no more often than pmin, at least every pmax.
+    """One server observation (of one path, or an Observe-Composite's): notify on change, no
+    more often than pmin, at least every pmax (the smallest of the paths' attributes).
     Notifications are confirmable, as Zephyr sends them, so a server that forgot the
     observation answers with a reset and the observer goes away."""
 
-    def __init__(
-        self, resource: DeviceResource, request: aiocoap.Message, path: Lwm2mPath, observation: Any
-    ) -> None:
+    def __init__(self, resource: DeviceResource, request: aiocoap.Message,
+                 paths: tuple[Lwm2mPath, ...], observation: Any) -> None:  # fmt: skip
         self.resource = resource
         self.device = resource.device
         self.request = request
-        self.path = path
+        self.paths = paths
         self.observation = observation
         self.last = time.monotonic()
         self._pending: asyncio.TimerHandle | None = None
         self._task = asyncio.get_running_loop().create_task(self._pmax())
 
+    def attribute(self, name: str) -> float | None:
+        found = [a for p in self.paths if (a := self.device.tree.attribute(p, name))]
+        return min(found, default=None)
+
     def changed(self, path: Lwm2mPath) -> None:
-        if not (path.startswith(self.path) or self.path.startswith(path)):
+        if not any(path.startswith(p) or p.startswith(path) for p in self.paths):
             return
-        pmin = self.device.tree.attribute(self.path, "pmin") or 0.0
+        pmin = self.attribute("pmin") or 0.0
         wait = self.last + pmin - time.monotonic()
         if wait <= 0:
             self._notify()
@@ -904,7 +938,7 @@ class _Observer:
 
     async def _pmax(self) -> None:
         while True:
-            pmax = self.device.tree.attribute(self.path, "pmax")
+            pmax = self.attribute("pmax")
             if not pmax:  # nothing to do until attributes are written
                 await self.device.attributes_written.wait()
                 continue

@@ -3,7 +3,7 @@ core nodes, with execute handlers and change listeners (for observations)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..core.errors import Lwm2mError, ResponseCode
@@ -24,6 +24,8 @@ from ..core.paths import Lwm2mPath
 Executor = Callable[[str], None]
 ACCOUNT_OBJECTS = (0, 1, 21)
 """Security, Server and OSCORE: what a bootstrap configures."""
+SECURITY_OBJECTS = (0, 21)
+"""Security and OSCORE: for bootstrap servers only."""
 Writer = Callable[[Lwm2mPath, Value | Mapping[int, Value]], None]
 
 
@@ -122,6 +124,43 @@ class ObjectTree:
         if not isinstance(value, dict) or ids[3] not in value:
             raise not_found(path)
         return ResourceInstance(ids[3], model.type, value[ids[3]])
+
+    def read_composite(self, paths: Iterable[Lwm2mPath]) -> dict[Lwm2mPath, Node]:
+        """Read-Composite: the nodes of the paths that can be read; the root stands for every
+        object but Security and OSCORE. A path absent or not readable is left out
+        (LwM2M 1.1 6.3.7: partial presence)."""
+        out: dict[Lwm2mPath, Node] = {}
+        for path in paths:
+            targets = [Lwm2mPath.of(o) for o in sorted(self.data) if o not in SECURITY_OBJECTS] \
+                if path.is_root else [path]  # fmt: skip
+            for target in targets:
+                if target.object_id in SECURITY_OBJECTS:
+                    raise Lwm2mError("Security and OSCORE objects are for bootstrap servers only",
+                                     code=ResponseCode.UNAUTHORIZED)  # fmt: skip
+                try:
+                    out[target] = self.read(target)
+                except Lwm2mError as exc:
+                    if exc.code not in (ResponseCode.NOT_FOUND, ResponseCode.METHOD_NOT_ALLOWED):
+                        raise
+        return out
+
+    def write_composite(self, nodes: Mapping[Lwm2mPath, Node]) -> None:
+        """Write-Composite: resources (replaced) and resource instances (added or replaced);
+        every target is checked before any is written."""
+        for path in nodes:
+            if not (path.is_resource or path.is_resource_instance):
+                raise Lwm2mError(f"composite write targets resources, not {path}",
+                                 code=ResponseCode.BAD_REQUEST)  # fmt: skip
+            o, i, r = path.ids[:3]
+            if o in SECURITY_OBJECTS:
+                raise Lwm2mError("Security and OSCORE objects are for bootstrap servers only",
+                                 code=ResponseCode.UNAUTHORIZED)  # fmt: skip
+            if o not in self.data or i not in self.data[o]:
+                raise not_found(path)
+            if not self._resource_model(Lwm2mPath.of(o, i, r)).writable:
+                raise not_allowed(path, "write")
+        for path, node in nodes.items():
+            self.write(path, node, replace=True)
 
     def leaf_paths(self, path: Lwm2mPath) -> Iterator[Lwm2mPath]:
         for o, instances in sorted(self.data.items()):

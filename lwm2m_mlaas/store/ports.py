@@ -49,7 +49,8 @@ class RegistrationStore(Protocol):
 
 class ObservationStore(Protocol):
     async def add(self, registration_id: str, path: Lwm2mPath, content_format: int | None,
-                  token: str) -> StoredObservation: ...  # fmt: skip
+                  token: str,
+                  paths: tuple[Lwm2mPath, ...] = ()) -> StoredObservation: ...  # fmt: skip
     async def all(self, registration_id: str | None = None) -> list[StoredObservation]: ...
     async def remove(self, observation_id: int) -> None: ...
 

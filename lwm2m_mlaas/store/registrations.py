@@ -130,7 +130,8 @@ class SqlRegistrations:
         observed = await self.session.scalars(
             select(ObservationRow).where(ObservationRow.registration_id.in_(old)))
         moved = [{"registration_id": new_ids[old[o.registration_id]], "path": o.path,
-                  "content_format": o.content_format, "token": o.token, "created": o.created}
+                  "content_format": o.content_format, "token": o.token, "created": o.created,
+                  "paths": o.paths}
                  for o in observed if old[o.registration_id] in new_ids]  # fmt: skip
         await self.session.execute(delete(_REGISTRATIONS).where(_REGISTRATIONS.c.id.in_(old)))
         return set(old.values()), moved
@@ -202,23 +203,28 @@ class SqlObservations:
         self.session = session
 
     async def add(
-        self, registration_id: str, path: Lwm2mPath, content_format: int | None, token: str
-    ) -> StoredObservation:
+        self, registration_id: str, path: Lwm2mPath, content_format: int | None, token: str,
+        paths: tuple[Lwm2mPath, ...] = (),
+    ) -> StoredObservation:  # fmt: skip
+        """Store an observation, replacing one of the same target."""
+        joined = _joined(paths)
         await self.session.execute(
             delete(ObservationRow).where(
-                ObservationRow.registration_id == registration_id, ObservationRow.path == str(path)
+                ObservationRow.registration_id == registration_id, ObservationRow.path == str(path),
+                ObservationRow.paths == joined,
             )
-        )
+        )  # fmt: skip
         row = ObservationRow(
             registration_id=registration_id,
             path=str(path),
             content_format=content_format,
             token=token,
             created=time.time(),
+            paths=joined,
         )
         self.session.add(row)
         await self.session.flush()
-        return StoredObservation(row.id, registration_id, path, content_format, token)
+        return StoredObservation(row.id, registration_id, path, content_format, token, paths)
 
     async def all(self, registration_id: str | None = None) -> list[StoredObservation]:
         query = select(ObservationRow).order_by(ObservationRow.id)
@@ -226,7 +232,8 @@ class SqlObservations:
             query = query.where(ObservationRow.registration_id == registration_id)
         return [
             StoredObservation(
-                r.id, r.registration_id, Lwm2mPath.parse(r.path), r.content_format, r.token
+                r.id, r.registration_id, Lwm2mPath.parse(r.path), r.content_format, r.token,
+                tuple(Lwm2mPath.parse(p) for p in r.paths.split(",") if p),
             )
             for r in await self.session.scalars(query)
         ]
@@ -235,6 +242,10 @@ class SqlObservations:
         await self.session.execute(
             delete(ObservationRow).where(ObservationRow.id == observation_id)
         )
+
+
+def _joined(paths: tuple[Lwm2mPath, ...]) -> str:
+    return ",".join(str(p) for p in paths)
 
 
 def _queued(row: QueuedRequestRow) -> QueuedRequest:

@@ -64,6 +64,8 @@ class ObservationRow(Base):
     path: Mapped[str] = mapped_column(String(32))
     content_format: Mapped[int | None] = mapped_column(Integer, nullable=True)
     token: Mapped[str] = mapped_column(String(16), default="")
+    paths: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
+    """An Observe-Composite's paths, comma-separated ('' for an Observe)."""
     created: Mapped[float] = mapped_column(Float)
 
 

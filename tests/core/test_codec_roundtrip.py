@@ -65,6 +65,7 @@ def test_registry_holds_every_format() -> None:
     expected = {
         ContentFormat.TEXT,
         ContentFormat.OPAQUE,
+        ContentFormat.CBOR,
         ContentFormat.TLV,
         ContentFormat.OLD_TLV,
         ContentFormat.SENML_JSON,
@@ -75,8 +76,8 @@ def test_registry_holds_every_format() -> None:
     assert set(CODECS) == expected
     for content_format, codec in CODECS.items():
         assert codec.content_format == content_format
-    with pytest.raises(UnsupportedContentFormat, match="content format 60 is not supported"):
-        codec_for(ContentFormat.CBOR)
+    with pytest.raises(UnsupportedContentFormat, match="content format 11544 is not supported"):
+        codec_for(11544)
     with pytest.raises(UnsupportedContentFormat):
         codec_for(9999)
 

@@ -53,7 +53,7 @@ FIRST_RELEASE_ROWS: dict[str, dict[str, Any]] = {
                  "seconds": 12.5, "created": 991.0},
 }  # fmt: skip
 ADDED: dict[str, dict[str, Any]] = {"registrations": {"node": ""}, "deliveries": {"node": None},
-                                    "nodes": {"api_token": ""}}
+                                    "nodes": {"api_token": ""}, "observations": {"paths": ""}}
 
 
 async def on(url: str, work: Callable[[Connection], Any]) -> Any:

@@ -46,6 +46,7 @@ def decode(
 
 
 def _register() -> None:
+    from .cbor import CBOR
     from .lwm2m_json import JSON, OLD_JSON
     from .opaque import OPAQUE
     from .senml_cbor import SENML_CBOR
@@ -53,7 +54,7 @@ def _register() -> None:
     from .text import TEXT
     from .tlv import OLD_TLV, TLV
 
-    for codec in (TEXT, OPAQUE, TLV, OLD_TLV, SENML_JSON, SENML_CBOR, JSON, OLD_JSON):
+    for codec in (TEXT, OPAQUE, CBOR, TLV, OLD_TLV, SENML_JSON, SENML_CBOR, JSON, OLD_JSON):
         CODECS[codec.content_format] = codec
 
 

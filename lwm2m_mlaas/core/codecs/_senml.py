@@ -205,8 +205,9 @@ def to_leaves(entries: Iterable[Entry], model: ObjectRegistry) -> list[Leaf]:
 def group_nodes(
     found: Sequence[Leaf], model: ObjectRegistry, paths: Iterable[Lwm2mPath] | None
 ) -> dict[Lwm2mPath, Node]:
-    """Nodes keyed by path: one per requested path that has values, or without `paths` one per
-    record (a SingleResource or ResourceInstance at the record's own path)."""
+    """Nodes keyed by path: one per requested path that has values (the root: one object node
+    per object), or without `paths` one per record (a SingleResource or ResourceInstance at the
+    record's own path)."""
     if paths is None:
         return {leaf.path: build_node(leaf.path, [leaf], model) for leaf in found}
     requested = list(paths)
@@ -215,6 +216,11 @@ def group_nodes(
             raise CodecError(f"value at {leaf.path} is not under any requested path")
     out: dict[Lwm2mPath, Node] = {}
     for path in requested:
+        if path.is_root:
+            for o in sorted({leaf.path.ids[0] for leaf in found}):
+                out[Lwm2mPath.of(o)] = build_node(Lwm2mPath.of(o), [
+                    leaf for leaf in found if leaf.path.ids[0] == o], model)  # fmt: skip
+            continue
         under = [leaf for leaf in found if leaf.path.startswith(path)]
         if under:
             out[path] = build_node(path, under, model)

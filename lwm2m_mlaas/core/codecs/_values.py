@@ -211,3 +211,19 @@ def build_node(
             return MultiResource(ids[2], model_type(model, path) or ResourceType.OPAQUE, {})
         raise CodecError(f"no value for {path}")
     return resource(ids[0], ids[2], content)
+
+
+def single_value_path(path: Lwm2mPath, model: ObjectRegistry, carrier: str) -> None:
+    """CodecError unless `path` is a single resource or resource instance, whose value alone a
+    `carrier` payload (text/plain, CBOR) holds."""
+    if len(path.ids) < 3:
+        raise CodecError(f"{carrier} carries one value, {path} is not a resource path")
+    if path.is_resource and model_multiple(model, path):
+        raise CodecError(f"{carrier} cannot carry the multiple resource {path}")
+
+
+def value_node(path: Lwm2mPath, type_: ResourceType, value: Value) -> Node:
+    """The node of one decoded value at a resource or resource instance path."""
+    if path.is_resource:
+        return SingleResource(path.ids[-1], type_, value)
+    return ResourceInstance(path.ids[-1], type_, value)

@@ -19,12 +19,13 @@ from ..paths import Lwm2mPath
 from ._values import (
     check_int,
     check_value,
-    model_multiple,
     model_type,
     node_path,
     parse_objlnk,
     seconds_to_time,
+    single_value_path,
     time_to_seconds,
+    value_node,
 )
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -90,20 +91,13 @@ class TextCodec:
         return format_value(node.value, node.type, path).encode("utf-8")
 
     def decode(self, data: bytes, path: Lwm2mPath, model: ObjectRegistry) -> Node:
-        if len(path.ids) < 3:
-            raise CodecError(f"text/plain carries one value, {path} is not a resource path")
-        if path.is_resource and model_multiple(model, path):
-            raise CodecError(f"text/plain cannot carry the multiple resource {path}")
+        single_value_path(path, model, "text/plain")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CodecError(f"{path}: text/plain payload is not UTF-8 ({exc.reason})") from None
         type_ = model_type(model, path) or ResourceType.STRING
-        value = parse_value(text, type_, path)
-        node_id = path.ids[-1]
-        if path.is_resource:
-            return SingleResource(node_id, type_, value)
-        return ResourceInstance(node_id, type_, value)
+        return value_node(path, type_, parse_value(text, type_, path))
 
 
 TEXT = TextCodec()

@@ -1,0 +1,116 @@
+"""The Send operation (LwM2M 1.1 6.4.3, the Information Reporting interface): a registered
+device POSTs values to /dp in SenML CBOR or JSON, unasked. Each Send becomes a SEND event, and
+the last value of each path a device sent is kept (`SentValues`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiocoap
+import aiocoap.resource as coap_resource
+from aiocoap.numbers.codes import Code
+
+from ..core.codecs import senml_codec
+from ..core.content_format import ContentFormat
+from ..core.errors import Lwm2mError, ResponseCode
+from ..core.model import ObjectRegistry
+from ..core.nodes import Node
+from ..core.paths import Lwm2mPath
+from ..core.registration import Registration
+from .events import Event, EventBus, EventKind
+from .registration import RegistrationService
+from .resources import error_message, peer_address, publish_after_reply
+from .security import Credentials, check_binding, claimed_endpoint
+
+SEND_FORMATS = (ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON)
+MAX_SEND_PAYLOAD = 64 << 10
+"""Largest Send payload (bytes) taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    node: Node
+    at: float
+    """When it arrived (seconds since the epoch)."""
+
+
+class SentValues:
+    """The last value of each path each device sent, in memory (a device sends them again)."""
+
+    def __init__(self) -> None:
+        self._by_endpoint: dict[str, dict[Lwm2mPath, Sent]] = {}
+
+    def keep(self, endpoint: str, nodes: Mapping[Lwm2mPath, Node], at: float) -> None:
+        kept = self._by_endpoint.setdefault(endpoint, {})
+        kept.update((path, Sent(node, at)) for path, node in nodes.items())
+
+    def of(self, endpoint: str) -> dict[Lwm2mPath, Sent]:
+        return dict(sorted(self._by_endpoint.get(endpoint, {}).items()))
+
+    def forget(self, endpoint: str) -> None:
+        self._by_endpoint.pop(endpoint, None)
+
+
+class SendResource(coap_resource.Resource):
+    """/dp: a Send from a registered device, answered 2.04 (4.04 from a peer not registered)."""
+
+    def __init__(self, registrations: RegistrationService, events: EventBus,
+                 credentials: Credentials, model: ObjectRegistry,
+                 sent: SentValues) -> None:  # fmt: skip
+        super().__init__()
+        self.registrations = registrations
+        self.events = events
+        self.credentials = credentials
+        self.model = model
+        self.sent = sent
+        self._by_address: dict[str, str] = {}
+        """A NoSec peer's 'ip:port' -> its endpoint, checked against the registration on use."""
+
+    def get_link_description(self) -> dict[str, str]:
+        return {}
+
+    async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
+        try:
+            registration = self._sender(request)
+            fmt = request.opt.content_format
+            if fmt not in SEND_FORMATS:
+                raise Lwm2mError(f"a Send is SenML CBOR (112) or SenML JSON (110), not {fmt}",
+                                 code=ResponseCode.UNSUPPORTED_CONTENT_FORMAT)  # fmt: skip
+            if len(request.payload) > MAX_SEND_PAYLOAD:
+                raise Lwm2mError(f"a Send payload over {MAX_SEND_PAYLOAD} bytes",
+                                 code=ResponseCode.REQUEST_ENTITY_TOO_LARGE)  # fmt: skip
+            nodes = senml_codec(fmt).decode_nodes(request.payload, self.model)
+            if not nodes:
+                raise Lwm2mError("a Send carries one or more values",
+                                 code=ResponseCode.BAD_REQUEST)  # fmt: skip
+            self.sent.keep(registration.endpoint, nodes, time.time())
+            publish_after_reply(self.events, [Event(EventKind.SEND, registration,
+                                                    {"nodes": nodes})])  # fmt: skip
+            return aiocoap.Message(code=Code.CHANGED)
+        except Exception as exc:
+            return error_message(exc)
+
+    def _sender(self, request: aiocoap.Message) -> Registration:
+        """The registration the request comes from: by its DTLS or OSCORE identity, else by
+        its address (LwM2M: a device sends from its registration's address)."""
+        endpoint = claimed_endpoint(request.remote)
+        if endpoint is None:
+            host, port = peer_address(request.remote)
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            if len(self._by_address) > 2 * len(self.registrations) + 1024:
+                self._by_address.clear()  # (addresses devices left)
+            endpoint = self._by_address.get(address)
+            registration = None if endpoint is None else self.registrations.by_endpoint(endpoint)
+            if registration is None or registration.address != address:
+                registration = self.registrations.by_address(address)
+                if registration is not None:
+                    self._by_address[address] = registration.endpoint
+        else:
+            registration = self.registrations.by_endpoint(endpoint)
+        if registration is None:
+            raise Lwm2mError("Send from a device that is not registered here",
+                             code=ResponseCode.NOT_FOUND)  # fmt: skip
+        check_binding(registration.endpoint, request.remote, self.credentials)
+        return registration
