@@ -15,6 +15,13 @@ def default_data_dir() -> Path:
     return Path(base) / "lwm2m-mlaas"
 
 
+MAX_PACKAGE_URI = 127
+"""Longest Package URI (/5/0/1) the server writes: Zephyr's client keeps 128 bytes with the
+terminator and reads past a longer one."""
+PACKAGE_NAME = 68
+"""Characters of a package's name in its URI: <64 hex digits>.pkg."""
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     coap_host: str = "::"
@@ -110,6 +117,22 @@ class ServerConfig:
         if "://" in self.db:
             return self.db
         return f"sqlite+aiosqlite:///{Path(self.db).expanduser().resolve()}"
+
+    def __post_init__(self) -> None:
+        longest = self.longest_package_uri()
+        if longest > MAX_PACKAGE_URI:
+            raise ValueError(f"with advertised host {self.package_host!r} and CoAPs host "
+                             f"{self.coaps_host!r} a package URI takes up to {longest} bytes, "
+                             f"over the {MAX_PACKAGE_URI} of /5/0/1 (Zephyr's client reads past "
+                             "them): use a shorter host name or address")  # fmt: skip
+
+    def longest_package_uri(self) -> int:
+        """Bytes of the longest /5/0/1 URI this configuration can produce (any port)."""
+        def host(name: str) -> str:
+            return f"[{name}]" if ":" in name else name
+
+        return max(len(f"coap://{host(self.package_host)}:65535/fw/"),
+                   len(f"coaps://{host(self.coaps_host)}:65535/fw/")) + PACKAGE_NAME  # fmt: skip
 
     @classmethod
     def load(cls, toml_file: Path | None = None, **overrides: Any) -> ServerConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lwm2m_mlaas.config import ServerConfig, default_data_dir
+from lwm2m_mlaas.config import MAX_PACKAGE_URI, ServerConfig, default_data_dir
 
 
 @pytest.fixture(autouse=True)
@@ -119,3 +119,17 @@ def test_database_url_from_a_plain_path(tmp_path: Path, monkeypatch: pytest.Monk
 def test_database_url_given_as_url(url: str) -> None:
     assert ServerConfig(db=url).database_url == url
     assert ServerConfig.load(None, db=url).database_url == url
+
+
+def test_package_uris_stay_within_the_127_bytes_of_5_0_1() -> None:
+    """Zephyr's client reads a Package URI into 128 bytes with its terminator: a host that
+    could make a longer one is refused with the reason, a full IPv6 address is not."""
+    longest_ipv6 = "2001:db8:1234:5678:9abc:def0:1234:5678"
+    config = ServerConfig(advertised_host=longest_ipv6, coaps_host=longest_ipv6)
+    assert config.longest_package_uri() <= MAX_PACKAGE_URI
+    uri = f"coaps://[{longest_ipv6}]:65535/fw/{'a' * 64}.pkg"
+    assert len(uri) == config.longest_package_uri()
+    with pytest.raises(ValueError, match="over the 127 of /5/0/1"):
+        ServerConfig(advertised_host="lwm2m-device-management.eu-central.example.com")
+    with pytest.raises(ValueError, match="package URI takes up to 134 bytes"):
+        ServerConfig.load(advertised_host="x" * 49)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import MAX_PACKAGE_URI
 from ..core.artifact import StoredArtifact
 from ..core.content_format import ContentFormat
 from ..core.delivery import Delivery, DeliveryChange, DeliveryMode, DeliveryState
@@ -519,9 +520,12 @@ class DeliveryService:
         registration = self.server.registrations.by_endpoint(delivery.endpoint)
         dtls = self.server.credentials.of(delivery.endpoint) is not None
         if registration is not None and registration.secure and dtls and self.server.dtls_port:
-            return (f"coaps://{self.config.coaps_host}:{self.server.dtls_port}"
-                    f"/fw/{package.id}.pkg")  # fmt: skip
-        return f"coap://{self.config.package_host}:{self.server.port}/fw/{package.id}.pkg"
+            host, port, scheme = self.config.coaps_host, self.server.dtls_port, "coaps"
+        else:
+            host, port, scheme = self.config.package_host, self.server.port, "coap"
+        uri = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/fw/{package.id}.pkg"
+        assert len(uri) <= MAX_PACKAGE_URI, uri  # (ServerConfig refuses hosts that make more)
+        return uri
 
     async def _transfer(self, delivery: Delivery, package: SignedPackage) -> None:
         if delivery.mode is DeliveryMode.PULL:

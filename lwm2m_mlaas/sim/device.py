@@ -64,6 +64,8 @@ class Message(NamedTuple):
 
 MUTE_SEND = 23
 """Server object resource: the device must not Send while it is true (LwM2M 1.1)."""
+STEP_DELAY = 0.1
+"""Seconds a device waits after answering an Execute before it acts on it."""
 REGISTER_RETRIES = 3
 REGISTER_RETRY_DELAY = 1.0
 """After a bootstrap, a Register that fails on the network or gets no answer in time is tried
@@ -100,6 +102,9 @@ class DeviceConfig:
     """Firmware delivery methods the device accepts (/5/0/9): 'pull', 'push' or 'both'."""
     inference_interval: float = 1.0
     """Seconds between inferences of the installed model; 0 disables inference."""
+    send_interval: float = 0.0
+    """Seconds between Sends of the ML Inference results (/32101/0) to the server, unless
+    Send is muted (/1/x/23); 0 sends none."""
     corrupt_fraction: float = 0.0
     """Fault injection: the share of received packages that get a payload byte flipped."""
     seed: int = 0
@@ -165,6 +170,8 @@ class SimulatedDevice:
         self._lifetime_changed = False
         self._awake_until = 0.0
         self._update_now = asyncio.Event()
+        self._next_step: str | None = None
+        """'bootstrap' or 'disable', asked by the server through an Execute."""
         self._observed = asyncio.Event()
         """Set while the server observes /3/0/13 (or a path above it)."""
         self._clock_observers = 0
@@ -200,6 +207,7 @@ class SimulatedDevice:
             "/1/0/5": 86400,
             "/1/0/6": False,
             "/1/0/7": self.binding,
+            "/1/0/23": False,
         }
         initial |= {
             "/3/0/0": board.manufacturer,
@@ -244,7 +252,10 @@ class SimulatedDevice:
         for path, value in initial.items():
             tree.set(path, value)
         tree.on_execute("/1/0/8", lambda _args: self._update_now.set())
-        tree.executors[(1, 1, 8)] = tree.executors[(1, 0, 8)]
+        tree.on_execute("/1/0/9", lambda _args: self._request_step("bootstrap"))
+        tree.on_execute("/1/0/4", lambda _args: self._request_step("disable"))
+        for rid in (4, 8, 9):
+            tree.executors[(1, 1, rid)] = tree.executors[(1, 0, rid)]
         tree.on_execute("/3/0/4", lambda _args: log.info("%s: reboot requested", c.endpoint))
         tree.on_execute("/3/0/5", lambda _args: log.info("%s: factory reset", c.endpoint))
         tree.on_write(1, 1, self._lifetime_written)
@@ -590,10 +601,47 @@ class SimulatedDevice:
 
     async def _run(self) -> None:
         clock = asyncio.create_task(self._clock())
+        sending = asyncio.create_task(self._send_results()) if self.config.send_interval else None
         try:
             await self._keep_registered()
         finally:
             clock.cancel()
+            if sending is not None:
+                sending.cancel()
+
+    async def _send_results(self) -> None:
+        """Send the inference results every `send_interval` s while registered and unmuted."""
+        while True:
+            await asyncio.sleep(self.config.send_interval)
+            if self.location is None or self.bootstrapping or self.muted:
+                continue
+            try:
+                await self.send([f"/{ML_INFERENCE}/0"], timeout=self.config.server_timeout)
+            except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
+                log.info("%s: send failed (%s)", self.config.endpoint, exc)
+
+    def _request_step(self, step: str) -> None:
+        """Server-initiated bootstrap (/1/x/9) or Disable (/1/x/4), taken by the update loop
+        once the 2.04 has gone out."""
+        if step == "bootstrap" and bootstrap_account(self.tree) is None:
+            raise Lwm2mError("no bootstrap server account", code=ResponseCode.METHOD_NOT_ALLOWED)
+        self._next_step = step
+        self._update_now.set()
+
+    async def _take_step(self, step: str, timeout: float) -> None:
+        await asyncio.sleep(STEP_DELAY)  # (the answer to the Execute goes out first)
+        if step == "bootstrap":
+            log.info("%s: server-initiated bootstrap", self.config.endpoint)
+            await self.bootstrap(timeout)
+            await self._register_retrying(timeout)
+            return
+        disabled = self.tree.data.get(1, {}).get(0, {}).get(5, 86400)
+        log.info("%s: disabled for %s s", self.config.endpoint, disabled)
+        if self.location is not None:
+            await self._request(Code.DELETE, self.location, timeout=timeout)
+            self.location = None
+        await asyncio.sleep(float(disabled))  # type: ignore[arg-type]
+        await self.register(timeout)
 
     async def _keep_registered(self) -> None:
         while True:
@@ -601,6 +649,11 @@ class SimulatedDevice:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._update_now.wait(), self.update_interval())
             if self.bootstrapping:
+                continue
+            if self._next_step is not None:
+                step, self._next_step = self._next_step, None
+                with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
+                    await self._take_step(step, self.config.server_timeout)
                 continue
             if self._objects_changed:
                 self._update_now.set()

@@ -262,6 +262,17 @@ class ObjectTree:
         return instance_id
 
     def delete(self, path: Lwm2mPath) -> None:
+        """Delete an object instance, or (LwM2M 1.1) one instance of a writable multiple
+        resource."""
+        if path.is_resource_instance:
+            o, i, r, ri = path.ids
+            values = self.data.get(o, {}).get(i, {}).get(r)
+            if not isinstance(values, dict) or ri not in values:
+                raise not_found(path)
+            if not self._resource_model(path.parent).writable:
+                raise not_allowed(path, "delete")
+            self.set(path.parent, {k: v for k, v in values.items() if k != ri})
+            return
         if not path.is_object_instance:
             raise not_allowed(path, "delete")
         o, i = path.ids

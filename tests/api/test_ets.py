@@ -19,8 +19,11 @@ from aiocoap.numbers.codes import Code
 from lwm2m_mlaas.app import MlaasService
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.content_format import ContentFormat
+from lwm2m_mlaas.core.nodes import ObjectInstance, ResourceType, SingleResource
+from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
 from tests.helpers import wait_for
+from tests.helpers.bootstrap import placing_config
 from tests.helpers.net import coap_client
 
 ENDPOINT = "client_1a"
@@ -61,6 +64,16 @@ async def call(rest: aiohttp.ClientSession, method: str, path: str, body: Any = 
         text = await response.text()
         assert 200 <= response.status < 300, f"{response.status}: {text}"
         return await response.json() if text else None
+
+
+async def create_portfolio(rest: aiohttp.ClientSession, identities: dict[int, str],
+                           instance: int = 0) -> None:  # fmt: skip
+    """Create /16/<instance> with its Identity resource, as Zephyr's suite does (C13)."""
+    body = {"kind": "instance", "id": instance, "resources": [
+        {"id": 0, "kind": "multiResource", "type": "string",
+         "values": {str(k): v for k, v in identities.items()}}]}
+    created = await call(rest, "POST", f"/clients/{ENDPOINT}/16", body)
+    assert created["status"] == "CREATED(201)", created
 
 
 def values(node: dict[str, Any]) -> dict[int, Any]:
@@ -153,13 +166,16 @@ async def test_int_229_read_composite(rest: aiohttp.ClientSession, endpoint: Sim
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_int_230_write_composite(rest: aiohttp.ClientSession, endpoint: SimulatedDevice,
                                        fmt: str) -> None:  # fmt: skip
+    await create_portfolio(rest, {0: "a", 1: "b", 2: "c", 3: "d"})
     body = {"/1/0/2": {"id": 2, "kind": "singleResource", "value": 60, "type": "integer"},
-            "/1/0/6": {"id": 6, "kind": "singleResource", "value": True, "type": "boolean"}}
-    # (Zephyr's case also writes the instances of /16/0/0: the Portfolio object is not here yet)
+            "/1/0/6": {"id": 6, "kind": "singleResource", "value": True, "type": "boolean"},
+            "/16/0/0": {"id": 0, "kind": "multiResource", "type": "string",
+                        "values": {"0": "aa", "1": "bb", "2": "cc", "3": "dd"}}}
     answer = await call(rest, "PUT", f"/clients/{ENDPOINT}/composite", body,
                         pathformat=fmt, nodeformat=fmt)  # fmt: skip
     assert answer["status"] == "CHANGED(204)"
     assert endpoint.tree.get("/1/0/2") == 60 and endpoint.tree.get("/1/0/6") is True
+    assert endpoint.tree.get("/16/0/0") == {0: "aa", 1: "bb", 2: "cc", 3: "dd"}
     back = await call(rest, "GET", f"/clients/{ENDPOINT}/1/0", format=fmt)
     assert int(values(back["content"])[2]) == 60 and values(back["content"])[6] is True
 
@@ -311,22 +327,256 @@ async def test_int_304_305_observe_composite_and_cancel(
 async def test_int_308_309_observe_composite_sees_instances_come_and_go(
     rest: aiohttp.ClientSession, endpoint: SimulatedDevice
 ) -> None:
-    """Observe-Composite of /3/0/11 and an instance that does not exist yet (/32101/1): the
-    answer leaves it out; pmax brings notifications, first without it and then, created, with
-    it."""
-    await call(rest, "PUT", f"/clients/{ENDPOINT}/3/0/11/attributes", None, pmax="1")
+    """Observe-Composite of /16/0 and /16/1, which does not exist yet: the answer leaves it
+    out; Create brings it into the next notification (pmax), Delete takes it out again."""
+    await create_portfolio(rest, {0: "a"})
+    await call(rest, "PUT", f"/clients/{ENDPOINT}/16/0/attributes", None, pmax="1")
     answer = await call(rest, "POST", f"/clients/{ENDPOINT}/composite/observe",
-                        paths="/3/0/11,/32101/1")  # fmt: skip
-    assert set(answer["content"]) == {"/3/0/11"}
+                        paths="/16/0,/16/1")  # fmt: skip
+    assert set(answer["content"]) == {"/16/0"}
     async with rest.get(f"/api/event?{ENDPOINT}",
                         headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
-        assert set((await next_event(response, "NOTIFICATION"))["val"]) == {"/3/0/11"}
-        endpoint.tree.data[32101][1] = dict(endpoint.tree.data[32101][0])
-        while set((await next_event(response, "NOTIFICATION"))["val"]) != {"/3/0/11",
-                                                                          "/32101/1"}:
+        assert set((await next_event(response, "NOTIFICATION"))["val"]) == {"/16/0"}
+        await create_portfolio(rest, {0: "b"}, instance=1)
+        while set((await next_event(response, "NOTIFICATION"))["val"]) != {"/16/0", "/16/1"}:
             pass
-        del endpoint.tree.data[32101][1]
-        while set((await next_event(response, "NOTIFICATION"))["val"]) != {"/3/0/11"}:
+        deleted = await call(rest, "DELETE", f"/clients/{ENDPOINT}/16/1")
+        assert deleted["status"] == "DELETED(202)"
+        while set((await next_event(response, "NOTIFICATION"))["val"]) != {"/16/0"}:
             pass
-    await call(rest, "DELETE", f"/clients/{ENDPOINT}/composite/observe",
-               paths="/3/0/11,/32101/1")  # fmt: skip
+    await call(rest, "DELETE", f"/clients/{ENDPOINT}/composite/observe", paths="/16/0,/16/1")
+
+
+async def test_int_228_create_and_write_a_resource_instance_then_delete_it(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    await create_portfolio(rest, {0: "a", 1: "b"})
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/16/0/0/0",
+                         {"id": 0, "kind": "resourceInstance", "value": "test",
+                          "type": "string"})  # fmt: skip
+    assert written["status"] == "CHANGED(204)"
+    read = await call(rest, "GET", f"/clients/{ENDPOINT}/16/0/0/0")
+    assert read["content"]["value"] == "test"
+    deleted = await call(rest, "DELETE", f"/clients/{ENDPOINT}/16/0/0/1")
+    assert deleted["status"] == "DELETED(202)"
+    assert endpoint.tree.get("/16/0/0") == {0: "test"}
+    gone = await call(rest, "DELETE", f"/clients/{ENDPOINT}/16/0/0/1")
+    assert gone["status"] == "NOT_FOUND(404)"
+    read_only = await call(rest, "DELETE", f"/clients/{ENDPOINT}/3/0/11/0")
+    assert read_only["status"] == "METHOD_NOT_ALLOWED(405)"
+
+
+async def test_int_307_muting_send(rest: aiohttp.ClientSession, endpoint: SimulatedDevice) -> None:
+    """Mute Send (/1/0/23) written true: the device sends nothing; false: it sends again."""
+    def mute(value: bool) -> dict[str, Any]:
+        return {"id": 23, "kind": "singleResource", "value": value, "type": "boolean"}
+
+    muted = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0/23", mute(True))
+    assert muted["status"] == "CHANGED(204)"
+    with pytest.raises(RuntimeError, match="muted"):
+        await endpoint.send(["/1/0/1"])
+    assert await call(rest, "GET", f"/clients/{ENDPOINT}/sent") == {}
+    await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0/23", mute(False))
+    await endpoint.send(["/1/0/1"])
+    assert set(await call(rest, "GET", f"/clients/{ENDPOINT}/sent")) == {"/1/0/1"}
+
+
+async def test_a_device_sends_its_inference_results_on_a_timer(leshan: MlaasService) -> None:
+    server = leshan.server
+    config = DeviceConfig("client_4d", server=f"coap://127.0.0.1:{server.port}",
+                          send_interval=0.2)  # fmt: skip
+    async with SimulatedDevice(config, server.model):
+        await wait_for(lambda: len(server.sent.of("client_4d")) >= 7, 10)
+    assert all(str(p).startswith("/32101/0/") for p in server.sent.of("client_4d"))
+
+
+# ---- registration interface (int-1xx) -------------------------------------------------------
+
+
+async def test_int_101_initial_registration(rest: aiohttp.ClientSession,
+                                            endpoint: SimulatedDevice) -> None:  # fmt: skip
+    registration = await call(rest, "GET", f"/clients/{ENDPOINT}")
+    assert registration["endpoint"] == ENDPOINT and registration["lifetime"] == endpoint.lifetime
+    assert registration["secure"] is False and registration["lwM2mVersion"] == "1.1"
+
+
+async def test_int_102_registration_update_after_a_lifetime_write(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """The device updates with the new lifetime; lastUpdate moves (epoch ms)."""
+    before = await call(rest, "GET", f"/clients/{ENDPOINT}")
+    lifetime = before["lifetime"] + 10
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0/1",
+                         {"id": 1, "kind": "singleResource", "value": lifetime,
+                          "type": "integer"})  # fmt: skip
+    assert written["status"] == "CHANGED(204)"
+
+    async def updated() -> bool:
+        after = await call(rest, "GET", f"/clients/{ENDPOINT}")
+        return bool(after["lifetime"] == lifetime and after["lastUpdate"] > before["lastUpdate"])
+
+    await wait_for(updated, 10)
+
+
+async def test_int_104_registration_update_trigger(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    before = await call(rest, "GET", f"/clients/{ENDPOINT}")
+    executed = await call(rest, "POST", f"/clients/{ENDPOINT}/1/0/8")
+    assert executed["status"] == "CHANGED(204)"
+
+    async def updated() -> bool:
+        return bool((await call(rest, "GET", f"/clients/{ENDPOINT}"))["lastUpdate"]
+                    > before["lastUpdate"])  # fmt: skip
+
+    await wait_for(updated, 10)
+
+
+async def test_int_108_queue_mode(leshan: MlaasService, rest: aiohttp.ClientSession) -> None:
+    server = leshan.server
+    config = DeviceConfig("client_5e", server=f"coap://127.0.0.1:{server.port}", queue_mode=True)
+    async with SimulatedDevice(config, server.model):
+        assert (await call(rest, "GET", "/clients/client_5e"))["queuemode"] is True
+
+
+# ---- device management (int-2xx) ------------------------------------------------------------
+
+
+async def test_int_201_203_204_reads_of_the_device_object(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """TEXT reads of /3/0/0..2; TLV and JSON (11543) reads of /3/0."""
+    for rid in (0, 1, 2):
+        read = await call(rest, "GET", f"/clients/{ENDPOINT}/3/0/{rid}", format="TEXT")
+        assert read["content"]["value"] == endpoint.tree.get(f"/3/0/{rid}")
+    for fmt in ("TLV", "JSON"):
+        instance = values((await call(rest, "GET", f"/clients/{ENDPOINT}/3/0",
+                                      format=fmt))["content"])  # fmt: skip
+        assert instance[0] == endpoint.tree.get("/3/0/0")
+        assert instance[3] == endpoint.tree.get("/3/0/3")
+        assert instance[11] == {"0": "0"} and instance[16] == "U"
+
+
+async def test_int_205_215_220_writes_of_the_server_object(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """TEXT writes of /1/0/2, 3 and 5; a partial update of /1/0 in TLV and JSON; a replace."""
+    for rid, value in ((2, 1), (3, 10), (5, 86400)):
+        written = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0/{rid}",
+                             {"id": rid, "kind": "singleResource", "value": str(value),
+                              "type": "integer"}, format="TEXT")  # fmt: skip
+        assert written["status"] == "CHANGED(204)" and endpoint.tree.get(f"/1/0/{rid}") == value
+    for fmt in ("TLV", "JSON"):
+        update = {"kind": "instance", "id": 0, "resources": [
+            {"id": 2, "kind": "singleResource", "value": "101", "type": "integer"},
+            {"id": 6, "kind": "singleResource", "value": True, "type": "boolean"}]}
+        updated = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0", update, format=fmt,
+                             replace="false")  # fmt: skip
+        assert updated["status"] == "CHANGED(204)"
+        assert endpoint.tree.get("/1/0/2") == 101 and endpoint.tree.get("/1/0/6") is True
+        assert endpoint.tree.get("/1/0/7") == "U"  # (a partial update keeps the rest)
+
+
+async def test_int_221_the_security_object_is_refused(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """The device's own 4.01, as HTTP 200 with its status."""
+    assert (await call(rest, "GET", f"/clients/{ENDPOINT}/0/0"))["status"] == \
+        "UNAUTHORIZED(401)"  # fmt: skip
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/0/0/0",
+                         {"id": 0, "kind": "singleResource", "value": "coap://x",
+                          "type": "string"})  # fmt: skip
+    assert written["status"] == "UNAUTHORIZED(401)"
+
+
+async def test_int_222_to_225_reads_of_object_instance_resource_and_instance(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    obj = (await call(rest, "GET", f"/clients/{ENDPOINT}/1"))["content"]
+    assert obj["kind"] == "obj" and [i["id"] for i in obj["instances"]] == [0]
+    instance = values((await call(rest, "GET", f"/clients/{ENDPOINT}/3/0"))["content"])
+    assert instance[0] == endpoint.tree.get("/3/0/0")
+    resource = (await call(rest, "GET", f"/clients/{ENDPOINT}/1/0/6"))["content"]
+    assert resource == {"id": 6, "kind": "singleResource", "type": "BOOLEAN", "value": False}
+    assert (await call(rest, "GET", f"/clients/{ENDPOINT}/3/0/11/0"))["content"] == \
+        {"id": 0, "kind": "resourceInstance", "type": "INTEGER", "value": "0"}  # fmt: skip
+
+
+async def test_int_237_read_without_a_format(rest: aiohttp.ClientSession,
+                                             endpoint: SimulatedDevice) -> None:  # fmt: skip
+    """No Accept: the device picks, the server decodes by the answer's Content-Format."""
+    for path in ("1", "3"):
+        answer = await call(rest, "GET", f"/clients/{ENDPOINT}/{path}")
+        assert answer["status"] == "CONTENT(205)" and answer["content"]["kind"] == "obj"
+
+
+async def test_int_256_write_failure_is_the_devices_answer(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """/1/0/0 is read-only: the device's 4.05 comes back, the value stays."""
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0/0",
+                         {"id": 0, "kind": "singleResource", "value": 123,
+                          "type": "integer"})  # fmt: skip
+    assert written["status"] == "METHOD_NOT_ALLOWED(405)" and written["failure"]
+    assert endpoint.tree.get("/1/0/0") == 1
+
+
+async def test_int_260_discover_and_write_attributes(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    async def discover(path: str) -> dict[str, dict[str, str]]:
+        answer = await call(rest, "GET", f"/clients/{ENDPOINT}/{path}/discover")
+        return {link["url"]: link["attributes"] for link in answer["objectLinks"]}
+
+    assert {"/3", "/3/0", "/3/0/0"} <= set(await discover("3"))
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/3/attributes", None,
+                         pmin="10", pmax="200")  # fmt: skip
+    assert written["status"] == "CHANGED(204)"
+    assert (await discover("3"))["/3"] == {"pmin": "10", "pmax": "200"}
+    await call(rest, "PUT", f"/clients/{ENDPOINT}/3/0/9/attributes", None, lt="1", gt="6",
+               st="1")  # fmt: skip
+    assert (await discover("3/0/9"))["/3/0/9"] == {"lt": "1", "gt": "6", "st": "1"}
+
+
+async def test_int_103_deregistration_on_disable(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """Execute /1/0/4 (Disable): the device de-registers, for its Disable Timeout (/1/0/5)."""
+    async with rest.get(f"/api/event?{ENDPOINT}",
+                        headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
+        executed = await call(rest, "POST", f"/clients/{ENDPOINT}/1/0/4")
+        assert executed["status"] == "CHANGED(204)"
+        assert (await next_event(response, "DEREGISTRATION"))["endpoint"] == ENDPOINT
+    async with rest.get(f"/api/clients/{ENDPOINT}") as gone:
+        assert gone.status == 400
+
+
+# ---- bootstrap (0, 1, 4, 5) -----------------------------------------------------------------
+
+
+async def test_bootstrap_0_1_4_5_client_and_server_initiated(
+    leshan: MlaasService, rest: aiohttp.ClientSession
+) -> None:
+    """The configuration is put the way Zephyr's create_bs_device does (no token); the device
+    bootstraps and registers (0, 1). A Server instance made on the device alone (/1/2) is gone
+    after the server triggers a bootstrap with /1/0/9 (4, 5): the configuration deletes /0 and
+    /1 first."""
+    server = leshan.server
+    await call(rest, "POST", "/bootstrap/client_6f", placing_config(30).to_json())
+    config = DeviceConfig("client_6f", server=f"coap://127.0.0.1:{server.port}", bootstrap=True)
+    async with SimulatedDevice(config, server.model) as device:
+        first = await call(rest, "GET", "/clients/client_6f")
+        device.tree.create(Lwm2mPath.of(1), ObjectInstance.of(
+            2, SingleResource(0, ResourceType.INTEGER, 9),
+            SingleResource(1, ResourceType.INTEGER, 60)))  # fmt: skip
+        executed = await call(rest, "POST", "/clients/client_6f/1/0/9")
+        assert executed["status"] == "CHANGED(204)"
+
+        async def registered_again() -> bool:
+            async with rest.get("/api/clients/client_6f") as answer:
+                body = await answer.json() if answer.status == 200 else {}
+            return bool(body.get("registrationId", first["registrationId"])
+                        != first["registrationId"])  # fmt: skip
+
+        await wait_for(registered_again, 15)
+        assert 2 not in device.tree.data[1]

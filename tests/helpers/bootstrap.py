@@ -48,7 +48,8 @@ async def bootstrap_result(server: Lwm2mServer, endpoint: str) -> str | None:
 
 
 def placing_config(lifetime: int) -> BootstrapConfig:
-    """NoSec bootstrap and DM accounts, both uris empty: this node, and the endpoint's node."""
+    """NoSec bootstrap and DM accounts, both uris empty: the node the endpoint moves to if its
+    own dies (this one when alone), and the endpoint's node."""
     return BootstrapConfig.from_json({
         "security": {"0": {"uri": "", "bootstrapServer": True, "securityMode": "NO_SEC"},
                      "1": {"uri": "", "securityMode": "NO_SEC", "serverId": 3}},
