@@ -88,7 +88,7 @@ def test_every_shipped_file_loads(path: Traversable) -> None:
 
 def test_default_registry_holds_the_shipped_objects() -> None:
     registry = load_default()
-    assert [m.id for m in registry] == [0, 1, 3, 5, 21, 32100, 32101]
+    assert [m.id for m in registry] == [0, 1, 3, 5, 16, 21, 32100, 32101]
     assert load_default() is registry
     assert registry.object(4) is None
     assert registry.resource(3, 99) is None
@@ -100,7 +100,8 @@ def test_default_registry_holds_the_shipped_objects() -> None:
 
     assert resource_ids(0) == [*range(13), 17]
     assert resource_ids(21) == list(range(7))
-    assert resource_ids(1) == list(range(9))
+    assert resource_ids(1) == list(range(24))
+    assert resource_ids(16) == list(range(4))
     assert resource_ids(3) == list(range(23))
     assert resource_ids(5) == [0, 1, 2, 3, 5, 6, 7, 8, 9]
     assert resource_ids(32100) == list(range(11))

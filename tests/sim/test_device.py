@@ -57,7 +57,7 @@ def test_every_registration_form_is_covered() -> None:
         ("senml-cbor", "</>;ct=112," + OBJECTS, "/"),
         ("json-rt", '</>;rt="oma.lwm2m";ct=11543,' + OBJECTS, "/"),
         # every object in objects/ is version 1.0, so nothing carries ver=
-        ("versioned", OBJECTS, "/"),
+        ("versioned", "</1>;ver=1.1," + OBJECTS, "/"),
         ("plain", OBJECTS, "/"),
         (
             "root-path",
@@ -72,16 +72,17 @@ def test_object_links_forms_are_accepted(form: str, expected: str, root: str) ->
     reg = registered(device)
     assert reg.root_path == root
     assert reg.available_instances == INSTANCES
-    assert reg.object_versions == {}
+    assert reg.object_versions == ({1: "1.1"} if form == "versioned" else {})
 
 
 def test_versioned_form_announces_object_versions() -> None:
     model = ObjectRegistry.of(replace(m, version="1.1") if m.id == 3 else m for m in MODEL)
     device = sim("versioned", model)
-    assert device.object_links() == "</1/0>,</3>;ver=1.1,</3/0>,</5/0>,</32100/0>,</32101/0>"
-    assert parse_link_format(device.object_links())[1] == Link("/3", {"ver": "1.1"})
+    assert device.object_links() == \
+        "</1>;ver=1.1,</1/0>,</3>;ver=1.1,</3/0>,</5/0>,</32100/0>,</32101/0>"  # fmt: skip
+    assert parse_link_format(device.object_links())[2] == Link("/3", {"ver": "1.1"})
     reg = registered(device)
-    assert reg.object_versions == {3: "1.1"}
+    assert reg.object_versions == {1: "1.1", 3: "1.1"}
     assert reg.available_instances == INSTANCES
 
 

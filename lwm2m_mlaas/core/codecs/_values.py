@@ -227,3 +227,11 @@ def value_node(path: Lwm2mPath, type_: ResourceType, value: Value) -> Node:
     if path.is_resource:
         return SingleResource(path.ids[-1], type_, value)
     return ResourceInstance(path.ids[-1], type_, value)
+
+
+def single_value(node: Node, path: Lwm2mPath, carrier: str) -> SingleResource | ResourceInstance:
+    """`node`, checked to be the one value a `carrier` payload holds, at `path`."""
+    if not isinstance(node, SingleResource | ResourceInstance):
+        raise CodecError(f"{carrier} carries one value, not a {type(node).__name__}")
+    node_path(node, path)
+    return node

@@ -18,15 +18,15 @@ import cbor2
 from ..content_format import ContentFormat
 from ..errors import CodecError
 from ..model import ObjectRegistry
-from ..nodes import Node, ObjectLink, ResourceInstance, ResourceType, SingleResource, Value
+from ..nodes import Node, ObjectLink, ResourceType, Value
 from ..paths import Lwm2mPath
 from ._values import (
     check_int,
     check_value,
     model_type,
-    node_path,
     parse_objlnk,
     seconds_to_time,
+    single_value,
     single_value_path,
     time_to_seconds,
     value_node,
@@ -90,9 +90,7 @@ class CborCodec:
     content_format = ContentFormat.CBOR
 
     def encode(self, node: Node, path: Lwm2mPath, model: ObjectRegistry) -> bytes:
-        if not isinstance(node, SingleResource | ResourceInstance):
-            raise CodecError(f"CBOR (60) carries one value, not a {type(node).__name__}")
-        node_path(node, path)
+        node = single_value(node, path, "CBOR (60)")
         return cbor2.dumps(_item(node.value, node.type, path), canonical=True)
 
     def decode(self, data: bytes, path: Lwm2mPath, model: ObjectRegistry) -> Node:

@@ -14,15 +14,15 @@ import re
 from ..content_format import ContentFormat
 from ..errors import CodecError
 from ..model import ObjectRegistry
-from ..nodes import Node, ResourceInstance, ResourceType, SingleResource, Value
+from ..nodes import Node, ResourceType, Value
 from ..paths import Lwm2mPath
 from ._values import (
     check_int,
     check_value,
     model_type,
-    node_path,
     parse_objlnk,
     seconds_to_time,
+    single_value,
     single_value_path,
     time_to_seconds,
     value_node,
@@ -85,9 +85,7 @@ class TextCodec:
     content_format = ContentFormat.TEXT
 
     def encode(self, node: Node, path: Lwm2mPath, model: ObjectRegistry) -> bytes:
-        if not isinstance(node, SingleResource | ResourceInstance):
-            raise CodecError(f"text/plain carries one value, not a {type(node).__name__}")
-        node_path(node, path)
+        node = single_value(node, path, "text/plain")
         return format_value(node.value, node.type, path).encode("utf-8")
 
     def decode(self, data: bytes, path: Lwm2mPath, model: ObjectRegistry) -> Node:
