@@ -475,7 +475,7 @@ def content_format(name: str | None, what: str = "format") -> ContentFormat | No
         return ContentFormat.by_name(name)
     except ValueError:
         raise InvalidRequest(f"unknown {what} {name!r}; one of TLV, TEXT, OPAQUE, JSON, "
-                             "SENML_JSON, SENML_CBOR, CBOR, LINK") from None
+                             "SENML_JSON, SENML_CBOR, CBOR, LWM2M_CBOR, LINK") from None
 
 
 # ---- security -------------------------------------------------------------------------------

@@ -16,10 +16,12 @@ class ContentFormat(IntEnum):
     OLD_JSON = 1543
     TLV = 11542
     JSON = 11543
+    LWM2M_CBOR = 11544
 
     @classmethod
     def by_name(cls, name: str) -> ContentFormat:
-        """Leshan's format names: TLV, TEXT, SENML_JSON, SENML_CBOR, JSON, OPAQUE, LINK, CBOR."""
+        """Leshan's format names: TLV, TEXT, SENML_JSON, SENML_CBOR, JSON, OPAQUE, LINK, CBOR;
+        and LWM2M_CBOR."""
         try:
             return cls[name.upper()]
         except KeyError:

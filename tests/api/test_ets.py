@@ -580,3 +580,16 @@ async def test_bootstrap_0_1_4_5_client_and_server_initiated(
 
         await wait_for(registered_again, 15)
         assert 2 not in device.tree.data[1]
+
+
+async def test_lwm2m_cbor_reads_and_writes(rest: aiohttp.ClientSession,
+                                           endpoint: SimulatedDevice) -> None:  # fmt: skip
+    """LwM2M CBOR (11544) end to end: the device encodes, the server decodes, and back."""
+    instance = values((await call(rest, "GET", f"/clients/{ENDPOINT}/3/0",
+                                  format="LWM2M_CBOR"))["content"])  # fmt: skip
+    assert instance[0] == endpoint.tree.get("/3/0/0") and instance[11] == {"0": "0"}
+    update = {"kind": "instance", "id": 0, "resources": [
+        {"id": 2, "kind": "singleResource", "value": "7", "type": "integer"}]}
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0", update, format="LWM2M_CBOR",
+                         replace="false")  # fmt: skip
+    assert written["status"] == "CHANGED(204)" and endpoint.tree.get("/1/0/2") == 7

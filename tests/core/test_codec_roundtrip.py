@@ -72,12 +72,13 @@ def test_registry_holds_every_format() -> None:
         ContentFormat.SENML_CBOR,
         ContentFormat.JSON,
         ContentFormat.OLD_JSON,
+        ContentFormat.LWM2M_CBOR,
     }
     assert set(CODECS) == expected
     for content_format, codec in CODECS.items():
         assert codec.content_format == content_format
-    with pytest.raises(UnsupportedContentFormat, match="content format 11544 is not supported"):
-        codec_for(11544)
+    with pytest.raises(UnsupportedContentFormat, match="content format 50 is not supported"):
+        codec_for(50)
     with pytest.raises(UnsupportedContentFormat):
         codec_for(9999)
 

@@ -50,7 +50,8 @@ def _types_object() -> ObjectModel:
 MODEL = ObjectRegistry.of([*load_default(), _types_object()])
 FORMATS = sorted(CODECS)
 STRUCTURED = [ContentFormat.TLV, ContentFormat.OLD_TLV, ContentFormat.SENML_JSON,
-              ContentFormat.SENML_CBOR, ContentFormat.JSON, ContentFormat.OLD_JSON]  # fmt: skip
+              ContentFormat.SENML_CBOR, ContentFormat.JSON, ContentFormat.OLD_JSON,
+              ContentFormat.LWM2M_CBOR]  # fmt: skip
 
 IDS = st.one_of(st.integers(0, 20), st.sampled_from([32, 255, 256, 65534, 65535]))
 OBJECT_IDS = st.one_of(st.sampled_from(sorted(MODEL.objects)), IDS)

@@ -47,6 +47,7 @@ def decode(
 
 def _register() -> None:
     from .cbor import CBOR
+    from .lwm2m_cbor import LWM2M_CBOR
     from .lwm2m_json import JSON, OLD_JSON
     from .opaque import OPAQUE
     from .senml_cbor import SENML_CBOR
@@ -54,7 +55,8 @@ def _register() -> None:
     from .text import TEXT
     from .tlv import OLD_TLV, TLV
 
-    for codec in (TEXT, OPAQUE, CBOR, TLV, OLD_TLV, SENML_JSON, SENML_CBOR, JSON, OLD_JSON):
+    for codec in (TEXT, OPAQUE, CBOR, TLV, OLD_TLV, SENML_JSON, SENML_CBOR, JSON, OLD_JSON,
+                  LWM2M_CBOR):
         CODECS[codec.content_format] = codec
 
 

@@ -36,11 +36,15 @@ EPOCH_TAG = 1
 """RFC 8949 3.4.2: epoch-based date/time."""
 
 
-def _item(value: Value, type_: ResourceType, path: Lwm2mPath) -> object:
+def item_of(value: Value, type_: ResourceType, path: Lwm2mPath, *,
+            time_tag: bool = True) -> object:  # fmt: skip
+    """The CBOR data item of one LwM2M value; time is tag 1 over seconds (bare: `time_tag`
+    false)."""
     value = check_value(value, type_, path)
     match type_:
         case ResourceType.TIME:
-            return cbor2.CBORTag(EPOCH_TAG, time_to_seconds(value))  # type: ignore[arg-type]
+            seconds = time_to_seconds(value)  # type: ignore[arg-type]
+            return cbor2.CBORTag(EPOCH_TAG, seconds) if time_tag else seconds
         case ResourceType.FLOAT:
             return float(value)  # type: ignore[arg-type]
         case ResourceType.OBJLNK:
@@ -51,7 +55,8 @@ def _item(value: Value, type_: ResourceType, path: Lwm2mPath) -> object:
             return value
 
 
-def _value(item: object, type_: ResourceType, path: Lwm2mPath) -> Value:
+def value_of(item: object, type_: ResourceType, path: Lwm2mPath) -> Value:
+    """The LwM2M value of a decoded CBOR item; CodecError if it is not one of `type_`."""
     def invalid() -> CodecError:
         return CodecError(f"{path}: CBOR {type(item).__name__} {str(item)[:40]} is not a "
                           f"valid {type_.value} value")  # fmt: skip
@@ -91,7 +96,7 @@ class CborCodec:
 
     def encode(self, node: Node, path: Lwm2mPath, model: ObjectRegistry) -> bytes:
         node = single_value(node, path, "CBOR (60)")
-        return cbor2.dumps(_item(node.value, node.type, path), canonical=True)
+        return cbor2.dumps(item_of(node.value, node.type, path), canonical=True)
 
     def decode(self, data: bytes, path: Lwm2mPath, model: ObjectRegistry) -> Node:
         single_value_path(path, model, "CBOR (60)")
@@ -104,11 +109,11 @@ class CborCodec:
         if stream.tell() != len(data):
             raise CodecError(f"{path}: CBOR payload has {len(data) - stream.tell()} "
                              "trailing bytes")  # fmt: skip
-        type_ = model_type(model, path) or _guessed(item)
-        return value_node(path, type_, _value(item, type_, path))
+        type_ = model_type(model, path) or guessed_type(item)
+        return value_node(path, type_, value_of(item, type_, path))
 
 
-def _guessed(item: object) -> ResourceType:
+def guessed_type(item: object) -> ResourceType:
     """The type of a value of a resource no model describes, from its CBOR major type."""
     match item:
         case bool():
