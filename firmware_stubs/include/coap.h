@@ -31,7 +31,8 @@ enum {
 };
 
 /* Content formats used by LwM2M */
-enum { CF_TEXT = 0, CF_LINK = 40, CF_OPAQUE = 42, CF_TLV = 11542, CF_NONE = 0xFFFF };
+enum { CF_TEXT = 0, CF_LINK = 40, CF_OPAQUE = 42, CF_SENML_CBOR = 112, CF_TLV = 11542,
+       CF_NONE = 0xFFFF };
 
 #define COAP_MAX_OPTIONS 24
 #define COAP_MAX_PDU 1280          /* a 1024-byte block with its header and options */

@@ -16,12 +16,13 @@ struct client_config {
     uint32_t lifetime;      /* seconds */
     uint32_t duration;      /* seconds to run, 0 = until killed */
     uint32_t interval;      /* milliseconds between inferences, 0 = none */
+    uint32_t send;          /* seconds between Sends of the inference results, 0 = none */
     uint8_t trust[32];      /* Ed25519 public key packages must be signed with */
     uint8_t has_trust;
 };
 extern struct client_config cfg;
 
-/* Parses "ep=.. server=192.0.2.2:5683 lifetime=60 task=.. duration=0 trust=HEX64":
+/* Parses "ep=.. server=192.0.2.2:5683 lifetime=60 task=.. duration=0 send=0 trust=HEX64":
  * 0, or -1 with a log line naming the bad item. */
 int lwm2m_config(const char *cmdline);
 void lwm2m_start(void);

@@ -64,6 +64,9 @@ int objects_read(const struct path *p, uint16_t *cf, uint8_t *out, size_t cap);
 /* Writes `data` (format cf) to p: a CoAP code. */
 uint8_t objects_write(const struct path *p, uint16_t cf, const uint8_t *data, size_t len);
 uint8_t objects_exec(const struct path *p, const uint8_t *args, size_t len);
+/* The readable single-value resources of instance o/i as SenML CBOR (RFC 8428 6): its
+ * length, or -1 when it does not fit `cap`. */
+int objects_senml(uint16_t o, uint16_t i, uint8_t *out, size_t cap);
 /* Discover (link format) of an object, instance or resource. */
 int objects_discover(const struct path *p, char *out, size_t cap);
 

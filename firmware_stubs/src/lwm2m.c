@@ -28,6 +28,9 @@ static uint32_t reg_due;
 static char location[4][24];
 static uint8_t nlocation;
 static uint8_t reg_exchange;          /* its address tags our registration exchanges */
+static uint8_t send_exchange;         /* ... and our Sends */
+static uint32_t send_due;
+static int32_t sent_inferences = -1;  /* the inference count the last Send reported */
 
 static uint8_t pdu_buf[COAP_MAX_PDU];
 static uint8_t body[BODY_MAX];
@@ -119,6 +122,8 @@ int lwm2m_config(const char *line)
                 bad = parse_u32(val, vlen, &cfg.duration);
             } else if (klen == 8 && !memcmp(key, "interval", 8)) {
                 bad = parse_u32(val, vlen, &cfg.interval);
+            } else if (klen == 4 && !memcmp(key, "send", 4)) {
+                bad = parse_u32(val, vlen, &cfg.send);
             } else if (klen == 4 && !memcmp(key, "task", 4)) {
                 bad = copy_value(cfg.task, sizeof cfg.task, val, vlen);
             } else if (klen == 5 && !memcmp(key, "trust", 5)) {
@@ -664,9 +669,41 @@ void lwm2m_start(void)
     reg_due = platform_millis();
 }
 
+static void on_sent(void *arg, const struct coap_msg *m, int rst)
+{
+    (void)arg;
+    (void)rst;
+    if (!m || m->code != COAP_CHANGED)
+        log_num("send failed ", m ? (m->code >> 5) * 100 + (m->code & 31) : 0);
+}
+
+/* Send (6.4.3): POST /dp with the inference results (/32101/0) in SenML CBOR. */
+static void send_results(uint32_t now)
+{
+    static uint8_t payload[400];
+    struct coap_pdu p;
+    int len;
+    send_due = now + cfg.send * 1000u;
+    if (obj.inferences == sent_inferences)
+        return;  /* nothing new */
+    len = objects_senml(32101, 0, payload, sizeof payload);
+    if (len < 0) {
+        platform_log("send: results too large");
+        return;
+    }
+    coap_start(&p, pdu_buf, sizeof pdu_buf, COAP_CON, COAP_POST);
+    coap_add_opt(&p, OPT_URI_PATH, "dp", 2);
+    coap_add_uint(&p, OPT_CONTENT_FORMAT, CF_SENML_CBOR);
+    coap_add_payload(&p, payload, (size_t)len);
+    if (coap_send(&p, cfg.server_ip, cfg.server_port, on_sent, &send_exchange) == 0)
+        sent_inferences = obj.inferences;
+}
+
 void lwm2m_poll(uint32_t now)
 {
     int i;
+    if (cfg.send && reg_state == REG_REGISTERED && (int32_t)(now - send_due) >= 0)
+        send_results(now);
     if (reg_state == REG_NONE && (int32_t)(now - reg_due) >= 0)
         send_register();
     else if (reg_state == REG_REGISTERED && (update_now || (int32_t)(now - reg_due) >= 0))

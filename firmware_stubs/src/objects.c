@@ -271,6 +271,111 @@ int objects_read(const struct path *p, uint16_t *cf, uint8_t *out, size_t cap)
     return len > cap ? -COAP_INTERNAL_ERROR : (int)len;
 }
 
+/* ---- SenML CBOR (Send) ------------------------------------------------------------------- */
+
+/* A CBOR head, shortest form. */
+static size_t cbor_head(uint8_t *out, size_t len, size_t cap, uint8_t major, uint32_t n)
+{
+    uint8_t b[5];
+    size_t k = 0, i;
+    if (n < 24) {
+        b[k++] = (uint8_t)(major << 5 | n);
+    } else if (n < 0x100) {
+        b[k++] = (uint8_t)(major << 5 | 24);
+        b[k++] = (uint8_t)n;
+    } else if (n < 0x10000) {
+        b[k++] = (uint8_t)(major << 5 | 25);
+        b[k++] = (uint8_t)(n >> 8);
+        b[k++] = (uint8_t)n;
+    } else {
+        b[k++] = (uint8_t)(major << 5 | 26);
+        for (i = 0; i < 4; i++)
+            b[k++] = (uint8_t)(n >> (24 - 8 * i));
+    }
+    for (i = 0; i < k && len + i < cap; i++)
+        out[len + i] = b[i];
+    return len + k;
+}
+
+static size_t cbor_text(uint8_t *out, size_t len, size_t cap, const char *s, size_t n)
+{
+    len = cbor_head(out, len, cap, 3, (uint32_t)n);
+    if (len + n <= cap)
+        memcpy(out + len, s, n);
+    return len + n;
+}
+
+static int senml_value(const struct resource *r)
+{
+    return (r->ops & OP_R) && !(r->ops & OP_MULTI) &&
+           (r->type == RT_STR || r->type == RT_INT || r->type == RT_FLOAT || r->type == RT_BOOL);
+}
+
+int objects_senml(uint16_t o, uint16_t i, uint8_t *out, size_t cap)
+{
+    char name[24];
+    size_t len = 0, k, records = 0;
+    int first = 1;
+    uint32_t bits;
+    struct sbuf s;
+    if (!instance_exists(o, i))
+        return -1;
+    for (k = 0; k < N_RES; k++)
+        records += table[k].obj == o && senml_value(&table[k]);
+    len = cbor_head(out, len, cap, 4, (uint32_t)records);
+    for (k = 0; k < N_RES; k++) {
+        const struct resource *r = &table[k];
+        if (r->obj != o || !senml_value(r))
+            continue;
+        len = cbor_head(out, len, cap, 5, first ? 3 : 2);
+        if (first) {  /* the first record carries the base name "/o/i/" (label -2) */
+            sb_init(&s, name, sizeof name);
+            sb_str(&s, "/");
+            sb_u32(&s, o);
+            sb_str(&s, "/");
+            sb_u32(&s, i);
+            sb_str(&s, "/");
+            len = cbor_head(out, len, cap, 1, 1);
+            len = cbor_text(out, len, cap, name, strlen(name));
+            first = 0;
+        }
+        sb_init(&s, name, sizeof name);
+        sb_u32(&s, r->id);
+        len = cbor_head(out, len, cap, 0, 0);  /* n */
+        len = cbor_text(out, len, cap, name, strlen(name));
+        switch (r->type) {
+        case RT_STR:
+            len = cbor_head(out, len, cap, 0, 3);  /* vs */
+            len = cbor_text(out, len, cap, (const char *)r->val, strlen((const char *)r->val));
+            break;
+        case RT_INT: {
+            int32_t v = *(const int32_t *)r->val;
+            len = cbor_head(out, len, cap, 0, 2);  /* v */
+            len = v < 0 ? cbor_head(out, len, cap, 1, (uint32_t)(-(v + 1)))
+                        : cbor_head(out, len, cap, 0, (uint32_t)v);
+            break;
+        }
+        case RT_FLOAT:  /* v, a single-precision float (0xfa) */
+            len = cbor_head(out, len, cap, 0, 2);
+            memcpy(&bits, r->val, 4);
+            if (len + 5 <= cap) {
+                out[len] = 0xFA;
+                out[len + 1] = (uint8_t)(bits >> 24);
+                out[len + 2] = (uint8_t)(bits >> 16);
+                out[len + 3] = (uint8_t)(bits >> 8);
+                out[len + 4] = (uint8_t)bits;
+            }
+            len += 5;
+            break;
+        default:  /* RT_BOOL: vb */
+            len = cbor_head(out, len, cap, 0, 4);
+            len = cbor_head(out, len, cap, 7, *(const uint8_t *)r->val ? 21 : 20);
+            break;
+        }
+    }
+    return len > cap ? -1 : (int)len;
+}
+
 /* ---- writes ---------------------------------------------------------------------------- */
 
 /* Stores one value given as text (tlv == 0) or TLV value bytes. */

@@ -202,6 +202,20 @@ async def test_registers_with_its_endpoint_and_objects(server: Lwm2mServer, stub
     await running.wait(f"registered /rd/{registration.id}")
 
 
+async def test_sends_its_inference_results_in_senml_cbor(server: Lwm2mServer,
+                                                         stub: Launch) -> None:  # fmt: skip
+    """send=1: once registered, the stub POSTs /32101/0 to /dp (Send) in SenML CBOR; the
+    server decodes every value the objects hold and keeps them."""
+    await stub("board=mps2-an385", "send=1", endpoint="stub-send")
+    await wait_for(lambda: bool(server.sent.of("stub-send")), 10)
+    sent = {str(path): kept.node for path, kept in server.sent.of("stub-send").items()}
+    assert set(sent) == {f"/32101/0/{r}" for r in (0, 1, 2, 3, 4, 5, 6, 8, 9)}
+    assert sent["/32101/0/2"] == SingleResource(2, T.INTEGER, 0)
+    assert sent["/32101/0/4"] == SingleResource(4, T.FLOAT, 0.0)
+    assert sent["/32101/0/6"] == SingleResource(6, T.BOOLEAN, True)
+    assert sent["/32101/0/0"] == SingleResource(0, T.STRING, "")
+
+
 @pytest.mark.parametrize("board", sorted(CORES))
 async def test_device_and_ml_capability_read_as_the_board(
     server: Lwm2mServer, stub: Launch, signer: Signer, board: str

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.qemu
 
 BOARD = "renode-an385"
 CLASS = "mps2-an385"
-DEFAULT_CMDLINE = "ep=stub-renode server=192.0.2.2:5683"
+DEFAULT_CMDLINE = "ep=stub-renode server=192.0.2.2:5683 send=5"
 ROOT = FIRMWARE.parent
 KIB = 1024
 

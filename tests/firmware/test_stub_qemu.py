@@ -38,7 +38,7 @@ def fleet_config(fleet_config: ServerConfig) -> ServerConfig:
 def cmdline(endpoint: str, port: int, config: ServerConfig) -> str:
     key = load_public_key(trust_key(config)).public_bytes_raw().hex()
     return (f"ep={endpoint} server={HOST_IP}:{port} lifetime=30 task=sine trust={key} "
-            "interval=200")  # fmt: skip
+            "interval=200 send=1")  # fmt: skip
 
 
 async def value(service: MlaasService, endpoint: str, path: str) -> object:
@@ -78,6 +78,16 @@ async def test_four_boards_are_classified_and_run_their_native_model_by_push_and
             return isinstance(count, int) and count >= 2
 
         await wait_for(inferring, timeout=10)
+
+        def reported(e: str = endpoint, model: str | None = status.model) -> bool:
+            """The board's own Sends (/dp, SenML CBOR) carry its model and its inferences."""
+            sent = {str(p): v.node for p, v in service.server.sent.of(e).items()}
+            count, name = sent.get("/32101/0/2"), sent.get("/32101/0/0")
+            return isinstance(count, SingleResource) and isinstance(count.value, int) \
+                and count.value >= 2 and isinstance(name, SingleResource) \
+                and name.value == model  # fmt: skip
+
+        await wait_for(reported, timeout=10)
     async with service.server.store.transaction() as tx:
         artifacts = {a.id: a for a in await tx.artifacts.all()}
     for board in BOARDS:
