@@ -67,6 +67,10 @@ uint8_t objects_exec(const struct path *p, const uint8_t *args, size_t len);
 /* The readable single-value resources of instance o/i as SenML CBOR (RFC 8428 6): its
  * length, or -1 when it does not fit `cap`. */
 int objects_senml(uint16_t o, uint16_t i, uint8_t *out, size_t cap);
+/* Read-Composite (LwM2M 1.1 6.3.7): `req`, SenML CBOR name-only records of paths, answered in
+ * SenML CBOR with every readable single value under them (paths that are absent or not
+ * readable are left out); its length, or a negative CoAP code. */
+int objects_read_composite(const uint8_t *req, size_t n, uint8_t *out, size_t cap);
 /* Discover (link format) of an object, instance or resource. */
 int objects_discover(const struct path *p, char *out, size_t cap);
 

@@ -603,6 +603,20 @@ static void handle(const struct coap_msg *req)
         coap_respond_code(req, COAP_NOT_FOUND);
         return;
     }
+    if (req->code == COAP_FETCH && p.depth == 0) {  /* Read-Composite */
+        int len;
+        if (cf != CF_SENML_CBOR || opt_or(req, OPT_ACCEPT, CF_SENML_CBOR) != CF_SENML_CBOR) {
+            coap_respond_code(req, cf != CF_SENML_CBOR ? COAP_UNSUPPORTED_CF
+                                                       : COAP_NOT_ACCEPTABLE);
+            return;
+        }
+        len = objects_read_composite(req->payload, req->plen, body, sizeof body);
+        if (len < 0)
+            coap_respond_code(req, (uint8_t)-len);
+        else
+            respond_content(req, len, CF_SENML_CBOR, -1);
+        return;
+    }
     if (req->code == COAP_GET) {
         if (opt_or(req, OPT_ACCEPT, CF_NONE) == CF_LINK)
             handle_discover(req, &p);
@@ -631,7 +645,7 @@ static void handle(const struct coap_msg *req)
         if (code == COAP_CHANGED)
             log_path("execute ", &p);
     } else {
-        code = COAP_NOT_ALLOWED;  /* Create, Delete, FETCH, iPATCH: none of our objects */
+        code = COAP_NOT_ALLOWED;  /* Create, Delete, iPATCH: none of our objects */
     }
     coap_respond_code(req, code);
     changed = 1;

@@ -311,12 +311,47 @@ static int senml_value(const struct resource *r)
            (r->type == RT_STR || r->type == RT_INT || r->type == RT_FLOAT || r->type == RT_BOOL);
 }
 
+/* A record's value (label and item) for resource r. */
+static size_t senml_put_value(uint8_t *out, size_t len, size_t cap, const struct resource *r)
+{
+    uint32_t bits;
+    switch (r->type) {
+    case RT_STR:
+        len = cbor_head(out, len, cap, 0, 3);  /* vs */
+        len = cbor_text(out, len, cap, (const char *)r->val, strlen((const char *)r->val));
+        break;
+    case RT_INT: {
+        int32_t v = *(const int32_t *)r->val;
+        len = cbor_head(out, len, cap, 0, 2);  /* v */
+        len = v < 0 ? cbor_head(out, len, cap, 1, (uint32_t)(-(v + 1)))
+                    : cbor_head(out, len, cap, 0, (uint32_t)v);
+        break;
+    }
+    case RT_FLOAT:  /* v, a single-precision float (0xfa) */
+        len = cbor_head(out, len, cap, 0, 2);
+        memcpy(&bits, r->val, 4);
+        if (len + 5 <= cap) {
+            out[len] = 0xFA;
+            out[len + 1] = (uint8_t)(bits >> 24);
+            out[len + 2] = (uint8_t)(bits >> 16);
+            out[len + 3] = (uint8_t)(bits >> 8);
+            out[len + 4] = (uint8_t)bits;
+        }
+        len += 5;
+        break;
+    default:  /* RT_BOOL: vb */
+        len = cbor_head(out, len, cap, 0, 4);
+        len = cbor_head(out, len, cap, 7, *(const uint8_t *)r->val ? 21 : 20);
+        break;
+    }
+    return len;
+}
+
 int objects_senml(uint16_t o, uint16_t i, uint8_t *out, size_t cap)
 {
     char name[24];
     size_t len = 0, k, records = 0;
     int first = 1;
-    uint32_t bits;
     struct sbuf s;
     if (!instance_exists(o, i))
         return -1;
@@ -343,37 +378,114 @@ int objects_senml(uint16_t o, uint16_t i, uint8_t *out, size_t cap)
         sb_u32(&s, r->id);
         len = cbor_head(out, len, cap, 0, 0);  /* n */
         len = cbor_text(out, len, cap, name, strlen(name));
-        switch (r->type) {
-        case RT_STR:
-            len = cbor_head(out, len, cap, 0, 3);  /* vs */
-            len = cbor_text(out, len, cap, (const char *)r->val, strlen((const char *)r->val));
-            break;
-        case RT_INT: {
-            int32_t v = *(const int32_t *)r->val;
-            len = cbor_head(out, len, cap, 0, 2);  /* v */
-            len = v < 0 ? cbor_head(out, len, cap, 1, (uint32_t)(-(v + 1)))
-                        : cbor_head(out, len, cap, 0, (uint32_t)v);
-            break;
-        }
-        case RT_FLOAT:  /* v, a single-precision float (0xfa) */
-            len = cbor_head(out, len, cap, 0, 2);
-            memcpy(&bits, r->val, 4);
-            if (len + 5 <= cap) {
-                out[len] = 0xFA;
-                out[len + 1] = (uint8_t)(bits >> 24);
-                out[len + 2] = (uint8_t)(bits >> 16);
-                out[len + 3] = (uint8_t)(bits >> 8);
-                out[len + 4] = (uint8_t)bits;
-            }
-            len += 5;
-            break;
-        default:  /* RT_BOOL: vb */
-            len = cbor_head(out, len, cap, 0, 4);
-            len = cbor_head(out, len, cap, 7, *(const uint8_t *)r->val ? 21 : 20);
-            break;
-        }
+        len = senml_put_value(out, len, cap, r);
     }
     return len > cap ? -1 : (int)len;
+}
+
+/* One record {0: "/o/i/r", value}; the records' count goes up by one. */
+static size_t senml_record(uint8_t *out, size_t len, size_t cap, uint16_t i,
+                           const struct resource *r, size_t *records)
+{
+    char name[24];
+    struct sbuf s;
+    sb_init(&s, name, sizeof name);
+    sb_str(&s, "/");
+    sb_u32(&s, r->obj);
+    sb_str(&s, "/");
+    sb_u32(&s, i);
+    sb_str(&s, "/");
+    sb_u32(&s, r->id);
+    len = cbor_head(out, len, cap, 5, 2);
+    len = cbor_head(out, len, cap, 0, 0);
+    len = cbor_text(out, len, cap, name, strlen(name));
+    (*records)++;
+    return senml_put_value(out, len, cap, r);
+}
+
+/* A name-only record's name (bn + n) from a SenML CBOR reader; -1 when malformed. */
+static int senml_name(const uint8_t **p, const uint8_t *end, char *name, size_t cap)
+{
+    size_t pairs, k, have = 0;
+    const uint8_t *q = *p;
+    if (q >= end || *q >> 5 != 5 || (*q & 31) >= 24)
+        return -1;
+    pairs = *q++ & 31;
+    for (k = 0; k < pairs; k++) {
+        size_t n;
+        int label;
+        if (q + 2 > end)
+            return -1;
+        if (*q == 0x00)
+            label = 0;      /* n */
+        else if (*q == 0x21)
+            label = -2;     /* bn */
+        else
+            return -1;      /* a path carries no value */
+        q++;
+        if (*q >> 5 != 3 || (*q & 31) >= 24)
+            return -1;
+        n = *q++ & 31;
+        if ((size_t)(end - q) < n || have + n >= cap)
+            return -1;
+        if (label == -2)  /* (bn precedes n) */
+            have = 0;
+        memcpy(name + have, q, n);
+        have += n;
+        q += n;
+    }
+    name[have] = 0;
+    *p = q;
+    return 0;
+}
+
+static int parse_name(const char *s, struct path *p)
+{
+    uint32_t v;
+    p->depth = 0;
+    while (*s == '/' && s[1]) {
+        const char *start = ++s;
+        while (*s >= '0' && *s <= '9')
+            s++;
+        if (s == start || p->depth == 4 || parse_u32(start, (size_t)(s - start), &v) ||
+            v > 65535)
+            return -1;
+        p->id[p->depth++] = (uint16_t)v;
+    }
+    return *s ? -1 : 0;
+}
+
+int objects_read_composite(const uint8_t *req, size_t n, uint8_t *out, size_t cap)
+{
+    const uint8_t *q = req, *end = req + n;
+    size_t count, k, t, len = 5, records = 0;  /* (room for the array head) */
+    char name[48];
+    struct path p;
+    if (n == 0 || *q >> 5 != 4 || (*q & 31) >= 24)
+        return -COAP_BAD_REQUEST;
+    count = *q++ & 31;
+    for (k = 0; k < count; k++) {
+        if (senml_name(&q, end, name, sizeof name) || parse_name(name, &p))
+            return -COAP_BAD_REQUEST;
+        if (p.depth == 0 || p.depth == 4)
+            return -COAP_BAD_REQUEST;  /* the root, resource instances: not here */
+        if (p.depth >= 2 && !instance_exists(p.id[0], p.id[1]))
+            continue;
+        if (p.depth == 1 && !instance_exists(p.id[0], 0))
+            continue;
+        for (t = 0; t < N_RES; t++) {
+            const struct resource *r = &table[t];
+            if (r->obj == p.id[0] && senml_value(r) && (p.depth < 3 || r->id == p.id[2]))
+                len = senml_record(out, len, cap, p.depth == 1 ? 0 : p.id[1], r, &records);
+        }
+    }
+    if (q != end)
+        return -COAP_BAD_REQUEST;
+    if (len > cap)
+        return -COAP_INTERNAL_ERROR;
+    t = cbor_head(out, 0, 5, 4, (uint32_t)records);  /* the head, then the records after it */
+    memmove(out + t, out + 5, len - 5);
+    return (int)(len - 5 + t);
 }
 
 /* ---- writes ---------------------------------------------------------------------------- */

@@ -32,6 +32,7 @@ from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.errors import ResponseCode
 from lwm2m_mlaas.core.nodes import Lwm2mObject, MultiResource, ObjectInstance, SingleResource
 from lwm2m_mlaas.core.nodes import ResourceType as T
+from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer
 from lwm2m_mlaas.sim.firmware import flip_payload_byte
 from tests.helpers import wait_for
@@ -214,6 +215,26 @@ async def test_sends_its_inference_results_in_senml_cbor(server: Lwm2mServer,
     assert sent["/32101/0/4"] == SingleResource(4, T.FLOAT, 0.0)
     assert sent["/32101/0/6"] == SingleResource(6, T.BOOLEAN, True)
     assert sent["/32101/0/0"] == SingleResource(0, T.STRING, "")
+
+
+async def test_read_composite_in_senml_cbor(server: Lwm2mServer, stub: Launch) -> None:
+    """FETCH / with SenML CBOR paths: the values under each path the stub has (an object, an
+    instance, a resource), the absent and the executable left out; other formats refused."""
+    await stub("board=mps2-an385", endpoint="stub-composite")
+    answer = answered(await server.read_composite(
+        "stub-composite", ["/3/0", "/32101/0/2", "/32100", "/99/0", "/1/0/4"]))  # fmt: skip
+    assert answer.code is ResponseCode.CONTENT and answer.nodes is not None
+    assert set(map(str, answer.nodes)) == {"/3/0", "/32101/0/2", "/32100"}
+    device = answer.nodes[Lwm2mPath.parse("/3/0")]
+    assert isinstance(device, ObjectInstance)
+    assert device.resources[17] == SingleResource(17, T.STRING, "mps2-an385")
+    assert answer.nodes[Lwm2mPath.parse("/32101/0/2")] == SingleResource(2, T.INTEGER, 0)
+    capability = answer.nodes[Lwm2mPath.parse("/32100")]
+    assert isinstance(capability, Lwm2mObject)
+    assert capability.instances[0].resources[0] == SingleResource(0, T.STRING, "cortex-m3")
+    refused = answered(await server.read_composite("stub-composite", ["/3/0"],
+                                                   ContentFormat.SENML_JSON))  # fmt: skip
+    assert refused.code is ResponseCode.UNSUPPORTED_CONTENT_FORMAT
 
 
 @pytest.mark.parametrize("board", sorted(CORES))

@@ -88,6 +88,10 @@ async def test_four_boards_are_classified_and_run_their_native_model_by_push_and
                 and name.value == model  # fmt: skip
 
         await wait_for(reported, timeout=10)
+        composite = await service.server.read_composite(endpoint, ["/32101/0/0", "/3/0/17"])
+        assert isinstance(composite, Response) and composite.nodes is not None, composite
+        assert [getattr(n, "value", None) for n in composite.nodes.values()] == \
+            [status.model, board]  # fmt: skip
     async with service.server.store.transaction() as tx:
         artifacts = {a.id: a for a in await tx.artifacts.all()}
     for board in BOARDS:
