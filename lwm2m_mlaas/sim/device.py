@@ -542,23 +542,30 @@ class SimulatedDevice:
         if self.location is None:
             await self.register(timeout)
             return
-        query = (f"lt={self.lifetime}",) if self._lifetime_changed else ()
-        payload = self.object_links().encode() if self._objects_changed else b""
-        answer = await self._request(
-            Code.POST,
-            self.location,
-            query,
-            payload,
-            int(ContentFormat.LINK) if payload else None,
-            timeout=timeout,
-        )
+        # (taken now: a change made while this Update is under way goes in the next one)
+        lifetime_changed, objects_changed = self._lifetime_changed, self._objects_changed
+        self._objects_changed = self._lifetime_changed = False
+        query = (f"lt={self.lifetime}",) if lifetime_changed else ()
+        payload = self.object_links().encode() if objects_changed else b""
+        try:
+            answer = await self._request(
+                Code.POST,
+                self.location,
+                query,
+                payload,
+                int(ContentFormat.LINK) if payload else None,
+                timeout=timeout,
+            )
+        except BaseException:
+            self._lifetime_changed |= lifetime_changed
+            self._objects_changed |= objects_changed
+            raise
         if answer.code == Code.NOT_FOUND:
             self.registrations_lost += 1
             log.info("%s: registration gone, registering again", self.config.endpoint)
             await self.register()
         elif answer.code != Code.CHANGED:
             raise RuntimeError(f"update answered {answer.code}")
-        self._objects_changed = self._lifetime_changed = False
 
     async def send(self, paths: Iterable[str | Lwm2mPath], timeout: float = 10.0) -> None:
         """Send (LwM2M 1.1 6.4.3): the values at `paths` to the server's /dp, in SenML CBOR.
@@ -645,7 +652,8 @@ class SimulatedDevice:
 
     async def _keep_registered(self) -> None:
         while True:
-            self._update_now.clear()
+            if not (self._lifetime_changed or self._objects_changed):
+                self._update_now.clear()  # (else a change came during the last Update)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._update_now.wait(), self.update_interval())
             if self.bootstrapping:

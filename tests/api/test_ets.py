@@ -593,3 +593,64 @@ async def test_lwm2m_cbor_reads_and_writes(rest: aiohttp.ClientSession,
     written = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0", update, format="LWM2M_CBOR",
                          replace="false")  # fmt: skip
     assert written["status"] == "CHANGED(204)" and endpoint.tree.get("/1/0/2") == 7
+
+
+async def test_int_226_227_partial_update_and_a_lifetime_write(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    update = {"kind": "instance", "id": 0, "resources": [
+        {"id": 1, "kind": "singleResource", "value": "60", "type": "integer"},
+        {"id": 6, "kind": "singleResource", "value": True, "type": "boolean"}]}
+    changed = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0", update, replace="false")
+    assert changed["status"] == "CHANGED(204)"
+    assert endpoint.tree.get("/1/0/1") == 60 and endpoint.tree.get("/1/0/6") is True
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0/1",
+                         {"id": 1, "kind": "singleResource", "value": 63,
+                          "type": "integer"})  # fmt: skip
+    assert written["status"] == "CHANGED(204)"
+
+    async def lifetime_63() -> bool:
+        return bool((await call(rest, "GET", f"/clients/{ENDPOINT}"))["lifetime"] == 63)
+
+    await wait_for(lifetime_63, 10)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_int_231_to_234_senml_reads_and_writes(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice, fmt: str
+) -> None:
+    server_object = (await call(rest, "GET", f"/clients/{ENDPOINT}/1", format=fmt))["content"]
+    assert server_object["kind"] == "obj" and server_object["instances"][0]["id"] == 0
+    assert values((await call(rest, "GET", f"/clients/{ENDPOINT}/3/0",
+                              format=fmt))["content"])[16] == "U"  # fmt: skip
+    assert (await call(rest, "GET", f"/clients/{ENDPOINT}/3/0/11/0",
+                       format=fmt))["content"]["value"] == "0"  # fmt: skip
+    update = {"kind": "instance", "id": 0, "resources": [
+        {"id": 1, "kind": "singleResource", "value": "61", "type": "integer"},
+        {"id": 6, "kind": "singleResource", "value": True, "type": "boolean"}]}
+    changed = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0", update, format=fmt,
+                         replace="false")  # fmt: skip
+    assert changed["status"] == "CHANGED(204)" and endpoint.tree.get("/1/0/1") == 61
+    await create_portfolio(rest, {0: "a"})
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/16/0/0/0",
+                         {"id": 0, "kind": "resourceInstance", "value": "b",
+                          "type": "string"}, format=fmt)  # fmt: skip
+    assert written["status"] == "CHANGED(204)" and endpoint.tree.get("/16/0/0") == {0: "b"}
+
+
+async def test_int_302_303_cancel_by_reset_and_by_observe_1(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """Passive cancel: the device's next notification gets a reset and its observer goes;
+    active cancel: a GET with Observe=1 ends it at once."""
+    observers = len(endpoint._listeners)
+    for path in ("3/0/9", "3/0/16"):
+        observed = await call(rest, "POST", f"/clients/{ENDPOINT}/{path}/observe", "")
+        assert observed["status"] == "CONTENT(205)"
+    await wait_for(lambda: len(endpoint._listeners) == observers + 2)
+    await call(rest, "DELETE", f"/clients/{ENDPOINT}/3/0/9/observe")
+    endpoint.tree.set("/3/0/9", 42)  # (its notification is answered with a reset)
+    await wait_for(lambda: len(endpoint._listeners) == observers + 1, 10)
+    cancelled = await call(rest, "DELETE", f"/clients/{ENDPOINT}/3/0/16/observe", active="")
+    assert cancelled["status"] == "CONTENT(205)"
+    await wait_for(lambda: len(endpoint._listeners) == observers, 10)
