@@ -36,6 +36,18 @@ EPOCH_TAG = 1
 """RFC 8949 3.4.2: epoch-based date/time."""
 
 
+def one_item(data: bytes, what: str) -> object:
+    """The one CBOR data item `data` holds; CodecError naming `what` otherwise."""
+    stream = io.BytesIO(data)
+    try:
+        item = cbor2.CBORDecoder(stream).decode()
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise CodecError(f"{what} is not CBOR: {exc}") from None
+    if stream.tell() != len(data):
+        raise CodecError(f"{what} has {len(data) - stream.tell()} trailing bytes")
+    return item
+
+
 def item_of(value: Value, type_: ResourceType, path: Lwm2mPath, *,
             time_tag: bool = True) -> object:  # fmt: skip
     """The CBOR data item of one LwM2M value; time is tag 1 over seconds (bare: `time_tag`
@@ -100,15 +112,7 @@ class CborCodec:
 
     def decode(self, data: bytes, path: Lwm2mPath, model: ObjectRegistry) -> Node:
         single_value_path(path, model, "CBOR (60)")
-        stream = io.BytesIO(data)
-        try:
-            item = cbor2.CBORDecoder(stream).decode()
-        except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError,
-                RecursionError) as exc:  # fmt: skip
-            raise CodecError(f"{path}: the payload is not CBOR: {exc}") from None
-        if stream.tell() != len(data):
-            raise CodecError(f"{path}: CBOR payload has {len(data) - stream.tell()} "
-                             "trailing bytes")  # fmt: skip
+        item = one_item(data, f"{path}: the CBOR payload")
         type_ = model_type(model, path) or guessed_type(item)
         return value_node(path, type_, value_of(item, type_, path))
 

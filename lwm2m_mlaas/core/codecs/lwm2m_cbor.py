@@ -9,7 +9,6 @@ specification's examples byte for byte. Decoding takes any layout, definite or i
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from ..nodes import Node
 from ..paths import Lwm2mPath
 from ._senml import group_nodes
 from ._values import Leaf, build_node, leaves, model_type
-from .cbor import guessed_type, item_of, value_of
+from .cbor import guessed_type, item_of, one_item, value_of
 
 MAX_ID = 65535
 """Highest id a path may carry (in a Create, 65535 asks the client to pick one)."""
@@ -125,14 +124,7 @@ class Lwm2mCborCodec:
         return group_nodes(self._leaves(data, model), model, paths)
 
     def _leaves(self, data: bytes, model: ObjectRegistry) -> list[Leaf]:
-        stream = io.BytesIO(data)
-        try:
-            item = cbor2.CBORDecoder(stream).decode()
-        except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError,
-                RecursionError) as exc:  # fmt: skip
-            raise CodecError(f"LwM2M CBOR payload is not CBOR: {exc}") from None
-        if stream.tell() != len(data):
-            raise CodecError(f"LwM2M CBOR payload has {len(data) - stream.tell()} trailing bytes")
+        item = one_item(data, "LwM2M CBOR payload")
         values: list[tuple[Lwm2mPath, object]] = []
         _walk(item, (), values)
         found = []

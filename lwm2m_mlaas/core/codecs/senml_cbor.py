@@ -6,15 +6,14 @@ Integer labels as RFC 8428 Table 4 assigns them; LwM2M's object link value keeps
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 from fractions import Fraction
 
 import cbor2
 
 from ..content_format import ContentFormat
-from ..errors import CodecError
 from ._senml import Record, SenmlCodec
+from .cbor import one_item
 
 LABELS: dict[str, int | str] = {
     "bver": -1, "bn": -2, "bt": -3, "bu": -4, "bv": -5, "bs": -6,
@@ -35,13 +34,7 @@ def _plain(value: object) -> object:
 
 
 def _loads(data: bytes) -> object:
-    stream = io.BytesIO(data)
-    try:
-        items = cbor2.CBORDecoder(stream).decode()
-    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise CodecError(f"SenML CBOR payload is not CBOR: {exc}") from None
-    if stream.tell() != len(data):
-        raise CodecError(f"SenML CBOR payload has {len(data) - stream.tell()} trailing bytes")
+    items = one_item(data, "SenML CBOR payload")
     if not isinstance(items, list):
         return items
     return [
