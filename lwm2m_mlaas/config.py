@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .core.registration import uri_host
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -128,11 +130,9 @@ class ServerConfig:
 
     def longest_package_uri(self) -> int:
         """Bytes of the longest /5/0/1 URI this configuration can produce (any port)."""
-        def host(name: str) -> str:
-            return f"[{name}]" if ":" in name else name
-
-        return max(len(f"coap://{host(self.package_host)}:65535/fw/"),
-                   len(f"coaps://{host(self.coaps_host)}:65535/fw/")) + PACKAGE_NAME  # fmt: skip
+        coap = len(f"coap://{uri_host(self.package_host)}:65535/fw/")
+        coaps = len(f"coaps://{uri_host(self.coaps_host)}:65535/fw/")
+        return max(coap, coaps) + PACKAGE_NAME
 
     @classmethod
     def load(cls, toml_file: Path | None = None, **overrides: Any) -> ServerConfig:

@@ -24,6 +24,11 @@ class UnsupportedVersion(Lwm2mError):
     code = ResponseCode.PRECONDITION_FAILED
 
 
+def uri_host(host: str) -> str:
+    """A host as a URI or 'host:port' carries it: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 @dataclass(frozen=True, slots=True)
 class RegistrationParams:
     """What a Register or Update request says; None where an Update leaves a value unchanged."""
@@ -163,8 +168,7 @@ class Registration:
     @property
     def address(self) -> str:
         """'ip:port', with IPv6 addresses in brackets."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return f"{uri_host(self.host)}:{self.port}"
 
     @property
     def expires_at(self) -> float:

@@ -41,6 +41,7 @@ from ..core.firmware_update import (
     FirmwareState,
 )
 from ..core.nodes import ResourceType, SingleResource
+from ..core.registration import uri_host
 from ..core.requests import Response
 from ..core.signing import SignedPackage
 from ..server import Event, EventKind, Lwm2mServer, Queued
@@ -523,7 +524,7 @@ class DeliveryService:
             host, port, scheme = self.config.coaps_host, self.server.dtls_port, "coaps"
         else:
             host, port, scheme = self.config.package_host, self.server.port, "coap"
-        uri = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/fw/{package.id}.pkg"
+        uri = f"{scheme}://{uri_host(host)}:{port}/fw/{package.id}.pkg"
         assert len(uri) <= MAX_PACKAGE_URI, uri  # (ServerConfig refuses hosts that make more)
         return uri
 

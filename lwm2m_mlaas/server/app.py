@@ -29,7 +29,7 @@ from ..core.errors import Lwm2mError, UnknownRegistration
 from ..core.model import ObjectRegistry
 from ..core.nodes import Node
 from ..core.paths import Lwm2mPath
-from ..core.registration import Registration
+from ..core.registration import Registration, uri_host
 from ..core.requests import DownlinkRequest, Operation, Response
 from ..store import Store
 from .bootstrap import BootstrapResource, BootstrapService
@@ -208,10 +208,8 @@ class Lwm2mServer:
             raise Lwm2mError("this server serves no CoAPs")
         if not secure and self.config.coap_port < 0:
             raise Lwm2mError("this server serves no NoSec CoAP")
-        host = self.config.advertised_host or (
-            self.config.coaps_host if secure else self.config.package_host)
-        if ":" in host:
-            host = f"[{host}]"
+        host = uri_host(self.config.advertised_host or (
+            self.config.coaps_host if secure else self.config.package_host))
         return f"coaps://{host}:{self.dtls_port}" if secure else f"coap://{host}:{self.port}"
 
     def dm_uri(self, endpoint: str, secure: bool = True) -> str:

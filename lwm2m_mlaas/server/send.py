@@ -18,7 +18,7 @@ from ..core.errors import Lwm2mError, ResponseCode
 from ..core.model import ObjectRegistry
 from ..core.nodes import Node
 from ..core.paths import Lwm2mPath
-from ..core.registration import Registration
+from ..core.registration import Registration, uri_host
 from .events import Event, EventBus, EventKind
 from .registration import RegistrationService
 from .resources import error_message, peer_address, publish_after_reply
@@ -98,7 +98,7 @@ class SendResource(coap_resource.Resource):
         endpoint = claimed_endpoint(request.remote)
         if endpoint is None:
             host, port = peer_address(request.remote)
-            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            address = f"{uri_host(host)}:{port}"
             if len(self._by_address) > 2 * len(self.registrations) + 1024:
                 self._by_address.clear()  # (addresses devices left)
             endpoint = self._by_address.get(address)
