@@ -71,10 +71,15 @@ class BootstrapService:
         if claim is not None and claim.endpoint != endpoint:
             raise Forbidden(f"the bootstrap identity belongs to endpoint {claim.endpoint!r}")
         if claim is None:
-            if claimed_endpoint(remote) is not None:
-                raise Forbidden("DM server credentials cannot bootstrap: use the bootstrap PSK")
+            # a config without a bootstrap PSK of its own takes the endpoint's PSK (Leshan's
+            # bootstrap server has one security store); one with its own takes only that one
+            claimed = claimed_endpoint(remote)
+            if claimed is not None and claimed != endpoint:
+                raise Forbidden(f"the credentials used belong to endpoint {claimed!r}")
             if config.bootstrap_psk() is not None:
-                raise Forbidden(f"endpoint {endpoint!r} must bootstrap over DTLS")
+                raise Forbidden("DM server credentials cannot bootstrap: use the bootstrap PSK"
+                                if claimed is not None
+                                else f"endpoint {endpoint!r} must bootstrap over DTLS")
         fmt = ContentFormat.TLV
         if config.content_format is not None:
             fmt = ContentFormat(config.content_format)

@@ -32,7 +32,7 @@ from ..core import firmware_update as fw
 from ..core.codecs import codec_for, senml_codec
 from ..core.content_format import ContentFormat
 from ..core.ddf import load_default
-from ..core.errors import Lwm2mError, ResponseCode
+from ..core.errors import CodecError, Lwm2mError, ResponseCode, UnsupportedContentFormat
 from ..core.linkformat import Link, format_link_format
 from ..core.model import ObjectRegistry
 from ..core.nodes import Node, SingleResource, Value
@@ -171,7 +171,7 @@ class SimulatedDevice:
         self._awake_until = 0.0
         self._update_now = asyncio.Event()
         self._next_step: str | None = None
-        """'bootstrap' or 'disable', asked by the server through an Execute."""
+        """'bootstrap', 'disable' or 'reboot', asked by the server through an Execute."""
         self._observed = asyncio.Event()
         """Set while the server observes /3/0/13 (or a path above it)."""
         self._clock_observers = 0
@@ -183,6 +183,9 @@ class SimulatedDevice:
         self.account: ServerAccount | None = None
         """The server account the open context speaks to."""
         self.bootstrapping = False
+        self.bootstraps = 0
+        """Bootstraps finished (the log line "Bootstrap transfer complete" of Zephyr's client)."""
+        self.reboots = 0
         self._bootstrap_finished: asyncio.Future[None] | None = None
         self.bootstrap_heard = 0.0
         """When the bootstrap server last sent a request (monotonic)."""
@@ -214,6 +217,9 @@ class SimulatedDevice:
             "/3/0/1": f"sim-{board.board}",
             "/3/0/2": f"SN-{c.endpoint}",
             "/3/0/3": "1.0.0",
+            "/3/0/6": {0: 1, 1: 5},  # internal battery, USB
+            "/3/0/7": {0: 3700, 1: 5000},  # mV
+            "/3/0/8": {0: 20, 1: 80},  # mA
             "/3/0/9": 100,
             "/3/0/11": {0: 0},
             "/3/0/13": _now(),
@@ -256,7 +262,7 @@ class SimulatedDevice:
         tree.on_execute("/1/0/4", lambda _args: self._request_step("disable"))
         for rid in (4, 8, 9):
             tree.executors[(1, 1, rid)] = tree.executors[(1, 0, rid)]
-        tree.on_execute("/3/0/4", lambda _args: log.info("%s: reboot requested", c.endpoint))
+        tree.on_execute("/3/0/4", lambda _args: self._request_step("reboot"))
         tree.on_execute("/3/0/5", lambda _args: log.info("%s: factory reset", c.endpoint))
         tree.on_write(1, 1, self._lifetime_written)
         tree.listeners.append(self._on_change)
@@ -352,7 +358,14 @@ class SimulatedDevice:
         if bootstrapped:
             await self._register_retrying(register_timeout)
         else:
-            await self.register(register_timeout)
+            try:
+                await self.register(register_timeout)
+            except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
+                if bootstrap_account(self.tree) is None:
+                    raise
+                log.info("%s: register failed (%s); bootstrapping", self.config.endpoint, exc)
+                await self.bootstrap(register_timeout)
+                await self._register_retrying(register_timeout)
         self.keep_alive()
 
     async def _register_retrying(self, timeout: float) -> None:
@@ -389,6 +402,7 @@ class SimulatedDevice:
             await self._until_bootstrap_finished(timeout)
         finally:
             self.bootstrapping = False
+        self.bootstraps += 1
         dm = dm_account(self.tree)
         if dm is None or dm.lifetime is None:  # (a bootstrap server's late session took it)
             raise RuntimeError(f"{self.config.endpoint}: bootstrap left no LwM2M server")
@@ -628,8 +642,8 @@ class SimulatedDevice:
                 log.info("%s: send failed (%s)", self.config.endpoint, exc)
 
     def _request_step(self, step: str) -> None:
-        """Server-initiated bootstrap (/1/x/9) or Disable (/1/x/4), taken by the update loop
-        once the 2.04 has gone out."""
+        """Server-initiated bootstrap (/1/x/9), Disable (/1/x/4) or Reboot (/3/0/4), taken by
+        the update loop once the 2.04 has gone out."""
         if step == "bootstrap" and bootstrap_account(self.tree) is None:
             raise Lwm2mError("no bootstrap server account", code=ResponseCode.METHOD_NOT_ALLOWED)
         self._next_step = step
@@ -642,6 +656,9 @@ class SimulatedDevice:
             await self.bootstrap(timeout)
             await self._register_retrying(timeout)
             return
+        if step == "reboot":
+            await self.reboot(timeout)
+            return
         disabled = self.tree.data.get(1, {}).get(0, {}).get(5, 86400)
         log.info("%s: disabled for %s s", self.config.endpoint, disabled)
         if self.location is not None:
@@ -649,6 +666,22 @@ class SimulatedDevice:
             self.location = None
         await asyncio.sleep(float(disabled))  # type: ignore[arg-type]
         await self.register(timeout)
+
+    async def reboot(self, timeout: float = 30.0) -> None:
+        """Restart as after a power cycle: what the server observed, the socket and the
+        registration are gone (no De-register); the objects and the installed model stay."""
+        log.info("%s: rebooting", self.config.endpoint)
+        self.reboots += 1
+        account = self.account
+        self.account, self.location = None, None
+        if self.exchanges is not None:
+            self.exchanges.close()
+        if self.context is not None:
+            await self.context.shutdown()
+            self.context = None
+        self._server_remote = None
+        await self.open(account)
+        await self._register_retrying(timeout)
 
     async def _keep_registered(self) -> None:
         while True:
@@ -838,12 +871,12 @@ class DeviceResource(coap_resource.ObservableResource, coap_resource.PathCapable
                 )
             node = tree.read(path)
             accept = request.opt.accept
-            out = (
-                ContentFormat(accept)
-                if accept is not None
-                else self.device.default_format(path, node)
-            )
-            payload = codec_for(out).encode(node, path, model)
+            try:  # (4.06: the format asked for is unknown or cannot carry this node)
+                out = (ContentFormat(accept) if accept is not None
+                       else self.device.default_format(path, node))  # fmt: skip
+                payload = codec_for(out).encode(node, path, model)
+            except (ValueError, CodecError, UnsupportedContentFormat) as exc:
+                raise Lwm2mError(str(exc), code=ResponseCode.NOT_ACCEPTABLE) from None
             return aiocoap.Message(code=Code.CONTENT, content_format=int(out), payload=payload)
         if request.code == Code.FETCH:
             nodes = tree.read_composite(senml_codec(fmt).decode_paths(request.payload))

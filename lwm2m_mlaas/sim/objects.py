@@ -336,7 +336,8 @@ class ObjectTree:
                 self.changed(Lwm2mPath.of(o))
 
     def discover(self, path: Lwm2mPath) -> tuple[Link, ...]:
-        """Discover answer (LwM2M 1.1 6.3.4): the target with its attributes, then its children."""
+        """Discover answer (LwM2M 1.1 6.3.4): the target with its attributes, then its children;
+        a resource also carries the attributes it inherits, and lists its instances."""
         if path.is_root or path.object_id not in self.data:
             raise not_found(path)
         links: list[Link] = []
@@ -365,10 +366,18 @@ class ObjectTree:
                 res_path = instance_path.child(r)
                 if path.is_resource and res_path != path:
                     continue
-                attrs: dict[str, str | None] = dict(self.attributes.get(res_path, {}))
+                attrs: dict[str, str | None] = {}
+                if path.is_resource:  # (with what it inherits from its instance and object)
+                    for level in (Lwm2mPath.of(o), instance_path):
+                        attrs |= self.attributes.get(level, {})
+                attrs |= self.attributes.get(res_path, {})
                 if isinstance(value, dict):
                     attrs["dim"] = str(len(value))
                 links.append(Link(str(res_path), attrs))
+                if path.is_resource and isinstance(value, dict):
+                    links.extend(Link(str(res_path.child(ri)),
+                                      dict(self.attributes.get(res_path.child(ri), {})))
+                                 for ri in sorted(value))  # fmt: skip
         return tuple(links)
 
     def _exists(self, path: Lwm2mPath) -> bool:

@@ -22,9 +22,10 @@ from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.nodes import ObjectInstance, ResourceType, SingleResource
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.sim import DeviceConfig, SimulatedDevice
+from lwm2m_mlaas.sim.accounts import dm_account
 from tests.helpers import wait_for
-from tests.helpers.bootstrap import placing_config
-from tests.helpers.net import coap_client
+from tests.helpers.bootstrap import bootstrap_result, placing_config
+from tests.helpers.net import coap_client, coap_request, free_udp_port
 
 ENDPOINT = "client_1a"
 FORMATS = ("SENML_JSON", "SENML_CBOR")
@@ -521,21 +522,50 @@ async def test_int_256_write_failure_is_the_devices_answer(
     assert endpoint.tree.get("/1/0/0") == 1
 
 
+async def discover(rest: aiohttp.ClientSession, path: str) -> dict[str, dict[str, str]]:
+    answer = await call(rest, "GET", f"/clients/{ENDPOINT}/{path}/discover")
+    return {link["url"]: link["attributes"] for link in answer["objectLinks"]}
+
+
+async def write_attributes(rest: aiohttp.ClientSession, path: str, **attributes: str) -> None:
+    """Write-Attributes; an empty value unsets the attribute (Leshan's `?pmin&pmax`)."""
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/{path}/attributes", None,
+                         **attributes)  # fmt: skip
+    assert written["status"] == "CHANGED(204)", written
+
+
 async def test_int_260_discover_and_write_attributes(
     rest: aiohttp.ClientSession, endpoint: SimulatedDevice
 ) -> None:
-    async def discover(path: str) -> dict[str, dict[str, str]]:
-        answer = await call(rest, "GET", f"/clients/{ENDPOINT}/{path}/discover")
-        return {link["url"]: link["attributes"] for link in answer["objectLinks"]}
+    assert {"/3", "/3/0", "/3/0/0"} <= set(await discover(rest, "3"))
+    await write_attributes(rest, "3", pmin="10", pmax="200")
+    assert (await discover(rest, "3"))["/3"] == {"pmin": "10", "pmax": "200"}
+    links = await discover(rest, "3/0")
+    assert all(links[f"/3/0/{r}"]["dim"] == "2" for r in (6, 7, 8))
+    await write_attributes(rest, "3/0/7", lt="1", gt="6", st="1")
+    links = await discover(rest, "3/0/7")  # (the resource with what it inherits, its instances)
+    assert links == {"/3/0/7": {"pmin": "10", "pmax": "200", "lt": "1", "gt": "6", "st": "1",
+                                "dim": "2"}, "/3/0/7/0": {}, "/3/0/7/1": {}}
+    await write_attributes(rest, "3", pmin="", pmax="")
+    assert (await discover(rest, "3"))["/3"] == {}
 
-    assert {"/3", "/3/0", "/3/0/0"} <= set(await discover("3"))
-    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/3/attributes", None,
-                         pmin="10", pmax="200")  # fmt: skip
-    assert written["status"] == "CHANGED(204)"
-    assert (await discover("3"))["/3"] == {"pmin": "10", "pmax": "200"}
-    await call(rest, "PUT", f"/clients/{ENDPOINT}/3/0/9/attributes", None, lt="1", gt="6",
-               st="1")  # fmt: skip
-    assert (await discover("3/0/9"))["/3/0/9"] == {"lt": "1", "gt": "6", "st": "1"}
+
+async def test_int_261_write_attributes_on_a_multiple_resource(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """Attributes on the object, the instance and a resource instance: Discover of the
+    resource shows the ones it inherits and its instance's own."""
+    assert await discover(rest, "3/0/11") == {"/3/0/11": {"dim": "1"}, "/3/0/11/0": {}}
+    await write_attributes(rest, "3", pmin="10")
+    await write_attributes(rest, "3/0", pmax="320")
+    await write_attributes(rest, "3/0/11/0", pmax="100", epmin="1", epmax="20")
+    assert await discover(rest, "3/0/11") == {
+        "/3/0/11": {"pmin": "10", "pmax": "320", "dim": "1"},
+        "/3/0/11/0": {"pmax": "100", "epmin": "1", "epmax": "20"}}
+    for path, names in (("3", ("pmin",)), ("3/0", ("pmax",)),
+                        ("3/0/11/0", ("pmax", "epmin", "epmax"))):  # fmt: skip
+        await write_attributes(rest, path, **dict.fromkeys(names, ""))
+    assert await discover(rest, "3/0/11") == {"/3/0/11": {"dim": "1"}, "/3/0/11/0": {}}
 
 
 async def test_int_103_deregistration_on_disable(
@@ -654,3 +684,231 @@ async def test_int_302_303_cancel_by_reset_and_by_observe_1(
     cancelled = await call(rest, "DELETE", f"/clients/{ENDPOINT}/3/0/16/observe", active="")
     assert cancelled["status"] == "CONTENT(205)"
     await wait_for(lambda: len(endpoint._listeners) == observers, 10)
+
+
+def stream(rest: aiohttp.ClientSession, endpoint: str = ENDPOINT) -> Any:
+    """One endpoint's event stream, opened as Zephyr's client opens it."""
+    return rest.get(f"/api/event?{endpoint}", headers={"Accept": "text/event-stream"})
+
+
+async def test_int_105_a_deregister_from_another_address(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice, leshan: MlaasService
+) -> None:
+    """A De-register of a NoSec device's registration from another port is taken (the device
+    may sit behind a NAT); the device's next Update gets 4.04 and it registers again."""
+    first = await call(rest, "GET", f"/clients/{ENDPOINT}")
+    async with coap_client() as client:
+        answer = await coap_request(client, leshan.server.port, Code.DELETE,
+                                    f"/rd/{first['registrationId']}")  # fmt: skip
+    assert answer.code == Code.DELETED
+    async with rest.get(f"/api/clients/{ENDPOINT}") as gone:
+        assert gone.status == 400
+    await endpoint.update()
+    again = await call(rest, "GET", f"/clients/{ENDPOINT}")
+    assert again["registrationId"] != first["registrationId"]
+    assert endpoint.registrations_lost == 1
+
+
+async def test_int_107_extend_lifetime(rest: aiohttp.ClientSession,
+                                       endpoint: SimulatedDevice) -> None:  # fmt: skip
+    """Lifetime 4 s written (the ETS writes 120 s): an Update carries it, and the device
+    updates again before it runs out."""
+    written = await call(rest, "PUT", f"/clients/{ENDPOINT}/1/0/1",
+                         {"id": 1, "kind": "singleResource", "value": 4,
+                          "type": "integer"})  # fmt: skip
+    assert written["status"] == "CHANGED(204)"
+    stamps: list[int] = []
+
+    async def updated_twice() -> bool:
+        registration = await call(rest, "GET", f"/clients/{ENDPOINT}")
+        if registration["lifetime"] == 4 and registration["lastUpdate"] not in stamps:
+            stamps.append(registration["lastUpdate"])
+        return len(stamps) == 2
+
+    await wait_for(updated_twice, 8, interval=0.2)
+    assert stamps[1] - stamps[0] < 4000
+
+
+async def test_int_109_queue_mode_sleeps_and_requests_wait_for_it(
+    leshan: MlaasService, rest: aiohttp.ClientSession
+) -> None:
+    """A queue-mode device closes its receive window after the awake time: the server says
+    SLEEPING (and `sleeping`); a read meanwhile is answered `delayed` (Leshan's queue mode)
+    and sent when the device's next Update wakes it (AWAKE), its answer a REQUEST_RESPONSE."""
+    server = leshan.server
+    config = DeviceConfig("client_7a", server=f"coap://127.0.0.1:{server.port}",
+                          queue_mode=True, awake_time=server.config.queue_awake_time,
+                          lifetime=300)  # fmt: skip
+    async with stream(rest, "client_7a") as events, SimulatedDevice(config, server.model) as device:
+        assert (await next_event(events, "SLEEPING"))["ep"] == "client_7a"
+        assert (await call(rest, "GET", "/clients/client_7a"))["sleeping"] is True
+        assert not device.awake
+        read = await call(rest, "GET", "/clients/client_7a/3/0/0")
+        assert read["delayed"] is True and read["path"] == "/3/0/0"
+        await device.update()
+        assert (await next_event(events, "AWAKE"))["ep"] == "client_7a"
+        answered = await next_event(events, "REQUEST_RESPONSE")
+    assert answered["requestId"] == read["requestId"]
+    assert answered["response"]["content"]["value"] == device.tree.get("/3/0/0")
+
+
+async def test_int_202_opaque_read(rest: aiohttp.ClientSession,
+                                   endpoint: SimulatedDevice) -> None:  # fmt: skip
+    """An opaque resource instance (/16/0/2/0 AuthData) read in Opaque (42): its bytes, in
+    Leshan's hex; a string resource asked for in Opaque is the device's 4.06."""
+    body = {"kind": "instance", "id": 0, "resources": [
+        {"id": 0, "kind": "multiResource", "type": "string", "values": {"0": "host"}},
+        {"id": 2, "kind": "multiResource", "type": "opaque", "values": {"0": "cafe0001"}}]}
+    assert (await call(rest, "POST", f"/clients/{ENDPOINT}/16", body))["status"] == "CREATED(201)"
+    read = await call(rest, "GET", f"/clients/{ENDPOINT}/16/0/2/0", format="OPAQUE")
+    assert read["status"] == "CONTENT(205)"
+    assert read["content"] == {"id": 0, "kind": "resourceInstance", "type": "OPAQUE",
+                               "value": "cafe0001"}  # fmt: skip
+    assert endpoint.tree.get("/16/0/2") == {0: bytes.fromhex("cafe0001")}
+    refused = await call(rest, "GET", f"/clients/{ENDPOINT}/3/0/0", format="OPAQUE")
+    assert refused["status"] == "NOT_ACCEPTABLE(406)" and refused["success"] is False
+
+
+async def test_int_241_reboot(rest: aiohttp.ClientSession, endpoint: SimulatedDevice,
+                              leshan: MlaasService) -> None:  # fmt: skip
+    """Execute /3/0/4: the device restarts and registers afresh (no De-register); what the
+    server observed on it went with the old registration, on both sides."""
+    first = await call(rest, "GET", f"/clients/{ENDPOINT}")
+    observers = len(endpoint._listeners)
+    assert (await call(rest, "POST", f"/clients/{ENDPOINT}/3/0/9/observe", ""))["status"] \
+        == "CONTENT(205)"  # fmt: skip
+    await wait_for(lambda: len(endpoint._listeners) == observers + 1)
+    async with stream(rest) as events:
+        executed = await call(rest, "POST", f"/clients/{ENDPOINT}/3/0/4")
+        assert executed["status"] == "CHANGED(204)"
+        registered = await next_event(events, "REGISTRATION")
+    assert registered["registrationId"] != first["registrationId"] and endpoint.reboots == 1
+    await wait_for(lambda: len(endpoint._listeners) == observers)
+    async with leshan.server.store.transaction() as tx:
+        assert await tx.observations.all() == []
+    assert (await call(rest, "GET", f"/clients/{ENDPOINT}/3/0/0"))["status"] == "CONTENT(205)"
+
+
+async def test_int_301_observation_with_pmin_and_pmax(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """/3/0/7 observed with pmin 1 s and pmax 2 s (the ETS: 5 and 10): a new value notifies,
+    the next no sooner than pmin after it, and with no change one still comes by pmax."""
+    sources = (await call(rest, "GET", f"/clients/{ENDPOINT}/3/0/6"))["content"]
+    assert sources["values"] == {"0": "1", "1": "5"}
+    await write_attributes(rest, "3/0/7", pmin="1", pmax="2")
+    async with stream(rest) as events:
+        observed = await call(rest, "POST", f"/clients/{ENDPOINT}/3/0/7/observe", "")
+        assert observed["status"] == "CONTENT(205)"
+
+        async def notified(millivolts: str) -> float:
+            while (await next_event(events, "NOTIFICATION"))["val"]["values"]["0"] != millivolts:
+                pass
+            return asyncio.get_running_loop().time()
+
+        endpoint.tree.set("/3/0/7", {0: 3000, 1: 5000})
+        first = await notified("3000")
+        endpoint.tree.set("/3/0/7", {0: 3500, 1: 5000})
+        second = await notified("3500")
+        assert second - first >= 0.5  # (pmin 1 s at the device; the network may shorten it)
+        await notified("3500")  # unchanged: pmax
+    cancelled = await call(rest, "DELETE", f"/clients/{ENDPOINT}/3/0/7/observe", active="")
+    assert cancelled["status"] == "CONTENT(205)"
+    await write_attributes(rest, "3/0/7", pmin="", pmax="")
+
+
+async def test_int_310_observe_composite_with_pmax_on_the_object(
+    rest: aiohttp.ClientSession, endpoint: SimulatedDevice
+) -> None:
+    """Observe-Composite of /1/0/1 and /3/0, then pmax 1 s on /3 (the ETS: 5 s): with no
+    change, notifications keep coming, each with the Device instance and the lifetime."""
+    paths = "/1/0/1,/3/0"
+    answer = await call(rest, "POST", f"/clients/{ENDPOINT}/composite/observe", paths=paths)
+    assert answer["status"] == "CONTENT(205)"
+    async with stream(rest) as events:
+        await write_attributes(rest, "3", pmax="1")
+        for _ in range(2):
+            notification = await next_event(events, "NOTIFICATION")
+            assert notification["kind"] == "composite"
+            assert values(notification["val"]["/3/0"])[0] == endpoint.tree.get("/3/0/0")
+            assert notification["val"]["/1/0/1"]["value"] == str(endpoint.lifetime)
+    await call(rest, "DELETE", f"/clients/{ENDPOINT}/composite/observe", paths=paths, active="")
+
+
+async def test_bootstrap_6_sequence(leshan: MlaasService, rest: aiohttp.ClientSession) -> None:
+    """A device that has its LwM2M server account registers at a restart without a bootstrap;
+    once that account (/0 and /1 instances) is gone, it bootstraps first."""
+    server = leshan.server
+    await call(rest, "POST", "/bootstrap/client_8b", placing_config(30).to_json())
+    device = SimulatedDevice(DeviceConfig("client_8b", server=f"coap://127.0.0.1:{server.port}",
+                                          bootstrap=True), server.model)  # fmt: skip
+    for bootstraps, forget in ((1, False), (1, True), (2, False)):
+        await device.start()
+        assert device.bootstraps == bootstraps
+        assert (await call(rest, "GET", "/clients/client_8b"))["endpoint"] == "client_8b"
+        await device.stop()
+        if forget:
+            for object_id in (0, 1):  # (the Bootstrap-Server account stays)
+                device.tree.bootstrap_delete(Lwm2mPath.of(object_id))
+
+
+async def test_bootstrap_7_fallback_to_bootstrap(
+    leshan: MlaasService, rest: aiohttp.ClientSession
+) -> None:
+    """The LwM2M server's URI on the device (/0/x/0) turns unreachable: the device's Register
+    fails, it falls back to its bootstrap server, which gives it a working one back."""
+    server = leshan.server
+    await call(rest, "POST", "/bootstrap/client_9c", placing_config(30).to_json())
+    device = SimulatedDevice(DeviceConfig("client_9c", server=f"coap://127.0.0.1:{server.port}",
+                                          bootstrap=True), server.model)  # fmt: skip
+    await device.start()
+    await device.stop(deregister=False)
+    [dm] = [i for i, r in device.tree.data[0].items() if r.get(1) is False]
+    unreachable = f"coap://127.0.0.1:{free_udp_port()}"  # (nothing listens there)
+    device.tree.set(f"/0/{dm}/0", unreachable)
+    await device.start(register_timeout=3)
+    try:
+        assert device.bootstraps == 2
+        account = dm_account(device.tree)
+        assert account is not None and account.uri == f"coap://127.0.0.1:{server.port}"
+        assert (await call(rest, "GET", "/clients/client_9c"))["endpoint"] == "client_9c"
+    finally:
+        await device.stop()
+
+
+async def test_bootstrap_1_int_401_over_dtls_psk(leshan: MlaasService, fleet_config: ServerConfig,
+                                                 rest: aiohttp.ClientSession) -> None:  # fmt: skip
+    """Zephyr's DTLS set-up, unmodified, on two services in interop mode: the device's
+    bootstrap PSK put on the one serving as bootstrap server, its LwM2M server PSK on the
+    other (create_bs_device, create_psk_device); the device bootstraps over DTLS, registers
+    over DTLS (`secure`, int-401), and its PSK stays the one put through the REST API."""
+    dm = leshan.server
+    bs_config = replace(fleet_config, leshan_open=True, provisioning=False,
+                        data_dir=fleet_config.data_dir / "bs")  # fmt: skip
+    endpoint, bs_key, dm_key = "client_ad", b"bs-secret-0001", b"dm-secret-0002"
+    async with MlaasService(bs_config) as bs:
+        assert bs.api is not None
+        async with aiohttp.ClientSession(bs.api.url) as bs_rest:
+            await call(bs_rest, "PUT", "/security/clients/", {"endpoint": endpoint, "tls": {
+                "mode": "psk", "details": {"identity": endpoint, "key": bs_key.hex()}}})
+            await call(bs_rest, "POST", f"/bootstrap/{endpoint}", {
+                "servers": {"0": {"binding": "U", "defaultMinPeriod": 1, "lifetime": 86400,
+                                  "notifIfDisabled": False, "shortId": 1}},
+                "security": {"1": {
+                    "bootstrapServer": False, "clientOldOffTime": 1, "serverId": 1,
+                    "publicKeyOrId": list(endpoint.encode()), "secretKey": list(dm_key),
+                    "securityMode": "PSK", "serverSmsNumber": "", "smsBindingKeyParam": [],
+                    "smsBindingKeySecret": [], "smsSecurityMode": "NO_SEC",
+                    "uri": f"coaps://127.0.0.1:{dm.dtls_port}"}},
+                "oscore": {}, "toDelete": ["/0", "/1"]}, format="SENML_CBOR")
+        await call(rest, "PUT", "/security/clients/", {"endpoint": endpoint, "tls": {
+            "mode": "psk", "details": {"identity": endpoint, "key": dm_key.hex()}}})
+        config = DeviceConfig(endpoint, server=f"coaps://127.0.0.1:{bs.server.dtls_port}",
+                              bootstrap=True, psk_identity=endpoint, psk_key=bs_key)
+        async with SimulatedDevice(config, dm.model) as device:
+            assert device.bootstraps == 1 and device.secure
+            registration = await call(rest, "GET", f"/clients/{endpoint}")
+            assert registration["secure"] is True
+            read = await call(rest, "GET", f"/clients/{endpoint}/3/0/0")
+            assert read["status"] == "CONTENT(205)"
+    assert await bootstrap_result(bs.server, endpoint) == "finished"

@@ -47,7 +47,7 @@ async def test_devices_and_passthrough(mlaas: Any, devices: Devices,
     read = json.loads((await mlaas("read", "op-1", "/3/0/14", "--format", "TEXT",
                                    "--json")).stdout)  # fmt: skip
     assert read["content"]["value"] == "+05:00"
-    assert "CHANGED(204)" in (await mlaas("exec", "op-1", "/3/0/4")).output
+    assert "CHANGED(204)" in (await mlaas("exec", "op-1", "/1/0/8")).output
     failed = await mlaas("read", "op-1", "/3/7", ok=False)
     assert failed.exit_code == 1 and "NOT_FOUND(404)" in failed.output
     observed = await mlaas("observe", "op-1", "/3/0/13", "--count", "2")

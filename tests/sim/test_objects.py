@@ -300,7 +300,8 @@ def test_discover_object_instance_and_resource() -> None:
     tree = make_tree()
     assert discover(tree, "/3") == "</3>,</3/0>,</3/0/0>,</3/0/6>;dim=2,</3/0/9>,</3/0/13>"
     assert discover(tree, "/3/0") == "</3/0>,</3/0/0>,</3/0/6>;dim=2,</3/0/9>,</3/0/13>"
-    assert discover(tree, "/3/0/6") == "</3/0/6>;dim=2"
+    assert discover(tree, "/3/0/6") == "</3/0/6>;dim=2,</3/0/6/0>,</3/0/6/1>"
+    assert discover(tree, "/3/0/9") == "</3/0/9>"
     assert discover(tree, "/1/1") == "</1/1>,</1/1/0>,</1/1/1>,</1/1/7>"
 
 
@@ -308,11 +309,14 @@ def test_discover_shows_written_attributes() -> None:
     tree = make_tree()
     tree.write_attributes(P("/3"), {"pmin": "10"})
     tree.write_attributes(P("/3/0"), {"pmax": "60"})
-    tree.write_attributes(P("/3/0/6"), {"gt": "50", "lt": "42.2"})
-    assert discover(tree, "/3") == (
-        "</3>;pmin=10,</3/0>;pmax=60,</3/0/0>,</3/0/6>;gt=50;lt=42.2;dim=2,</3/0/9>,</3/0/13>"
-    )
-    assert discover(tree, "/3/0/6") == "</3/0/6>;gt=50;lt=42.2;dim=2"
+    tree.write_attributes(P("/3/0/6"), {"gt": "50", "lt": "42.2", "pmax": "30"})
+    tree.write_attributes(P("/3/0/6/1"), {"epmax": "2"})
+    assert discover(tree, "/3") == ("</3>;pmin=10,</3/0>;pmax=60,</3/0/0>,"
+                                    "</3/0/6>;gt=50;lt=42.2;pmax=30;dim=2,</3/0/9>,</3/0/13>")
+    # a resource: with what it inherits (its own first), and its instances with theirs
+    assert discover(tree, "/3/0/6") == ("</3/0/6>;pmin=10;pmax=30;gt=50;lt=42.2;dim=2,"
+                                        "</3/0/6/0>,</3/0/6/1>;epmax=2")
+    assert discover(tree, "/3/0/9") == "</3/0/9>;pmin=10;pmax=60"
 
 
 @pytest.mark.parametrize("path", ["/", "/4", "/3/1", "/3/0/99", "/3/0/20"])
