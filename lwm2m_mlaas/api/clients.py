@@ -108,8 +108,10 @@ async def sent_values(request: web.Request) -> web.Response:
     """The last value of each path the device sent (Send, /dp), with when it arrived (ms)."""
     server = _server(request)
     registration = await server.registration(request.match_info["ep"])
-    return web.json_response({str(path): {"node": node_json(sent.node), "time": int(sent.at * 1000)}
-                              for path, sent in server.sent.of(registration.endpoint).items()})
+    sent = await server.sent.of(registration.endpoint)
+    return web.json_response({str(path): {"node": node_json(value.node),
+                                          "time": int(value.at * 1000)}
+                              for path, value in sent.items()})  # fmt: skip
 
 
 @routes.get(CLIENT + "/composite")

@@ -161,6 +161,17 @@ class QueuedRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class SentValue:
+    """The last value a device sent (Send, /dp) at one path: its SenML CBOR record(s), and
+    when it arrived (seconds since the epoch)."""
+
+    endpoint: str
+    path: Lwm2mPath
+    payload: bytes
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoredObservation:
     """An established observation, kept so it survives a restart."""
 

@@ -90,7 +90,7 @@ class Lwm2mServer:
                                           node_uris=self.membership.uris,
                                           handling=self.registrations.handling)  # fmt: skip
         self.site.add_resource(["bs"], BootstrapResource(self.bootstrap))
-        self.sent = SentValues()
+        self.sent = SentValues(store, model)
         """The last value of each path each device sent (/dp)."""
         send = SendResource(self.registrations, self.events, self.credentials, model, self.sent)
         self.site.add_resource(["dp"], send)
@@ -247,6 +247,7 @@ class Lwm2mServer:
         await self.observations.close()
         await self.bootstrap.close()
         await self.registrations.close()
+        await self.sent.close()
         if self.context is not None:
             await self.context.shutdown()
         await self._close_store()

@@ -1,9 +1,12 @@
 """The Send operation (LwM2M 1.1 6.4.3, the Information Reporting interface): a registered
 device POSTs values to /dp in SenML CBOR or JSON, unasked. Each Send becomes a SEND event, and
-the last value of each path a device sent is kept (`SentValues`)."""
+the last value of each path a device sent is kept in the database (`SentValues`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,10 +22,14 @@ from ..core.model import ObjectRegistry
 from ..core.nodes import Node
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration, uri_host
+from ..core.requests import SentValue
+from ..store import Store
 from .events import Event, EventBus, EventKind
 from .registration import RegistrationService
 from .resources import error_message, peer_address, publish_after_reply
 from .security import Credentials, check_binding, claimed_endpoint
+
+log = logging.getLogger(__name__)
 
 SEND_FORMATS = (ContentFormat.SENML_CBOR, ContentFormat.SENML_JSON)
 MAX_SEND_PAYLOAD = 64 << 10
@@ -36,21 +43,64 @@ class Sent:
     """When it arrived (seconds since the epoch)."""
 
 
-class SentValues:
-    """The last value of each path each device sent, in memory (a device sends them again)."""
+FLUSH_DELAY = 0.5
+"""Seconds a Send's values wait in memory, so the Sends of the moment share one transaction."""
 
-    def __init__(self) -> None:
-        self._by_endpoint: dict[str, dict[Lwm2mPath, Sent]] = {}
+
+class SentValues:
+    """The last value of each path each device sent, kept in the database (`sent_values`,
+    SenML CBOR). A Send is held in memory and written with the others of the moment in one
+    transaction, at most FLUSH_DELAY s later; `of()` reads both, so it sees it at once."""
+
+    def __init__(self, store: Store, model: ObjectRegistry, delay: float = FLUSH_DELAY) -> None:
+        self.store = store
+        self.model = model
+        self.delay = delay
+        self._pending: dict[str, dict[Lwm2mPath, Sent]] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     def keep(self, endpoint: str, nodes: Mapping[Lwm2mPath, Node], at: float) -> None:
-        kept = self._by_endpoint.setdefault(endpoint, {})
+        kept = self._pending.setdefault(endpoint, {})
         kept.update((path, Sent(node, at)) for path, node in nodes.items())
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon(),
+                                                                   name="sent values")  # fmt: skip
 
-    def of(self, endpoint: str) -> dict[Lwm2mPath, Sent]:
-        return dict(sorted(self._by_endpoint.get(endpoint, {}).items()))
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self.delay)
+        await self.flush()
 
-    def forget(self, endpoint: str) -> None:
-        self._by_endpoint.pop(endpoint, None)
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        codec = senml_codec(ContentFormat.SENML_CBOR)
+        values = [SentValue(endpoint, path, codec.encode_nodes({path: sent.node}, self.model),
+                            sent.at)
+                  for endpoint, kept in pending.items() for path, sent in kept.items()]  # fmt: skip
+        try:
+            async with self.store.transaction() as tx:
+                await tx.sent.put(values)
+        except Exception:
+            log.exception("could not store %d sent values; kept for the next try", len(values))
+            for endpoint, kept in pending.items():  # (newer ones, taken meanwhile, win)
+                self._pending[endpoint] = kept | self._pending.get(endpoint, {})
+
+    async def of(self, endpoint: str) -> dict[Lwm2mPath, Sent]:
+        async with self.store.transaction() as tx:
+            stored = await tx.sent.of(endpoint)
+        codec = senml_codec(ContentFormat.SENML_CBOR)
+        values = {v.path: Sent(node, v.at) for v in stored
+                  for node in codec.decode_nodes(v.payload, self.model).values()}  # fmt: skip
+        values.update(self._pending.get(endpoint, {}))
+        return dict(sorted(values.items()))
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
 
 
 class SendResource(coap_resource.Resource):

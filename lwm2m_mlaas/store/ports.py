@@ -23,7 +23,7 @@ from ..core.fleet import (
 )
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
-from ..core.requests import DownlinkRequest, QueuedRequest, StoredObservation
+from ..core.requests import DownlinkRequest, QueuedRequest, SentValue, StoredObservation
 from ..core.security import OscoreInfo, SecurityInfo
 from ..core.signing import DeviceTrust, SignedPackage, SigningKey
 
@@ -53,6 +53,11 @@ class ObservationStore(Protocol):
                   paths: tuple[Lwm2mPath, ...] = ()) -> StoredObservation: ...  # fmt: skip
     async def all(self, registration_id: str | None = None) -> list[StoredObservation]: ...
     async def remove(self, observation_id: int) -> None: ...
+
+
+class SentValueStore(Protocol):
+    async def put(self, values: Iterable[SentValue]) -> None: ...
+    async def of(self, endpoint: str) -> list[SentValue]: ...
 
 
 class RequestQueue(Protocol):
@@ -174,6 +179,8 @@ class Transaction(Protocol):
     def observations(self) -> ObservationStore: ...
     @property
     def queue(self) -> RequestQueue: ...
+    @property
+    def sent(self) -> SentValueStore: ...
     @property
     def security(self) -> SecurityStore: ...
     @property

@@ -21,6 +21,7 @@ from .nodes import SqlLeases, SqlNodes
 from .ports import Transaction
 from .registrations import SqlObservations, SqlRegistrations, SqlRequestQueue
 from .security import SqlBootstrap, SqlOscore, SqlSecurity
+from .sent import SqlSentValues
 
 
 class SqlTransaction:
@@ -40,6 +41,7 @@ class SqlTransaction:
         "registrations",
         "rollouts",
         "security",
+        "sent",
         "session",
         "trust",
     )  # fmt: skip
@@ -49,6 +51,7 @@ class SqlTransaction:
         self.registrations = SqlRegistrations(session)
         self.observations = SqlObservations(session)
         self.queue = SqlRequestQueue(session)
+        self.sent = SqlSentValues(session)
         self.security = SqlSecurity(session)
         self.oscore = SqlOscore(session)
         self.bootstrap = SqlBootstrap(session)

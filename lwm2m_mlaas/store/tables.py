@@ -69,6 +69,17 @@ class ObservationRow(Base):
     created: Mapped[float] = mapped_column(Float)
 
 
+class SentValueRow(Base):
+    """The last value a device sent at one path (Send, /dp), as SenML CBOR."""
+
+    __tablename__ = "sent_values"
+
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    path: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[float] = mapped_column(Float)
+
+
 class QueuedRequestRow(Base):
     __tablename__ = "queued_requests"
 
@@ -343,16 +354,34 @@ async def remove_row(session: AsyncSession, row_type: type[Base], key: Any) -> b
     return True
 
 
+def _insert(session: AsyncSession, row: type[Base]) -> tuple[Any, Any, list[str]]:
+    """The dialect's INSERT, the row's table and its primary key columns."""
+    table: Any = row.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert, table, [c.name for c in table.primary_key.columns]
+
+
 async def insert_new(session: AsyncSession, row: type[Base], values: dict[str, Any]) -> bool:
     """Insert a row unless one with its primary key exists (another node may insert it at
     the same moment: INSERT ... ON CONFLICT DO NOTHING); returns whether it was inserted."""
-    table: Any = row.__table__
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    keys = [c.name for c in table.primary_key.columns]
+    insert, table, keys = _insert(session, row)
     done = await session.execute(insert(table).values(**values)
                                  .on_conflict_do_nothing(index_elements=keys))  # fmt: skip
     return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+UPSERT_CHUNK = 500
+"""Rows per INSERT ... ON CONFLICT DO UPDATE statement (SQLite bounds its parameters)."""
+
+
+async def upsert(session: AsyncSession, row: type[Base], values: list[dict[str, Any]]) -> None:
+    """Insert rows, or update those whose primary key exists (ON CONFLICT DO UPDATE)."""
+    insert, table, keys = _insert(session, row)
+    for start in range(0, len(values), UPSERT_CHUNK):
+        statement = insert(table).values(values[start : start + UPSERT_CHUNK])
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=keys, set_={c.name: statement.excluded[c.name]
+                                       for c in table.columns if c.name not in keys}))  # fmt: skip
 
 
 def apply_change(row: Any, change: Any) -> None:

@@ -386,9 +386,12 @@ async def test_a_device_sends_its_inference_results_on_a_timer(leshan: MlaasServ
     server = leshan.server
     config = DeviceConfig("client_4d", server=f"coap://127.0.0.1:{server.port}",
                           send_interval=0.2)  # fmt: skip
+    async def sent_all() -> bool:
+        return len(await server.sent.of("client_4d")) >= 7
+
     async with SimulatedDevice(config, server.model):
-        await wait_for(lambda: len(server.sent.of("client_4d")) >= 7, 10)
-    assert all(str(p).startswith("/32101/0/") for p in server.sent.of("client_4d"))
+        await wait_for(sent_all, 10)
+    assert all(str(p).startswith("/32101/0/") for p in await server.sent.of("client_4d"))
 
 
 # ---- registration interface (int-1xx) -------------------------------------------------------

@@ -30,7 +30,7 @@ from lwm2m_mlaas.compiler.package import sign1
 from lwm2m_mlaas.compiler.signing import Signer
 from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.errors import ResponseCode
-from lwm2m_mlaas.core.nodes import Lwm2mObject, MultiResource, ObjectInstance, SingleResource
+from lwm2m_mlaas.core.nodes import Lwm2mObject, MultiResource, Node, ObjectInstance, SingleResource
 from lwm2m_mlaas.core.nodes import ResourceType as T
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.server import Event, EventKind, Lwm2mServer
@@ -208,13 +208,20 @@ async def test_sends_its_inference_results_in_senml_cbor(server: Lwm2mServer,
     """send=1: once registered, the stub POSTs /32101/0 to /dp (Send) in SenML CBOR; the
     server decodes every value the objects hold and keeps them."""
     await stub("board=mps2-an385", "send=1", endpoint="stub-send")
-    await wait_for(lambda: bool(server.sent.of("stub-send")), 10)
-    sent = {str(path): kept.node for path, kept in server.sent.of("stub-send").items()}
-    assert set(sent) == {f"/32101/0/{r}" for r in (0, 1, 2, 3, 4, 5, 6, 8, 9)}
-    assert sent["/32101/0/2"] == SingleResource(2, T.INTEGER, 0)
-    assert sent["/32101/0/4"] == SingleResource(4, T.FLOAT, 0.0)
-    assert sent["/32101/0/6"] == SingleResource(6, T.BOOLEAN, True)
-    assert sent["/32101/0/0"] == SingleResource(0, T.STRING, "")
+
+    async def sent() -> dict[str, Node]:
+        return {str(path): kept.node for path, kept in (await server.sent.of("stub-send")).items()}
+
+    async def arrived() -> bool:
+        return bool(await sent())
+
+    await wait_for(arrived, 10)
+    values = await sent()
+    assert set(values) == {f"/32101/0/{r}" for r in (0, 1, 2, 3, 4, 5, 6, 8, 9)}
+    assert values["/32101/0/2"] == SingleResource(2, T.INTEGER, 0)
+    assert values["/32101/0/4"] == SingleResource(4, T.FLOAT, 0.0)
+    assert values["/32101/0/6"] == SingleResource(6, T.BOOLEAN, True)
+    assert values["/32101/0/0"] == SingleResource(0, T.STRING, "")
 
 
 async def test_read_composite_in_senml_cbor(server: Lwm2mServer, stub: Launch) -> None:

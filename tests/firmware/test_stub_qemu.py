@@ -79,9 +79,9 @@ async def test_four_boards_are_classified_and_run_their_native_model_by_push_and
 
         await wait_for(inferring, timeout=10)
 
-        def reported(e: str = endpoint, model: str | None = status.model) -> bool:
+        async def reported(e: str = endpoint, model: str | None = status.model) -> bool:
             """The board's own Sends (/dp, SenML CBOR) carry its model and its inferences."""
-            sent = {str(p): v.node for p, v in service.server.sent.of(e).items()}
+            sent = {str(p): v.node for p, v in (await service.server.sent.of(e)).items()}
             count, name = sent.get("/32101/0/2"), sent.get("/32101/0/0")
             return isinstance(count, SingleResource) and isinstance(count.value, int) \
                 and count.value >= 2 and isinstance(name, SingleResource) \

@@ -50,7 +50,7 @@ LIVE_PHASES = (Phase.explicit, Phase.generate)
 """Tests against a running server report their first failing case as drawn: shrinking would
 replay cases that wait seconds for an answer that never comes."""
 
-AREAS = ("registration", "bootstrap", "codecs", "block-wise", "REST")
+AREAS = ("registration", "bootstrap", "send", "codecs", "block-wise", "REST")
 MEMORY_LIMIT = 50 << 20
 """Largest RSS growth a test's whole hostile run may cause."""
 

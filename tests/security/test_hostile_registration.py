@@ -6,13 +6,17 @@ registers and the database holds exactly the registrations in memory)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
+import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwm2m_mlaas.core.bootstrap import BootstrapConfig
+from lwm2m_mlaas.core.codecs import senml_codec
+from lwm2m_mlaas.core.content_format import ContentFormat
 from lwm2m_mlaas.core.errors import CodecError, Lwm2mError
 from lwm2m_mlaas.core.linkformat import Link, format_link_format, parse_link_format
 from lwm2m_mlaas.core.registration import (
@@ -271,3 +275,53 @@ async def test_non_utf8_string_options_are_answered(
     answer = await coap.request(POST, options, b"</1/0>", timeout=1.0)
     assert answer.dotted == "4.02", answer.dotted
     assert b"not UTF-8" in answer.payload
+
+
+# ---- Send (/dp) ------------------------------------------------------------------------------
+
+SENML_KEYS = st.sampled_from([-2, -3, 0, 2, 3, 4, 6, 8, "bn", "n", "v", "vs", "vb", "x", 99])
+SENML_VALUES = st.one_of(
+    st.sampled_from(["/3/0/", "0", "/32101/0/2", "/3/0/11/0", "/1/0/1", "/3", "/65536/0/0",
+                     "/3/0/0/0/0", "", "/a"]),
+    st.integers(-(2**64), 2**64), st.floats(), st.booleans(), st.none(), st.binary(max_size=8),
+    st.text(max_size=8),
+)  # fmt: skip
+RECORDS = st.lists(st.dictionaries(SENML_KEYS, SENML_VALUES, max_size=4), max_size=5)
+
+
+def _json_safe(records: list[dict[object, object]]) -> bytes:
+    return json.dumps([{str(k): v.hex() if isinstance(v, bytes) else v for k, v in r.items()}
+                       for r in records]).encode()  # fmt: skip
+
+
+SEND_PAYLOADS = st.one_of(
+    RECORDS.map(cbor2.dumps), RECORDS.map(_json_safe), st.binary(max_size=60),
+    st.sampled_from([b"", b"\x80", b"[]", b"\x9f", cbor2.dumps([{0: "/3/0/0", 3: "x"}] * 2000),
+                     cbor2.dumps([{-2: "/3/0/", 0: "0", 3: "acme"}, {0: "11/0", 2: 5}]),
+                     b'[{"bn": "/32101/0/", "n": "2", "v": 7}]']),
+)  # fmt: skip
+
+
+@pytest.mark.hostile(600)
+@settings(HOSTILE, max_examples=600, phases=LIVE_PHASES)
+@given(fmt=st.one_of(st.none(), st.sampled_from([112, 110, 60, 11542, 0]), st.integers(0, 65535)),
+       payload=SEND_PAYLOADS)  # fmt: skip
+async def test_send_answers_hostile_payloads_with_4xx_and_keeps_only_what_decodes(
+    server: Lwm2mServer, coap: RawCoap, cases: Cases, fmt: int | None, payload: bytes
+) -> None:
+    """A registered device's Sends of random SenML-shaped CBOR and JSON, and of any bytes:
+    each is 2.04 or 4.xx, and an accepted one is kept, value for value."""
+    cases.add("send")
+    if server.registrations.by_endpoint("anchor") is None:
+        await register_cleanly(coap, "anchor")
+    options: list[Option] = [(URI_PATH, b"dp")]
+    if fmt is not None:
+        options.append((CONTENT_FORMAT, uint(fmt)))
+    answer = await coap.request(POST, options, payload)
+    assert answer.dotted == "2.04" or answer.code_class == 4, (answer.dotted, answer.payload)
+    if answer.dotted == "2.04":
+        assert fmt is not None
+        sent = senml_codec(ContentFormat(fmt)).decode_nodes(payload, server.model)
+        await server.sent.flush()
+        kept = await server.sent.of("anchor")
+        assert {path: kept[path].node for path in sent} == sent

@@ -42,6 +42,8 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
     device = SimulatedDevice(DeviceConfig("sim-dev", server=f"coap://127.0.0.1:{port}", lifetime=8))
     await device.start()
     location = device.location
+    await device.send(["/3/0/0", "/3/0/11"])
+    await asyncio.sleep(1.0)  # (stored within FLUSH_DELAY)
 
     server_process.kill()
     await asyncio.sleep(1.0)
@@ -69,9 +71,11 @@ async def test_sigkill_and_restart_keeps_registrations_and_lifetimes(
     try:
         async with store.transaction() as tx:
             endpoints = [r.endpoint for r in await tx.registrations.all()]
+            sent = await tx.sent.of("sim-dev")
     finally:
         await store.close()
     assert endpoints == ["stays"]
+    assert sorted(str(v.path) for v in sent) == ["/3/0/0", "/3/0/11/0"]
 
 
 async def test_restart_restores_observations_and_flushes_queued_requests(tmp_path: Path) -> None:

@@ -14,7 +14,13 @@ from lwm2m_mlaas.core.delivery import DeliveryChange, DeliveryMode, DeliveryStat
 from lwm2m_mlaas.core.linkformat import Link
 from lwm2m_mlaas.core.paths import Lwm2mPath
 from lwm2m_mlaas.core.registration import Registration
-from lwm2m_mlaas.core.requests import DownlinkRequest, Operation, QueuedRequest, StoredObservation
+from lwm2m_mlaas.core.requests import (
+    DownlinkRequest,
+    Operation,
+    QueuedRequest,
+    SentValue,
+    StoredObservation,
+)
 from lwm2m_mlaas.store import Store
 
 
@@ -191,6 +197,21 @@ async def test_queued_requests(store: Store) -> None:
         assert await tx.queue.get(10_000) is None
         assert [q.id for q in await tx.queue.pending("dev-2")] == [other]
         assert await tx.queue.pending("dev-3") == []
+
+
+async def test_sent_values_keep_the_last_of_each_path(store: Store) -> None:
+    values = [SentValue("dev-1", Lwm2mPath.parse(f"/32101/0/{r}"), r.to_bytes(2, "big"), 10.0)
+              for r in range(600)]  # (more than one statement's worth)
+    async with store.transaction() as tx:
+        await tx.sent.put(values)
+        await tx.sent.put([SentValue("dev-1", Lwm2mPath.parse("/32101/0/2"), b"new", 11.0),
+                           SentValue("dev-2", Lwm2mPath.parse("/3/0/0"), b"other", 12.0)])
+    async with store.transaction() as tx:
+        kept = {str(v.path): (v.payload, v.at) for v in await tx.sent.of("dev-1")}
+        assert [v.endpoint for v in await tx.sent.of("dev-2")] == ["dev-2"]
+        assert await tx.sent.of("dev-3") == []
+    assert len(kept) == 600
+    assert kept["/32101/0/2"] == (b"new", 11.0) and kept["/32101/0/3"] == (b"\x00\x03", 10.0)
 
 
 async def test_failed_transaction_rolls_back(store: Store) -> None:
