@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ..core.registration import uri_host
 from . import bootstrap, clients, events, mlaas, objectspecs, security
 from .auth import ALWAYS_GUARDED, MLAAS_ROUTES, bearer_matches, is_loopback, load_token
 from .errors import ApiError, http_error
@@ -118,5 +119,4 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{uri_host(self.host)}:{self.port}"
