@@ -17,14 +17,16 @@ $(STAMP): pyproject.toml
 
 # Debian packages (as root): libcoap's clients for the interop tests, autoconf and automake to
 # build DTLSSocket (CoAPs), the Arm toolchain and QEMU for the firmware stubs, PostgreSQL (the
-# store tests start their own server); and the npm peer the interop tests talk to.
+# store tests start their own server), chromium and its driver (the dashboard's tests); and the
+# npm peer the interop tests talk to.
 APT_DEPS := libcoap3-bin autoconf automake gcc-arm-none-eabi picolibc-arm-none-eabi \
-	qemu-system-arm postgresql
+	qemu-system-arm postgresql chromium chromium-driver
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && ! (command -v coap-client-notls && command -v autoreconf \
 	    && command -v automake && command -v arm-none-eabi-gcc \
 	    && command -v qemu-system-arm && test -e /usr/lib/picolibc/arm-none-eabi/picolibc.specs \
-	    && command -v psql && ls /usr/lib/postgresql/*/bin/initdb) \
+	    && command -v psql && ls /usr/lib/postgresql/*/bin/initdb \
+	    && command -v chromium && command -v chromedriver) \
 	    >/dev/null; then \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends $(APT_DEPS); fi
 	@if ! command -v npm >/dev/null; then \

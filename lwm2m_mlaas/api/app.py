@@ -11,6 +11,7 @@ from aiohttp import web
 from ..core.registration import uri_host
 from . import bootstrap, clients, events, mlaas, objectspecs, security
 from .auth import ALWAYS_GUARDED, MLAAS_ROUTES, bearer_matches, is_loopback, load_token
+from .dashboard import UI_ROUTES, dashboard_routes
 from .errors import ApiError, http_error
 from .keys import SERVICE, STREAMS_CLOSING, TOKEN, Services
 from .openapi import openapi_routes
@@ -43,7 +44,10 @@ def build_app(service: Services, *, token: str, open_reads: bool,
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if leshan_open:
+        if request.method in READ_METHODS and (request.path == "/"
+                                                or request.path.startswith(UI_ROUTES[:-1])):
+            guarded = False  # (the dashboard's pages: they hold no data)
+        elif leshan_open:
             guarded = request.path.startswith(MLAAS_ROUTES)
         else:
             guarded = (request.method not in READ_METHODS or not open_reads
@@ -71,6 +75,7 @@ def build_app(service: Services, *, token: str, open_reads: bool,
     for module in (clients, events, security, bootstrap, objectspecs, mlaas):
         app.add_routes(module.routes)
     app.add_routes(openapi_routes())
+    app.add_routes(dashboard_routes())
 
     async def close_streams(app: web.Application) -> None:
         app[STREAMS_CLOSING].set()

@@ -90,6 +90,7 @@ async def serve(config: ServerConfig, compile_workers: int = 1) -> int:
         if service.api is not None:
             console.print(f"REST API on {service.api.url}/api (token in "
                           f"{config.data_dir / TOKEN_FILE})")  # fmt: skip
+            console.print(f"Dashboard on {service.api.url}/ui/")
         await stop.wait()
     return 0
 
@@ -121,6 +122,8 @@ async def demo(config: ServerConfig, timeout: float = 600.0) -> int:
         if service.api is not None:
             console.print(f"REST API on {service.api.url}/api, e.g. {service.api.url}"
                           "/api/clients")  # fmt: skip
+            console.print(f"Dashboard on {service.api.url}/ui/ (log in with the token in "
+                          f"{config.data_dir / TOKEN_FILE})")  # fmt: skip
         simulated = Fleet([
             replace_config(
                 DeviceConfig(f"demo-{n:02d}", server=uri, lifetime=60), board=BOARDS[board],
