@@ -137,6 +137,8 @@ class Capabilities:
 
 ML_CAPABILITY = 32100
 """The project's ML Capability object (objects/32100.xml)."""
+BOARD = 8
+"""ML Capability resource: the board the device names (else its /3/0/1 Model Number)."""
 
 
 def capabilities_from(device: ObjectInstance, ml_capability: ObjectInstance) -> Capabilities:
@@ -148,7 +150,7 @@ def capabilities_from(device: ObjectInstance, ml_capability: ObjectInstance) -> 
         return node.value if isinstance(node, SingleResource) else None
 
     runtimes = ml_capability.resources.get(4)
-    board = single(ml_capability, 8) or single(device, 1) or ""
+    board = single(ml_capability, BOARD) or single(device, 1) or ""
     core, ram, flash = (single(ml_capability, r) for r in (0, 2, 3))
     if not isinstance(core, str) or not isinstance(ram, int) or not isinstance(flash, int):
         raise ValueError("ML Capability lacks core (0), ML RAM (2) or ML flash (3)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from ..compiler.service import CompileFailed, CompileService, UnknownTarget
 from ..compiler.targets import (
+    BOARD,
     ML_CAPABILITY,
     DeviceClass,
     capabilities_from,
@@ -25,7 +26,7 @@ from ..core.delivery import DeliveryMode
 from ..core.errors import UnknownRegistration
 from ..core.firmware_update import DELIVERY_METHOD, PKG_VERSION, DeliveryMethod
 from ..core.fleet import DeviceChange, DeviceRecord
-from ..core.nodes import ObjectInstance
+from ..core.nodes import ObjectInstance, SingleResource
 from ..core.paths import Lwm2mPath
 from ..core.registration import Registration
 from ..core.requests import Response
@@ -188,9 +189,15 @@ class ProvisioningService:
         status = self._record(Provision(endpoint, "reading"))
         try:
             registration = await self.server.registration(endpoint)
-            device = _instance(await self._read(endpoint, "/3/0"), "/3/0")
             ml = _instance(await self._read(endpoint, f"/{ML_CAPABILITY}/0"),
                            f"/{ML_CAPABILITY}/0")  # fmt: skip
+            device = ObjectInstance.of(0)
+            if not getattr(ml.resources.get(BOARD), "value", None):  # the Model Number instead
+                model_number = await self._read(endpoint, "/3/0/1")
+                if isinstance(model_number, Queued):
+                    raise DeviceAsleep("/3/0/1: the device sleeps; provisioned when it wakes")
+                if model_number.success and isinstance(model_number.node, SingleResource):
+                    device = ObjectInstance.of(0, model_number.node)
             try:
                 reported = capabilities_from(device, ml)
             except ValueError as exc:

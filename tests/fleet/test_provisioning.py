@@ -38,6 +38,29 @@ async def test_a_registered_device_ends_up_running_its_model(
     assert (delivery.state, delivery.mode, delivery.attempts) == ("succeeded", mode, 1)
 
 
+async def test_the_model_number_is_read_only_when_the_ml_capability_names_no_board(
+    service: MlaasService, devices: Devices, fleet_config: ServerConfig
+) -> None:
+    """/32100/0 is what classifies a device; /3/0/1 (Model Number) is read as the board hint
+    only when /32100/0/8 is empty."""
+    named = await devices("dev-named", "mps2-an386")
+    config = replace(DeviceConfig("dev-unnamed", server=f"coap://127.0.0.1:{service.server.port}"),
+                     board=BOARDS["mps2-an386"], task="sine", trust_key=trust_key(fleet_config))
+    unnamed = SimulatedDevice(config, service.server.model)
+    unnamed.tree.set("/32100/0/8", "")
+    await unnamed.start()
+    try:
+        for device in (named, unnamed):
+            await wait_for(lambda d=device: running(service, d), timeout=90)
+        reads = {d.config.endpoint: [m.path for m in d.messages if m.method == "GET"
+                                     and m.path.startswith(("/3/", "/32100/"))]
+                 for d in (named, unnamed)}  # fmt: skip
+        assert reads == {"dev-named": ["/32100/0"], "dev-unnamed": ["/32100/0", "/3/0/1"]}
+        assert service.provisioning.status["dev-unnamed"].device_class == "mps2-an386"
+    finally:
+        await unnamed.stop()
+
+
 async def test_devices_of_one_class_share_one_compile_and_a_running_device_is_left_alone(
     service: MlaasService, devices: Devices
 ) -> None:
@@ -106,7 +129,7 @@ async def test_a_device_running_the_native_runtime_gets_a_native_package(
 async def test_a_device_asleep_when_read_is_provisioned_when_it_wakes(
     service: MlaasService, devices: Devices
 ) -> None:
-    """A queue-mode device that sleeps before its Device object is read fails with that reason;
+    """A queue-mode device that sleeps before its ML Capability is read fails with that reason;
     its next Update wakes it and provisioning starts again."""
     service.server.sender.awake_time = 0.0  # the server counts the device asleep at once
     device = await devices("sleepy-1", queue_mode=True, awake_time=3.0, lifetime=6)
