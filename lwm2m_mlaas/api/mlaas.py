@@ -3,6 +3,7 @@ assignments, devices and their tags, rollouts, package signing keys and a fleet 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ from .leshan import registration_json
 from .peers import PEERS
 from .shapes import (
     artifact_json,
+    compile_json,
     delivery_json,
     device_class_json,
     device_record_json,
@@ -135,6 +137,25 @@ async def import_model(request: web.Request) -> web.Response:
     finally:
         upload.unlink(missing_ok=True)
     return web.json_response({"built": True, **model_json(model)}, status=201)
+
+
+@routes.post("/api/mlaas/compile")
+async def compile_target(request: web.Request) -> web.Response:
+    """Compile a task or model for a class, {"target", "class"}: the best fitting variant,
+    verified and signed, or why none fits; a class with a native runtime it does not prefer
+    is compiled for that too, side by side ("backends"). Answers when done (cached: at once)."""
+    body = await _json_object(request)
+    target, name = _string(body, "target"), _string(body, "class")
+    device_class = load_catalogue().get(name)
+    if device_class is None:
+        raise not_found(f"no device class {name!r}")
+    compiler = _service(request).compiler
+    try:
+        outcomes = await asyncio.gather(*(compiler.compile(target, name, backend)
+                                          for backend in device_class.compared_backends))
+    except UnknownTarget as exc:
+        raise not_found(str(exc)) from None
+    return web.json_response(compile_json(outcomes[0], outcomes if len(outcomes) > 1 else ()))
 
 
 @routes.get("/api/mlaas/artifacts")

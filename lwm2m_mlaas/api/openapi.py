@@ -31,8 +31,8 @@ def document(app: web.Application) -> dict[str, Any]:
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         raw = info.get("formatter") or info.get("path")
-        if raw is None or route.method == "HEAD":
-            continue
+        if raw is None or route.method == "HEAD" or not raw.startswith("/api/"):
+            continue  # (the dashboard's pages are no API)
         path = _PARAMETER.sub(r"{\1}", raw)
         doc = inspect.getdoc(route.handler) or ""
         summary, _, description = doc.partition("\n\n")

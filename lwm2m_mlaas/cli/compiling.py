@@ -39,8 +39,7 @@ async def compile_command(model: str, device_classes: Sequence[str], *, backend:
     compiles = [(name, backend) for name in classes]
     if backend is None:
         compiles += [(name, "native") for name in classes
-                     if name in catalogue and catalogue[name].native_runtime
-                     and catalogue[name].preferred_backend != catalogue[name].native_runtime]
+                     if name in catalogue and len(catalogue[name].compared_backends) > 1]
     outcomes: dict[tuple[str, str | None], StoredCompile] = {}
     try:
         with progress_bars() as progress:

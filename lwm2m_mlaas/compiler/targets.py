@@ -53,6 +53,13 @@ class DeviceClass:
         native runtime."""
         return BACKEND if BACKEND in self.runtimes else self.native_runtime
 
+    @property
+    def compared_backends(self) -> tuple[str | None, ...]:
+        """What to compile to compare: the preferred backend (None), and beside it the native
+        runtime when the class has one it does not prefer."""
+        native = self.native_runtime
+        return (None, "native") if native and native != self.preferred_backend else (None,)
+
     def backend_named(self, backend: str | None) -> str:
         """The runtime a compile for `backend` targets: None is the preferred backend, 'native'
         this core's native runtime; anything else must be a runtime name. Raises ValueError

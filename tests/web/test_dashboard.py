@@ -23,6 +23,8 @@ pytestmark = pytest.mark.slow
 
 PAGES = {"fleet": "#/", "devices": "#/devices", "device": "#/devices/{ep}", "models": "#/models",
          "deliveries": "#/deliveries", "rollouts": "#/rollouts"}  # fmt: skip
+ROWS = """return [...document.querySelectorAll(arguments[0] + ' tbody tr')]
+  .map((tr) => [...tr.cells].map((td) => td.textContent.trim()))"""
 UNLABELLED = """return [...document.querySelectorAll('input, select, textarea')]
   .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
   .map((e) => e.id || e.name || e.outerHTML)"""
@@ -62,6 +64,7 @@ async def test_a_device_page_reads_writes_executes_and_plots_inference(
     browser: Browser, devices: Devices, service: MlaasService
 ) -> None:
     device, _ = await provisioned(devices, service, "web-a", "web-b")
+    listeners = service.server.events.listener_count
     await browser.log_in()
     await browser.open("#/devices")
     await browser.until_text("#device-count", lambda t: t == "2 of 2 devices")
@@ -95,6 +98,8 @@ async def test_a_device_page_reads_writes_executes_and_plots_inference(
     assert await browser.run(lambda d: len(d.find_elements(
         By.CSS_SELECTOR, "section[aria-labelledby=ml] svg path"))) == 2  # score and latency
     await browser.screenshot("device")
+    # three pages seen, one event stream open
+    await wait_for(lambda: service.server.events.listener_count == listeners + 1)
     assert await browser.console_errors() == []
 
 
@@ -129,6 +134,24 @@ async def test_rollouts_started_from_the_page_complete_or_pause_on_failures(
     await browser.open("#/rollouts")
     await browser.until_text(f"[data-rollout-state='{failing}']", lambda t: t == "completed")
     await browser.screenshot("rollouts")
+    assert await browser.console_errors() == []
+
+
+async def test_the_models_page_compiles_for_a_class_with_both_backends_side_by_side(
+    browser: Browser, service: MlaasService
+) -> None:
+    await browser.log_in()
+    await browser.open("#/models")
+    element = await browser.element("[id='compile-mps2-an386']")
+    await browser.run(lambda d: Select(element).select_by_value("sine"))
+    await browser.click("form[aria-label='Compile for mps2-an386'] button")
+    rows = await browser.until(lambda d: d.execute_script(ROWS, "[data-compiled='mps2-an386']"),
+                               timeout=180)  # fmt: skip
+    # backend, model, fits, arena, package
+    assert [row[0] for row in rows] == ["tflm", "native-armv7em-hardfp"], rows
+    assert rows[0][1] == rows[1][1] and rows[0][1].startswith("sine-"), rows  # one variant
+    assert all(row[2] == "yes" and row[3].endswith("B") for row in rows), rows
+    await browser.screenshot("models-compiled")
     assert await browser.console_errors() == []
 
 

@@ -618,17 +618,37 @@ function deliveryTable(deliveries, refresh) {
 async function modelsPage() {
   const [classes, models, artifacts] = await Promise.all([
     api("/api/mlaas/classes"), api("/api/mlaas/models"), api("/api/mlaas/artifacts")]);
+  const targets = [...new Set([...models.map((m) => m.task), ...models.filter((m) => m.built).map((m) => m.name)])];
+  const arena = (c) => ["Arena (of the ML RAM)", (a) => a.fits === false ? ""
+    : h("div", {}, meter(a.arena_bytes, c.ml_ram_bytes, `arena ${bytes(a.arena_bytes)} of ${bytes(c.ml_ram_bytes)}`, a.arena_bytes > c.ml_ram_bytes), bytes(a.arena_bytes))];
+  const flash = (c) => ["Package (of the ML flash)", (a) => a.fits === false ? ""
+    : h("div", {}, meter(a.package_bytes, c.ml_flash_bytes, `package ${bytes(a.package_bytes)} of ${bytes(c.ml_flash_bytes)}`, a.package_bytes > c.ml_flash_bytes), bytes(a.package_bytes))];
   const sections = classes.map((c) => {
-    const fitting = artifacts.filter((a) => a.class === c.name);
-    const rows = fitting.sort((a, b) => a.model.localeCompare(b.model) || a.backend.localeCompare(b.backend));
+    const rows = artifacts.filter((a) => a.class === c.name)
+      .sort((a, b) => a.model.localeCompare(b.model) || a.backend.localeCompare(b.backend));
+    const id = `compile-${c.name}`;
+    const target = h("select", { id }, targets.map((t) => h("option", { value: t }, t)));
+    const button = h("button", { type: "submit" }, "Compile");
+    const result = h("div", { "data-compiled": c.name });
+    const form = h("form", { class: "filters", "aria-label": `Compile for ${c.name}` },
+      h("label", { for: id }, "Task or model", target), button);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      act(button, async () => {
+        result.replaceChildren(h("p", { class: "muted", role: "status" }, `Compiling ${target.value} for ${c.name}…`));
+        const outcome = await api("/api/mlaas/compile", { method: "POST", body: { target: target.value, class: c.name } });
+        const backends = outcome.backends ?? [{ ...outcome, payload_bytes: outcome.model_bytes }];
+        result.replaceChildren(h("p", {}, `${target.value} for ${c.name}, side by side:`),
+          table([["Backend", (b) => b.backend], ["Model", (b) => b.model ?? ""],
+            ["Fits", (b) => (b.fits ? "yes" : `no: ${b.reason}`)], arena(c), flash(c)], backends));
+      });
+    });
     return h("section", { class: "panel", "aria-labelledby": `class-${c.name}` },
-      h("h2", { id: `class-${c.name}` }, `${c.name}`),
+      h("h2", { id: `class-${c.name}` }, c.name),
       h("p", { class: "muted" }, `${c.board}, ${c.core} at ${c.clock_mhz} MHz; ML budget ${bytes(c.ml_ram_bytes)} RAM, ${bytes(c.ml_flash_bytes)} flash; runtimes ${c.runtimes.join(", ")}`),
-      table([
-        ["Model", (a) => a.model], ["Backend", (a) => a.backend],
-        ["Arena (of the RAM budget)", (a) => h("div", {}, meter(a.arena_bytes, c.ml_ram_bytes, `arena ${bytes(a.arena_bytes)} of ${bytes(c.ml_ram_bytes)}`, a.arena_bytes > c.ml_ram_bytes), bytes(a.arena_bytes))],
-        ["Package (of the flash budget)", (a) => h("div", {}, meter(a.package_bytes, c.ml_flash_bytes, `package ${bytes(a.package_bytes)} of ${bytes(c.ml_flash_bytes)}`, a.package_bytes > c.ml_flash_bytes), bytes(a.package_bytes))],
-      ], rows, "Nothing compiled for this class yet."));
+      table([["Model", (a) => a.model], ["Backend", (a) => a.backend], arena(c), flash(c)],
+        rows, "Nothing compiled for this class yet."),
+      form, result);
   });
   main.replaceChildren(heading("Models and classes"),
     h("h2", {}, "Models"),
