@@ -619,9 +619,9 @@ async function modelsPage() {
   const [classes, models, artifacts] = await Promise.all([
     api("/api/mlaas/classes"), api("/api/mlaas/models"), api("/api/mlaas/artifacts")]);
   const targets = [...new Set([...models.map((m) => m.task), ...models.filter((m) => m.built).map((m) => m.name)])];
-  const arena = (c) => ["Arena (of the ML RAM)", (a) => a.fits === false ? ""
+  const arena = (c) => ["Arena / ML RAM", (a) => a.fits === false ? ""
     : h("div", {}, meter(a.arena_bytes, c.ml_ram_bytes, `arena ${bytes(a.arena_bytes)} of ${bytes(c.ml_ram_bytes)}`, a.arena_bytes > c.ml_ram_bytes), bytes(a.arena_bytes))];
-  const flash = (c) => ["Package (of the ML flash)", (a) => a.fits === false ? ""
+  const flash = (c) => ["Package / ML flash", (a) => a.fits === false ? ""
     : h("div", {}, meter(a.package_bytes, c.ml_flash_bytes, `package ${bytes(a.package_bytes)} of ${bytes(c.ml_flash_bytes)}`, a.package_bytes > c.ml_flash_bytes), bytes(a.package_bytes))];
   const sections = classes.map((c) => {
     const rows = artifacts.filter((a) => a.class === c.name)
