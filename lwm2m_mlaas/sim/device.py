@@ -315,14 +315,9 @@ class SimulatedDevice:
         assert account is not None, "the device has no server account"
         if self.context is not None and account == self.account:
             return
-        if self.exchanges is not None:
-            self.exchanges.close()
-        if self.context is not None:
-            await self.context.shutdown()
-            self.context = None
+        await self._close()
         self.account = account
         self._plain_remote = None
-        self.exchanges = None
         if account.secure:
             self.context = await aiocoap.Context.create_client_context(transports=["tinydtls"])
             self.context.serversite = DeviceResource(self)  # answers the server over DTLS
@@ -449,8 +444,13 @@ class SimulatedDevice:
             with contextlib.suppress(Exception):
                 await self._request(Code.DELETE, self.location, timeout=5)
             self.location = None
+        await self._close()
+
+    async def _close(self) -> None:
+        """Close the socket; what the server observed on it goes with it."""
         if self.exchanges is not None:
             self.exchanges.close()
+            self.exchanges = None
         if self.context is not None:
             await self.context.shutdown()
             self.context = None
@@ -674,11 +674,7 @@ class SimulatedDevice:
         self.reboots += 1
         account = self.account
         self.account, self.location = None, None
-        if self.exchanges is not None:
-            self.exchanges.close()
-        if self.context is not None:
-            await self.context.shutdown()
-            self.context = None
+        await self._close()
         self._server_remote = None
         await self.open(account)
         await self._register_retrying(timeout)
