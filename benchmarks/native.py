@@ -1,7 +1,8 @@
 """Native backend benchmark (issue 9): per model, the native module's arena against
-TFLite-Micro's smallest working arena, module bytes per core against the .tflite bytes, and
-instructions per inference on Cortex-M4F and Cortex-M7 under QEMU; then the bar: geometric
-mean of native / TFLite-Micro arena at most 0.7 and every model at most 1.0 (exit 1 if not).
+TFLite-Micro's smallest working arena, module bytes per core against the .tflite bytes, the
+multiply-accumulates (from the graph), and instructions per inference and per MAC on Cortex-M3,
+M4F, M7 and M33 under QEMU; then the bar: geometric mean of native / TFLite-Micro arena at most
+0.7 and every model at most 1.0 (exit 1 if not).
 
     python benchmarks/native.py [--zoo DIR] [--inputs 3] [--workers 2] [--json]
 
@@ -48,7 +49,13 @@ from rich.table import Table
 
 from lwm2m_mlaas.compiler import Measured, measure, quantize
 from lwm2m_mlaas.compiler._arrays import load_data, sample_inputs
-from lwm2m_mlaas.compiler.backends.native import CORES, build_module, compile_tflite
+from lwm2m_mlaas.compiler.backends.native import (
+    CORES,
+    build_module,
+    compile_tflite,
+    macs,
+    read_tflite,
+)
 from lwm2m_mlaas.compiler.verify import run_tflm
 from lwm2m_mlaas.zoo import Zoo
 from lwm2m_mlaas.zoo.model import TaskKind, ZooModel
@@ -57,7 +64,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MLPERF = ROOT.parent / "shared" / "models" / "mlperf-tiny"
 MLPERF_FILES = ("ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite")
 FIRMWARE = ROOT / "firmware_stubs"
-TIMED = {"cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500"}
+TIMED = {"cortex-m3": "mps2-an385", "cortex-m4f": "mps2-an386", "cortex-m7": "mps2-an500",
+         "cortex-m33": "mps2-an505"}
 """Cores whose instructions per inference are measured, and the QEMU board of each."""
 NS_PER_INSTRUCTION = 1
 """-icount shift=0: 2**0 ns of virtual time per instruction."""
@@ -80,6 +88,8 @@ class Row:
     module_bytes: dict[str, int]
     io_bytes: int = 0
     """The caller's input and output buffers (TFLite-Micro keeps them in its arena)."""
+    macs: int = 0
+    """Multiply-accumulates per inference (convolutions and fully connected layers)."""
     instructions: dict[str, int] = field(default_factory=dict)
     """Median instructions per inference, per timed core."""
     spread: dict[str, float] = field(default_factory=dict)
@@ -90,6 +100,9 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.native_arena / self.tflm_arena
+
+    def per_mac(self, core: str) -> float:
+        return self.instructions[core] / self.macs if self.macs else math.nan
 
     @property
     def io_ratio(self) -> float:
@@ -217,7 +230,8 @@ def bench(zoo_root: Path, folder: Path, n_inputs: int, workers: int,
             modules = {core: build_module(program, core, work / core) for core in CORES}
             row = Row(q.model.name, len(q.tflite), m.arena_bytes, program.arena_bytes,
                       {core: len(module.image) for core, module in modules.items()},
-                      program.input.size + program.output.size)  # fmt: skip
+                      program.input.size + program.output.size,
+                      sum(macs(read_tflite(q.tflite)).values()))  # fmt: skip
             inputs = sample_inputs(load_data(q.model.data_path), q.input, n_inputs)
             expected = run_tflm(q.tflite, m.arena_bytes, inputs).reshape(len(inputs), -1)
             for core, board in TIMED.items():
@@ -244,15 +258,24 @@ def report(rows: list[Row], calibration: list[dict[str, Any]], n_inputs: int,
     table = Table(title="Arena (bytes of RAM) against TFLite-Micro's smallest; instructions per "
                   f"inference under QEMU -icount (median of {n_inputs}); outputs equal to "
                   "TFLite-Micro's")  # fmt: skip
-    for column in ("model", "TFLM arena", "native arena", "ratio", "ratio with I/O",
+    for column in ("model", "TFLM arena", "native arena", "ratio", "ratio with I/O", "MACs",
                    *(f"{short[c]} instructions" for c in TIMED), "equal"):  # fmt: skip
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in rows:
         table.add_row(r.name, f"{r.tflm_arena:,}", f"{r.native_arena:,}", f"{r.ratio:.3f}",
-                      f"{r.io_ratio:.3f}",
+                      f"{r.io_ratio:.3f}", f"{r.macs:,}",
                       *(f"{r.instructions[c]:,}" for c in TIMED),
                       f"{min(r.equal_to_tflm.values()):.2%}")  # fmt: skip
     console.print(table)
+    per_mac = Table(title="Instructions per multiply-accumulate, per core")
+    for column in ("model", *(short[c] for c in TIMED)):
+        per_mac.add_column(column, justify="left" if column == "model" else "right")
+    for r in rows:
+        per_mac.add_row(r.name, *(f"{r.per_mac(c):.2f}" for c in TIMED))
+    geomeans = {c: math.exp(sum(math.log(r.per_mac(c)) for r in rows) / len(rows))
+                for c in TIMED}  # fmt: skip
+    per_mac.add_row("geometric mean", *(f"{geomeans[c]:.2f}" for c in TIMED))
+    console.print(per_mac)
     sizes = Table(title="Module bytes (the flat image: header, code, weights) per core against "
                   "the .tflite")  # fmt: skip
     for column in ("model", ".tflite", *(short[c] for c in CORES), "M4F / .tflite"):
@@ -284,11 +307,13 @@ def report(rows: list[Row], calibration: list[dict[str, Any]], n_inputs: int,
         "models": [{"model": r.name, "tflite_bytes": r.tflite_bytes,
                     "tflm_arena_bytes": r.tflm_arena, "native_arena_bytes": r.native_arena,
                     "arena_ratio": r.ratio, "arena_ratio_with_io": r.io_ratio,
-                    "module_bytes": r.module_bytes,
+                    "module_bytes": r.module_bytes, "macs": r.macs,
                     "instructions_per_inference": r.instructions,
+                    "instructions_per_mac": {c: r.per_mac(c) for c in TIMED},
                     "instruction_spread": r.spread, "equal_to_tflm": r.equal_to_tflm}
                    for r in rows],
         "calibration": calibration,
+        "instructions_per_mac_geomean": geomeans,
         "arena_ratio_geomean": geomean,
         "arena_ratio_max": worst.ratio,
         "arena_ratio_with_io_geomean": io_geomean,

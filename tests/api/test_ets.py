@@ -5,7 +5,6 @@ simulated device. Test names carry the ETS ids."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from lwm2m_mlaas.sim.accounts import dm_account
 from tests.helpers import wait_for
 from tests.helpers.bootstrap import bootstrap_result, placing_config
 from tests.helpers.net import coap_client, coap_request, free_udp_port
+from tests.helpers.zephyr import call, next_event, stream
 
 ENDPOINT = "client_1a"
 FORMATS = ("SENML_JSON", "SENML_CBOR")
@@ -55,16 +55,6 @@ async def endpoint(leshan: MlaasService) -> AsyncIterator[SimulatedDevice]:
     await wait_for(lambda: server.registrations.by_endpoint(ENDPOINT) is not None)
     yield device
     await device.stop()
-
-
-async def call(rest: aiohttp.ClientSession, method: str, path: str, body: Any = None,
-               **params: str) -> Any:  # fmt: skip
-    """As Zephyr's client does: any status outside 2xx is an error, an empty body is None."""
-    async with rest.request(method, "/api" + path, params={"timeout": "10", **params},
-                            json=body) as response:  # fmt: skip
-        text = await response.text()
-        assert 200 <= response.status < 300, f"{response.status}: {text}"
-        return await response.json() if text else None
 
 
 async def create_portfolio(rest: aiohttp.ClientSession, identities: dict[int, str],
@@ -108,8 +98,7 @@ async def test_the_event_stream_takes_zephyrs_bare_endpoint_query(
     server = leshan.server
     other = SimulatedDevice(DeviceConfig("client_3c", server=f"coap://127.0.0.1:{server.port}"),
                             server.model)  # fmt: skip
-    async with rest.get(f"/api/event?{ENDPOINT}",
-                        headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
+    async with stream(rest, ENDPOINT) as response:
         assert response.status == 200
         await other.start()
         await endpoint.update()
@@ -245,21 +234,10 @@ async def test_int_280_281_read_composite_successful_and_partial(
     assert set(partial["content"]) == {"/1/0/1", "/1/0/7"}
 
 
-async def next_event(response: aiohttp.ClientResponse, name: str) -> Any:
-    """The data of the next event `name` on a stream, read as Zephyr's client reads it."""
-    async with asyncio.timeout(10):
-        while (await response.content.readline()).decode().strip() != f"event: {name}":
-            pass
-        line = (await response.content.readline()).decode().strip()
-    assert line.startswith("data: {")
-    return json.loads(line.removeprefix("data: "))
-
-
 async def test_int_306_311_send(rest: aiohttp.ClientSession, endpoint: SimulatedDevice) -> None:
     """The device sends /1/0/1 and /3/0/11 unasked: a SEND event with one node per value,
     and the server keeps the last values."""
-    async with rest.get(f"/api/event?{ENDPOINT}",
-                        headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
+    async with stream(rest, ENDPOINT) as response:
         await endpoint.send(["/1/0/1", "/3/0/11"])
         sent = await next_event(response, "SEND")
         assert sent == {"ep": ENDPOINT, "val": {
@@ -299,8 +277,7 @@ async def test_int_304_305_observe_composite_and_cancel(
     a change notifies as one composite NOTIFICATION, and the active cancel (FETCH with
     Observe=1) ends it on the device too."""
     paths = "/1/0/1,/3/0/11/0,/3/0/16"
-    async with rest.get(f"/api/event?{ENDPOINT}",
-                        headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
+    async with stream(rest, ENDPOINT) as response:
         answer = await call(rest, "POST", f"/clients/{ENDPOINT}/composite/observe", paths=paths)
         assert answer["status"] == "CONTENT(205)"
         assert set(answer["content"]) == {"/1/0/1", "/3/0/11/0", "/3/0/16"}
@@ -335,8 +312,7 @@ async def test_int_308_309_observe_composite_sees_instances_come_and_go(
     answer = await call(rest, "POST", f"/clients/{ENDPOINT}/composite/observe",
                         paths="/16/0,/16/1")  # fmt: skip
     assert set(answer["content"]) == {"/16/0"}
-    async with rest.get(f"/api/event?{ENDPOINT}",
-                        headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
+    async with stream(rest, ENDPOINT) as response:
         assert set((await next_event(response, "NOTIFICATION"))["val"]) == {"/16/0"}
         await create_portfolio(rest, {0: "b"}, instance=1)
         while set((await next_event(response, "NOTIFICATION"))["val"]) != {"/16/0", "/16/1"}:
@@ -575,8 +551,7 @@ async def test_int_103_deregistration_on_disable(
     rest: aiohttp.ClientSession, endpoint: SimulatedDevice
 ) -> None:
     """Execute /1/0/4 (Disable): the device de-registers, for its Disable Timeout (/1/0/5)."""
-    async with rest.get(f"/api/event?{ENDPOINT}",
-                        headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
+    async with stream(rest, ENDPOINT) as response:
         executed = await call(rest, "POST", f"/clients/{ENDPOINT}/1/0/4")
         assert executed["status"] == "CHANGED(204)"
         assert (await next_event(response, "DEREGISTRATION"))["endpoint"] == ENDPOINT
@@ -689,11 +664,6 @@ async def test_int_302_303_cancel_by_reset_and_by_observe_1(
     await wait_for(lambda: len(endpoint._listeners) == observers, 10)
 
 
-def stream(rest: aiohttp.ClientSession, endpoint: str = ENDPOINT) -> Any:
-    """One endpoint's event stream, opened as Zephyr's client opens it."""
-    return rest.get(f"/api/event?{endpoint}", headers={"Accept": "text/event-stream"})
-
-
 async def test_int_105_a_deregister_from_another_address(
     rest: aiohttp.ClientSession, endpoint: SimulatedDevice, leshan: MlaasService
 ) -> None:
@@ -781,7 +751,7 @@ async def test_int_241_reboot(rest: aiohttp.ClientSession, endpoint: SimulatedDe
     assert (await call(rest, "POST", f"/clients/{ENDPOINT}/3/0/9/observe", ""))["status"] \
         == "CONTENT(205)"  # fmt: skip
     await wait_for(lambda: len(endpoint._listeners) == observers + 1)
-    async with stream(rest) as events:
+    async with stream(rest, ENDPOINT) as events:
         executed = await call(rest, "POST", f"/clients/{ENDPOINT}/3/0/4")
         assert executed["status"] == "CHANGED(204)"
         registered = await next_event(events, "REGISTRATION")
@@ -800,7 +770,7 @@ async def test_int_301_observation_with_pmin_and_pmax(
     sources = (await call(rest, "GET", f"/clients/{ENDPOINT}/3/0/6"))["content"]
     assert sources["values"] == {"0": "1", "1": "5"}
     await write_attributes(rest, "3/0/7", pmin="1", pmax="2")
-    async with stream(rest) as events:
+    async with stream(rest, ENDPOINT) as events:
         observed = await call(rest, "POST", f"/clients/{ENDPOINT}/3/0/7/observe", "")
         assert observed["status"] == "CONTENT(205)"
 
@@ -828,7 +798,7 @@ async def test_int_310_observe_composite_with_pmax_on_the_object(
     paths = "/1/0/1,/3/0"
     answer = await call(rest, "POST", f"/clients/{ENDPOINT}/composite/observe", paths=paths)
     assert answer["status"] == "CONTENT(205)"
-    async with stream(rest) as events:
+    async with stream(rest, ENDPOINT) as events:
         await write_attributes(rest, "3", pmax="1")
         for _ in range(2):
             notification = await next_event(events, "NOTIFICATION")

@@ -27,7 +27,9 @@ from lwm2m_mlaas.compiler.backends.native import (
     build_host,
     build_module,
     compile_tflite,
+    macs,
     plan_memory,
+    read_tflite,
 )
 from lwm2m_mlaas.compiler.backends.native import fixedpoint as fp
 from lwm2m_mlaas.compiler.backends.native.build import RUNTIME
@@ -313,3 +315,19 @@ def test_module_is_position_independent(kws_program: Program, core: str, tmp_pat
         disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(module.elf)],
                                      capture_output=True, text=True, check=True).stdout  # fmt: skip
         assert "smlad" in disassembly
+
+
+@pytest.mark.parametrize(("file", "expected"), [
+    ("kws_ref_model.tflite", 2_656_768),  # DS-CNN: 2.66 M MACs, as MLPerf Tiny gives it
+    ("pretrainedResnet_quant.tflite", 12_501_632),  # ResNet-8: 12.5 M
+    ("ad01_int8.tflite", 264_192),  # the autoencoder: one MAC per weight
+])  # fmt: skip
+def test_macs_are_counted_from_the_graph(file: str, expected: int) -> None:
+    graph = read_tflite((MLPERF_TINY / file).read_bytes())
+    counted = macs(graph)
+    assert sum(counted.values()) == expected
+    weighted = {op.index for op in graph.operators
+                if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}  # fmt: skip
+    assert set(counted) == weighted
+    if file.startswith("ad01"):
+        assert expected == sum(graph.tensors[op.inputs[1]].size for op in graph.operators)

@@ -19,6 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from lwm2m_mlaas.compiler.signing import load_public_key
+from lwm2m_mlaas.config import ServerConfig
+from tests.helpers.service import trust_key
+
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware_stubs"
 BOARDS = ("mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505")
 HOST_IP = "192.0.2.2"      # the host as the firmware sees it
@@ -29,6 +33,14 @@ NIC_MODELS = {"versatilepb": "smc91c111"}
 EXTRA_ARGS = {"versatilepb": ["-audiodev", "none,id=noaudio"]}
 
 _built: dict[tuple[str, str, str], Path] = {}
+
+
+def cmdline(endpoint: str, port: int, config: ServerConfig) -> str:
+    """The stub's command line: the service at `port`, trusting its key; inferring every
+    200 ms and sending the results every second."""
+    key = load_public_key(trust_key(config)).public_bytes_raw().hex()
+    return (f"ep={endpoint} server={HOST_IP}:{port} lifetime=30 task=sine trust={key} "
+            "interval=200 send=1")  # fmt: skip
 
 
 def make(*args: str, check: bool = True, shared: bool = True,

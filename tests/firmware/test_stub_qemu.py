@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 
 from lwm2m_mlaas.app import MlaasService
-from lwm2m_mlaas.compiler.signing import load_public_key
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.requests import Response
-from tests.firmware.qemu import BOARDS, HOST_IP, Boot, Qemu, build
+from tests.firmware.qemu import BOARDS, HOST_IP, Boot, Qemu, build, cmdline
 from tests.firmware.relay import CorruptingRelay
 from tests.helpers import wait_for
-from tests.helpers.service import deliveries, running, trust_key
+from tests.helpers.service import deliveries, running
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -33,12 +32,6 @@ RUNTIMES = {"mps2-an385": "native-armv7m", "mps2-an386": "native-armv7em-hardfp"
 def fleet_config(fleet_config: ServerConfig) -> ServerConfig:
     """Pull URIs name the host as the guests see it (QEMU maps 192.0.2.2 to loopback)."""
     return replace(fleet_config, advertised_host=HOST_IP, delivery_timeout=20.0, max_attempts=5)
-
-
-def cmdline(endpoint: str, port: int, config: ServerConfig) -> str:
-    key = load_public_key(trust_key(config)).public_bytes_raw().hex()
-    return (f"ep={endpoint} server={HOST_IP}:{port} lifetime=30 task=sine trust={key} "
-            "interval=200 send=1")  # fmt: skip
 
 
 async def value(service: MlaasService, endpoint: str, path: str) -> object:

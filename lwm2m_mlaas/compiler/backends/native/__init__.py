@@ -28,7 +28,7 @@ from .build import (
     toolchain_available,
 )
 from .emit import Program, TensorSpecC, compile_graph
-from .graph import SUPPORTED_OPS, Graph, UnsupportedModel, read_tflite
+from .graph import SUPPORTED_OPS, Graph, UnsupportedModel, macs, read_tflite
 from .plan import Buffer, MemoryPlan, plan_memory
 
 
@@ -58,6 +58,7 @@ __all__ = [  # noqa: RUF022 (plain sorted(), as tests/test_exported_members.py c
     "compile_graph",
     "compile_tflite",
     "is_native",
+    "macs",
     "plan_memory",
     "read_tflite",
     "relocations",

@@ -83,6 +83,24 @@ class Graph:
         return tuple(op.name for op in self.operators)
 
 
+def macs(graph: Graph) -> dict[int, int]:
+    """Multiply-accumulates of each CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED operator (by
+    index), from the shapes: one per output element and filter tap."""
+    counts = {}
+    for op in graph.operators:
+        out = graph.tensors[op.outputs[0]]
+        weights = graph.tensors[op.inputs[1]] if len(op.inputs) > 1 else None
+        if weights is None:
+            continue
+        if op.name == "CONV_2D":  # filter (out_c, kh, kw, in_c)
+            counts[op.index] = out.size * int(np.prod(weights.shape[1:]))
+        elif op.name == "DEPTHWISE_CONV_2D":  # filter (1, kh, kw, out_c)
+            counts[op.index] = out.size * weights.shape[1] * weights.shape[2]
+        elif op.name == "FULLY_CONNECTED":  # weights (units, depth)
+            counts[op.index] = out.size * weights.shape[-1]
+    return counts
+
+
 def read_tflite(data: bytes) -> Graph:
     """The first subgraph of an int8 .tflite. Raises UnsupportedModel for operators outside
     SUPPORTED_OPS, non-int8 interior tensors, several subgraphs, or batch inputs."""
