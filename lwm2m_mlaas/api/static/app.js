@@ -246,6 +246,22 @@ function throttled(refresh, ms = 1000) {
   };
 }
 
+// redraw with `draw`, and again every `ms` while `active()` holds: a rollout's own state (paused,
+// completed) changes in the service's rollout loop, with no event of its own
+function keepFresh(draw, active, ms = 2000) {
+  let timer = null;
+  let on = true;
+  page.cleanups.push(() => { on = false; clearTimeout(timer); });
+  async function refresh() {
+    await draw();
+    clearTimeout(timer);
+    if (on && active()) timer = setTimeout(() => refresh().catch(showError), ms);
+  }
+  return refresh;
+}
+
+const ACTIVE_ROLLOUT = ["running", "rolling_back"];
+
 // ---- charts ------------------------------------------------------------------------------
 
 const PALETTE = ["#1f5fbf", "#1d7a46", "#a15c00", "#b3261e", "#6b4fbb", "#0f7c8c", "#7a7a7a"];
@@ -736,14 +752,15 @@ async function rolloutsPage() {
   const list = h("div");
   main.replaceChildren(heading("Rollouts"), h("h2", { id: "new-rollout" }, "New rollout"), form,
     h("h2", {}, "Rollouts"), list);
-  async function refresh() {
-    const rollouts = (await api("/api/mlaas/rollouts")).sort((a, b) => b.id - a.id);
+  let rollouts = [];
+  const refresh = keepFresh(async () => {
+    rollouts = (await api("/api/mlaas/rollouts")).sort((a, b) => b.id - a.id);
     list.replaceChildren(table([
       ["Id", (r) => h("a", { href: `#/rollouts/${r.id}` }, `#${r.id}`), "num"], ["Name", (r) => r.name], ["Target", (r) => r.target],
       ["State", (r) => h("span", { "data-rollout-state": r.id }, stateText(r.state))], ["Reason", (r) => r.reason ?? ""],
       ["Progress", (r) => waveBars(r)], ["", (r) => rolloutActions(r, refresh)],
     ], rollouts, "No rollouts yet."));
-  }
+  }, () => rollouts.some((r) => ACTIVE_ROLLOUT.includes(r.state)));
   await refresh();
   const again = throttled(refresh, 1000);
   events.on((name) => { if (name === "PROVISIONING") again(); });
@@ -752,8 +769,9 @@ async function rolloutsPage() {
 async function rolloutPage(id) {
   const view = h("div");
   main.replaceChildren(heading(`Rollout #${id}`), view);
-  async function refresh() {
-    const rollout = await api(`/api/mlaas/rollouts/${id}`);
+  let rollout = null;
+  const refresh = keepFresh(async () => {
+    rollout = await api(`/api/mlaas/rollouts/${id}`);
     view.replaceChildren(
       h("div", { class: "panel" },
         facts([["Name", rollout.name], ["Target", rollout.target], ["Selector", JSON.stringify(rollout.selector)],
@@ -766,7 +784,7 @@ async function rolloutPage(id) {
       table([["Endpoint", (m) => h("a", { href: `#/devices/${encodeURIComponent(m.endpoint)}` }, m.endpoint)],
         ["Wave", (m) => m.wave, "num"], ["Class", (m) => m.class ?? ""], ["State", (m) => stateText(m.state)],
         ["Delivery", (m) => m.delivery ?? "", "num"], ["Reason", (m) => m.reason ?? ""]], rollout.members));
-  }
+  }, () => ACTIVE_ROLLOUT.includes(rollout?.state));
   await refresh();
   const again = throttled(refresh, 1000);
   events.on((name) => { if (name === "PROVISIONING") again(); });
