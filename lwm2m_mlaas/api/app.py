@@ -11,7 +11,7 @@ from aiohttp import web
 from ..core.registration import uri_host
 from . import bootstrap, clients, events, mlaas, objectspecs, security
 from .auth import ALWAYS_GUARDED, MLAAS_ROUTES, bearer_matches, is_loopback, load_token
-from .dashboard import UI_ROUTES, dashboard_routes
+from .dashboard import dashboard_routes, is_page
 from .errors import ApiError, http_error
 from .keys import SERVICE, STREAMS_CLOSING, TOKEN, Services
 from .openapi import openapi_routes
@@ -44,8 +44,7 @@ def build_app(service: Services, *, token: str, open_reads: bool,
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method in READ_METHODS and (request.path == "/"
-                                                or request.path.startswith(UI_ROUTES[:-1])):
+        if request.method in READ_METHODS and is_page(request.path):
             guarded = False  # (the dashboard's pages: they hold no data)
         elif leshan_open:
             guarded = request.path.startswith(MLAAS_ROUTES)

@@ -13,6 +13,11 @@ UI_ROUTES = "/ui/"
 """The pages and their assets: no data in them, so no token."""
 
 
+def is_page(path: str) -> bool:
+    """The home redirect, the pages and their assets."""
+    return path in ("/", UI_ROUTES[:-1]) or path.startswith(UI_ROUTES)
+
+
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 

@@ -70,9 +70,14 @@ class DeviceAsleep(ProvisioningFailed):
     """A queue-mode device fell asleep before it was read: provisioned again when it wakes."""
 
 
-def _instance(response: Response | Queued, what: str) -> ObjectInstance:
+def _answered(response: Response | Queued, what: str) -> Response:
     if isinstance(response, Queued):
         raise DeviceAsleep(f"{what}: the device sleeps; provisioned when it wakes")
+    return response
+
+
+def _instance(response: Response | Queued, what: str) -> ObjectInstance:
+    response = _answered(response, what)
     if not response.success or not isinstance(response.node, ObjectInstance):
         raise ProvisioningFailed(f"reading {what} failed: {response.error or response.code.name}")
     return response.node
@@ -193,9 +198,7 @@ class ProvisioningService:
                            f"/{ML_CAPABILITY}/0")  # fmt: skip
             device = ObjectInstance.of(0)
             if not getattr(ml.resources.get(BOARD), "value", None):  # the Model Number instead
-                model_number = await self._read(endpoint, "/3/0/1")
-                if isinstance(model_number, Queued):
-                    raise DeviceAsleep("/3/0/1: the device sleeps; provisioned when it wakes")
+                model_number = _answered(await self._read(endpoint, "/3/0/1"), "/3/0/1")
                 if model_number.success and isinstance(model_number.node, SingleResource):
                     device = ObjectInstance.of(0, model_number.node)
             try:

@@ -353,15 +353,20 @@ class SimulatedDevice:
         if bootstrapped:
             await self._register_retrying(register_timeout)
         else:
-            try:
-                await self.register(register_timeout)
-            except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
-                if bootstrap_account(self.tree) is None:
-                    raise
-                log.info("%s: register failed (%s); bootstrapping", self.config.endpoint, exc)
-                await self.bootstrap(register_timeout)
-                await self._register_retrying(register_timeout)
+            await self._register_or_bootstrap(register_timeout)
         self.keep_alive()
+
+    async def _register_or_bootstrap(self, timeout: float) -> None:
+        """Register; when that fails and there is a bootstrap server account, bootstrap and
+        register with the server it names (LwM2M 1.1 6.2.1.1, bootstrap on failure)."""
+        try:
+            await self.register(timeout)
+        except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
+            if bootstrap_account(self.tree) is None:
+                raise
+            log.info("%s: register failed (%s); bootstrapping", self.config.endpoint, exc)
+            await self.bootstrap(timeout)
+            await self._register_retrying(timeout)
 
     async def _register_retrying(self, timeout: float) -> None:
         """Register with the server a bootstrap just named, which may not answer at once (a
@@ -699,16 +704,8 @@ class SimulatedDevice:
                 await self.update(timeout)
             except (TimeoutError, aiocoap.error.Error, RuntimeError) as exc:
                 log.info("%s: update failed (%s); registering again", self.config.endpoint, exc)
-                try:
-                    await self.register(timeout)
-                except (TimeoutError, aiocoap.error.Error, RuntimeError) as again:
-                    if bootstrap_account(self.tree) is None:
-                        continue
-                    log.info("%s: register failed (%s); bootstrapping",
-                             self.config.endpoint, again)  # fmt: skip
-                    with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
-                        await self.bootstrap(timeout)
-                        await self._register_retrying(timeout)
+                with contextlib.suppress(TimeoutError, aiocoap.error.Error, RuntimeError):
+                    await self._register_or_bootstrap(timeout)  # (else: again at the next turn)
 
     # request handling (called by DeviceResource)
     @property

@@ -261,6 +261,13 @@ function keepFresh(draw, active, ms = 2000) {
 }
 
 const ACTIVE_ROLLOUT = ["running", "rolling_back"];
+const ACTIVE_DELIVERY = ["pending", "transferring", "downloaded", "updating"];
+const DELIVERY_STATES = [...ACTIVE_DELIVERY, "succeeded", "failed", "cancelled"];
+
+// what a rollout or a compile can target: the zoo's tasks and the built models
+function targetsOf(models) {
+  return [...new Set([...models.map((m) => m.task), ...models.filter((m) => m.built).map((m) => m.name)])];
+}
 
 // ---- charts ------------------------------------------------------------------------------
 
@@ -316,7 +323,7 @@ function deliveryHistory(deliveries, samples = 40) {
     for (const d of deliveries) {
       if (d.created > t) continue;
       started += 1;
-      const finished = !["pending", "transferring", "downloaded", "updating"].includes(d.state);
+      const finished = !ACTIVE_DELIVERY.includes(d.state);
       counts[finished && d.updated <= t ? d.state : "active"] += 1;
     }
     names.forEach((name, i) => states[i].points.push([t, counts[name]]));
@@ -341,8 +348,7 @@ async function fleetPage() {
   async function refresh() {
     const [fleet, deliveries] = await Promise.all([api("/api/mlaas/fleet"), api("/api/mlaas/deliveries")]);
     const running = fleet.stages.running ?? 0;
-    const active = ["pending", "transferring", "downloaded", "updating"]
-      .reduce((n, state) => n + (fleet.deliveries[state] ?? 0), 0);
+    const active = ACTIVE_DELIVERY.reduce((n, state) => n + (fleet.deliveries[state] ?? 0), 0);
     const history = deliveryHistory(deliveries);
     view.replaceChildren(
       h("div", { class: "cards" },
@@ -623,7 +629,7 @@ function deliveryTable(deliveries, refresh) {
     ["State", (d) => stateText(d.state)], ["Attempts", (d) => d.attempts, "num"],
     ["Updated", (d) => when(d.updated)], ["Reason", (d) => d.reason ?? ""],
     ["", (d) => {
-      if (!refresh || !["pending", "transferring", "downloaded", "updating"].includes(d.state)) return "";
+      if (!refresh || !ACTIVE_DELIVERY.includes(d.state)) return "";
       const cancel = h("button", { type: "button", class: "danger", "aria-label": `Cancel delivery ${d.id}`,
         onclick: () => act(cancel, async () => { await api(`/api/mlaas/deliveries/${d.id}/cancel`, { method: "POST" }); await refresh(); }) }, "Cancel");
       return cancel;
@@ -634,7 +640,7 @@ function deliveryTable(deliveries, refresh) {
 async function modelsPage() {
   const [classes, models, artifacts] = await Promise.all([
     api("/api/mlaas/classes"), api("/api/mlaas/models"), api("/api/mlaas/artifacts")]);
-  const targets = [...new Set([...models.map((m) => m.task), ...models.filter((m) => m.built).map((m) => m.name)])];
+  const targets = targetsOf(models);
   const arena = (c) => ["Arena / ML RAM", (a) => a.fits === false ? ""
     : h("div", {}, meter(a.arena_bytes, c.ml_ram_bytes, `arena ${bytes(a.arena_bytes)} of ${bytes(c.ml_ram_bytes)}`, a.arena_bytes > c.ml_ram_bytes), bytes(a.arena_bytes))];
   const flash = (c) => ["Package / ML flash", (a) => a.fits === false ? ""
@@ -676,7 +682,7 @@ async function modelsPage() {
 
 async function deliveriesPage() {
   const stateSelect = h("select", { id: "delivery-state", onchange: () => refresh() },
-    ["", "pending", "transferring", "downloaded", "updating", "succeeded", "failed", "cancelled"]
+    ["", ...DELIVERY_STATES]
       .map((st) => h("option", { value: st }, st || "any")));
   const list = h("div");
   main.replaceChildren(heading("Deliveries"),
@@ -716,7 +722,7 @@ function rolloutActions(rollout, refresh) {
 
 async function rolloutsPage() {
   const [models, classes] = await Promise.all([api("/api/mlaas/models"), api("/api/mlaas/classes")]);
-  const targets = [...new Set([...models.map((m) => m.task), ...models.filter((m) => m.built).map((m) => m.name)])];
+  const targets = targetsOf(models);
   const field = (id, label, input) => h("label", { for: id }, label, input);
   const target = h("select", { id: "ro-target", name: "target", required: true }, targets.map((t) => h("option", { value: t }, t)));
   const name = h("input", { id: "ro-name", name: "name", placeholder: "the target" });
