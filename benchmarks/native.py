@@ -4,7 +4,8 @@ multiply-accumulates (from the graph), and instructions per inference and per MA
 M4F, M7 and M33 under QEMU; then the bar: geometric mean of native / TFLite-Micro arena at most
 0.7 and every model at most 1.0 (exit 1 if not).
 
-    python benchmarks/native.py [--zoo DIR] [--inputs 3] [--workers 2] [--json]
+    python benchmarks/native.py [--zoo DIR] [--inputs 3] [--workers 2] [--models A,B]
+                                [--profile CORE|none] [--json]
 
 Models: every zoo variant (trained on first use into --zoo, a temporary folder by default; an
 existing zoo folder is reused) and the three MLPerf Tiny models in ../shared/models/mlperf-tiny.
@@ -24,6 +25,11 @@ existing zoo folder is reused) and the three MLPerf Tiny models in ../shared/mod
   an instruction count, not a cycle count of real silicon (QEMU models no pipeline, no wait
   states, no caches). A calibration module, a loop of exactly 2,000,003 instructions, checks
   the method on each board first (exit 2 if it is off by more than 0.1%).
+
+- Per-layer profile (`--profile`, the M4F by default): a profiling build of each module
+  (NN_MARK in native_module.h) calls modrun's mark at every operator boundary; modrun shows
+  the SysTick cycles of each step of the first input less the mark's own cost, converted to
+  instructions as above.
 
 Exit status: 0 PASS, 1 FAIL (the arena bar), 2 the instruction calibration failed.
 """
@@ -51,6 +57,7 @@ from lwm2m_mlaas.compiler import Measured, measure, quantize
 from lwm2m_mlaas.compiler._arrays import load_data, sample_inputs
 from lwm2m_mlaas.compiler.backends.native import (
     CORES,
+    Program,
     build_module,
     compile_tflite,
     macs,
@@ -79,6 +86,19 @@ QEMU_TIMEOUT = 300.0
 Int8 = npt.NDArray[np.int8]
 
 
+@dataclass(frozen=True)
+class Layer:
+    op_index: int
+    op: str
+    kernel: str
+    macs: int
+    instructions: int
+
+    @property
+    def per_mac(self) -> float:
+        return self.instructions / self.macs if self.macs else math.nan
+
+
 @dataclass
 class Row:
     name: str
@@ -96,6 +116,8 @@ class Row:
     """(max - min) / median of the timed inferences, per timed core."""
     equal_to_tflm: dict[str, float] = field(default_factory=dict)
     """Fraction of output elements equal to TFLite-Micro's, per timed core."""
+    layers: list[Layer] = field(default_factory=list)
+    """The per-layer profile on the profiled core, step by step."""
 
     @property
     def ratio(self) -> float:
@@ -148,20 +170,32 @@ class Run:
     outputs: bytes
     cycles: list[int]
     sysclk_hz: int
+    steps: list[int]
+    """SysTick cycles of each step of the first inference (profiling builds)."""
+
+    def _instructions(self, cycles: list[int]) -> list[int]:
+        ns_per_cycle = 1e9 / self.sysclk_hz
+        return [round(c * ns_per_cycle / NS_PER_INSTRUCTION) for c in cycles]
 
     @property
     def instructions(self) -> list[int]:
-        ns_per_cycle = 1e9 / self.sysclk_hz
-        return [round(c * ns_per_cycle / NS_PER_INSTRUCTION) for c in self.cycles]
+        return self._instructions(self.cycles)
+
+    @property
+    def step_instructions(self) -> list[int]:
+        return self._instructions(self.steps)
 
 
-def run_modrun(board: str, elf: Path, image: bytes, inputs: Int8, folder: Path) -> Run:
-    """modrun under -icount shift=0: the outputs and SysTick cycles of every inference."""
+def run_modrun(board: str, elf: Path, image: bytes, inputs: Int8, folder: Path,
+               profile: bool = False) -> Run:  # fmt: skip
+    """modrun under -icount shift=0: the outputs and SysTick cycles of every inference (and of
+    every step, for a profiling build)."""
     folder.mkdir(parents=True, exist_ok=True)
     module, inputs_file, outputs = folder / "module.bin", folder / "in.bin", folder / "out.bin"
     module.write_bytes(image)
     inputs_file.write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
     cmdline = f"module={module} inputs={inputs_file} outputs={outputs} count={len(inputs)}"
+    cmdline += " profile=1" if profile else ""
     # subprocess.run kills QEMU if it outlives the timeout
     done = subprocess.run(["qemu-system-arm", "-M", board, "-icount", "shift=0", "-nographic",
                            "-no-reboot", "-kernel", str(elf), "-semihosting-config",
@@ -173,8 +207,10 @@ def run_modrun(board: str, elf: Path, image: bytes, inputs: Int8, folder: Path) 
         raise RuntimeError(f"modrun on {board} exited {done.returncode}:\n{log}{done.stderr}")
     cycles = [int(line.split()[-1]) for line in log.splitlines()
               if line.startswith("modrun: inference ")]  # fmt: skip
+    steps = [int(line.split()[-1]) for line in log.splitlines()
+             if line.startswith("modrun: step ")]  # fmt: skip
     sysclk = int(log.split(" sysclk ")[1].split()[0])
-    return Run(outputs.read_bytes(), cycles, sysclk)
+    return Run(outputs.read_bytes(), cycles, sysclk, steps)
 
 
 def calibration_module(core: str, folder: Path) -> bytes:
@@ -213,12 +249,28 @@ def calibrate(board: str, core: str, elf: Path, folder: Path) -> dict[str, Any]:
 # -- the benchmark ------------------------------------------------------------------------------
 
 
-def bench(zoo_root: Path, folder: Path, n_inputs: int, workers: int,
+def profile_layers(program: Program, graph_macs: dict[int, int], core: str, elf: Path,
+                   inputs: Int8, folder: Path) -> list[Layer]:  # fmt: skip
+    """Instructions of each step of the first input on `core`, from a profiling build."""
+    module = build_module(program, core, folder, profile=True)
+    run = run_modrun(TIMED[core], elf, module.image, inputs[:1], folder / "run", profile=True)
+    counts = run.step_instructions
+    if len(counts) != len(program.ops):
+        raise RuntimeError(f"profile of {len(counts)} steps for {len(program.ops)} operators")
+    dsp = CORES[core].dsp
+    return [Layer(i, op, kernels[dsp], graph_macs.get(i, 0), n)
+            for i, op, kernels, n in zip(program.op_indices, program.ops, program.kernels, counts,
+                                         strict=True)]  # fmt: skip
+
+
+def bench(zoo_root: Path, folder: Path, n_inputs: int, workers: int, names: set[str] | None,
+          profiled: str | None,
           console: Console) -> tuple[list[Row], list[dict[str, Any]]]:  # fmt: skip
     elves = {core: build_modrun(board, folder) for core, board in TIMED.items()}
     calibration = [calibrate(TIMED[core], core, elf, folder) for core, elf in elves.items()]
     with console.status("zoo models (trained on first use)"):
-        quantized = [quantize(m) for m in models(zoo_root, folder)]
+        chosen = [m for m in models(zoo_root, folder) if names is None or m.name in names]
+        quantized = [quantize(m) for m in chosen]
     with console.status("TFLite-Micro's smallest arenas"), ThreadPoolExecutor(workers) as pool:
         measured: list[Measured] = list(pool.map(measure, quantized))
     rows = []
@@ -228,10 +280,11 @@ def bench(zoo_root: Path, folder: Path, n_inputs: int, workers: int,
             program = compile_tflite(q.tflite, q.model.name.replace("-", "_"))
             work = folder / q.model.name
             modules = {core: build_module(program, core, work / core) for core in CORES}
+            graph_macs = macs(read_tflite(q.tflite))
             row = Row(q.model.name, len(q.tflite), m.arena_bytes, program.arena_bytes,
                       {core: len(module.image) for core, module in modules.items()},
                       program.input.size + program.output.size,
-                      sum(macs(read_tflite(q.tflite)).values()))  # fmt: skip
+                      sum(graph_macs.values()))  # fmt: skip
             inputs = sample_inputs(load_data(q.model.data_path), q.input, n_inputs)
             expected = run_tflm(q.tflite, m.arena_bytes, inputs).reshape(len(inputs), -1)
             for core, board in TIMED.items():
@@ -243,8 +296,31 @@ def bench(zoo_root: Path, folder: Path, n_inputs: int, workers: int,
                 row.spread[core] = (max(counts) - min(counts)) / median if median else 0.0
                 ours = np.frombuffer(run.outputs, np.int8).reshape(expected.shape)
                 row.equal_to_tflm[core] = float(np.mean(ours == expected))
+            if profiled:
+                row.layers = profile_layers(program, graph_macs, profiled, elves[profiled],
+                                            inputs, work / f"profile-{profiled}")  # fmt: skip
         rows.append(row)
     return rows, calibration
+
+
+SHORT = {"cortex-m0plus": "M0+", "cortex-m3": "M3", "cortex-m4f": "M4F", "cortex-m7": "M7",
+         "cortex-m33": "M33"}  # fmt: skip
+
+
+def report_layers(rows: list[Row], core: str, console: Console) -> None:
+    for r in rows:
+        total = sum(layer.instructions for layer in r.layers) or 1
+        table = Table(title=f"{r.name}: instructions per layer on the {SHORT[core]} "
+                      f"(first input), {total:,} in all")  # fmt: skip
+        for column in ("op", "operator", "kernel", "MACs", "instructions", "per MAC", "share"):
+            table.add_column(column, justify="left" if column in ("operator", "kernel")
+                             else "right")  # fmt: skip
+        for layer in r.layers:
+            table.add_row(str(layer.op_index), layer.op, layer.kernel, f"{layer.macs:,}",
+                          f"{layer.instructions:,}",
+                          f"{layer.per_mac:.2f}" if layer.macs else "",
+                          f"{layer.instructions / total:.1%}")  # fmt: skip
+        console.print(table)
 
 
 def report(rows: list[Row], calibration: list[dict[str, Any]], n_inputs: int,
@@ -253,8 +329,7 @@ def report(rows: list[Row], calibration: list[dict[str, Any]], n_inputs: int,
         console.print(f"calibration on {c['board']}: a {c['expected']:,}-instruction loop "
                       f"measured {c['measured']:,} ({c['cycles']:,} SysTick cycles at "
                       f"{c['sysclk_hz'] / 1e6:g} MHz, error {c['error']:+.4%})")  # fmt: skip
-    short = {"cortex-m0plus": "M0+", "cortex-m3": "M3", "cortex-m4f": "M4F", "cortex-m7": "M7",
-             "cortex-m33": "M33"}  # fmt: skip
+    short = SHORT
     table = Table(title="Arena (bytes of RAM) against TFLite-Micro's smallest; instructions per "
                   f"inference under QEMU -icount (median of {n_inputs}); outputs equal to "
                   "TFLite-Micro's")  # fmt: skip
@@ -310,7 +385,10 @@ def report(rows: list[Row], calibration: list[dict[str, Any]], n_inputs: int,
                     "module_bytes": r.module_bytes, "macs": r.macs,
                     "instructions_per_inference": r.instructions,
                     "instructions_per_mac": {c: r.per_mac(c) for c in TIMED},
-                    "instruction_spread": r.spread, "equal_to_tflm": r.equal_to_tflm}
+                    "instruction_spread": r.spread, "equal_to_tflm": r.equal_to_tflm,
+                    "layers": [{"op_index": x.op_index, "op": x.op, "kernel": x.kernel,
+                                "macs": x.macs, "instructions": x.instructions}
+                               for x in r.layers]}
                    for r in rows],
         "calibration": calibration,
         "instructions_per_mac_geomean": geomeans,
@@ -328,6 +406,9 @@ def main() -> int:
     parser.add_argument("--zoo", type=Path, help="zoo folder to use (trained where missing)")
     parser.add_argument("--inputs", type=int, default=3, help="timed inferences per model")
     parser.add_argument("--workers", type=int, default=2, help="parallel arena measurements")
+    parser.add_argument("--models", help="comma-separated model names (default: all)")
+    parser.add_argument("--profile", default="cortex-m4f", choices=[*TIMED, "none"],
+                        help="core of the per-layer profile, or none")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args()
     stream = sys.stderr if args.json else sys.stdout
@@ -335,7 +416,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="native-bench-") as work:
         folder = Path(work)
         zoo_root = args.zoo or folder / "zoo"
-        rows, calibration = bench(zoo_root, folder, args.inputs, args.workers, console)
+        names = set(args.models.split(",")) if args.models else None
+        profiled = None if args.profile == "none" else args.profile
+        rows, calibration = bench(zoo_root, folder, args.inputs, args.workers, names, profiled,
+                                  console)  # fmt: skip
+    if profiled:
+        report_layers(rows, profiled, console)
     summary = report(rows, calibration, args.inputs, console)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -1,6 +1,7 @@
 /* Runs a native-backend model module (lwm2m_mlaas/compiler/backends/native) on the board:
  *
  *   module=/tmp/m.bin inputs=/tmp/in.bin outputs=/tmp/out.bin count=N [offset=8] [arena_offset=4]
+ *   [profile=1]
  *
  * on the command line (QEMU -append); the files are the host's, reached through ARM
  * semihosting (QEMU -semihosting-config enable=on,target=native). The module image is copied
@@ -28,6 +29,10 @@
  *   modrun: module <bytes> B at 0x... arena <bytes> B at 0x... input <n> output <n> overhead <c>
  *
  * and last `modrun: done <N> inferences cycles total <sum>`.
+ *
+ * profile=1 runs a profiling build (NN_MARK in native_module.h): modrun stores its mark
+ * function after the arena and, for the first inference, shows each step's cycles less the
+ * mark's own cost: `modrun: step <k> cycles <n>`.
  *
  * Exit status: 0 done, 2 bad command line, 3 host file error, 4 not a module (magic, ABI,
  * header, entry), 5 module larger than the model slot, 6 built for another core, 7 arena too
@@ -116,6 +121,21 @@ static uint64_t cycles_now(void)
     return (uint64_t)ms * ((uint64_t)reload + 1u) + (reload - current);
 }
 
+/* ---- Per-step profile (a module built with NN_PROFILE) ---------------------------------- */
+
+#define MAX_STEPS 256u
+
+static uint64_t stamps[MAX_STEPS + 1];
+static uint32_t marks;
+
+static void mark(uint32_t step)
+{
+    if (step <= MAX_STEPS) {
+        stamps[step] = cycles_now();
+        marks = step + 1u > marks ? step + 1u : marks;
+    }
+}
+
 /* ---- Command line and log --------------------------------------------------------------- */
 
 static long number_arg(const char *cmdline, const char *key, long fallback)
@@ -179,6 +199,7 @@ int main(void)
     long count = number_arg(cmdline, "count", -1);
     long offset = number_arg(cmdline, "offset", 8);
     long arena_offset = number_arg(cmdline, "arena_offset", 4);
+    long profile = number_arg(cmdline, "profile", 0);
     if (arg(cmdline, "module", module_path, sizeof module_path)
         || arg(cmdline, "inputs", inputs_path, sizeof inputs_path)
         || arg(cmdline, "outputs", outputs_path, sizeof outputs_path) || count < 0
@@ -230,6 +251,18 @@ int main(void)
     if ((size_t)arena_offset + h->arena_bytes > arena_capacity)
         return fail(7, "module arena larger than the board's ML arena");
     memset(arena, 0xA5, h->arena_bytes);
+    uint64_t mark_cost = 0;
+    if (profile) {
+        uint32_t slot = (h->arena_bytes + 3u) & ~3u;
+        if ((size_t)arena_offset + slot + sizeof(native_mark_fn) > arena_capacity)
+            return fail(7, "no room for the profile's mark after the arena");
+        native_mark_fn fn = mark;
+        memcpy(arena + slot, &fn, sizeof fn);
+        mark(0);
+        mark(1);
+        mark_cost = stamps[1] - stamps[0];
+        marks = 0;
+    }
     model_invoke_fn invoke = (model_invoke_fn)(uintptr_t)((uintptr_t)base + h->entry_offset + 1u);
 
     uint64_t t0 = cycles_now();
@@ -288,6 +321,15 @@ int main(void)
         if (sh_write(out_fd, output, h->output.size)) {
             status = fail(3, "cannot write the outputs");
             break;
+        }
+        for (uint32_t k = 1; profile && i == 0 && k < marks; k++) {
+            line[0] = '\0';
+            put("modrun: step ");
+            put_u64(k - 1u);
+            put(" cycles ");
+            uint64_t spent = stamps[k] - stamps[k - 1u];
+            put_u64(spent > mark_cost ? spent - mark_cost : 0u);
+            platform_log(line);
         }
         line[0] = '\0';
         put("modrun: inference ");

@@ -183,13 +183,16 @@ def toolchain_available() -> bool:
     return shutil.which(ARM_PREFIX + "gcc") is not None
 
 
-def build_module(program: Program, core: str, folder: Path) -> Module:
+def build_module(program: Program, core: str, folder: Path, profile: bool = False) -> Module:
+    """`profile`: a build that calls the caller's mark function at each operator boundary
+    (NN_MARK in native_module.h), for per-layer timing."""
     spec = CORES[core]
     source = _write_source(program, folder)
     obj, elf, binary = folder / f"{core}.o", folder / f"{core}.elf", folder / f"{core}.bin"
     gcc = ARM_PREFIX + "gcc"
     _run([gcc, *spec.flags, spec.opt, *MODULE_FLAGS, *WARNINGS, f"-DNATIVE_CORE={spec.code}u",
-          f"-I{RUNTIME}", "-c", str(source), "-o", str(obj)], f"{core} compile")  # fmt: skip
+          *(["-DNN_PROFILE"] if profile else []), f"-I{RUNTIME}", "-c", str(source),
+          "-o", str(obj)], f"{core} compile")  # fmt: skip
     _run([gcc, *spec.flags, "-mthumb", "-nostdlib", "-nostartfiles", "-static",
           f"-Wl,-T,{RUNTIME / 'module.ld'}", "-Wl,--emit-relocs", "-Wl,--gc-sections",
           "-Wl,--no-warn-rwx-segments", str(obj), "-lgcc", "-o", str(elf)],

@@ -32,6 +32,8 @@ class Const:
     name: str
     ctype: str
     values: np.ndarray[Any, Any] = field(repr=False)
+    condition: str = ""
+    """A preprocessor condition the array is compiled under (e.g. only on DSP cores)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,9 @@ class Step:
     """(C type, name, field values in declaration order)."""
     alias: bool = False
     """RESHAPE: the output is the input's bytes under another shape (no code)."""
+    dsp_kernel: str = ""
+    dsp_call: str = ""
+    """The kernel and call on cores with the DSP extension, when they differ."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,11 @@ class Program:
     input: TensorSpecC
     output: TensorSpecC
     ops: tuple[str, ...]
-    """The kernels called, in order (RESHAPE in place is not a call)."""
+    """The operators called, in order (RESHAPE in place is not a call)."""
+    op_indices: tuple[int, ...]
+    """Their indices in the graph: step k of a profile (NN_PROFILE build) is op_indices[k]."""
+    kernels: tuple[tuple[str, str], ...]
+    """The kernel each step calls: (on cores without, on cores with the DSP extension)."""
     const_bytes: int
     """Bytes of weights, biases and requantization constants."""
 
@@ -193,14 +202,35 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
     consts.insert(0, Const(f"{prefix}_filter", "int8_t", np.asarray(w.data, np.int8).ravel()))
     weights = np.asarray(w.data, np.int64).reshape(w.shape)
     wsum = weights.sum(axis=(0, 1, 2)) if depthwise else weights.sum(axis=(1, 2, 3))
-    bias_name = _folded_bias(consts, prefix, _bias(graph, op, 2, out_c), wsum, inp)
+    raw = _bias(graph, op, 2, out_c)
+    bias_name = _folded_bias(consts, prefix, raw, wsum, inp)
+    clipped = (pad_h or pad_w or (out_h - 1) * sh + (f_h - 1) * dh + 1 > in_h + pad_h
+               or (out_w - 1) * sw + (f_w - 1) * dw + 1 > in_w + pad_w)  # fmt: skip
+    if clipped:
+        consts.insert(2, Const(f"{prefix}_raw_bias", "int32_t",
+                               raw if raw is not None else np.zeros(out_c, np.int32)))  # fmt: skip
+        raw_name = f"{prefix}_raw_bias"
+    else:
+        raw_name = bias_name  # no window is clipped by the image
     fields = (in_h, in_w, in_c, out_h, out_w, out_c, f_h, f_w, sh, sw, dh, dw, pad_h, pad_w,
               multiplier, -inp.zero_point, out.zero_point, lo, hi, m, s)  # fmt: skip
     kernel = "nn_depthwise_conv2d" if depthwise else "nn_conv2d"
-    return Step(op, kernel, (inp.index,), out.index,
-                f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {mult}, {shift}, "
-                "{out})",
-                tuple(consts), ("nn_conv_params", f"{prefix}_p", fields))  # fmt: skip
+    params = ("nn_conv_params", f"{prefix}_p", fields)
+    call = (f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {raw_name}, {mult}, "
+            f"{shift}, {{out}})")  # fmt: skip
+    if depthwise or dh != 1 or dw != 1:
+        return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params)
+    # DSP cores: int16 pairs; the int8 filter stays only for clipped windows that straddle taps
+    consts.append(Const(f"{prefix}_packed", "int32_t",
+                        pack_filter(np.asarray(w.data, np.int8).reshape(w.shape)), "NN_DSP"))
+    filter_arg = f"{prefix}_filter"
+    if in_c % 4 == 0:
+        consts[0] = Const(consts[0].name, consts[0].ctype, consts[0].values, "!NN_DSP")
+        filter_arg = "0"
+    dsp_call = (f"nn_conv2d_packed(&{prefix}_p, {{in0}}, {prefix}_packed, {filter_arg}, "
+                f"{bias_name}, {raw_name}, {mult}, {shift}, {{out}})")  # fmt: skip
+    return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params,
+                dsp_kernel="nn_conv2d_packed", dsp_call=dsp_call)  # fmt: skip
 
 
 def _fully_connected(graph: Graph, op: Operator, prefix: str) -> Step:
@@ -387,6 +417,7 @@ def compile_graph(graph: Graph, name: str = "model") -> Program:
     consts = [c for s in steps for c in s.consts]
     lines = [
         _banner(name, graph, plan),
+        f"#define NN_PROFILE_SLOT {(plan.arena_bytes + 3) // 4 * 4}",
         '#include "nn_kernels.h"',
         '#include "native_module.h"',
         "",
@@ -401,8 +432,8 @@ def compile_graph(graph: Graph, name: str = "model") -> Program:
             )
     lines += ["", "NN_ENTRY_ATTRIBUTES",
               f"int {ENTRY}(const int8_t *input, int8_t *output, uint8_t *arena)", "{",
-              "    (void)input; (void)output; (void)arena;"]  # fmt: skip
-    called: list[str] = []
+              "    (void)input; (void)output; (void)arena;", "    NN_MARK(0);"]  # fmt: skip
+    called: list[Step] = []
     for s in steps:
         if s.alias:
             lines.append(f"    /* operator {s.op.index} RESHAPE: in place */")
@@ -410,15 +441,22 @@ def compile_graph(graph: Graph, name: str = "model") -> Program:
         args = {f"in{k}": pointer(r, True) for k, r in enumerate(s.reads)}
         args["out"] = pointer(s.write, False)
         lines.append(f"    /* operator {s.op.index} {s.op.name} */")
+        if s.dsp_call:
+            lines += ["#if NN_DSP", "    " + s.dsp_call.format(**args) + ";", "#else"]
         lines.append("    " + s.call.format(**args) + ";")
-        called.append(s.op.name)
+        if s.dsp_call:
+            lines.append("#endif")
+        called.append(s)
+        lines.append(f"    NN_MARK({len(called)});")
     lines += ["    return 0;", "}", ""]
     in_spec = _spec(graph.tensors[inp], in_edge)
     out_spec = _spec(graph.tensors[out], out_edge)
     lines.append(_header(plan.arena_bytes, in_spec, out_spec))
     const_bytes = sum(c.values.nbytes for c in consts)
     return Program("\n".join(lines) + "\n", plan.arena_bytes, plan, in_spec, out_spec,
-                   tuple(called), const_bytes)  # fmt: skip
+                   tuple(s.op.name for s in called), tuple(s.op.index for s in called),
+                   tuple((s.kernel, s.dsp_kernel or s.kernel) for s in called),
+                   const_bytes)  # fmt: skip
 
 
 IN_PLACE = frozenset({"nn_add", "nn_requantize"})
@@ -471,11 +509,29 @@ def _banner(name: str, graph: Graph, plan: MemoryPlan) -> str:
 def _array(c: Const) -> str:
     values = [str(int(v)) for v in c.values.ravel()]
     rows = [",".join(values[i : i + 24]) for i in range(0, len(values), 24)]
-    return (
+    text = (
         f"static const {c.ctype} {c.name}[{max(len(values), 1)}] NN_ALIGNED = {{\n"
         + ",\n".join(rows)
         + "};"
     )
+    return f"#if {c.condition}\n{text}\n#endif" if c.condition else text
+
+
+def pack_filter(weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """CONV_2D weights (out_c, f_h, f_w, in_c) int8 as nn_conv2d_packed reads them: per group of
+    four output channels (the last one zero-padded), filter row, and chunk of four bytes of
+    the row (the last one zero-padded), for each channel the int16 pairs (w0, w2), (w1, w3) of
+    the chunk as two int32 words: the lanes SMLAD multiplies with SXTB16 of the input word."""
+    out_c, f_h, f_w, in_c = weights.shape
+    run = f_w * in_c
+    groups, chunks = -(-out_c // 4), -(-run // 4)
+    w = np.zeros((groups * 4, f_h, chunks * 4), np.int64)
+    w[:out_c, :, :run] = weights.reshape(out_c, f_h, run)
+    # (group, channel, row, chunk, byte) -> (group, row, chunk, channel, byte)
+    w = w.reshape(groups, 4, f_h, chunks, 4).transpose(0, 2, 3, 1, 4)
+    low, high = w[..., [0, 1]] & 0xFFFF, w[..., [2, 3]] & 0xFFFF
+    words = (low | (high << 16)).astype(np.uint32).view(np.int32)
+    return words.ravel()
 
 
 def _header(arena: int, i: TensorSpecC, o: TensorSpecC) -> str:

@@ -66,4 +66,14 @@ typedef struct {
 #endif
 #define NN_ALIGNED __attribute__((aligned(4)))
 
+/* A profiling build (-DNN_PROFILE) calls the caller's mark function at each operator boundary:
+ * mark(0) on entry and mark(k) after step k, through the pointer the caller stored in the 4
+ * bytes at arena + NN_PROFILE_SLOT (arena_bytes rounded up to 4). Other builds do not. */
+typedef void (*native_mark_fn)(uint32_t step);
+#ifdef NN_PROFILE
+#define NN_MARK(k) ((*(native_mark_fn const *)(const void *)(arena + NN_PROFILE_SLOT))(k))
+#else
+#define NN_MARK(k) ((void)0)
+#endif
+
 #endif

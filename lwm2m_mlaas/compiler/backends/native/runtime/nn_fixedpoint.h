@@ -14,37 +14,41 @@
 #define NN_INT32_MAX 2147483647
 
 /* a * b / 2^31 rounded to nearest (nudge 2^30 or 1 - 2^30, then truncation, so a negative tie
- * goes toward zero); the one overflowing case saturates (VQRDMULH). */
+ * goes toward zero); the one overflowing case saturates (VQRDMULH). Nudging by 2^30 either way
+ * and flooring is the same integer: for a * b < 0, truncating (a * b + 1 - 2^30) / 2^31 equals
+ * flooring (a * b + 2^30) / 2^31. So one multiply-accumulate and a 64-bit shift. */
+static inline int32_t nn_srdhm_unsaturated(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+}
+
 static inline int32_t nn_srdhm(int32_t a, int32_t b)
 {
     if (a == b && a == NN_INT32_MIN) {
         return NN_INT32_MAX;
     }
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t t = ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)));
-    /* divide by 2^31 truncating toward zero, without a 64-bit division call */
-    if (t < 0) {
-        t += ((int64_t)1 << 31) - 1;
-    }
-    return (int32_t)(t >> 31);
+    return nn_srdhm_unsaturated(a, b);
 }
 
-/* x / 2^e rounded to nearest, ties away from zero (0 <= e <= 31). */
+/* x / 2^e rounded to nearest, ties away from zero (0 <= e <= 31): add half and floor, one less
+ * for a negative x (unsigned for a non-negative one, so x + half cannot overflow). */
 static inline int32_t nn_rdbpot(int32_t x, int e)
 {
-    int32_t mask = (int32_t)(((uint32_t)1 << e) - 1u);
-    int32_t remainder = x & mask;
-    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> e) + (remainder > threshold ? 1 : 0);
+    int32_t half = (int32_t)(((uint32_t)1 << e) >> 1);
+    if (x >= 0) {
+        return (int32_t)(((uint32_t)x + (uint32_t)half) >> e);
+    }
+    return (x + half - (e > 0 ? 1 : 0)) >> e;
 }
 
 /* x * m * 2^(shift - 31): left shift (wrapping) before the high multiply, rounding right
- * shift after it, as TFLite's MultiplyByQuantizedMultiplier. */
+ * shift after it, as TFLite's MultiplyByQuantizedMultiplier. m is a requantization multiplier,
+ * in [0, 2^31), so the high multiply cannot saturate. */
 static inline int32_t nn_mbqm(int32_t x, int32_t m, int shift)
 {
     int left = shift > 0 ? shift : 0;
     int right = shift > 0 ? 0 : -shift;
-    return nn_rdbpot(nn_srdhm((int32_t)((uint32_t)x << left), m), right);
+    return nn_rdbpot(nn_srdhm_unsaturated((int32_t)((uint32_t)x << left), m), right);
 }
 
 /* gemmlowp's saturating multiply by 2^e, e > 0. */

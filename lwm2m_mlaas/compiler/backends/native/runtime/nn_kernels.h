@@ -76,6 +76,28 @@ static inline int8_t nn_out8(int32_t acc, const int32_t *mult, const int8_t *shi
     return (int8_t)nn_clamp(nn_requant(acc, mult, shift, c, m, s) + out_offset, lo, hi);
 }
 
+/* the outputs of channels oc .. oc + count - 1 of one pixel from their accumulators: out of
+ * line, so a kernel's inner loops keep their registers */
+static __attribute__((noinline, unused)) void nn_out8_run(const int32_t *acc, int8_t *out,
+                                                          int32_t oc, int32_t count,
+                                                          const nn_conv_params *p,
+                                                          const int32_t *mult,
+                                                          const int8_t *shift)
+{
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    if (mult) {
+        for (int32_t k = 0; k < count; ++k) {
+            int32_t v = nn_mbqm(acc[k], mult[oc + k], shift[oc + k]) + zo;
+            out[oc + k] = (int8_t)nn_clamp(v, lo, hi);
+        }
+    } else {
+        for (int32_t k = 0; k < count; ++k) {
+            int32_t v = nn_mbqm(acc[k], p->multiplier, p->shift) + zo;
+            out[oc + k] = (int8_t)nn_clamp(v, lo, hi);
+        }
+    }
+}
+
 #if NN_DSP
 static inline uint32_t nn_load4(const int8_t *p)
 {
@@ -140,6 +162,88 @@ static inline __attribute__((always_inline)) void nn_dot2(const int8_t *w0, cons
     *acc1 = a1;
 }
 
+/* two weight rows against two input rows (two output pixels of two channels): every loaded
+ * and widened word serves two multiply-accumulates pairs */
+static inline __attribute__((always_inline)) void nn_dot2x2(const int8_t *w0, const int8_t *w1,
+                                                            const int8_t *x0, const int8_t *x1,
+                                                            int32_t n, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    int32_t i = 0;
+#if NN_DSP
+    for (; i + 4 <= n; i += 4) {
+        uint32_t p = nn_load4(x0 + i), q = nn_load4(x1 + i);
+        int32_t p02 = (int32_t)__sxtb16(p), p13 = nn_sxtb16_odd(p);
+        int32_t q02 = (int32_t)__sxtb16(q), q13 = nn_sxtb16_odd(q);
+        uint32_t v = nn_load4(w0 + i);
+        int32_t v02 = (int32_t)__sxtb16(v), v13 = nn_sxtb16_odd(v);
+        a00 = __smlad(v02, p02, a00);
+        a00 = __smlad(v13, p13, a00);
+        a10 = __smlad(v02, q02, a10);
+        a10 = __smlad(v13, q13, a10);
+        v = nn_load4(w1 + i);
+        v02 = (int32_t)__sxtb16(v);
+        v13 = nn_sxtb16_odd(v);
+        a01 = __smlad(v02, p02, a01);
+        a01 = __smlad(v13, p13, a01);
+        a11 = __smlad(v02, q02, a11);
+        a11 = __smlad(v13, q13, a11);
+    }
+#else
+    for (; i + 2 <= n; i += 2) {
+        int32_t p0 = x0[i], p1 = x0[i + 1], q0 = x1[i], q1 = x1[i + 1];
+        int32_t v0 = w0[i], v1 = w0[i + 1], u0 = w1[i], u1 = w1[i + 1];
+        a00 += v0 * p0 + v1 * p1;
+        a10 += v0 * q0 + v1 * q1;
+        a01 += u0 * p0 + u1 * p1;
+        a11 += u0 * q0 + u1 * q1;
+    }
+#endif
+    for (; i < n; ++i) {
+        int32_t p = x0[i], q = x1[i], v = w0[i], u = w1[i];
+        a00 += v * p;
+        a10 += v * q;
+        a01 += u * p;
+        a11 += u * q;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* the dot product of n weights with n inputs plus `off` each (a window clipped by the image,
+ * against the bias without the offset folded in), for two weight rows */
+static inline __attribute__((always_inline)) void nn_dot2_offset(const int8_t *w0,
+                                                                 const int8_t *w1,
+                                                                 const int8_t *x, int32_t n,
+                                                                 int32_t off, int32_t *acc0,
+                                                                 int32_t *acc1)
+{
+    int32_t a0 = *acc0, a1 = *acc1;
+    int32_t i = 0;
+#if NN_DSP
+    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+    for (; i + 4 <= n; i += 4) {
+        uint32_t xv = nn_load4(x + i);
+        int32_t x02 = (int32_t)__sadd16(__sxtb16(xv), off2);
+        int32_t x13 = (int32_t)__sadd16(nn_sxtb16_odd(xv), off2);
+        uint32_t v0 = nn_load4(w0 + i), v1 = nn_load4(w1 + i);
+        a0 = __smlad((int32_t)__sxtb16(v0), x02, a0);
+        a0 = __smlad(nn_sxtb16_odd(v0), x13, a0);
+        a1 = __smlad((int32_t)__sxtb16(v1), x02, a1);
+        a1 = __smlad(nn_sxtb16_odd(v1), x13, a1);
+    }
+#endif
+    for (; i < n; ++i) {
+        int32_t xi = x[i] + off;
+        a0 += (int32_t)w0[i] * xi;
+        a1 += (int32_t)w1[i] * xi;
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
 static inline int32_t nn_sum(const int8_t *w, int32_t n)
 {
     int32_t s = 0;
@@ -149,49 +253,101 @@ static inline int32_t nn_sum(const int8_t *w, int32_t n)
     return s;
 }
 
-/* CONV_2D: zero padding by skipping taps outside the image, as the reference kernel does.
- * `bias` holds bias + in_offset * (sum of the channel's weights), so a window inside the image
- * needs only sum w * x; a tap in the padding takes its in_offset * w back out. Inside the
- * image a filter row (f_w * in_c weights) meets f_w * in_c consecutive input bytes. */
+/* The window's filter taps inside the image along one axis: [*lo, *hi). */
+static inline void nn_clip(int32_t start, int32_t taps, int32_t size, int32_t *lo, int32_t *hi)
+{
+    *lo = start < 0 ? -start : 0;
+    *hi = taps < size - start ? taps : size - start;
+}
+
+/* CONV_2D. `bias` holds bias + in_offset * (sum of the channel's weights), so a window inside
+ * the image needs only sum w * x; there a filter row (f_w * in_c weights) meets f_w * in_c
+ * consecutive input bytes, and two neighbouring output pixels go together (nn_dot2x2). A
+ * window the image clips (zero padding: the reference kernel skips taps outside the image)
+ * takes `raw_bias`, the bias alone, and sum w * (x + in_offset) over its taps inside. */
 NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
-                      const int32_t *bias, const int32_t *mult, const int8_t *shift,
-                      int8_t *out)
+                      const int32_t *bias, const int32_t *raw_bias, const int32_t *mult,
+                      const int8_t *shift, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
-    const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
+    const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c, out_w = p->out_w;
     const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
     const int32_t per_oc = f_h * f_w * in_c;
     const int32_t run = f_w * in_c;
     const int32_t row_step = dil_h * in_w * in_c;
+    const int32_t pixel_step = p->stride_w * in_c;
     const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         const int row_inside = y0 >= 0 && y0 + (f_h - 1) * dil_h < in_h;
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        for (int32_t ox = 0; ox < out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
-            if (row_inside && dil_w == 1 && x0 >= 0 && x0 + f_w - 1 < in_w) {
+            const int inside = row_inside && dil_w == 1 && x0 >= 0 && x0 + f_w - 1 < in_w;
+            if (inside && ox + 1 < out_w && x0 + p->stride_w + f_w - 1 < in_w) {
+                /* this pixel and the next */
                 const int8_t *base = in + (y0 * in_w + x0) * in_c;
+                int8_t *out1 = out + out_c;
                 int32_t oc = 0;
                 for (; oc + 2 <= out_c; oc += 2) {
                     const int8_t *f0 = filter + oc * per_oc;
-                    int32_t a0 = bias[oc], a1 = bias[oc + 1];
+                    int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
                     for (int32_t fy = 0; fy < f_h; ++fy) {
-                        nn_dot2(f0 + fy * run, f0 + per_oc + fy * run, base + fy * row_step,
-                                run, &a0, &a1);
+                        const int8_t *x = base + fy * row_step;
+                        nn_dot2x2(f0 + fy * run, f0 + per_oc + fy * run, x, x + pixel_step, run,
+                                  acc);
+                    }
+                    out[oc] = nn_out8(acc[0], mult, shift, oc, m, s, zo, lo, hi);
+                    out[oc + 1] = nn_out8(acc[1], mult, shift, oc + 1, m, s, zo, lo, hi);
+                    out1[oc] = nn_out8(acc[2], mult, shift, oc, m, s, zo, lo, hi);
+                    out1[oc + 1] = nn_out8(acc[3], mult, shift, oc + 1, m, s, zo, lo, hi);
+                }
+                if (oc < out_c) { /* an odd last channel */
+                    const int8_t *f0 = filter + oc * per_oc;
+                    int32_t a0 = bias[oc], a1 = bias[oc];
+                    for (int32_t fy = 0; fy < f_h; ++fy) {
+                        a0 = nn_dot(f0 + fy * run, base + fy * row_step, run, a0);
+                        a1 = nn_dot(f0 + fy * run, base + fy * row_step + pixel_step, run, a1);
+                    }
+                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
+                    out1[oc] = nn_out8(a1, mult, shift, oc, m, s, zo, lo, hi);
+                }
+                out += 2 * out_c;
+                ++ox;
+                continue;
+            }
+            if (dil_h == 1 && dil_w == 1) {
+                /* one pixel: the taps inside the image (all of them, or the clipped window) */
+                int32_t fy0, fy1, fx0, fx1;
+                nn_clip(y0, f_h, in_h, &fy0, &fy1);
+                nn_clip(x0, f_w, in_w, &fx0, &fx1);
+                const int32_t n = (fx1 - fx0) * in_c;
+                const int8_t *base = in + (y0 * in_w + x0 + fx0) * in_c;
+                const int8_t *fbase = filter + fx0 * in_c;
+                const int32_t *b = inside ? bias : raw_bias;
+                const int32_t add = inside ? 0 : off;
+                int32_t oc = 0;
+                for (; oc + 2 <= out_c; oc += 2) {
+                    const int8_t *f0 = fbase + oc * per_oc;
+                    int32_t a0 = b[oc], a1 = b[oc + 1];
+                    for (int32_t fy = fy0; fy < fy1; ++fy) {
+                        nn_dot2_offset(f0 + fy * run, f0 + per_oc + fy * run,
+                                       base + fy * row_step, n, add, &a0, &a1);
                     }
                     out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
                     out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
                 }
-                if (oc < out_c) { /* an odd last channel */
-                    const int8_t *f0 = filter + oc * per_oc;
-                    int32_t acc = bias[oc];
-                    for (int32_t fy = 0; fy < f_h; ++fy) {
-                        acc = nn_dot(f0 + fy * run, base + fy * row_step, run, acc);
+                if (oc < out_c) {
+                    const int8_t *f0 = fbase + oc * per_oc;
+                    int32_t a0 = b[oc], a1 = 0;
+                    for (int32_t fy = fy0; fy < fy1; ++fy) {
+                        nn_dot2_offset(f0 + fy * run, f0 + fy * run, base + fy * row_step, n,
+                                       add, &a0, &a1);
                     }
-                    out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
+                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
                 }
             } else {
+                /* dilated: tap by tap */
                 for (int32_t oc = 0; oc < out_c; ++oc) {
                     const int8_t *f = filter + oc * per_oc;
                     int32_t acc = bias[oc];
@@ -215,70 +371,245 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
     }
 }
 
+#if NN_DSP
+/* Four output channels against `chunks` words of four input bytes, with the weights packed
+ * as int16 pairs at compile time: per chunk and channel the words (w0 | w2 << 16) and
+ * (w1 | w3 << 16), so each input word is widened once (SXTB16) for four channels and each
+ * weight word goes straight into SMLAD. `offset`: the inputs take in_offset (a clipped
+ * window); a constant at each call site. */
+static inline __attribute__((always_inline)) const int32_t *
+nn_dot4_packed(const int8_t *x, const int32_t *w, int32_t chunks, int offset, int32_t off2,
+               int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    /* per chunk: one load and two SXTB16 of the input (two SADD16 with the offset), four
+     * LDRD of weights, eight SMLAD; two chunks per loop iteration */
+    uint32_t xv, lo, t0, t1;
+#define NN_CHUNK(widen)                                                                        \
+    "ldr %[xv], [%[x]], #4\n\t"                                                                \
+    "sxtb16 %[lo], %[xv]\n\t"                                                                  \
+    "sxtb16 %[xv], %[xv], ror #8\n\t" widen                                                    \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
+    "smlad %[a0], %[t0], %[lo], %[a0]\n\t"                                                     \
+    "smlad %[a0], %[t1], %[xv], %[a0]\n\t"                                                     \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
+    "smlad %[a1], %[t0], %[lo], %[a1]\n\t"                                                     \
+    "smlad %[a1], %[t1], %[xv], %[a1]\n\t"                                                     \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
+    "smlad %[a2], %[t0], %[lo], %[a2]\n\t"                                                     \
+    "smlad %[a2], %[t1], %[xv], %[a2]\n\t"                                                     \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
+    "smlad %[a3], %[t0], %[lo], %[a3]\n\t"                                                     \
+    "smlad %[a3], %[t1], %[xv], %[a3]\n\t"
+#define NN_CHUNK_OPERANDS                                                                      \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),    \
+      [n] "+r"(pairs), [xv] "=&r"(xv), [lo] "=&r"(lo), [t0] "=&r"(t0), [t1] "=&r"(t1)          \
+    : [off2] "r"(off2)                                                                         \
+    : "cc", "memory"
+#define NN_WIDEN "sadd16 %[lo], %[lo], %[off2]\n\tsadd16 %[xv], %[xv], %[off2]\n\t"
+    int32_t pairs = chunks >> 1;
+    if (chunks & 1) {
+        if (offset) {
+            __asm__ volatile(NN_CHUNK(NN_WIDEN) NN_CHUNK_OPERANDS);
+        } else {
+            __asm__ volatile(NN_CHUNK("") NN_CHUNK_OPERANDS);
+        }
+    }
+    if (pairs > 0) {
+        if (offset) {
+            __asm__ volatile("1:\n\t" NN_CHUNK(NN_WIDEN) NN_CHUNK(NN_WIDEN)
+                             "subs %[n], %[n], #1\n\tbne 1b" NN_CHUNK_OPERANDS);
+        } else {
+            __asm__ volatile("1:\n\t" NN_CHUNK("") NN_CHUNK("")
+                             "subs %[n], %[n], #1\n\tbne 1b" NN_CHUNK_OPERANDS);
+        }
+    }
+#undef NN_CHUNK
+#undef NN_CHUNK_OPERANDS
+#undef NN_WIDEN
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    return w;
+}
+
+/* CONV_2D on a DSP core with packed weights (no dilation): per group of four output channels
+ * and filter row, ceil(f_w * in_c / 4) chunks (nn_dot4_packed), the last one zero-padded in
+ * the weights and its input bytes read one by one. A window inside the image takes `bias`
+ * (input offset folded in). A clipped one (in_c a multiple of 4, so chunks never straddle a
+ * tap) takes `raw_bias` and x + in_offset over its taps inside; with in_c not a multiple of 4,
+ * clipped windows go to nn_conv2d on `filter` instead. */
+NN_KERNEL void nn_conv2d_packed(const nn_conv_params *p, const int8_t *in, const int32_t *packed,
+                                const int8_t *filter, const int32_t *bias,
+                                const int32_t *raw_bias, const int32_t *mult,
+                                const int8_t *shift, int8_t *out)
+{
+    const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
+    const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
+    const int32_t run = f_w * in_c, full = run / 4, tail = run % 4;
+    const int32_t chunks = full + (tail ? 1 : 0);
+    const int32_t group_words = f_h * chunks * 8;
+    const int32_t off = p->in_offset;
+    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+    nn_conv_params one = *p;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        int32_t fy0, fy1;
+        nn_clip(y0, f_h, in_h, &fy0, &fy1);
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            int32_t fx0, fx1;
+            nn_clip(x0, f_w, in_w, &fx0, &fx1);
+            const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
+            if (!inside && (in_c & 3)) {
+                /* this one pixel by the plain kernel */
+                one.out_h = one.out_w = 1;
+                one.pad_h = -y0;
+                one.pad_w = -x0;
+                nn_conv2d(&one, in, filter, bias, raw_bias, mult, shift, out);
+                out += out_c;
+                continue;
+            }
+            const int32_t *b = inside ? bias : raw_bias;
+            const int8_t *base = in + (y0 * in_w + x0 + fx0) * in_c;
+            const int32_t j0 = fx0 * in_c / 4, n = (fx1 - fx0) * in_c / 4;
+            const int32_t *g = packed;
+            for (int32_t oc = 0; oc < out_c; oc += 4, g += group_words) {
+                int32_t acc[4];
+                for (int32_t k = 0; k < 4; ++k) {
+                    acc[k] = oc + k < out_c ? b[oc + k] : 0;
+                }
+                for (int32_t fy = fy0; fy < fy1; ++fy) {
+                    const int8_t *x = base + fy * in_w * in_c;
+                    const int32_t *w = g + (fy * chunks + j0) * 8;
+                    if (inside) {
+                        w = nn_dot4_packed(x, w, full, 0, 0, acc);
+                        if (tail) {
+                            const int8_t *t = x + full * 4;
+                            uint32_t xv = (uint8_t)t[0];
+                            xv |= tail > 1 ? (uint32_t)(uint8_t)t[1] << 8 : 0u;
+                            xv |= tail > 2 ? (uint32_t)(uint8_t)t[2] << 16 : 0u;
+                            nn_dot4_packed((const int8_t *)&xv, w, 1, 0, 0, acc);
+                        }
+                    } else {
+                        nn_dot4_packed(x, w, n, 1, off2, acc);
+                    }
+                }
+                nn_out8_run(acc, out, oc, out_c - oc < 4 ? out_c - oc : 4, p, mult, shift);
+            }
+            out += out_c;
+        }
+    }
+}
+#endif
+
+/* Four channels (c .. c+3, depth multiplier 1) of one depthwise window over the taps
+ * [fy0, fy1) x [fx0, fx1): consecutive bytes of input and filter. With `offset` the inputs
+ * take in_offset (a clipped window, against the raw bias); a constant at every call site, so
+ * each use compiles to its own loop. */
+static inline __attribute__((always_inline)) void nn_dw4(const int8_t *x, const int8_t *f,
+                                                         int32_t fy0, int32_t fy1, int32_t fx0,
+                                                         int32_t fx1, int32_t row, int32_t col,
+                                                         int32_t f_row, int32_t f_col,
+                                                         int offset, int32_t off, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#if NN_DSP
+    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+#endif
+    for (int32_t fy = fy0; fy < fy1; ++fy) {
+        const int8_t *xr = x + fy * row + fx0 * col;
+        const int8_t *fr = f + fy * f_row + fx0 * f_col;
+        for (int32_t fx = fx0; fx < fx1; ++fx) {
+#if NN_DSP
+            uint32_t xv = nn_load4(xr), wv = nn_load4(fr);
+            int32_t x02 = (int32_t)__sxtb16(xv), x13 = nn_sxtb16_odd(xv);
+            if (offset) {
+                x02 = (int32_t)__sadd16(x02, off2);
+                x13 = (int32_t)__sadd16(x13, off2);
+            }
+            int32_t w02 = (int32_t)__sxtb16(wv), w13 = nn_sxtb16_odd(wv);
+            a0 = __smlabb(x02, w02, a0);
+            a2 = __smlatt(x02, w02, a2);
+            a1 = __smlabb(x13, w13, a1);
+            a3 = __smlatt(x13, w13, a3);
+#else
+            const int32_t add = offset ? off : 0;
+            a0 += (xr[0] + add) * fr[0];
+            a1 += (xr[1] + add) * fr[1];
+            a2 += (xr[2] + add) * fr[2];
+            a3 += (xr[3] + add) * fr[3];
+#endif
+            xr += col;
+            fr += f_col;
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
 /* DEPTHWISE_CONV_2D: output channel ic * depth_multiplier + m reads input channel ic;
- * filter layout [1, f_h, f_w, out_c]. `bias` has the input offset folded in, as for CONV_2D.
- * With depth multiplier 1, four channels at a time: consecutive bytes of input and filter. */
+ * filter layout [1, f_h, f_w, out_c]. `bias` has the input offset folded in, as for CONV_2D,
+ * for windows inside the image; a clipped window takes `raw_bias` and x + in_offset over the
+ * taps inside. With depth multiplier 1, four channels at a time (nn_dw4). */
 NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
-                                const int32_t *bias, const int32_t *mult, const int8_t *shift,
-                                int8_t *out)
+                                const int32_t *bias, const int32_t *raw_bias,
+                                const int32_t *mult, const int8_t *shift, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
     const int32_t dil_h = p->dil_h, dil_w = p->dil_w, dm = p->depth_multiplier;
     const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
+    const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
-        const int row_inside = y0 >= 0 && y0 + (f_h - 1) * dil_h < in_h;
+        int32_t fy0 = 0, fy1 = f_h;
+        while (y0 + fy0 * dil_h < 0) {
+            ++fy0;
+        }
+        while (fy1 > fy0 && y0 + (fy1 - 1) * dil_h >= in_h) {
+            --fy1;
+        }
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
+            int32_t fx0 = 0, fx1 = f_w;
+            while (x0 + fx0 * dil_w < 0) {
+                ++fx0;
+            }
+            while (fx1 > fx0 && x0 + (fx1 - 1) * dil_w >= in_w) {
+                --fx1;
+            }
+            const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
+            const int32_t *b = inside ? bias : raw_bias;
+            const int8_t *base = in + (y0 * in_w + x0) * in_c;
             int32_t oc = 0;
-            if (dm == 1 && row_inside && x0 >= 0 && x0 + (f_w - 1) * dil_w < in_w) {
-                const int8_t *base = in + (y0 * in_w + x0) * in_c;
+            if (dm == 1) {
                 for (; oc + 4 <= out_c; oc += 4) {
-                    int32_t a0 = bias[oc], a1 = bias[oc + 1];
-                    int32_t a2 = bias[oc + 2], a3 = bias[oc + 3];
-                    const int8_t *f = filter + oc;
-                    for (int32_t fy = 0; fy < f_h; ++fy) {
-                        const int8_t *row = base + fy * dil_h * in_w * in_c + oc;
-                        for (int32_t fx = 0; fx < f_w; ++fx) {
-                            const int8_t *x = row + fx * dil_w * in_c;
-#if NN_DSP
-                            uint32_t xv = nn_load4(x), wv = nn_load4(f);
-                            int32_t x02 = (int32_t)__sxtb16(xv), w02 = (int32_t)__sxtb16(wv);
-                            int32_t x13 = nn_sxtb16_odd(xv), w13 = nn_sxtb16_odd(wv);
-                            a0 = __smlabb(x02, w02, a0);
-                            a2 = __smlatt(x02, w02, a2);
-                            a1 = __smlabb(x13, w13, a1);
-                            a3 = __smlatt(x13, w13, a3);
-#else
-                            a0 += x[0] * f[0];
-                            a1 += x[1] * f[1];
-                            a2 += x[2] * f[2];
-                            a3 += x[3] * f[3];
-#endif
-                            f += out_c;
-                        }
+                    int32_t acc[4] = {b[oc], b[oc + 1], b[oc + 2], b[oc + 3]};
+                    if (inside) {
+                        nn_dw4(base + oc, filter + oc, 0, f_h, 0, f_w, row, col, f_w * out_c,
+                               out_c, 0, off, acc);
+                    } else {
+                        nn_dw4(base + oc, filter + oc, fy0, fy1, fx0, fx1, row, col,
+                               f_w * out_c, out_c, 1, off, acc);
                     }
-                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
-                    out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
-                    out[oc + 2] = nn_out8(a2, mult, shift, oc + 2, m, s, zo, lo, hi);
-                    out[oc + 3] = nn_out8(a3, mult, shift, oc + 3, m, s, zo, lo, hi);
+                    for (int32_t k = 0; k < 4; ++k) {
+                        out[oc + k] = nn_out8(acc[k], mult, shift, oc + k, m, s, zo, lo, hi);
+                    }
                 }
             }
             for (; oc < out_c; ++oc) {
                 const int32_t ic = oc / dm;
-                int32_t acc = bias[oc];
-                for (int32_t fy = 0; fy < f_h; ++fy) {
-                    const int32_t y = y0 + fy * dil_h;
-                    for (int32_t fx = 0; fx < f_w; ++fx) {
-                        const int32_t x = x0 + fx * dil_w;
+                const int32_t add = inside ? 0 : off;
+                int32_t acc = b[oc];
+                for (int32_t fy = fy0; fy < fy1; ++fy) {
+                    for (int32_t fx = fx0; fx < fx1; ++fx) {
                         const int32_t w = filter[(fy * f_w + fx) * out_c + oc];
-                        if (y < 0 || y >= in_h || x < 0 || x >= in_w) {
-                            acc -= off * w;
-                        } else {
-                            acc += w * in[(y * in_w + x) * in_c + ic];
-                        }
+                        acc += w * (base[fy * row + fx * col + ic] + add);
                     }
                 }
                 out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
