@@ -121,6 +121,7 @@ def c_fixedpoint(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
         '#include "nn_fixedpoint.h"\n'
         "int32_t srdhm(int32_t a, int32_t b) { return nn_srdhm(a, b); }\n"
         "int32_t rdbpot(int32_t x, int e) { return nn_rdbpot(x, e); }\n"
+        "int32_t mbqmr(int32_t x, int32_t m, int s) { return nn_requantize_fast(x, m, s); }\n"
         "int32_t mbqm(int32_t x, int32_t m, int s) { return nn_mbqm(x, m, s); }\n"
         "int32_t expneg(int32_t a) { return nn_exp_on_negative_q5_26(a); }\n"
     )

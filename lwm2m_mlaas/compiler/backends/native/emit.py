@@ -218,6 +218,15 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
     params = ("nn_conv_params", f"{prefix}_p", fields)
     call = (f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {raw_name}, {mult}, "
             f"{shift}, {{out}})")  # fmt: skip
+    if depthwise and multiplier == 1 and out_c % 4 == 0:
+        consts.append(Const(f"{prefix}_packed", "int32_t",
+                            pack_depthwise(np.asarray(w.data, np.int8).reshape(w.shape)),
+                            "NN_DSP"))  # fmt: skip
+        consts[0] = Const(consts[0].name, consts[0].ctype, consts[0].values, "!NN_DSP")
+        dsp_call = (f"nn_depthwise_conv2d_packed(&{prefix}_p, {{in0}}, {prefix}_packed, "
+                    f"{bias_name}, {raw_name}, {mult}, {shift}, {{out}})")  # fmt: skip
+        return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params,
+                    dsp_kernel="nn_depthwise_conv2d_packed", dsp_call=dsp_call)  # fmt: skip
     if depthwise or dh != 1 or dw != 1:
         return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params)
     # DSP cores: int16 pairs; the int8 filter stays only for clipped windows that straddle taps
@@ -515,6 +524,16 @@ def _array(c: Const) -> str:
         + "};"
     )
     return f"#if {c.condition}\n{text}\n#endif" if c.condition else text
+
+
+def pack_depthwise(weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """DEPTHWISE_CONV_2D weights (1, f_h, f_w, out_c) int8, out_c a multiple of 4, as
+    nn_depthwise_conv2d_packed reads them: per group of four channels and tap, the int16 pairs
+    (w0, w2), (w1, w3) as two int32 words (the lanes SMLABB/SMLATT take with SXTB16)."""
+    _, f_h, f_w, out_c = weights.shape
+    w = np.asarray(weights, np.int64).reshape(f_h * f_w, out_c // 4, 4).transpose(1, 0, 2)
+    low, high = w[..., [0, 1]] & 0xFFFF, w[..., [2, 3]] & 0xFFFF
+    return (low | (high << 16)).astype(np.uint32).view(np.int32).ravel()
 
 
 def pack_filter(weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -51,6 +51,22 @@ static inline int32_t nn_mbqm(int32_t x, int32_t m, int shift)
     return nn_rdbpot(nn_srdhm_unsaturated((int32_t)((uint32_t)x << left), m), right);
 }
 
+/* nn_mbqm for a right shift r >= 1 (a negative shift, the usual case), without branches: the
+ * high multiply, then x + half, one less for a negative x (unsigned for a non-negative one, so
+ * it cannot overflow), shifted arithmetically or logically by the sign. */
+static inline int32_t nn_mbqm_right(int32_t x, int32_t m, int32_t r)
+{
+    int32_t s = nn_srdhm_unsaturated(x, m);
+    uint32_t t = (uint32_t)s + (((uint32_t)1 << r) >> 1) + (uint32_t)(s >> 31);
+    return s < 0 ? (int32_t)t >> r : (int32_t)(t >> r);
+}
+
+/* nn_mbqm, by the branch-free nn_mbqm_right when the shift is negative */
+static inline int32_t nn_requantize_fast(int32_t x, int32_t m, int shift)
+{
+    return shift < 0 ? nn_mbqm_right(x, m, -shift) : nn_mbqm(x, m, shift);
+}
+
 /* gemmlowp's saturating multiply by 2^e, e > 0. */
 static inline int32_t nn_sat_shl(int32_t x, int e)
 {

@@ -66,7 +66,7 @@ static inline int32_t nn_clamp(int32_t v, int32_t lo, int32_t hi)
 static inline int32_t nn_requant(int32_t acc, const int32_t *mult, const int8_t *shift,
                                  int32_t c, int32_t m, int32_t s)
 {
-    return mult ? nn_mbqm(acc, mult[c], shift[c]) : nn_mbqm(acc, m, s);
+    return mult ? nn_requantize_fast(acc, mult[c], shift[c]) : nn_requantize_fast(acc, m, s);
 }
 
 /* requantize, add the output zero point, clamp */
@@ -87,12 +87,12 @@ static __attribute__((noinline, unused)) void nn_out8_run(const int32_t *acc, in
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     if (mult) {
         for (int32_t k = 0; k < count; ++k) {
-            int32_t v = nn_mbqm(acc[k], mult[oc + k], shift[oc + k]) + zo;
+            int32_t v = nn_requantize_fast(acc[k], mult[oc + k], shift[oc + k]) + zo;
             out[oc + k] = (int8_t)nn_clamp(v, lo, hi);
         }
     } else {
         for (int32_t k = 0; k < count; ++k) {
-            int32_t v = nn_mbqm(acc[k], p->multiplier, p->shift) + zo;
+            int32_t v = nn_requantize_fast(acc[k], p->multiplier, p->shift) + zo;
             out[oc + k] = (int8_t)nn_clamp(v, lo, hi);
         }
     }
@@ -434,6 +434,104 @@ nn_dot4_packed(const int8_t *x, const int32_t *w, int32_t chunks, int offset, in
     return w;
 }
 
+/* One output pixel of nn_conv2d_packed: the window [fy0, fy1) x [fx0, fx1) of filter taps
+ * at `base` (the input at its first tap inside the image), every group of four channels. Out of
+ * line, so the chunk loop keeps its registers. */
+static __attribute__((noinline)) void nn_conv_pixel_packed(const nn_conv_params *p,
+                                                           const int8_t *base,
+                                                           const int32_t *packed,
+                                                           const int32_t *b, int32_t fy0,
+                                                           int32_t fy1, int32_t fx0, int32_t fx1,
+                                                           const int32_t *mult,
+                                                           const int8_t *shift, int8_t *out)
+{
+    const int32_t in_c = p->in_c, out_c = p->out_c, f_h = p->f_h;
+    const int32_t run = p->f_w * in_c, full = run / 4, tail = run % 4;
+    const int32_t chunks = full + (tail ? 1 : 0), row_step = p->in_w * in_c;
+    const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == p->f_w;
+    const int32_t off = p->in_offset;
+    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+    const int32_t j0 = fx0 * in_c / 4, n = (fx1 - fx0) * in_c / 4;
+    const int32_t *g = packed;
+    for (int32_t oc = 0; oc < out_c; oc += 4, g += f_h * chunks * 8) {
+        int32_t acc[4];
+        for (int32_t k = 0; k < 4; ++k) {
+            acc[k] = oc + k < out_c ? b[oc + k] : 0;
+        }
+        const int8_t *x = base;
+        if (inside) {
+            const int32_t *w = g;
+            for (int32_t fy = 0; fy < f_h; ++fy, x += row_step) {
+                w = nn_dot4_packed(x, w, full, 0, 0, acc);
+                if (tail) {
+                    const int8_t *t = x + full * 4;
+                    uint32_t xv = (uint8_t)t[0];
+                    xv |= tail > 1 ? (uint32_t)(uint8_t)t[1] << 8 : 0u;
+                    xv |= tail > 2 ? (uint32_t)(uint8_t)t[2] << 16 : 0u;
+                    w = nn_dot4_packed((const int8_t *)&xv, w, 1, 0, 0, acc);
+                }
+            }
+        } else {
+            for (int32_t fy = fy0; fy < fy1; ++fy, x += row_step) {
+                nn_dot4_packed(x, g + (fy * chunks + j0) * 8, n, 1, off2, acc);
+            }
+        }
+        nn_out8_run(acc, out, oc, out_c - oc < 4 ? out_c - oc : 4, p, mult, shift);
+    }
+}
+
+#define NN_PAD_WINDOW 128
+/* A clipped pixel whose taps straddle chunks (in_c not a multiple of 4) and whose window is at
+ * most NN_PAD_WINDOW bytes in chunks: the window is copied to the stack once, with the input
+ * zero point (-in_offset) for the bytes outside the image, which the folded bias then cancels,
+ * as the reference kernel's skipped taps. Larger windows go to the plain kernel. */
+static __attribute__((noinline)) void nn_conv_pixel_padded(const nn_conv_params *p, int32_t y0,
+                                                           int32_t x0, const int8_t *in,
+                                                           const int32_t *packed,
+                                                           const int8_t *filter,
+                                                           const int32_t *bias,
+                                                           const int32_t *raw_bias,
+                                                           const int32_t *mult,
+                                                           const int8_t *shift, int8_t *out)
+{
+    const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h, f_h = p->f_h, f_w = p->f_w;
+    const int32_t run = f_w * in_c, full = run / 4, chunks = (run + 3) / 4;
+    if (f_h * chunks * 4 > NN_PAD_WINDOW) {
+        nn_conv_params one = *p;
+        one.out_h = one.out_w = 1;
+        one.pad_h = -y0;
+        one.pad_w = -x0;
+        nn_conv2d(&one, in, filter, bias, raw_bias, mult, shift, out);
+        return;
+    }
+    int8_t window[NN_PAD_WINDOW] __attribute__((aligned(4)));
+    const int8_t zp = (int8_t)(-p->in_offset);
+    for (int32_t fy = 0; fy < f_h; ++fy) {
+        const int32_t y = y0 + fy;
+        int8_t *row = window + fy * chunks * 4;
+        for (int32_t i = 0; i < chunks * 4; ++i) {
+            const int32_t x = x0 + i / in_c;
+            const int in_image = i < run && y >= 0 && y < in_h && x >= 0 && x < in_w;
+            row[i] = in_image ? in[(y * in_w + x0) * in_c + i] : (i < run ? zp : 0);
+        }
+    }
+    const int32_t *g = packed;
+    for (int32_t oc = 0; oc < p->out_c; oc += 4) {
+        int32_t acc[4];
+        for (int32_t k = 0; k < 4; ++k) {
+            acc[k] = oc + k < p->out_c ? bias[oc + k] : 0;
+        }
+        for (int32_t fy = 0; fy < f_h; ++fy) {
+            const int8_t *row = window + fy * chunks * 4;
+            g = nn_dot4_packed(row, g, full, 0, 0, acc);
+            if (chunks > full) {
+                g = nn_dot4_packed(row + full * 4, g, 1, 0, 0, acc);
+            }
+        }
+        nn_out8_run(acc, out, oc, p->out_c - oc < 4 ? p->out_c - oc : 4, p, mult, shift);
+    }
+}
+
 /* CONV_2D on a DSP core with packed weights (no dilation): per group of four output channels
  * and filter row, ceil(f_w * in_c / 4) chunks (nn_dot4_packed), the last one zero-padded in
  * the weights and its input bytes read one by one. A window inside the image takes `bias`
@@ -447,58 +545,23 @@ NN_KERNEL void nn_conv2d_packed(const nn_conv_params *p, const int8_t *in, const
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
-    const int32_t run = f_w * in_c, full = run / 4, tail = run % 4;
-    const int32_t chunks = full + (tail ? 1 : 0);
-    const int32_t group_words = f_h * chunks * 8;
-    const int32_t off = p->in_offset;
-    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
-    nn_conv_params one = *p;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         int32_t fy0, fy1;
         nn_clip(y0, f_h, in_h, &fy0, &fy1);
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        for (int32_t ox = 0; ox < p->out_w; ++ox, out += out_c) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
             int32_t fx0, fx1;
             nn_clip(x0, f_w, in_w, &fx0, &fx1);
             const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
             if (!inside && (in_c & 3)) {
-                /* this one pixel by the plain kernel */
-                one.out_h = one.out_w = 1;
-                one.pad_h = -y0;
-                one.pad_w = -x0;
-                nn_conv2d(&one, in, filter, bias, raw_bias, mult, shift, out);
-                out += out_c;
-                continue;
+                nn_conv_pixel_padded(p, y0, x0, in, packed, filter, bias, raw_bias, mult, shift,
+                                     out);
+            } else {
+                nn_conv_pixel_packed(p, in + ((y0 + fy0) * in_w + x0 + fx0) * in_c, packed,
+                                     inside ? bias : raw_bias, fy0, fy1, fx0, fx1, mult, shift,
+                                     out);
             }
-            const int32_t *b = inside ? bias : raw_bias;
-            const int8_t *base = in + (y0 * in_w + x0 + fx0) * in_c;
-            const int32_t j0 = fx0 * in_c / 4, n = (fx1 - fx0) * in_c / 4;
-            const int32_t *g = packed;
-            for (int32_t oc = 0; oc < out_c; oc += 4, g += group_words) {
-                int32_t acc[4];
-                for (int32_t k = 0; k < 4; ++k) {
-                    acc[k] = oc + k < out_c ? b[oc + k] : 0;
-                }
-                for (int32_t fy = fy0; fy < fy1; ++fy) {
-                    const int8_t *x = base + fy * in_w * in_c;
-                    const int32_t *w = g + (fy * chunks + j0) * 8;
-                    if (inside) {
-                        w = nn_dot4_packed(x, w, full, 0, 0, acc);
-                        if (tail) {
-                            const int8_t *t = x + full * 4;
-                            uint32_t xv = (uint8_t)t[0];
-                            xv |= tail > 1 ? (uint32_t)(uint8_t)t[1] << 8 : 0u;
-                            xv |= tail > 2 ? (uint32_t)(uint8_t)t[2] << 16 : 0u;
-                            nn_dot4_packed((const int8_t *)&xv, w, 1, 0, 0, acc);
-                        }
-                    } else {
-                        nn_dot4_packed(x, w, n, 1, off2, acc);
-                    }
-                }
-                nn_out8_run(acc, out, oc, out_c - oc < 4 ? out_c - oc : 4, p, mult, shift);
-            }
-            out += out_c;
         }
     }
 }
@@ -618,6 +681,101 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
         }
     }
 }
+
+#if NN_DSP
+/* DEPTHWISE_CONV_2D on a DSP core, depth multiplier 1 and channels a multiple of 4, with the
+ * weights packed at compile time as int16 pairs: per group of four channels and tap, the words
+ * (w0 | w2 << 16), (w1 | w3 << 16), so a tap is one input load, two SXTB16, one LDRD and four
+ * 16 x 16 multiply-accumulates. Windows as in nn_depthwise_conv2d. */
+NN_KERNEL void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t *in,
+                                          const int32_t *packed, const int32_t *bias,
+                                          const int32_t *raw_bias, const int32_t *mult,
+                                          const int8_t *shift, int8_t *out)
+{
+    const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
+    const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c, taps = f_h * f_w;
+    const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
+    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+    const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t y0 = oy * p->stride_h - p->pad_h;
+        int32_t fy0 = 0, fy1 = f_h;
+        while (y0 + fy0 * dil_h < 0) {
+            ++fy0;
+        }
+        while (fy1 > fy0 && y0 + (fy1 - 1) * dil_h >= in_h) {
+            --fy1;
+        }
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t x0 = ox * p->stride_w - p->pad_w;
+            int32_t fx0 = 0, fx1 = f_w;
+            while (x0 + fx0 * dil_w < 0) {
+                ++fx0;
+            }
+            while (fx1 > fx0 && x0 + (fx1 - 1) * dil_w >= in_w) {
+                --fx1;
+            }
+            const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
+            const int32_t *b = inside ? bias : raw_bias;
+            const int32_t add2 = inside ? 0 : off2;
+            const int8_t *base = in + (y0 * in_w + x0) * in_c;
+            const int32_t *g = packed;
+            for (int32_t oc = 0; oc < out_c; oc += 4, g += 2 * taps) {
+                int32_t a0 = b[oc], a1 = b[oc + 1], a2 = b[oc + 2], a3 = b[oc + 3];
+                int32_t rows_end = fy1;
+#define NN_DW_TAP(at, k)                                                                       \
+    do {                                                                                       \
+        uint32_t xv = nn_load4(at);                                                            \
+        int32_t x02 = (int32_t)__sxtb16(xv), x13 = nn_sxtb16_odd(xv);                          \
+        a0 = __smlabb(x02, g[2 * (k)], a0);                                                    \
+        a2 = __smlatt(x02, g[2 * (k)], a2);                                                    \
+        a1 = __smlabb(x13, g[2 * (k) + 1], a1);                                                \
+        a3 = __smlatt(x13, g[2 * (k) + 1], a3);                                                \
+    } while (0)
+                if (inside && taps == 9 && f_w == 3) {
+                    /* a 3 x 3 window inside the image, unrolled */
+                    const int8_t *x = base + oc;
+                    NN_DW_TAP(x, 0);
+                    NN_DW_TAP(x + col, 1);
+                    NN_DW_TAP(x + 2 * col, 2);
+                    x += row;
+                    NN_DW_TAP(x, 3);
+                    NN_DW_TAP(x + col, 4);
+                    NN_DW_TAP(x + 2 * col, 5);
+                    x += row;
+                    NN_DW_TAP(x, 6);
+                    NN_DW_TAP(x + col, 7);
+                    NN_DW_TAP(x + 2 * col, 8);
+                    rows_end = fy0; /* no rows left for the loop below */
+                }
+#undef NN_DW_TAP
+                for (int32_t fy = fy0; fy < rows_end; ++fy) {
+                    const int8_t *x = base + fy * row + fx0 * col + oc;
+                    const int32_t *w = g + 2 * (fy * f_w + fx0);
+                    for (int32_t fx = fx0; fx < fx1; ++fx) {
+                        uint32_t xv = nn_load4(x);
+                        int32_t x02 = (int32_t)__sadd16(__sxtb16(xv), add2);
+                        int32_t x13 = (int32_t)__sadd16(nn_sxtb16_odd(xv), add2);
+                        a0 = __smlabb(x02, w[0], a0);
+                        a2 = __smlatt(x02, w[0], a2);
+                        a1 = __smlabb(x13, w[1], a1);
+                        a3 = __smlatt(x13, w[1], a3);
+                        x += col;
+                        w += 2;
+                    }
+                }
+                out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
+                out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
+                out[oc + 2] = nn_out8(a2, mult, shift, oc + 2, m, s, zo, lo, hi);
+                out[oc + 3] = nn_out8(a3, mult, shift, oc + 3, m, s, zo, lo, hi);
+            }
+            out += out_c;
+        }
+    }
+}
+#endif
 
 /* FULLY_CONNECTED: weights [out_depth, accum_depth]; `bias` has the input offset folded in. */
 NN_KERNEL void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const int8_t *weights,
