@@ -33,6 +33,7 @@ from lwm2m_mlaas.compiler.backends.native import (
 )
 from lwm2m_mlaas.compiler.backends.native import fixedpoint as fp
 from lwm2m_mlaas.compiler.backends.native.build import RUNTIME
+from lwm2m_mlaas.compiler.backends.native.emit import pack_depthwise, pack_filter
 from lwm2m_mlaas.compiler.backends.native.plan import live_together
 from lwm2m_mlaas.compiler.measure import estimate_arena
 from lwm2m_mlaas.compiler.quantize import quantize
@@ -129,7 +130,7 @@ def c_fixedpoint(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
                     f"-I{RUNTIME}", str(source), "-o", str(library)], check=True)  # fmt: skip
     lib = ctypes.CDLL(str(library))
-    for name, args in (("srdhm", 2), ("rdbpot", 2), ("mbqm", 3), ("expneg", 1)):
+    for name, args in (("srdhm", 2), ("rdbpot", 2), ("mbqm", 3), ("mbqmr", 3), ("expneg", 1)):
         getattr(lib, name).restype = ctypes.c_int32
         getattr(lib, name).argtypes = [ctypes.c_int32] * args
     return lib
@@ -141,7 +142,14 @@ def test_c_runtime_fixed_point_matches_python(c_fixedpoint: ctypes.CDLL) -> None
     for real in (0.0003, 0.0123, 0.37, 0.9999, 1.7, 42.0):
         m, s = fp.quantize_multiplier(real)
         for x in xs:
-            assert c_fixedpoint.mbqm(x, m, s) == fp.multiply_by_quantized_multiplier(x, m, s)
+            expected = fp.multiply_by_quantized_multiplier(x, m, s)
+            assert c_fixedpoint.mbqm(x, m, s) == expected
+            assert c_fixedpoint.mbqmr(x, m, s) == expected  # the branch-free right shift
+    # the fast path at the edges: extreme accumulators, ties, the largest right shift
+    for x in (fp.INT32_MIN, fp.INT32_MAX, -(1 << 30), (1 << 30) - 1, -1, 0, 1):
+        for m, s in ((1 << 30, -1), ((1 << 31) - 1, -31), (1518500250, -7), (1 << 30, 0)):
+            expected = fp.multiply_by_quantized_multiplier(x, m, s)
+            assert c_fixedpoint.mbqmr(x, m, s) == expected, (x, m, s)
     for x in rng.integers(fp.INT32_MIN, fp.INT32_MAX, 500).tolist():
         assert c_fixedpoint.srdhm(x, 1518500250) == fp.srdhm(x, 1518500250)
         assert c_fixedpoint.rdbpot(x, 13) == fp.rounding_divide_by_pot(x, 13)
@@ -252,14 +260,22 @@ def native_models(
     return models
 
 
+OFF_BY_ONE = {"ad01_int8": 1e-4}
+"""Known rare one-step differences: the autoencoder's outputs differ from TFLite-Micro's by one
+step in about 2 of 100,000 elements on random inputs (before and after the packed kernels;
+cause not yet found). Every other model is bit-exact."""
+
+
 def _compare(name: str, tflite: bytes, host: HostModel, inputs: Int8) -> None:
+    """Bit-exact: every output element equal to TFLite-Micro's (but OFF_BY_ONE)."""
     ours = host.invoke(inputs).reshape(len(inputs), -1).astype(np.int16)
     tflm = run_tflm(tflite, estimate_arena(tflite), inputs).reshape(len(inputs), -1)
     diff = np.abs(ours - tflm.astype(np.int16))
-    assert diff.max() <= 1, f"{name}: differs by up to {diff.max()} steps"
-    assert np.mean(diff == 0) >= 0.99, f"{name}: {np.mean(diff == 0):.2%} equal"
-    if ours.shape[1] > 1:
-        assert (ours.argmax(1) == tflm.argmax(1)).all(), f"{name}: top-1 differs"
+    unequal = int(np.sum(diff != 0))
+    if name in OFF_BY_ONE:
+        assert diff.max() <= 1 and unequal <= OFF_BY_ONE[name] * diff.size, (name, unequal)
+    else:
+        assert unequal == 0, f"{name}: {unequal} of {ours.size} output elements differ"
 
 
 @pytest.mark.parametrize("task", ZOO_TASKS)
@@ -309,13 +325,41 @@ def test_module_is_position_independent(kws_program: Program, core: str, tmp_pat
     assert (arena, align, core_code) == (kws_program.arena_bytes, 4, CORES[core].code)
     (rank,) = struct.unpack_from("<B", module.image, 25)
     assert rank == 4
-    # the weights are in the image, and it is smaller than the .tflite
-    assert module.rodata_bytes >= kws_program.const_bytes
-    assert len(module.image) < (MLPERF_TINY / "kws_ref_model.tflite").stat().st_size
+    # the weights are in the image; without the DSP extension it is smaller than the .tflite,
+    # with it the convolutions' weights are int16 pairs (up to twice the bytes)
+    tflite_bytes = (MLPERF_TINY / "kws_ref_model.tflite").stat().st_size
+    if CORES[core].dsp:
+        assert module.rodata_bytes >= kws_program.dsp_const_bytes
+        assert len(module.image) < 2 * tflite_bytes
+    else:
+        assert module.rodata_bytes >= kws_program.const_bytes
+        assert len(module.image) < tflite_bytes
     if CORES[core].dsp:
         disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(module.elf)],
                                      capture_output=True, text=True, check=True).stdout  # fmt: skip
         assert "smlad" in disassembly
+
+
+def test_packed_weights_hold_the_filter_as_smlad_lanes() -> None:
+    """pack_filter / pack_depthwise: each word's int16 lanes are the weights SMLAD pairs with
+    SXTB16 of an input word (bytes 0 and 2, then 1 and 3), zero-padded to whole groups of four
+    channels and chunks of four bytes."""
+    rng = np.random.default_rng(5)
+    filt = rng.integers(-128, 128, (6, 2, 3, 3), dtype=np.int8)  # out_c 6, row of 9 bytes
+    words = pack_filter(filt).view(np.uint32).reshape(2, 2, 3, 4, 2)  # group,row,chunk,ch,word
+    lanes = np.stack([words & 0xFFFF, words >> 16], -1).astype(np.uint16).view(np.int16)
+    rows = np.zeros((8, 2, 12), np.int16)
+    rows[:6, :, :9] = filt.reshape(6, 2, 9)
+    for g, fy, chunk, c in np.ndindex(2, 2, 3, 4):
+        four = rows[g * 4 + c, fy, chunk * 4 : chunk * 4 + 4]
+        assert lanes[g, fy, chunk, c].tolist() == [[four[0], four[2]], [four[1], four[3]]]
+    dw = rng.integers(-128, 128, (1, 3, 3, 8), dtype=np.int8)
+    words = pack_depthwise(dw).view(np.uint32).reshape(2, 9, 2)  # group, tap, word
+    lanes = np.stack([words & 0xFFFF, words >> 16], -1).astype(np.uint16).view(np.int16)
+    taps = dw.reshape(9, 8)
+    for g, t in np.ndindex(2, 9):
+        four = taps[t, g * 4 : g * 4 + 4]
+        assert lanes[g, t].tolist() == [[four[0], four[2]], [four[1], four[3]]]
 
 
 @pytest.mark.parametrize(("file", "expected"), [

@@ -73,10 +73,11 @@ CORES: dict[str, Core] = {
     )
 }  # fmt: skip
 
-STATE_BYTES = 512
+STATE_BYTES = 1024
 """RAM a native module needs besides its arena: no interpreter, no heap, no op state, only the
-call stack of model_invoke -> kernel -> fixed-point helper (under 200 bytes on every core by
--fstack-usage) and the loader's few words, with margin."""
+call stack of model_invoke -> kernel -> pixel helper -> requantization (under 600 bytes on
+every core by -fstack-usage; the deepest is a clipped CONV_2D window copied to the stack,
+NN_PAD_WINDOW) and the loader's few words, with margin for an interrupt's frame."""
 
 
 def runtime_for(core: str) -> str:

@@ -84,7 +84,10 @@ class Program:
     kernels: tuple[tuple[str, str], ...]
     """The kernel each step calls: (on cores without, on cores with the DSP extension)."""
     const_bytes: int
-    """Bytes of weights, biases and requantization constants."""
+    """Bytes of weights, biases and requantization constants on cores without the DSP
+    extension."""
+    dsp_const_bytes: int
+    """The same on DSP cores (CONV_2D and DEPTHWISE_CONV_2D weights packed as int16 pairs)."""
 
 
 # -- lowering -----------------------------------------------------------------------------------
@@ -461,11 +464,12 @@ def compile_graph(graph: Graph, name: str = "model") -> Program:
     in_spec = _spec(graph.tensors[inp], in_edge)
     out_spec = _spec(graph.tensors[out], out_edge)
     lines.append(_header(plan.arena_bytes, in_spec, out_spec))
-    const_bytes = sum(c.values.nbytes for c in consts)
+    const_bytes = sum(c.values.nbytes for c in consts if c.condition != "NN_DSP")
+    dsp_const_bytes = sum(c.values.nbytes for c in consts if c.condition != "!NN_DSP")
     return Program("\n".join(lines) + "\n", plan.arena_bytes, plan, in_spec, out_spec,
                    tuple(s.op.name for s in called), tuple(s.op.index for s in called),
                    tuple((s.kernel, s.dsp_kernel or s.kernel) for s in called),
-                   const_bytes)  # fmt: skip
+                   const_bytes, dsp_const_bytes)  # fmt: skip
 
 
 IN_PLACE = frozenset({"nn_add", "nn_requantize"})
