@@ -358,8 +358,8 @@ def test_packed_weights_hold_the_filter_as_smlad_lanes() -> None:
     lanes = np.stack([words & 0xFFFF, words >> 16], -1).astype(np.uint16).view(np.int16)
     taps = dw.reshape(9, 8)
     for g, t in np.ndindex(2, 9):
-        four = taps[t, g * 4 : g * 4 + 4]
-        assert lanes[g, t].tolist() == [[four[0], four[2]], [four[1], four[3]]]
+        group = taps[t, g * 4 : g * 4 + 4]
+        assert lanes[g, t].tolist() == [[group[0], group[2]], [group[1], group[3]]]
 
 
 @pytest.mark.parametrize(("file", "expected"), [
