@@ -35,6 +35,11 @@ class Const:
     condition: str = ""
     """A preprocessor condition the array is compiled under (e.g. only on DSP cores)."""
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes in the module: an nn_rq record (a row of `values`) is four int32."""
+        return 16 * len(self.values) if self.ctype == "nn_rq" else int(self.values.nbytes)
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -46,7 +51,7 @@ class Step:
     write: int
     call: str
     consts: tuple[Const, ...] = ()
-    params: tuple[str, str, tuple[int, ...]] | None = None
+    params: tuple[str, str, tuple[int | tuple[int, ...], ...]] | None = None
     """(C type, name, field values in declaration order)."""
     alias: bool = False
     """RESHAPE: the output is the input's bytes under another shape (no code)."""
@@ -124,27 +129,36 @@ def _activation(op: Operator, out: Tensor) -> tuple[int, int]:
     return fp.activation_range(code, out.scale, out.zero_point)
 
 
+def requant_records(pairs: list[tuple[int, int]]) -> np.ndarray[Any, Any]:
+    """(multiplier, shift) pairs as the kernels' nn_rq records (nn_kernels.h), a row of four
+    each: m, then for a right shift r >= 2 the 64-bit p = 2^30 + 2^(30 + r) (low, high word)
+    and r - 1; for other shifts 0, 0 and -33 - shift."""
+    rows = []
+    for m, shift in pairs:
+        if shift <= -2:
+            p = (1 << 30) + (1 << (30 - shift))
+            rows.append((m, p & 0xFFFFFFFF, p >> 32, -shift - 1))
+        else:
+            rows.append((m, 0, 0, -33 - shift))
+    return np.array(rows, np.int64)
+
+
 def _requant(
     op: Operator, prefix: str, inp: Tensor, weights: Tensor, out: Tensor, channels: int, fc: bool
-) -> tuple[list[Const], str, str, int, int]:
-    """Per-channel (arrays) or per-tensor (two ints) requantization constants."""
+) -> tuple[Const, int]:
+    """The requantization records (per channel, or one for the tensor) and the kernels'
+    rq_mask: -1 per channel, 0 per tensor."""
     if len(weights.scales) > 1:
         if len(weights.scales) != channels:
             raise UnsupportedModel(f"operator {op.index} {op.name}: {len(weights.scales)} "
                                    f"filter scales for {channels} channels")  # fmt: skip
         pairs = [fp.conv_multiplier(inp.scale, s, out.scale) for s in weights.scales]
-        mult = np.array([m for m, _ in pairs], np.int32)
-        shift = np.array([s for _, s in pairs], np.int8)
-        consts = [
-            Const(f"{prefix}_mult", "int32_t", mult),
-            Const(f"{prefix}_shift", "int8_t", shift),
-        ]
-        return consts, f"{prefix}_mult", f"{prefix}_shift", 0, 0
+        return Const(f"{prefix}_rq", "nn_rq", requant_records(pairs)), -1
     if fc:
-        m, s = fp.fc_per_tensor_multiplier(inp.scale, weights.scale, out.scale)
+        pair = fp.fc_per_tensor_multiplier(inp.scale, weights.scale, out.scale)
     else:
-        m, s = fp.conv_multiplier(inp.scale, weights.scale, out.scale)
-    return [], "0", "0", m, s
+        pair = fp.conv_multiplier(inp.scale, weights.scale, out.scale)
+    return Const(f"{prefix}_rq", "nn_rq", requant_records([pair])), 0
 
 
 def _folded_bias(
@@ -201,7 +215,9 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
     dh, dw = int(o.get("dilationHFactor", 1)), int(o.get("dilationWFactor", 1))
     pad_h, pad_w = _padding(op, in_h, f_h, sh, dh, out_h), _padding(op, in_w, f_w, sw, dw, out_w)
     lo, hi = _activation(op, out)
-    consts, mult, shift, m, s = _requant(op, prefix, inp, w, out, out_c, fc=False)
+    rq, rq_mask = _requant(op, prefix, inp, w, out, out_c, fc=False)
+    consts = [rq]
+    rq_name = rq.name
     consts.insert(0, Const(f"{prefix}_filter", "int8_t", np.asarray(w.data, np.int8).ravel()))
     weights = np.asarray(w.data, np.int64).reshape(w.shape)
     wsum = weights.sum(axis=(0, 1, 2)) if depthwise else weights.sum(axis=(1, 2, 3))
@@ -216,18 +232,18 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
     else:
         raw_name = bias_name  # no window is clipped by the image
     fields = (in_h, in_w, in_c, out_h, out_w, out_c, f_h, f_w, sh, sw, dh, dw, pad_h, pad_w,
-              multiplier, -inp.zero_point, out.zero_point, lo, hi, m, s)  # fmt: skip
+              multiplier, -inp.zero_point, out.zero_point, lo, hi, rq_mask)  # fmt: skip
     kernel = "nn_depthwise_conv2d" if depthwise else "nn_conv2d"
     params = ("nn_conv_params", f"{prefix}_p", fields)
-    call = (f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {raw_name}, {mult}, "
-            f"{shift}, {{out}})")  # fmt: skip
+    call = (f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {raw_name}, "
+            f"{rq_name}, {{out}})")  # fmt: skip
     if depthwise and multiplier == 1 and out_c % 4 == 0:
         consts.append(Const(f"{prefix}_packed", "int32_t",
                             pack_depthwise(np.asarray(w.data, np.int8).reshape(w.shape)),
                             "NN_DSP"))  # fmt: skip
         consts[0] = Const(consts[0].name, consts[0].ctype, consts[0].values, "!NN_DSP")
         dsp_call = (f"nn_depthwise_conv2d_packed(&{prefix}_p, {{in0}}, {prefix}_packed, "
-                    f"{bias_name}, {raw_name}, {mult}, {shift}, {{out}})")  # fmt: skip
+                    f"{bias_name}, {raw_name}, {rq_name}, {{out}})")  # fmt: skip
         return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params,
                     dsp_kernel="nn_depthwise_conv2d_packed", dsp_call=dsp_call)  # fmt: skip
     if depthwise or dh != 1 or dw != 1:
@@ -240,7 +256,7 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
         consts[0] = Const(consts[0].name, consts[0].ctype, consts[0].values, "!NN_DSP")
         filter_arg = "0"
     dsp_call = (f"nn_conv2d_packed(&{prefix}_p, {{in0}}, {prefix}_packed, {filter_arg}, "
-                f"{bias_name}, {raw_name}, {mult}, {shift}, {{out}})")  # fmt: skip
+                f"{bias_name}, {raw_name}, {rq_name}, {{out}})")  # fmt: skip
     return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params,
                 dsp_kernel="nn_conv2d_packed", dsp_call=dsp_call)  # fmt: skip
 
@@ -257,14 +273,15 @@ def _fully_connected(graph: Graph, op: Operator, prefix: str) -> Step:
     if out.size != batches * out_depth:
         raise UnsupportedModel(f"operator {op.index} {op.name}: output size {out.size}")
     lo, hi = _activation(op, out)
-    consts, mult, shift, m, s = _requant(op, prefix, inp, w, out, out_depth, fc=True)
+    rq, rq_mask = _requant(op, prefix, inp, w, out, out_depth, fc=True)
+    consts = [rq]
     consts.insert(0, Const(f"{prefix}_weights", "int8_t", np.asarray(w.data, np.int8).ravel()))
     wsum = np.asarray(w.data, np.int64).reshape(out_depth, accum).sum(axis=1)
     bias_name = _folded_bias(consts, prefix, _bias(graph, op, 2, out_depth), wsum, inp)
-    fields = (batches, accum, out_depth, -inp.zero_point, out.zero_point, lo, hi, m, s)
+    fields = (batches, accum, out_depth, -inp.zero_point, out.zero_point, lo, hi, rq_mask)
     return Step(op, "nn_fully_connected", (inp.index,), out.index,
                 f"nn_fully_connected(&{prefix}_p, {{in0}}, {prefix}_weights, {bias_name}, "
-                f"{mult}, {shift}, {{out}})",
+                f"{rq.name}, {{out}})",
                 tuple(consts), ("nn_fc_params", f"{prefix}_p", fields))  # fmt: skip
 
 
@@ -300,7 +317,9 @@ def _add(graph: Graph, op: Operator, prefix: str) -> Step:
             raise UnsupportedModel(f"operator {op.index} ADD: constant operand {t.name!r}")
     (m1, s1), (m2, s2), (mo, so) = fp.add_params(a.scale, b.scale, out.scale)
     lo, hi = _activation(op, out)
-    fields = (out.size, -a.zero_point, -b.zero_point, out.zero_point, m1, s1, m2, s2, mo, so,
+    records = requant_records([(m1, s1), (m2, s2), (mo, so)])
+    words = records.astype(np.uint32).view(np.int32).tolist()
+    fields = (out.size, -a.zero_point, -b.zero_point, out.zero_point, *map(tuple, words),
               fp.ADD_LEFT_SHIFT, lo, hi)  # fmt: skip
     return Step(op, "nn_add", (a.index, b.index), out.index,
                 f"nn_add(&{prefix}_p, {{in0}}, {{in1}}, {{out}})", (),
@@ -440,7 +459,7 @@ def compile_graph(graph: Graph, name: str = "model") -> Program:
         if s.params is not None:
             ctype, pname, values = s.params
             lines.append(
-                f"static const {ctype} {pname} = {{{', '.join(str(int(v)) for v in values)}}};"
+                f"static const {ctype} {pname} = {{{', '.join(map(_initializer, values))}}};"
             )
     lines += ["", "NN_ENTRY_ATTRIBUTES",
               f"int {ENTRY}(const int8_t *input, int8_t *output, uint8_t *arena)", "{",
@@ -464,8 +483,8 @@ def compile_graph(graph: Graph, name: str = "model") -> Program:
     in_spec = _spec(graph.tensors[inp], in_edge)
     out_spec = _spec(graph.tensors[out], out_edge)
     lines.append(_header(plan.arena_bytes, in_spec, out_spec))
-    const_bytes = sum(c.values.nbytes for c in consts if c.condition != "NN_DSP")
-    dsp_const_bytes = sum(c.values.nbytes for c in consts if c.condition != "!NN_DSP")
+    const_bytes = sum(c.nbytes for c in consts if c.condition != "NN_DSP")
+    dsp_const_bytes = sum(c.nbytes for c in consts if c.condition != "!NN_DSP")
     return Program("\n".join(lines) + "\n", plan.arena_bytes, plan, in_spec, out_spec,
                    tuple(s.op.name for s in called), tuple(s.op.index for s in called),
                    tuple((s.kernel, s.dsp_kernel or s.kernel) for s in called),
@@ -519,8 +538,18 @@ def _banner(name: str, graph: Graph, plan: MemoryPlan) -> str:
             f" * operators: {ops}\n * arena: {plan.arena_bytes} bytes */")  # fmt: skip
 
 
+def _initializer(value: int | tuple[int, ...]) -> str:
+    """A parameter block field: an int, or an array field in braces."""
+    if isinstance(value, tuple):
+        return "{" + ", ".join(str(int(v)) for v in value) + "}"
+    return str(int(value))
+
+
 def _array(c: Const) -> str:
-    values = [str(int(v)) for v in c.values.ravel()]
+    if c.ctype == "nn_rq":  # records {m, p_lo (unsigned), p_hi, r1}
+        values = [f"{{{m},{p_lo}u,{p_hi},{r1}}}" for m, p_lo, p_hi, r1 in c.values.tolist()]
+    else:
+        values = [str(int(v)) for v in c.values.ravel()]
     rows = [",".join(values[i : i + 24]) for i in range(0, len(values), 24)]
     text = (
         f"static const {c.ctype} {c.name}[{max(len(values), 1)}] NN_ALIGNED = {{\n"

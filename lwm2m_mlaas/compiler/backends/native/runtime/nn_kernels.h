@@ -24,14 +24,14 @@ typedef struct {
     int32_t depth_multiplier; /* depthwise only */
     int32_t in_offset, out_offset; /* -input zero point, +output zero point */
     int32_t act_min, act_max;
-    int32_t multiplier, shift; /* per-tensor requantization, when no per-channel arrays */
+    int32_t rq_mask; /* -1: a requantization record per channel; 0: one for the tensor */
 } nn_conv_params;
 
 typedef struct {
     int32_t batches, accum_depth, out_depth;
     int32_t in_offset, out_offset;
     int32_t act_min, act_max;
-    int32_t multiplier, shift;
+    int32_t rq_mask;
 } nn_fc_params;
 
 typedef struct {
@@ -43,8 +43,7 @@ typedef struct {
 typedef struct {
     int32_t size;
     int32_t in1_offset, in2_offset, out_offset;
-    int32_t in1_multiplier, in1_shift, in2_multiplier, in2_shift;
-    int32_t out_multiplier, out_shift;
+    int32_t in1_rq[4], in2_rq[4], out_rq[4]; /* nn_rq records (below) */
     int32_t left_shift;
     int32_t act_min, act_max;
 } nn_add_params;
@@ -63,17 +62,41 @@ static inline int32_t nn_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-static inline int32_t nn_requant(int32_t acc, const int32_t *mult, const int8_t *shift,
-                                 int32_t c, int32_t m, int32_t s)
+/* A channel's requantization, precomputed at compile time (emit.requant_records). For a right
+ * shift r >= 2 (a TFLite shift of -2 or less), nn_mbqm's two roundings are one
+ * multiply-accumulate onto p = 2^30 + 2^(30 + r), less 2^31 for a negative x, and an
+ * arithmetic shift of the high word by r - 1: floor((floor((x m + 2^30) / 2^31) + 2^(r-1) -
+ * [x < 0]) / 2^r) is one floor of (x m + p) / 2^(31 + r). p's low word is 2^30 (2^30 + 2^31
+ * for a negative x: a sign bit), its high word 2^(r-2) (one less for a negative x). Other
+ * shifts (r1 < 0) hold -33 - shift, for nn_mbqm. */
+typedef struct {
+    int32_t m;
+    uint32_t p_lo;
+    int32_t p_hi;
+    int32_t r1;
+} nn_rq;
+
+static inline int32_t nn_rq_apply(int32_t acc, const nn_rq *q)
 {
-    return mult ? nn_requantize_fast(acc, mult[c], shift[c]) : nn_requantize_fast(acc, m, s);
+    if (q->r1 < 0) {
+        return nn_mbqm(acc, q->m, -33 - q->r1);
+    }
+    uint32_t lo = ((uint32_t)acc & 0x80000000u) ^ q->p_lo;
+    int32_t hi = q->p_hi + (acc >> 31);
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB >= 2 /* SMLAL: not on v6-M */
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(acc), "r"(q->m));
+    return hi >> q->r1;
+#else
+    int64_t t = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * q->m;
+    return (int32_t)(t >> 32) >> q->r1;
+#endif
 }
 
 /* requantize, add the output zero point, clamp */
-static inline int8_t nn_out8(int32_t acc, const int32_t *mult, const int8_t *shift, int32_t c,
-                             int32_t m, int32_t s, int32_t out_offset, int32_t lo, int32_t hi)
+static inline int8_t nn_out8(int32_t acc, const nn_rq *q, int32_t out_offset, int32_t lo,
+                             int32_t hi)
 {
-    return (int8_t)nn_clamp(nn_requant(acc, mult, shift, c, m, s) + out_offset, lo, hi);
+    return (int8_t)nn_clamp(nn_rq_apply(acc, q) + out_offset, lo, hi);
 }
 
 /* the outputs of channels oc .. oc + count - 1 of one pixel from their accumulators: out of
@@ -81,20 +104,11 @@ static inline int8_t nn_out8(int32_t acc, const int32_t *mult, const int8_t *shi
 static __attribute__((noinline, unused)) void nn_out8_run(const int32_t *acc, int8_t *out,
                                                           int32_t oc, int32_t count,
                                                           const nn_conv_params *p,
-                                                          const int32_t *mult,
-                                                          const int8_t *shift)
+                                                          const nn_rq *rq)
 {
-    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
-    if (mult) {
-        for (int32_t k = 0; k < count; ++k) {
-            int32_t v = nn_requantize_fast(acc[k], mult[oc + k], shift[oc + k]) + zo;
-            out[oc + k] = (int8_t)nn_clamp(v, lo, hi);
-        }
-    } else {
-        for (int32_t k = 0; k < count; ++k) {
-            int32_t v = nn_requantize_fast(acc[k], p->multiplier, p->shift) + zo;
-            out[oc + k] = (int8_t)nn_clamp(v, lo, hi);
-        }
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max, qm = p->rq_mask;
+    for (int32_t k = 0; k < count; ++k) {
+        out[oc + k] = nn_out8(acc[k], rq + ((oc + k) & qm), zo, lo, hi);
     }
 }
 
@@ -266,8 +280,7 @@ static inline void nn_clip(int32_t start, int32_t taps, int32_t size, int32_t *l
  * window the image clips (zero padding: the reference kernel skips taps outside the image)
  * takes `raw_bias`, the bias alone, and sum w * (x + in_offset) over its taps inside. */
 NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
-                      const int32_t *bias, const int32_t *raw_bias, const int32_t *mult,
-                      const int8_t *shift, int8_t *out)
+                      const int32_t *bias, const int32_t *raw_bias, const nn_rq *rq, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c, out_w = p->out_w;
@@ -276,7 +289,7 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
     const int32_t run = f_w * in_c;
     const int32_t row_step = dil_h * in_w * in_c;
     const int32_t pixel_step = p->stride_w * in_c;
-    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
@@ -297,10 +310,10 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         nn_dot2x2(f0 + fy * run, f0 + per_oc + fy * run, x, x + pixel_step, run,
                                   acc);
                     }
-                    out[oc] = nn_out8(acc[0], mult, shift, oc, m, s, zo, lo, hi);
-                    out[oc + 1] = nn_out8(acc[1], mult, shift, oc + 1, m, s, zo, lo, hi);
-                    out1[oc] = nn_out8(acc[2], mult, shift, oc, m, s, zo, lo, hi);
-                    out1[oc + 1] = nn_out8(acc[3], mult, shift, oc + 1, m, s, zo, lo, hi);
+                    out[oc] = nn_out8(acc[0], rq + ((oc) & qm), zo, lo, hi);
+                    out[oc + 1] = nn_out8(acc[1], rq + ((oc + 1) & qm), zo, lo, hi);
+                    out1[oc] = nn_out8(acc[2], rq + ((oc) & qm), zo, lo, hi);
+                    out1[oc + 1] = nn_out8(acc[3], rq + ((oc + 1) & qm), zo, lo, hi);
                 }
                 if (oc < out_c) { /* an odd last channel */
                     const int8_t *f0 = filter + oc * per_oc;
@@ -309,8 +322,8 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         a0 = nn_dot(f0 + fy * run, base + fy * row_step, run, a0);
                         a1 = nn_dot(f0 + fy * run, base + fy * row_step + pixel_step, run, a1);
                     }
-                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
-                    out1[oc] = nn_out8(a1, mult, shift, oc, m, s, zo, lo, hi);
+                    out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
+                    out1[oc] = nn_out8(a1, rq + ((oc) & qm), zo, lo, hi);
                 }
                 out += 2 * out_c;
                 ++ox;
@@ -334,8 +347,8 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         nn_dot2_offset(f0 + fy * run, f0 + per_oc + fy * run,
                                        base + fy * row_step, n, add, &a0, &a1);
                     }
-                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
-                    out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
+                    out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
+                    out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), zo, lo, hi);
                 }
                 if (oc < out_c) {
                     const int8_t *f0 = fbase + oc * per_oc;
@@ -344,7 +357,7 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         nn_dot2_offset(f0 + fy * run, f0 + fy * run, base + fy * row_step, n,
                                        add, &a0, &a1);
                     }
-                    out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
+                    out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
                 }
             } else {
                 /* dilated: tap by tap */
@@ -363,7 +376,7 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                             }
                         }
                     }
-                    out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
+                    out[oc] = nn_out8(acc, rq + ((oc) & qm), zo, lo, hi);
                 }
             }
             out += out_c;
@@ -442,8 +455,7 @@ static __attribute__((noinline)) void nn_conv_pixel_packed(const nn_conv_params 
                                                            const int32_t *packed,
                                                            const int32_t *b, int32_t fy0,
                                                            int32_t fy1, int32_t fx0, int32_t fx1,
-                                                           const int32_t *mult,
-                                                           const int8_t *shift, int8_t *out)
+                                                           const nn_rq *rq, int8_t *out)
 {
     const int32_t in_c = p->in_c, out_c = p->out_c, f_h = p->f_h;
     const int32_t run = p->f_w * in_c, full = run / 4, tail = run % 4;
@@ -476,7 +488,7 @@ static __attribute__((noinline)) void nn_conv_pixel_packed(const nn_conv_params 
                 nn_dot4_packed(x, g + (fy * chunks + j0) * 8, n, 1, off2, acc);
             }
         }
-        nn_out8_run(acc, out, oc, out_c - oc < 4 ? out_c - oc : 4, p, mult, shift);
+        nn_out8_run(acc, out, oc, out_c - oc < 4 ? out_c - oc : 4, p, rq);
     }
 }
 
@@ -491,8 +503,7 @@ static __attribute__((noinline)) void nn_conv_pixel_padded(const nn_conv_params 
                                                            const int8_t *filter,
                                                            const int32_t *bias,
                                                            const int32_t *raw_bias,
-                                                           const int32_t *mult,
-                                                           const int8_t *shift, int8_t *out)
+                                                           const nn_rq *rq, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h, f_h = p->f_h, f_w = p->f_w;
     const int32_t run = f_w * in_c, full = run / 4, chunks = (run + 3) / 4;
@@ -501,7 +512,7 @@ static __attribute__((noinline)) void nn_conv_pixel_padded(const nn_conv_params 
         one.out_h = one.out_w = 1;
         one.pad_h = -y0;
         one.pad_w = -x0;
-        nn_conv2d(&one, in, filter, bias, raw_bias, mult, shift, out);
+        nn_conv2d(&one, in, filter, bias, raw_bias, rq, out);
         return;
     }
     int8_t window[NN_PAD_WINDOW] __attribute__((aligned(4)));
@@ -528,7 +539,7 @@ static __attribute__((noinline)) void nn_conv_pixel_padded(const nn_conv_params 
                 g = nn_dot4_packed(row + full * 4, g, 1, 0, 0, acc);
             }
         }
-        nn_out8_run(acc, out, oc, p->out_c - oc < 4 ? p->out_c - oc : 4, p, mult, shift);
+        nn_out8_run(acc, out, oc, p->out_c - oc < 4 ? p->out_c - oc : 4, p, rq);
     }
 }
 
@@ -540,8 +551,7 @@ static __attribute__((noinline)) void nn_conv_pixel_padded(const nn_conv_params 
  * clipped windows go to nn_conv2d on `filter` instead. */
 NN_KERNEL void nn_conv2d_packed(const nn_conv_params *p, const int8_t *in, const int32_t *packed,
                                 const int8_t *filter, const int32_t *bias,
-                                const int32_t *raw_bias, const int32_t *mult,
-                                const int8_t *shift, int8_t *out)
+                                const int32_t *raw_bias, const nn_rq *rq, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
@@ -555,11 +565,11 @@ NN_KERNEL void nn_conv2d_packed(const nn_conv_params *p, const int8_t *in, const
             nn_clip(x0, f_w, in_w, &fx0, &fx1);
             const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
             if (!inside && (in_c & 3)) {
-                nn_conv_pixel_padded(p, y0, x0, in, packed, filter, bias, raw_bias, mult, shift,
+                nn_conv_pixel_padded(p, y0, x0, in, packed, filter, bias, raw_bias, rq,
                                      out);
             } else {
                 nn_conv_pixel_packed(p, in + ((y0 + fy0) * in_w + x0 + fx0) * in_c, packed,
-                                     inside ? bias : raw_bias, fy0, fy1, fx0, fx1, mult, shift,
+                                     inside ? bias : raw_bias, fy0, fy1, fx0, fx1, rq,
                                      out);
             }
         }
@@ -620,12 +630,12 @@ static inline __attribute__((always_inline)) void nn_dw4(const int8_t *x, const 
  * taps inside. With depth multiplier 1, four channels at a time (nn_dw4). */
 NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
                                 const int32_t *bias, const int32_t *raw_bias,
-                                const int32_t *mult, const int8_t *shift, int8_t *out)
+                                const nn_rq *rq, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
     const int32_t dil_h = p->dil_h, dil_w = p->dil_w, dm = p->depth_multiplier;
-    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -661,7 +671,7 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
                                f_w * out_c, out_c, 1, off, acc);
                     }
                     for (int32_t k = 0; k < 4; ++k) {
-                        out[oc + k] = nn_out8(acc[k], mult, shift, oc + k, m, s, zo, lo, hi);
+                        out[oc + k] = nn_out8(acc[k], rq + ((oc + k) & qm), zo, lo, hi);
                     }
                 }
             }
@@ -675,7 +685,7 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
                         acc += w * (base[fy * row + fx * col + ic] + add);
                     }
                 }
-                out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
+                out[oc] = nn_out8(acc, rq + ((oc) & qm), zo, lo, hi);
             }
             out += out_c;
         }
@@ -689,13 +699,12 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
  * 16 x 16 multiply-accumulates. Windows as in nn_depthwise_conv2d. */
 NN_KERNEL void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t *in,
                                           const int32_t *packed, const int32_t *bias,
-                                          const int32_t *raw_bias, const int32_t *mult,
-                                          const int8_t *shift, int8_t *out)
+                                          const int32_t *raw_bias, const nn_rq *rq, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c, taps = f_h * f_w;
     const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
-    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
@@ -725,32 +734,34 @@ NN_KERNEL void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t 
             for (int32_t oc = 0; oc < out_c; oc += 4, g += 2 * taps) {
                 int32_t a0 = b[oc], a1 = b[oc + 1], a2 = b[oc + 2], a3 = b[oc + 3];
                 int32_t rows_end = fy1;
-#define NN_DW_TAP(at, k)                                                                       \
-    do {                                                                                       \
-        uint32_t xv = nn_load4(at);                                                            \
-        int32_t x02 = (int32_t)__sxtb16(xv), x13 = nn_sxtb16_odd(xv);                          \
-        a0 = __smlabb(x02, g[2 * (k)], a0);                                                    \
-        a2 = __smlatt(x02, g[2 * (k)], a2);                                                    \
-        a1 = __smlabb(x13, g[2 * (k) + 1], a1);                                                \
-        a3 = __smlatt(x13, g[2 * (k) + 1], a3);                                                \
-    } while (0)
                 if (inside && taps == 9 && f_w == 3) {
-                    /* a 3 x 3 window inside the image, unrolled */
+                    /* a 3 x 3 window inside the image: per tap one load, one LDRD, two SXTB16
+                     * and four 16 x 16 multiply-accumulates */
                     const int8_t *x = base + oc;
-                    NN_DW_TAP(x, 0);
-                    NN_DW_TAP(x + col, 1);
-                    NN_DW_TAP(x + 2 * col, 2);
-                    x += row;
-                    NN_DW_TAP(x, 3);
-                    NN_DW_TAP(x + col, 4);
-                    NN_DW_TAP(x + 2 * col, 5);
-                    x += row;
-                    NN_DW_TAP(x, 6);
-                    NN_DW_TAP(x + col, 7);
-                    NN_DW_TAP(x + 2 * col, 8);
+                    const int32_t *w = g;
+                    const int32_t col2 = 2 * col, gap = row;
+                    uint32_t xv, lo8, t0, t1;
+#define NN_DW_TAP(at)                                                                          \
+    "ldr %[xv], [%[x]" at "]\n\t"                                                              \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
+    "sxtb16 %[lo8], %[xv]\n\t"                                                                 \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                          \
+    "smlabb %[a0], %[lo8], %[t0], %[a0]\n\t"                                                   \
+    "smlatt %[a2], %[lo8], %[t0], %[a2]\n\t"                                                   \
+    "smlabb %[a1], %[xv], %[t1], %[a1]\n\t"                                                    \
+    "smlatt %[a3], %[xv], %[t1], %[a3]\n\t"
+#define NN_DW_ROW NN_DW_TAP("") NN_DW_TAP(", %[col]") NN_DW_TAP(", %[col2]")
+                    __asm__ volatile(NN_DW_ROW "add %[x], %[x], %[gap]\n\t" NN_DW_ROW
+                                     "add %[x], %[x], %[gap]\n\t" NN_DW_ROW
+                                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
+                                       [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), [xv] "=&r"(xv),
+                                       [lo8] "=&r"(lo8), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                                     : [col] "r"(col), [col2] "r"(col2), [gap] "r"(gap)
+                                     : "memory");
+#undef NN_DW_ROW
+#undef NN_DW_TAP
                     rows_end = fy0; /* no rows left for the loop below */
                 }
-#undef NN_DW_TAP
                 for (int32_t fy = fy0; fy < rows_end; ++fy) {
                     const int8_t *x = base + fy * row + fx0 * col + oc;
                     const int32_t *w = g + 2 * (fy * f_w + fx0);
@@ -766,10 +777,10 @@ NN_KERNEL void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t 
                         w += 2;
                     }
                 }
-                out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
-                out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
-                out[oc + 2] = nn_out8(a2, mult, shift, oc + 2, m, s, zo, lo, hi);
-                out[oc + 3] = nn_out8(a3, mult, shift, oc + 3, m, s, zo, lo, hi);
+                out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
+                out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), zo, lo, hi);
+                out[oc + 2] = nn_out8(a2, rq + ((oc + 2) & qm), zo, lo, hi);
+                out[oc + 3] = nn_out8(a3, rq + ((oc + 3) & qm), zo, lo, hi);
             }
             out += out_c;
         }
@@ -779,11 +790,11 @@ NN_KERNEL void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t 
 
 /* FULLY_CONNECTED: weights [out_depth, accum_depth]; `bias` has the input offset folded in. */
 NN_KERNEL void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const int8_t *weights,
-                               const int32_t *bias, const int32_t *mult, const int8_t *shift,
+                               const int32_t *bias, const nn_rq *rq,
                                int8_t *out)
 {
     const int32_t n = p->accum_depth, depth = p->out_depth;
-    const int32_t m = p->multiplier, s = p->shift, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * n;
@@ -791,12 +802,12 @@ NN_KERNEL void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const
         for (; oc + 2 <= depth; oc += 2) {
             int32_t a0 = bias[oc], a1 = bias[oc + 1];
             nn_dot2(weights + oc * n, weights + (oc + 1) * n, x, n, &a0, &a1);
-            out[oc] = nn_out8(a0, mult, shift, oc, m, s, zo, lo, hi);
-            out[oc + 1] = nn_out8(a1, mult, shift, oc + 1, m, s, zo, lo, hi);
+            out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
+            out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), zo, lo, hi);
         }
         if (oc < depth) { /* an odd last row */
             int32_t acc = nn_dot(weights + oc * n, x, n, bias[oc]);
-            out[oc] = nn_out8(acc, mult, shift, oc, m, s, zo, lo, hi);
+            out[oc] = nn_out8(acc, rq + ((oc) & qm), zo, lo, hi);
         }
         out += depth;
     }
@@ -861,13 +872,16 @@ NN_KERNEL void nn_average_pool(const nn_pool_params *p, const int8_t *in, int8_t
  * output (every multiplier is below one). */
 NN_KERNEL void nn_add(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *out)
 {
+    const nn_rq *q1 = (const nn_rq *)(const void *)p->in1_rq;
+    const nn_rq *q2 = (const nn_rq *)(const void *)p->in2_rq;
+    const nn_rq *qo = (const nn_rq *)(const void *)p->out_rq;
+    const int32_t off1 = p->in1_offset, off2 = p->in2_offset, ls = p->left_shift;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t i = 0; i < p->size; ++i) {
-        int32_t x = (int32_t)((uint32_t)(a[i] + p->in1_offset) << p->left_shift);
-        int32_t y = (int32_t)((uint32_t)(b[i] + p->in2_offset) << p->left_shift);
-        int32_t sum = nn_mbqm(x, p->in1_multiplier, p->in1_shift) +
-                      nn_mbqm(y, p->in2_multiplier, p->in2_shift);
-        int32_t v = nn_mbqm(sum, p->out_multiplier, p->out_shift) + p->out_offset;
-        out[i] = (int8_t)nn_clamp(v, p->act_min, p->act_max);
+        int32_t x = (int32_t)((uint32_t)(a[i] + off1) << ls);
+        int32_t y = (int32_t)((uint32_t)(b[i] + off2) << ls);
+        int32_t sum = nn_rq_apply(x, q1) + nn_rq_apply(y, q2);
+        out[i] = nn_out8(sum, qo, zo, lo, hi);
     }
 }
 
