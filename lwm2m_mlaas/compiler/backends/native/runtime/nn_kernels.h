@@ -870,18 +870,21 @@ NN_KERNEL void nn_average_pool(const nn_pool_params *p, const int8_t *in, int8_t
 /* ADD of two same-shape int8 tensors: each input (less its zero point) is shifted left by
  * left_shift bits and rescaled to twice the larger input scale, the sum rescaled to the
  * output (every multiplier is below one). */
-NN_KERNEL void nn_add(const nn_add_params *p, const int8_t *a, const int8_t *b, int8_t *out)
+/* inlined at each call: its records are constants there, so the shifts fold */
+static inline __attribute__((always_inline)) void nn_add(const nn_add_params *p, const int8_t *a,
+                                                         const int8_t *b, int8_t *out)
 {
-    const nn_rq *q1 = (const nn_rq *)(const void *)p->in1_rq;
-    const nn_rq *q2 = (const nn_rq *)(const void *)p->in2_rq;
-    const nn_rq *qo = (const nn_rq *)(const void *)p->out_rq;
+    /* copies: the int8 stores below may alias the parameter block */
+    const nn_rq q1 = {p->in1_rq[0], (uint32_t)p->in1_rq[1], p->in1_rq[2], p->in1_rq[3]};
+    const nn_rq q2 = {p->in2_rq[0], (uint32_t)p->in2_rq[1], p->in2_rq[2], p->in2_rq[3]};
+    const nn_rq qo = {p->out_rq[0], (uint32_t)p->out_rq[1], p->out_rq[2], p->out_rq[3]};
     const int32_t off1 = p->in1_offset, off2 = p->in2_offset, ls = p->left_shift;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t i = 0; i < p->size; ++i) {
         int32_t x = (int32_t)((uint32_t)(a[i] + off1) << ls);
         int32_t y = (int32_t)((uint32_t)(b[i] + off2) << ls);
-        int32_t sum = nn_rq_apply(x, q1) + nn_rq_apply(y, q2);
-        out[i] = nn_out8(sum, qo, zo, lo, hi);
+        int32_t sum = nn_rq_apply(x, &q1) + nn_rq_apply(y, &q2);
+        out[i] = nn_out8(sum, &qo, zo, lo, hi);
     }
 }
 
