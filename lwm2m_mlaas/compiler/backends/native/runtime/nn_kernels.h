@@ -450,7 +450,7 @@ nn_dot4_packed(const int8_t *x, const int32_t *w, int32_t chunks, int offset, in
 /* One output pixel of nn_conv2d_packed: the window [fy0, fy1) x [fx0, fx1) of filter taps
  * at `base` (the input at its first tap inside the image), every group of four channels. Out of
  * line, so the chunk loop keeps its registers. */
-static __attribute__((noinline)) void nn_conv_pixel_packed(const nn_conv_params *p,
+static inline __attribute__((always_inline)) void nn_conv_pixel_packed(const nn_conv_params *p,
                                                            const int8_t *base,
                                                            const int32_t *packed,
                                                            const int32_t *b, int32_t fy0,
@@ -549,7 +549,7 @@ static __attribute__((noinline)) void nn_conv_pixel_padded(const nn_conv_params 
  * (input offset folded in). A clipped one (in_c a multiple of 4, so chunks never straddle a
  * tap) takes `raw_bias` and x + in_offset over its taps inside; with in_c not a multiple of 4,
  * clipped windows go to nn_conv2d on `filter` instead. */
-NN_KERNEL void nn_conv2d_packed(const nn_conv_params *p, const int8_t *in, const int32_t *packed,
+static inline __attribute__((always_inline)) void nn_conv2d_packed(const nn_conv_params *p, const int8_t *in, const int32_t *packed,
                                 const int8_t *filter, const int32_t *bias,
                                 const int32_t *raw_bias, const nn_rq *rq, int8_t *out)
 {
@@ -697,7 +697,7 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
  * weights packed at compile time as int16 pairs: per group of four channels and tap, the words
  * (w0 | w2 << 16), (w1 | w3 << 16), so a tap is one input load, two SXTB16, one LDRD and four
  * 16 x 16 multiply-accumulates. Windows as in nn_depthwise_conv2d. */
-NN_KERNEL void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t *in,
+static inline __attribute__((always_inline)) void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t *in,
                                           const int32_t *packed, const int32_t *bias,
                                           const int32_t *raw_bias, const nn_rq *rq, int8_t *out)
 {
@@ -789,7 +789,7 @@ NN_KERNEL void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t 
 #endif
 
 /* FULLY_CONNECTED: weights [out_depth, accum_depth]; `bias` has the input offset folded in. */
-NN_KERNEL void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const int8_t *weights,
+static inline __attribute__((always_inline)) void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const int8_t *weights,
                                const int32_t *bias, const nn_rq *rq,
                                int8_t *out)
 {
@@ -814,7 +814,7 @@ NN_KERNEL void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const
 }
 
 /* MAX_POOL_2D over the window clipped to the image, then the activation clamp. */
-NN_KERNEL void nn_max_pool(const nn_pool_params *p, const int8_t *in, int8_t *out)
+static inline __attribute__((always_inline)) void nn_max_pool(const nn_pool_params *p, const int8_t *in, int8_t *out)
 {
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
@@ -840,7 +840,7 @@ NN_KERNEL void nn_max_pool(const nn_pool_params *p, const int8_t *in, int8_t *ou
 
 /* AVERAGE_POOL_2D: the sum over the clipped window divided by its tap count, rounding half
  * away from zero (C division truncates toward zero). */
-NN_KERNEL void nn_average_pool(const nn_pool_params *p, const int8_t *in, int8_t *out)
+static inline __attribute__((always_inline)) void nn_average_pool(const nn_pool_params *p, const int8_t *in, int8_t *out)
 {
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
