@@ -395,28 +395,29 @@ nn_dot4_packed(const int8_t *x, const int32_t *w, int32_t chunks, int offset, in
                int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    /* per chunk: one load and two SXTB16 of the input (two SADD16 with the offset), four
-     * LDRD of weights, eight SMLAD; two chunks per loop iteration */
-    uint32_t xv, lo, t0, t1;
+    /* per chunk: one load and two SXTB16 of the input (two SADD16 with the offset), two LDM
+     * of four weight words (into r8-r11, as LDM's register list is ascending), eight SMLAD; two
+     * chunks per loop iteration */
+    uint32_t xv, lo;
+    register int32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
 #define NN_CHUNK(widen)                                                                        \
     "ldr %[xv], [%[x]], #4\n\t"                                                                \
     "sxtb16 %[lo], %[xv]\n\t"                                                                  \
     "sxtb16 %[xv], %[xv], ror #8\n\t" widen                                                    \
-    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
-    "smlad %[a0], %[t0], %[lo], %[a0]\n\t"                                                     \
-    "smlad %[a0], %[t1], %[xv], %[a0]\n\t"                                                     \
-    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
-    "smlad %[a1], %[t0], %[lo], %[a1]\n\t"                                                     \
-    "smlad %[a1], %[t1], %[xv], %[a1]\n\t"                                                     \
-    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
-    "smlad %[a2], %[t0], %[lo], %[a2]\n\t"                                                     \
-    "smlad %[a2], %[t1], %[xv], %[a2]\n\t"                                                     \
-    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
-    "smlad %[a3], %[t0], %[lo], %[a3]\n\t"                                                     \
-    "smlad %[a3], %[t1], %[xv], %[a3]\n\t"
+    "ldm %[w]!, {r8, r9, r10, r11}\n\t"                                                        \
+    "smlad %[a0], %[w0], %[lo], %[a0]\n\t"                                                     \
+    "smlad %[a0], %[w1], %[xv], %[a0]\n\t"                                                     \
+    "smlad %[a1], %[w2], %[lo], %[a1]\n\t"                                                     \
+    "smlad %[a1], %[w3], %[xv], %[a1]\n\t"                                                     \
+    "ldm %[w]!, {r8, r9, r10, r11}\n\t"                                                        \
+    "smlad %[a2], %[w0], %[lo], %[a2]\n\t"                                                     \
+    "smlad %[a2], %[w1], %[xv], %[a2]\n\t"                                                     \
+    "smlad %[a3], %[w2], %[lo], %[a3]\n\t"                                                     \
+    "smlad %[a3], %[w3], %[xv], %[a3]\n\t"
 #define NN_CHUNK_OPERANDS                                                                      \
     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w),    \
-      [n] "+r"(pairs), [xv] "=&r"(xv), [lo] "=&r"(lo), [t0] "=&r"(t0), [t1] "=&r"(t1)          \
+      [n] "+r"(pairs), [xv] "=&r"(xv), [lo] "=&r"(lo), [w0] "=&r"(w0), [w1] "=&r"(w1),         \
+      [w2] "=&r"(w2), [w3] "=&r"(w3)                                                           \
     : [off2] "r"(off2)                                                                         \
     : "cc", "memory"
 #define NN_WIDEN "sadd16 %[lo], %[lo], %[off2]\n\tsadd16 %[xv], %[xv], %[off2]\n\t"
