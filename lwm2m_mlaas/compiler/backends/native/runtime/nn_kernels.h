@@ -99,9 +99,8 @@ static inline int8_t nn_out8(int32_t acc, const nn_rq *q, int32_t out_offset, in
     return (int8_t)nn_clamp(nn_rq_apply(acc, q) + out_offset, lo, hi);
 }
 
-/* the outputs of channels oc .. oc + count - 1 of one pixel from their accumulators: out of
- * line, so a kernel's inner loops keep their registers */
-static __attribute__((noinline, unused)) void nn_out8_run(const int32_t *acc, int8_t *out,
+/* the outputs of channels oc .. oc + count - 1 of one pixel from their accumulators */
+static inline __attribute__((always_inline)) void nn_out8_run(const int32_t *acc, int8_t *out,
                                                           int32_t oc, int32_t count,
                                                           const nn_conv_params *p,
                                                           const nn_rq *rq)
@@ -449,14 +448,15 @@ nn_dot4_packed(const int8_t *x, const int32_t *w, int32_t chunks, int offset, in
 }
 
 /* One output pixel of nn_conv2d_packed: the window [fy0, fy1) x [fx0, fx1) of filter taps
- * at `base` (the input at its first tap inside the image), every group of four channels. Out of
- * line, so the chunk loop keeps its registers. */
+ * at `base` (the input at its first tap inside the image; `end` the input's end), every group
+ * of four channels. */
 static inline __attribute__((always_inline)) void nn_conv_pixel_packed(const nn_conv_params *p,
                                                            const int8_t *base,
                                                            const int32_t *packed,
                                                            const int32_t *b, int32_t fy0,
                                                            int32_t fy1, int32_t fx0, int32_t fx1,
-                                                           const nn_rq *rq, int8_t *out)
+                                                           const nn_rq *rq, const int8_t *end,
+                                                           int8_t *out)
 {
     const int32_t in_c = p->in_c, out_c = p->out_c, f_h = p->f_h;
     const int32_t run = p->f_w * in_c, full = run / 4, tail = run % 4;
@@ -475,6 +475,11 @@ static inline __attribute__((always_inline)) void nn_conv_pixel_packed(const nn_
         if (inside) {
             const int32_t *w = g;
             for (int32_t fy = 0; fy < f_h; ++fy, x += row_step) {
+                if (tail && x + chunks * 4 <= end) {
+                    /* the tail chunk's bytes past the row are the tensor's: zero weights */
+                    w = nn_dot4_packed(x, w, chunks, 0, 0, acc);
+                    continue;
+                }
                 w = nn_dot4_packed(x, w, full, 0, 0, acc);
                 if (tail) {
                     const int8_t *t = x + full * 4;
@@ -571,7 +576,7 @@ static inline __attribute__((always_inline)) void nn_conv2d_packed(const nn_conv
             } else {
                 nn_conv_pixel_packed(p, in + ((y0 + fy0) * in_w + x0 + fx0) * in_c, packed,
                                      inside ? bias : raw_bias, fy0, fy1, fx0, fx1, rq,
-                                     out);
+                                     in + in_h * in_w * in_c, out);
             }
         }
     }
