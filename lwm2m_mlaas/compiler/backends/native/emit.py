@@ -143,6 +143,11 @@ def requant_records(pairs: list[tuple[int, int]]) -> np.ndarray[Any, Any]:
     return np.array(rows, np.int64)
 
 
+def _all_fast(rq: Const) -> int:
+    """1 when every record takes nn_rq_apply's one-multiply path (r1 >= 0)."""
+    return int(bool((rq.values[:, 3] >= 0).all()))
+
+
 def _requant(
     op: Operator, prefix: str, inp: Tensor, weights: Tensor, out: Tensor, channels: int, fc: bool
 ) -> tuple[Const, int]:
@@ -232,7 +237,8 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
     else:
         raw_name = bias_name  # no window is clipped by the image
     fields = (in_h, in_w, in_c, out_h, out_w, out_c, f_h, f_w, sh, sw, dh, dw, pad_h, pad_w,
-              multiplier, -inp.zero_point, out.zero_point, lo, hi, rq_mask)  # fmt: skip
+              multiplier, -inp.zero_point, out.zero_point, lo, hi, rq_mask,
+              _all_fast(rq))  # fmt: skip
     kernel = "nn_depthwise_conv2d" if depthwise else "nn_conv2d"
     params = ("nn_conv_params", f"{prefix}_p", fields)
     call = (f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {raw_name}, "
@@ -278,7 +284,8 @@ def _fully_connected(graph: Graph, op: Operator, prefix: str) -> Step:
     consts.insert(0, Const(f"{prefix}_weights", "int8_t", np.asarray(w.data, np.int8).ravel()))
     wsum = np.asarray(w.data, np.int64).reshape(out_depth, accum).sum(axis=1)
     bias_name = _folded_bias(consts, prefix, _bias(graph, op, 2, out_depth), wsum, inp)
-    fields = (batches, accum, out_depth, -inp.zero_point, out.zero_point, lo, hi, rq_mask)
+    fields = (batches, accum, out_depth, -inp.zero_point, out.zero_point, lo, hi, rq_mask,
+              _all_fast(rq))
     return Step(op, "nn_fully_connected", (inp.index,), out.index,
                 f"nn_fully_connected(&{prefix}_p, {{in0}}, {prefix}_weights, {bias_name}, "
                 f"{rq.name}, {{out}})",

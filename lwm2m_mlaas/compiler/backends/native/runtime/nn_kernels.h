@@ -25,13 +25,14 @@ typedef struct {
     int32_t in_offset, out_offset; /* -input zero point, +output zero point */
     int32_t act_min, act_max;
     int32_t rq_mask; /* -1: a requantization record per channel; 0: one for the tensor */
+    int32_t rq_fast; /* 1: every record is a right shift of 2 or more (nn_rq_apply) */
 } nn_conv_params;
 
 typedef struct {
     int32_t batches, accum_depth, out_depth;
     int32_t in_offset, out_offset;
     int32_t act_min, act_max;
-    int32_t rq_mask;
+    int32_t rq_mask, rq_fast;
 } nn_fc_params;
 
 typedef struct {
@@ -76,9 +77,9 @@ typedef struct {
     int32_t r1;
 } nn_rq;
 
-static inline int32_t nn_rq_apply(int32_t acc, const nn_rq *q)
+static inline int32_t nn_rq_apply(int32_t acc, const nn_rq *q, int32_t fast)
 {
-    if (q->r1 < 0) {
+    if (!fast && q->r1 < 0) {
         return nn_mbqm(acc, q->m, -33 - q->r1);
     }
     uint32_t lo = ((uint32_t)acc & 0x80000000u) ^ q->p_lo;
@@ -92,11 +93,19 @@ static inline int32_t nn_rq_apply(int32_t acc, const nn_rq *q)
 #endif
 }
 
-/* requantize, add the output zero point, clamp */
-static inline int8_t nn_out8(int32_t acc, const nn_rq *q, int32_t out_offset, int32_t lo,
-                             int32_t hi)
+/* requantize, add the output zero point, clamp (one SSAT for the whole int8 range) */
+static inline int8_t nn_out8(int32_t acc, const nn_rq *q, int32_t fast, int32_t out_offset,
+                             int32_t lo, int32_t hi)
 {
-    return (int8_t)nn_clamp(nn_rq_apply(acc, q) + out_offset, lo, hi);
+    int32_t v = nn_rq_apply(acc, q, fast) + out_offset;
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    if (lo == -128 && hi == 127) {
+        int32_t r;
+        __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+        return (int8_t)r;
+    }
+#endif
+    return (int8_t)nn_clamp(v, lo, hi);
 }
 
 /* the outputs of channels oc .. oc + count - 1 of one pixel from their accumulators */
@@ -106,8 +115,9 @@ static inline __attribute__((always_inline)) void nn_out8_run(const int32_t *acc
                                                           const nn_rq *rq)
 {
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max, qm = p->rq_mask;
+    const int32_t qf = p->rq_fast;
     for (int32_t k = 0; k < count; ++k) {
-        out[oc + k] = nn_out8(acc[k], rq + ((oc + k) & qm), zo, lo, hi);
+        out[oc + k] = nn_out8(acc[k], rq + ((oc + k) & qm), qf, zo, lo, hi);
     }
 }
 
@@ -288,7 +298,7 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
     const int32_t run = f_w * in_c;
     const int32_t row_step = dil_h * in_w * in_c;
     const int32_t pixel_step = p->stride_w * in_c;
-    const int32_t qm = p->rq_mask, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, qf = p->rq_fast, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
@@ -309,10 +319,10 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         nn_dot2x2(f0 + fy * run, f0 + per_oc + fy * run, x, x + pixel_step, run,
                                   acc);
                     }
-                    out[oc] = nn_out8(acc[0], rq + ((oc) & qm), zo, lo, hi);
-                    out[oc + 1] = nn_out8(acc[1], rq + ((oc + 1) & qm), zo, lo, hi);
-                    out1[oc] = nn_out8(acc[2], rq + ((oc) & qm), zo, lo, hi);
-                    out1[oc + 1] = nn_out8(acc[3], rq + ((oc + 1) & qm), zo, lo, hi);
+                    out[oc] = nn_out8(acc[0], rq + ((oc) & qm), qf, zo, lo, hi);
+                    out[oc + 1] = nn_out8(acc[1], rq + ((oc + 1) & qm), qf, zo, lo, hi);
+                    out1[oc] = nn_out8(acc[2], rq + ((oc) & qm), qf, zo, lo, hi);
+                    out1[oc + 1] = nn_out8(acc[3], rq + ((oc + 1) & qm), qf, zo, lo, hi);
                 }
                 if (oc < out_c) { /* an odd last channel */
                     const int8_t *f0 = filter + oc * per_oc;
@@ -321,8 +331,8 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         a0 = nn_dot(f0 + fy * run, base + fy * row_step, run, a0);
                         a1 = nn_dot(f0 + fy * run, base + fy * row_step + pixel_step, run, a1);
                     }
-                    out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
-                    out1[oc] = nn_out8(a1, rq + ((oc) & qm), zo, lo, hi);
+                    out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
+                    out1[oc] = nn_out8(a1, rq + ((oc) & qm), qf, zo, lo, hi);
                 }
                 out += 2 * out_c;
                 ++ox;
@@ -346,8 +356,8 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         nn_dot2_offset(f0 + fy * run, f0 + per_oc + fy * run,
                                        base + fy * row_step, n, add, &a0, &a1);
                     }
-                    out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
-                    out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), zo, lo, hi);
+                    out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
+                    out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), qf, zo, lo, hi);
                 }
                 if (oc < out_c) {
                     const int8_t *f0 = fbase + oc * per_oc;
@@ -356,7 +366,7 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                         nn_dot2_offset(f0 + fy * run, f0 + fy * run, base + fy * row_step, n,
                                        add, &a0, &a1);
                     }
-                    out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
+                    out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
                 }
             } else {
                 /* dilated: tap by tap */
@@ -375,7 +385,7 @@ NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t
                             }
                         }
                     }
-                    out[oc] = nn_out8(acc, rq + ((oc) & qm), zo, lo, hi);
+                    out[oc] = nn_out8(acc, rq + ((oc) & qm), qf, zo, lo, hi);
                 }
             }
             out += out_c;
@@ -641,7 +651,7 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
     const int32_t dil_h = p->dil_h, dil_w = p->dil_w, dm = p->depth_multiplier;
-    const int32_t qm = p->rq_mask, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, qf = p->rq_fast, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -677,7 +687,7 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
                                f_w * out_c, out_c, 1, off, acc);
                     }
                     for (int32_t k = 0; k < 4; ++k) {
-                        out[oc + k] = nn_out8(acc[k], rq + ((oc + k) & qm), zo, lo, hi);
+                        out[oc + k] = nn_out8(acc[k], rq + ((oc + k) & qm), qf, zo, lo, hi);
                     }
                 }
             }
@@ -691,7 +701,7 @@ NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, co
                         acc += w * (base[fy * row + fx * col + ic] + add);
                     }
                 }
-                out[oc] = nn_out8(acc, rq + ((oc) & qm), zo, lo, hi);
+                out[oc] = nn_out8(acc, rq + ((oc) & qm), qf, zo, lo, hi);
             }
             out += out_c;
         }
@@ -710,7 +720,7 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d_packed(con
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c, taps = f_h * f_w;
     const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
-    const int32_t qm = p->rq_mask, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, qf = p->rq_fast, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
@@ -783,10 +793,10 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d_packed(con
                         w += 2;
                     }
                 }
-                out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
-                out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), zo, lo, hi);
-                out[oc + 2] = nn_out8(a2, rq + ((oc + 2) & qm), zo, lo, hi);
-                out[oc + 3] = nn_out8(a3, rq + ((oc + 3) & qm), zo, lo, hi);
+                out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
+                out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), qf, zo, lo, hi);
+                out[oc + 2] = nn_out8(a2, rq + ((oc + 2) & qm), qf, zo, lo, hi);
+                out[oc + 3] = nn_out8(a3, rq + ((oc + 3) & qm), qf, zo, lo, hi);
             }
             out += out_c;
         }
@@ -800,7 +810,7 @@ static inline __attribute__((always_inline)) void nn_fully_connected(const nn_fc
                                int8_t *out)
 {
     const int32_t n = p->accum_depth, depth = p->out_depth;
-    const int32_t qm = p->rq_mask, zo = p->out_offset;
+    const int32_t qm = p->rq_mask, qf = p->rq_fast, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * n;
@@ -808,12 +818,12 @@ static inline __attribute__((always_inline)) void nn_fully_connected(const nn_fc
         for (; oc + 2 <= depth; oc += 2) {
             int32_t a0 = bias[oc], a1 = bias[oc + 1];
             nn_dot2(weights + oc * n, weights + (oc + 1) * n, x, n, &a0, &a1);
-            out[oc] = nn_out8(a0, rq + ((oc) & qm), zo, lo, hi);
-            out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), zo, lo, hi);
+            out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
+            out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), qf, zo, lo, hi);
         }
         if (oc < depth) { /* an odd last row */
             int32_t acc = nn_dot(weights + oc * n, x, n, bias[oc]);
-            out[oc] = nn_out8(acc, rq + ((oc) & qm), zo, lo, hi);
+            out[oc] = nn_out8(acc, rq + ((oc) & qm), qf, zo, lo, hi);
         }
         out += depth;
     }
@@ -889,8 +899,8 @@ static inline __attribute__((always_inline)) void nn_add(const nn_add_params *p,
     for (int32_t i = 0; i < p->size; ++i) {
         int32_t x = (int32_t)((uint32_t)(a[i] + off1) << ls);
         int32_t y = (int32_t)((uint32_t)(b[i] + off2) << ls);
-        int32_t sum = nn_rq_apply(x, &q1) + nn_rq_apply(y, &q2);
-        out[i] = nn_out8(sum, &qo, zo, lo, hi);
+        int32_t sum = nn_rq_apply(x, &q1, q1.r1 >= 0) + nn_rq_apply(y, &q2, q2.r1 >= 0);
+        out[i] = nn_out8(sum, &qo, qo.r1 >= 0, zo, lo, hi);
     }
 }
 
