@@ -1,8 +1,11 @@
-"""Native backend benchmark (issue 9): per model, the native module's arena against
+"""Native backend benchmark (issues 9 and 20): per model, the native module's arena against
 TFLite-Micro's smallest working arena, module bytes per core against the .tflite bytes, the
-multiply-accumulates (from the graph), and instructions per inference and per MAC on Cortex-M3,
-M4F, M7 and M33 under QEMU; then the bar: geometric mean of native / TFLite-Micro arena at most
-0.7 and every model at most 1.0 (exit 1 if not).
+multiply-accumulates (from the graph), instructions per inference and per MAC on Cortex-M3,
+M4F, M7 and M33 under QEMU, and the instructions of each layer on one core. The bars (exit 1 if
+one fails): geometric mean of native / TFLite-Micro arena at most 0.7 and every model at most
+1.0; every output equal to TFLite-Micro's on every core; on the M4F, KWS at most 7 M and
+ResNet at most 15 M instructions per inference and, over all 15 models, a geometric mean of
+at most 2.5 instructions per MAC.
 
     python benchmarks/native.py [--zoo DIR] [--inputs 3] [--workers 2] [--models A,B]
                                 [--profile CORE|none] [--json]
@@ -81,6 +84,12 @@ CALIBRATION_TOLERANCE = 0.001
 """The calibration loop must measure within 0.1% of its instruction count (else exit 2)."""
 GEOMEAN_BAR = 0.7
 MAX_BAR = 1.0
+SPEED_CORE = "cortex-m4f"
+INSTRUCTION_BARS = {"kws_ref_model": 7_000_000, "pretrainedResnet_quant": 15_000_000}
+"""Instructions per inference on SPEED_CORE, at most."""
+PER_MAC_BAR = 2.5
+"""Geometric mean of instructions per MAC on SPEED_CORE over every model, at most (checked
+when no --models filter is given)."""
 QEMU_TIMEOUT = 300.0
 
 Int8 = npt.NDArray[np.int8]
@@ -378,6 +387,21 @@ def report(rows: list[Row], calibration: list[dict[str, Any]], n_inputs: int,
         f"{math.exp(sum(map(math.log, module_vs_tflite)) / len(rows)):.3f}: "
         + ("[bold green]PASS[/]" if passed else "[bold red]FAIL[/]")
     )
+    exact = all(min(r.equal_to_tflm.values()) == 1.0 for r in rows)
+    speed = {r.name: r.instructions[SPEED_CORE] for r in rows if r.name in INSTRUCTION_BARS}
+    fast = all(n <= INSTRUCTION_BARS[name] for name, n in speed.items())
+    every_model = len(rows) == len(Zoo.catalogue()) + len(MLPERF_FILES)
+    per_mac_ok = geomeans[SPEED_CORE] <= PER_MAC_BAR or not every_model
+    console.print(
+        "outputs equal to TFLite-Micro's on every core: " + ("yes" if exact else "[bold]no[/]")
+        + "; on the " + SHORT[SPEED_CORE] + ": "
+        + "".join(f"{name} {n / 1e6:.2f} M instructions (bar <= "
+                  f"{INSTRUCTION_BARS[name] / 1e6:g} M), " for name, n in speed.items())
+        + f"geometric mean {geomeans[SPEED_CORE]:.2f} instructions per MAC"
+        + (f" (bar <= {PER_MAC_BAR})" if every_model else " (bar over all models only)")
+        + ": " + ("[bold green]PASS[/]" if exact and fast and per_mac_ok else "[bold red]FAIL[/]")
+    )  # fmt: skip
+    passed = passed and exact and fast and per_mac_ok
     return {
         "models": [{"model": r.name, "tflite_bytes": r.tflite_bytes,
                     "tflm_arena_bytes": r.tflm_arena, "native_arena_bytes": r.native_arena,

@@ -325,9 +325,12 @@ def _add(graph: Graph, op: Operator, prefix: str) -> Step:
     (m1, s1), (m2, s2), (mo, so) = fp.add_params(a.scale, b.scale, out.scale)
     lo, hi = _activation(op, out)
     records = requant_records([(m1, s1), (m2, s2), (mo, so)])
-    words = records.astype(np.uint32).view(np.int32).tolist()
-    fields = (out.size, -a.zero_point, -b.zero_point, out.zero_point, *map(tuple, words),
-              fp.ADD_LEFT_SHIFT, lo, hi)  # fmt: skip
+    words: list[tuple[int, ...]] = [
+        tuple(int(v) for v in row) for row in records.astype(np.uint32).view(np.int32)
+    ]
+    fields: tuple[int | tuple[int, ...], ...] = (
+        out.size, -a.zero_point, -b.zero_point, out.zero_point, *words, fp.ADD_LEFT_SHIFT,
+        lo, hi)  # fmt: skip
     return Step(op, "nn_add", (a.index, b.index), out.index,
                 f"nn_add(&{prefix}_p, {{in0}}, {{in1}}, {{out}})", (),
                 ("nn_add_params", f"{prefix}_p", fields))  # fmt: skip
