@@ -14,18 +14,15 @@
  * inputs (int8, header input.size bytes each, back to back in `inputs`) it calls
  * model_invoke and appends the output (output.size bytes) to `outputs`.
  *
- * Timing: SysTick counts processor cycles (QEMU: BOARD_SYSCLK_HZ) down from the reload value
- * the platform set (one period per ms, its interrupt counts platform_millis). A timestamp is
- * millis * (reload + 1) + (reload - current), read with interrupts masked and corrected for a
- * wrap whose interrupt is still pending, so it has single-cycle resolution over any length
- * (64-bit). Per inference the UART shows
+ * Timing: platform_cycles(), SysTick's count of processor cycles (QEMU: BOARD_SYSCLK_HZ) with
+ * single-cycle resolution over any length (64-bit). Per inference the UART shows
  *
  *   modrun: inference <i> cycles <n>
  *
  * with n = (after - before - overhead), overhead being two back-to-back timestamps. The
  * periodic SysTick interrupt (a few instructions per ms) is included. First lines:
  *
- *   modrun: board <board> core <core> sysclk <hz> reload <rvr>
+ *   modrun: board <board> core <core> sysclk <hz>
  *   modrun: module <bytes> B at 0x... arena <bytes> B at 0x... input <n> output <n> overhead <c>
  *
  * and last `modrun: done <N> inferences cycles total <sum>`.
@@ -97,30 +94,6 @@ static int sh_write(int fd, const void *buf, size_t len)
     return semihost(SYS_WRITE, block) == 0 ? 0 : -1;
 }
 
-/* ---- SysTick cycle timestamps (ARMv7-M B3.3; the same registers on v8-M) ------------------ */
-
-#define REG32(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
-#define SYST_RVR REG32(0xE000E014u)
-#define SYST_CVR REG32(0xE000E018u)
-#define SCB_ICSR REG32(0xE000ED04u)
-#define ICSR_PENDSTSET (1u << 26)
-
-/* Cycles since SysTick started: the interrupt cannot run in between (PRIMASK), and a wrap
- * whose interrupt is pending (so platform_millis has not counted it yet) is added when the
- * current value was read after it (near the reload value, not near 0). */
-static uint64_t cycles_now(void)
-{
-    uint32_t primask;
-    __asm__ volatile("mrs %0, primask\n\tcpsid i" : "=r"(primask)::"memory");
-    uint32_t reload = SYST_RVR;
-    uint32_t current = SYST_CVR;
-    uint32_t ms = platform_millis();
-    if ((SCB_ICSR & ICSR_PENDSTSET) && current > reload / 2)
-        ms++;
-    __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
-    return (uint64_t)ms * ((uint64_t)reload + 1u) + (reload - current);
-}
-
 /* ---- Per-step profile (a module built with NN_PROFILE) ---------------------------------- */
 
 #define MAX_STEPS 256u
@@ -131,7 +104,7 @@ static uint32_t marks;
 static void mark(uint32_t step)
 {
     if (step <= MAX_STEPS) {
-        stamps[step] = cycles_now();
+        stamps[step] = platform_cycles();
         marks = step + 1u > marks ? step + 1u : marks;
     }
 }
@@ -265,8 +238,8 @@ int main(void)
     }
     model_invoke_fn invoke = (model_invoke_fn)(uintptr_t)((uintptr_t)base + h->entry_offset + 1u);
 
-    uint64_t t0 = cycles_now();
-    uint64_t overhead = cycles_now() - t0;
+    uint64_t t0 = platform_cycles();
+    uint64_t overhead = platform_cycles() - t0;
     line[0] = '\0';
     put("modrun: board ");
     put(BOARD_NAME);
@@ -274,8 +247,6 @@ int main(void)
     put(BOARD_CORE);
     put(" sysclk ");
     put_u64(BOARD_SYSCLK_HZ);
-    put(" reload ");
-    put_u64(SYST_RVR);
     platform_log(line);
     line[0] = '\0';
     put("modrun: module ");
@@ -309,9 +280,9 @@ int main(void)
             status = fail(3, "inputs file too short");
             break;
         }
-        uint64_t before = cycles_now();
+        uint64_t before = platform_cycles();
         int rc = invoke(input, output, arena);
-        uint64_t after = cycles_now();
+        uint64_t after = platform_cycles();
         uint64_t cycles = after - before - overhead;
         if (rc != 0) {
             status = fail(8, "model_invoke returned non-zero");

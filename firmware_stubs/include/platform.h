@@ -17,7 +17,12 @@ struct board_info {
 void platform_init(void);
 const struct board_info *platform_board(void);
 uint32_t platform_millis(void);
-uint32_t platform_micros(void);                 /* for latencies; wraps after 71 minutes */
+/* The core's cycle counter since start (SysTick's count at BOARD_SYSCLK_HZ on the mps2 boards),
+ * and the instructions the core has run, as the emulator counts them: the boards run under
+ * QEMU -icount shift=0, where virtual time advances 1 ns per instruction, so instructions are
+ * cycles x 1e9 / BOARD_SYSCLK_HZ (on silicon this would be the DWT cycle counter). */
+uint64_t platform_cycles(void);
+uint64_t platform_instructions(void);
 void platform_log(const char *text);            /* one line, no newline needed */
 /* The command line (QEMU -append, or argv on the host), e.g.
  * "ep=stub-1 server=192.0.2.2:5683 lifetime=60 duration=0"; 0 if there is none. */

@@ -188,7 +188,7 @@ static void interpret(const struct bytes *in, size_t n)
 void ml_poll(uint32_t now)
 {
     struct bytes in, expected;
-    uint32_t start;
+    uint64_t start;
     if (!invoke || !model || !obj.enabled || !cfg.interval || now - last_run < cfg.interval)
         return;
     last_run = now;
@@ -198,9 +198,11 @@ void ml_poll(uint32_t now)
             return;
     }
     next_golden++;
-    start = platform_micros();
+    /* the latency at the device class's clock (one instruction per cycle): the instructions the
+     * emulated core ran, not the host's time */
+    start = platform_instructions();
     invoke((const int8_t *)in.data, output, arena);
-    obj.latency = (int32_t)(platform_micros() - start);
+    obj.latency = (int32_t)((platform_instructions() - start) / platform_board()->clock_mhz);
     obj.inferences++;
     interpret(&in, expected.len);  /* the output's element count */
     lwm2m_changed();

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+import numpy.typing as npt
+
 from lwm2m_mlaas.compiler.signing import load_public_key
 from lwm2m_mlaas.config import ServerConfig
 from tests.helpers.service import trust_key
@@ -31,6 +34,11 @@ GUEST_IP = "192.0.2.15"
 # the LAN91C111 driver's check; no audio backend for its AC97 codec).
 NIC_MODELS = {"versatilepb": "smc91c111"}
 EXTRA_ARGS = {"versatilepb": ["-audiodev", "none,id=noaudio"]}
+ICOUNT = {board: ["-icount", "shift=0"] for board in BOARDS}
+"""The Cortex-M boards run with virtual time advancing 1 ns per instruction, so SysTick's cycles
+count the instructions the core ran (platform_instructions: the stub's reported latency, and
+modrun's counts); they sleep (WFI) when idle, when QEMU lets virtual time follow real time.
+versatilepb's ARM926 polls, so there virtual time would only advance with instructions."""
 
 _built: dict[tuple[str, str, str], Path] = {}
 
@@ -86,7 +94,8 @@ class Qemu:
 
     def argv(self) -> list[str]:
         return [
-            "qemu-system-arm", "-M", self.board, "-nographic", "-no-reboot",
+            "qemu-system-arm", "-M", self.board, *ICOUNT.get(self.board, []),
+            "-nographic", "-no-reboot",
             "-kernel", str(self.elf),
             "-semihosting-config", "enable=on,target=native",
             "-append", self.cmdline,
@@ -141,3 +150,32 @@ class Qemu:
 
 Boot = Callable[[str, Path, str], Qemu]
 """The `boot` fixture (firmware/conftest.py): boot(board, elf, cmdline) -> a started Qemu."""
+
+
+MODRUN_TIMEOUT = 30.0
+
+
+def run_modrun(board: str, image: bytes, inputs: npt.NDArray[np.int8], folder: Path,
+               extra: str = "") -> tuple[int, bytes, str]:  # fmt: skip
+    """(exit status, outputs file, serial log) of firmware_stubs/apps/modrun on `board` for a
+    native module `image` and its int8 `inputs` (files reached by semihosting)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    module, inputs_file, outputs = folder / "module.bin", folder / "in.bin", folder / "out.bin"
+    module.write_bytes(image)
+    inputs_file.write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
+    outputs.unlink(missing_ok=True)
+    elf = build(board, "modrun", app_src="")
+    line = (f"module={module} inputs={inputs_file} outputs={outputs} count={len(inputs)} "
+            f"{extra}").strip()  # fmt: skip
+    with Qemu(board, elf, line, folder / f"{board}.serial.log") as q:
+        status = q.wait(MODRUN_TIMEOUT)
+        log = q.log()
+    return status, outputs.read_bytes() if outputs.exists() else b"", log
+
+
+def inference_instructions(log: str) -> list[int]:
+    """Instructions of each modrun inference: SysTick cycles at the board's clock under
+    -icount shift=0 (1 ns per instruction)."""
+    sysclk = int(log.split(" sysclk ")[1].split()[0])
+    return [int(line.split()[-1]) * 1_000_000_000 // sysclk for line in log.splitlines()
+            if line.startswith("modrun: inference ")]  # fmt: skip

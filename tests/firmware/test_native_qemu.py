@@ -30,7 +30,7 @@ from lwm2m_mlaas.compiler.measure import estimate_arena
 from lwm2m_mlaas.compiler.quantize import quantize
 from lwm2m_mlaas.compiler.verify import run_tflm
 from lwm2m_mlaas.zoo import Zoo
-from tests.firmware.qemu import Qemu, build
+from tests.firmware.qemu import run_modrun
 from tests.helpers import MLPERF_FILES, MLPERF_TINY
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -43,7 +43,6 @@ BOARD_CORES = {
     "mps2-an505": "cortex-m33",
 }
 INPUTS = 10
-RUN_TIMEOUT = 30.0
 
 Int8 = np.ndarray[Any, np.dtype[np.int8]]
 
@@ -112,32 +111,6 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Cases:
     return get
 
 
-class IcountQemu(Qemu):
-    """QEMU with -icount shift=0: virtual time advances 1 ns per instruction, so SysTick
-    cycles count instructions (40 per cycle at 25 MHz) rather than host time."""
-
-    def argv(self) -> list[str]:
-        qemu, *rest = super().argv()
-        return [qemu, "-icount", "shift=0", *rest]
-
-
-def run_modrun(board: str, image: bytes, inputs: Int8, folder: Path, extra: str = "",
-               icount: bool = False) -> tuple[int, bytes, str]:  # fmt: skip
-    """(exit status, outputs file, serial log) of modrun on `board` for `image` and `inputs`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    module, inputs_file, outputs = folder / "module.bin", folder / "in.bin", folder / "out.bin"
-    module.write_bytes(image)
-    inputs_file.write_bytes(np.ascontiguousarray(inputs, np.int8).tobytes())
-    outputs.unlink(missing_ok=True)
-    elf = build(board, "modrun", app_src="")
-    cmdline = (f"module={module} inputs={inputs_file} outputs={outputs} count={len(inputs)} "
-               f"{extra}").strip()  # fmt: skip
-    with (IcountQemu if icount else Qemu)(board, elf, cmdline, folder / f"{board}.serial.log") as q:
-        status = q.wait(RUN_TIMEOUT)
-        log = q.log()
-    return status, outputs.read_bytes() if outputs.exists() else b"", log
-
-
 def assert_matches_tflm(case: Case, out: bytes, where: str, n: int = INPUTS) -> None:
     """`out` (outputs of the first n inputs) equal to TFLite-Micro's, element for element."""
     got = np.frombuffer(out, np.int8)
@@ -188,7 +161,7 @@ def test_cycles_count_instructions_under_icount(cases: Cases, board: str, tmp_pa
     outputs do not change."""
     case = cases("kws_ref_model.tflite")
     image = case.module(BOARD_CORES[board]).image
-    status, out, log = run_modrun(board, image, case.inputs[:4], tmp_path, icount=True)
+    status, out, log = run_modrun(board, image, case.inputs[:4], tmp_path)
     assert status == 0, log
     cycles = inference_cycles(log)
     assert len(cycles) == 4 and min(cycles) > 10_000, log
@@ -203,7 +176,7 @@ def test_profile_build_times_every_layer(cases: Cases, tmp_path: Path) -> None:
     case = cases("kws_ref_model.tflite")
     module = build_module(case.program, "cortex-m4f", tmp_path / "profile", profile=True)
     status, out, log = run_modrun("mps2-an386", module.image, case.inputs[:2], tmp_path,
-                                  "profile=1", icount=True)  # fmt: skip
+                                  "profile=1")  # fmt: skip
     assert status == 0, log
     assert_matches_tflm(case, out, "kws profiled on mps2-an386", 2)
     steps = [int(line.split()[-1]) for line in log.splitlines()

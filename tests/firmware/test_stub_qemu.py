@@ -2,24 +2,37 @@
 over the emulated LAN9118, is read and classified into its own class, and is provisioned with
 the sine model compiled by the native backend for its core, by push (an386, an505) or pull
 (an385, an500), signature and SHA-256 checked on the device; the module's golden vectors are
-reproduced on the emulated core before the device reports success, then it infers. A package
-damaged in flight is refused with result 5 and delivered again whole."""
+reproduced on the emulated core before the device reports success, then it infers, reporting
+its latency at the class's clock from the instructions the emulated core ran. A package damaged
+in flight is refused with result 5 and delivered again whole."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lwm2m_mlaas.app import MlaasService
+from lwm2m_mlaas.compiler.package import verify_package
+from lwm2m_mlaas.compiler.targets import load_catalogue
 from lwm2m_mlaas.config import ServerConfig
 from lwm2m_mlaas.core.nodes import SingleResource
 from lwm2m_mlaas.core.requests import Response
-from tests.firmware.qemu import BOARDS, HOST_IP, Boot, Qemu, build, cmdline
+from tests.firmware.qemu import (
+    BOARDS,
+    HOST_IP,
+    Boot,
+    Qemu,
+    build,
+    cmdline,
+    inference_instructions,
+    run_modrun,
+)
 from tests.firmware.relay import CorruptingRelay
 from tests.helpers import wait_for
-from tests.helpers.service import deliveries, running
+from tests.helpers.service import deliveries, running, trust_key
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -46,7 +59,7 @@ def wait_line(board: Qemu, line: str) -> bool:
 
 
 async def test_four_boards_are_classified_and_run_their_native_model_by_push_and_pull(
-    service: MlaasService, fleet_config: ServerConfig, boot: Boot
+    service: MlaasService, fleet_config: ServerConfig, boot: Boot, tmp_path: Path
 ) -> None:
     port = service.server.port
     boards = {b: boot(b, build(b), cmdline(f"qemu-{b}", port, fleet_config)) for b in BOARDS}
@@ -90,6 +103,18 @@ async def test_four_boards_are_classified_and_run_their_native_model_by_push_and
     for board in BOARDS:
         artifact = artifacts[service.provisioning.status[f"qemu-{board}"].artifact_id or ""]
         assert artifact.backend == RUNTIMES[board]
+        # the reported latency (/32101/0/5) is the module's instructions on the emulated core
+        # at the class's clock: what modrun counts for the same image and golden inputs, over
+        # the clock in MHz (the stub's own call and timestamps add a few instructions)
+        manifest, image = verify_package(Path(artifact.path).read_bytes(), trust_key(fleet_config))
+        inputs = np.array([np.frombuffer(g.input, np.int8) for g in manifest.golden])
+        code, _, log = run_modrun(board, image, inputs, tmp_path / board)
+        assert code == 0, log
+        clock_mhz = load_catalogue()[board].clock_mhz
+        expected = max(inference_instructions(log)) / clock_mhz
+        latency = await value(service, f"qemu-{board}", "/32101/0/5")
+        assert isinstance(latency, int) and latency > 0, latency
+        assert abs(latency - expected) <= 1 + 0.05 * expected, (board, latency, expected)
 
 
 async def test_a_package_damaged_in_flight_is_refused_with_result_5_then_delivered_whole(

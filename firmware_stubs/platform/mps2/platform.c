@@ -20,15 +20,31 @@ uint32_t platform_millis(void)
     return millis;
 }
 
-/* The tick count and SysTick's down-counter within the tick; read again if a tick passed. */
-uint32_t platform_micros(void)
+#define SCB_ICSR REG32(0xE000ED04u)
+#define ICSR_PENDSTSET (1u << 26)
+
+/* Cycles since SysTick started (ARMv7-M B3.3; the same registers on v8-M): the tick count
+ * times the period plus the down-counter's progress, read with interrupts masked; a wrap whose
+ * interrupt is still pending (the tick not yet counted) is added when the counter was read
+ * after it (near the reload value). Single-cycle resolution, 64 bits. */
+uint64_t platform_cycles(void)
 {
-    uint32_t ms, cvr;
-    do {
-        ms = millis;
-        cvr = SYST_CVR;
-    } while (ms != millis);
-    return ms * 1000u + (BOARD_SYSCLK_HZ / 1000u - 1u - cvr) / (BOARD_SYSCLK_HZ / 1000000u);
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n\tcpsid i" : "=r"(primask)::"memory");
+    uint32_t reload = SYST_RVR;
+    uint32_t current = SYST_CVR;
+    uint32_t ms = millis;
+    if ((SCB_ICSR & ICSR_PENDSTSET) && current > reload / 2)
+        ms++;
+    __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
+    return (uint64_t)ms * ((uint64_t)reload + 1u) + (reload - current);
+}
+
+_Static_assert(1000000000u % BOARD_SYSCLK_HZ == 0, "whole instructions per SysTick cycle");
+
+uint64_t platform_instructions(void)
+{
+    return platform_cycles() * (1000000000u / BOARD_SYSCLK_HZ);
 }
 
 /* ---- CMSDK APB UART0 (ARM DDI 0479 Cortex-M System Design Kit TRM, "APB UART") ----------- */

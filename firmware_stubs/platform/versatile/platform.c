@@ -29,9 +29,15 @@ uint32_t platform_millis(void)
     return ms;
 }
 
-uint32_t platform_micros(void)
+/* the 1 MHz timer's ticks, counted as platform_millis counts them (no instruction count) */
+uint64_t platform_cycles(void)
 {
-    return platform_millis() * 1000u;
+    return (uint64_t)platform_millis() * (BOARD_SYSCLK_HZ / 1000u);
+}
+
+uint64_t platform_instructions(void)
+{
+    return platform_cycles() * (1000000000u / BOARD_SYSCLK_HZ);
 }
 
 /* ---- PL011 UART0 (ARM DDI 0183 PrimeCell UART TRM) ---------------------------------------- */
