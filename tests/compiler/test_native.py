@@ -260,22 +260,12 @@ def native_models(
     return models
 
 
-OFF_BY_ONE = {"ad01_int8": 1e-4}
-"""Known rare one-step differences: the autoencoder's outputs differ from TFLite-Micro's by one
-step in about 2 of 100,000 elements on random inputs (before and after the packed kernels;
-cause not yet found). Every other model is bit-exact."""
-
-
 def _compare(name: str, tflite: bytes, host: HostModel, inputs: Int8) -> None:
-    """Bit-exact: every output element equal to TFLite-Micro's (but OFF_BY_ONE)."""
-    ours = host.invoke(inputs).reshape(len(inputs), -1).astype(np.int16)
+    """Bit-exact: every output element equal to TFLite-Micro's."""
+    ours = host.invoke(inputs).reshape(len(inputs), -1)
     tflm = run_tflm(tflite, estimate_arena(tflite), inputs).reshape(len(inputs), -1)
-    diff = np.abs(ours - tflm.astype(np.int16))
-    unequal = int(np.sum(diff != 0))
-    if name in OFF_BY_ONE:
-        assert diff.max() <= 1 and unequal <= OFF_BY_ONE[name] * diff.size, (name, unequal)
-    else:
-        assert unequal == 0, f"{name}: {unequal} of {ours.size} output elements differ"
+    unequal = int(np.sum(ours != tflm))
+    assert unequal == 0, f"{name}: {unequal} of {ours.size} output elements differ"
 
 
 @pytest.mark.parametrize("task", ZOO_TASKS)

@@ -149,7 +149,7 @@ def _all_fast(rq: Const) -> int:
 
 
 def _requant(
-    op: Operator, prefix: str, inp: Tensor, weights: Tensor, out: Tensor, channels: int, fc: bool
+    op: Operator, prefix: str, inp: Tensor, weights: Tensor, out: Tensor, channels: int
 ) -> tuple[Const, int]:
     """The requantization records (per channel, or one for the tensor) and the kernels'
     rq_mask: -1 per channel, 0 per tensor."""
@@ -159,10 +159,7 @@ def _requant(
                                    f"filter scales for {channels} channels")  # fmt: skip
         pairs = [fp.conv_multiplier(inp.scale, s, out.scale) for s in weights.scales]
         return Const(f"{prefix}_rq", "nn_rq", requant_records(pairs)), -1
-    if fc:
-        pair = fp.fc_per_tensor_multiplier(inp.scale, weights.scale, out.scale)
-    else:
-        pair = fp.conv_multiplier(inp.scale, weights.scale, out.scale)
+    pair = fp.conv_multiplier(inp.scale, weights.scale, out.scale)
     return Const(f"{prefix}_rq", "nn_rq", requant_records([pair])), 0
 
 
@@ -220,7 +217,7 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
     dh, dw = int(o.get("dilationHFactor", 1)), int(o.get("dilationWFactor", 1))
     pad_h, pad_w = _padding(op, in_h, f_h, sh, dh, out_h), _padding(op, in_w, f_w, sw, dw, out_w)
     lo, hi = _activation(op, out)
-    rq, rq_mask = _requant(op, prefix, inp, w, out, out_c, fc=False)
+    rq, rq_mask = _requant(op, prefix, inp, w, out, out_c)
     consts = [rq]
     rq_name = rq.name
     consts.insert(0, Const(f"{prefix}_filter", "int8_t", np.asarray(w.data, np.int8).ravel()))
@@ -279,7 +276,7 @@ def _fully_connected(graph: Graph, op: Operator, prefix: str) -> Step:
     if out.size != batches * out_depth:
         raise UnsupportedModel(f"operator {op.index} {op.name}: output size {out.size}")
     lo, hi = _activation(op, out)
-    rq, rq_mask = _requant(op, prefix, inp, w, out, out_depth, fc=True)
+    rq, rq_mask = _requant(op, prefix, inp, w, out, out_depth)
     consts = [rq]
     consts.insert(0, Const(f"{prefix}_weights", "int8_t", np.asarray(w.data, np.int8).ravel()))
     wsum = np.asarray(w.data, np.int64).reshape(out_depth, accum).sum(axis=1)

@@ -47,18 +47,11 @@ def f32(x: float) -> float:
 def conv_multiplier(
     input_scale: float, filter_scale: float, output_scale: float
 ) -> tuple[int, int]:
-    """Per-channel CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: the product and quotient are
-    taken in double from the float32 scales."""
+    """CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED, per channel or per tensor: the product and
+    quotient are taken in double from the float32 scales (TFLite-Micro's
+    GetQuantizedConvolutionMultipler; a float32 product differs in the last bits of some
+    multipliers and so, rarely, by one output step)."""
     return quantize_multiplier(f32(input_scale) * f32(filter_scale) / f32(output_scale))
-
-
-def fc_per_tensor_multiplier(
-    input_scale: float, filter_scale: float, output_scale: float
-) -> tuple[int, int]:
-    """Per-tensor FULLY_CONNECTED: TFLite multiplies the two float32 scales in float32 first,
-    then divides in double."""
-    product = float(np.float32(input_scale) * np.float32(filter_scale))
-    return quantize_multiplier(product / f32(output_scale))
 
 
 def srdhm(a: int, b: int) -> int:
