@@ -1,8 +1,13 @@
 /* The native backend's int8 kernels: NHWC tensors, batch 1, per-channel or per-tensor
  * requantization, fused activation as a clamp. Each reproduces the integer result of the
  * matching TFLite reference kernel (the ones TFLite-Micro runs); the loops differ only where
- * integer addition is associative. Shapes come from `static const` parameter blocks, so the
- * compiler sees them as constants. No libc: no memcpy, no division in inner loops. */
+ * integer addition is associative. Shapes come from `static const` parameter blocks and the
+ * layer kernels are inlined at their one call, so each layer's loops see its shapes and
+ * requantization records as constants. On cores with the DSP extension CONV_2D and
+ * DEPTHWISE_CONV_2D read weights packed as int16 pairs at compile time (emit.pack_filter,
+ * pack_depthwise) in SMLAD/SMLAxy loops of inline assembly (LDM of four weight words); other
+ * cores run the int8 kernels. Requantization is one SMLAL and a shift (nn_rq). No libc: no
+ * memcpy, no division in inner loops. */
 #ifndef NN_KERNELS_H
 #define NN_KERNELS_H
 
@@ -288,7 +293,7 @@ static inline void nn_clip(int32_t start, int32_t taps, int32_t size, int32_t *l
  * consecutive input bytes, and two neighbouring output pixels go together (nn_dot2x2). A
  * window the image clips (zero padding: the reference kernel skips taps outside the image)
  * takes `raw_bias`, the bias alone, and sum w * (x + in_offset) over its taps inside. */
-NN_KERNEL void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
+static inline __attribute__((always_inline)) void nn_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
                       const int32_t *bias, const int32_t *raw_bias, const nn_rq *rq, int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
@@ -644,7 +649,7 @@ static inline __attribute__((always_inline)) void nn_dw4(const int8_t *x, const 
  * filter layout [1, f_h, f_w, out_c]. `bias` has the input offset folded in, as for CONV_2D,
  * for windows inside the image; a clipped window takes `raw_bias` and x + in_offset over the
  * taps inside. With depth multiplier 1, four channels at a time (nn_dw4). */
-NN_KERNEL void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
+static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
                                 const int32_t *bias, const int32_t *raw_bias,
                                 const nn_rq *rq, int8_t *out)
 {
