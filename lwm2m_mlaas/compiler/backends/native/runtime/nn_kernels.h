@@ -288,6 +288,21 @@ static inline void nn_clip(int32_t start, int32_t taps, int32_t size, int32_t *l
     *hi = taps < size - start ? taps : size - start;
 }
 
+/* The same with taps `dil` apart. */
+static inline void nn_clip_dilated(int32_t start, int32_t taps, int32_t dil, int32_t size,
+                                   int32_t *lo, int32_t *hi)
+{
+    int32_t a = 0, b = taps;
+    while (start + a * dil < 0) {
+        ++a;
+    }
+    while (b > a && start + (b - 1) * dil >= size) {
+        --b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
 /* CONV_2D. `bias` holds bias + in_offset * (sum of the channel's weights), so a window inside
  * the image needs only sum w * x; there a filter row (f_w * in_c weights) meets f_w * in_c
  * consecutive input bytes, and two neighbouring output pixels go together (nn_dot2x2). A
@@ -661,22 +676,12 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_c
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
-        int32_t fy0 = 0, fy1 = f_h;
-        while (y0 + fy0 * dil_h < 0) {
-            ++fy0;
-        }
-        while (fy1 > fy0 && y0 + (fy1 - 1) * dil_h >= in_h) {
-            --fy1;
-        }
+        int32_t fy0, fy1;
+        nn_clip_dilated(y0, f_h, dil_h, in_h, &fy0, &fy1);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
-            int32_t fx0 = 0, fx1 = f_w;
-            while (x0 + fx0 * dil_w < 0) {
-                ++fx0;
-            }
-            while (fx1 > fx0 && x0 + (fx1 - 1) * dil_w >= in_w) {
-                --fx1;
-            }
+            int32_t fx0, fx1;
+            nn_clip_dilated(x0, f_w, dil_w, in_w, &fx0, &fx1);
             const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
             const int32_t *b = inside ? bias : raw_bias;
             const int8_t *base = in + (y0 * in_w + x0) * in_c;
@@ -731,22 +736,12 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d_packed(con
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
-        int32_t fy0 = 0, fy1 = f_h;
-        while (y0 + fy0 * dil_h < 0) {
-            ++fy0;
-        }
-        while (fy1 > fy0 && y0 + (fy1 - 1) * dil_h >= in_h) {
-            --fy1;
-        }
+        int32_t fy0, fy1;
+        nn_clip_dilated(y0, f_h, dil_h, in_h, &fy0, &fy1);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t x0 = ox * p->stride_w - p->pad_w;
-            int32_t fx0 = 0, fx1 = f_w;
-            while (x0 + fx0 * dil_w < 0) {
-                ++fx0;
-            }
-            while (fx1 > fx0 && x0 + (fx1 - 1) * dil_w >= in_w) {
-                --fx1;
-            }
+            int32_t fx0, fx1;
+            nn_clip_dilated(x0, f_w, dil_w, in_w, &fx0, &fx1);
             const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
             const int32_t *b = inside ? bias : raw_bias;
             const int32_t add2 = inside ? 0 : off2;
