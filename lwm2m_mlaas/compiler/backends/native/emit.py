@@ -13,7 +13,7 @@ left to the caller: the entry takes and returns the int8 tensor inside, and the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -238,17 +238,18 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
               _all_fast(rq))  # fmt: skip
     kernel = "nn_depthwise_conv2d" if depthwise else "nn_conv2d"
     params = ("nn_conv_params", f"{prefix}_p", fields)
-    call = (f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {bias_name}, {raw_name}, "
+    packed = "0, " if depthwise else ""  # the depthwise kernel's packed weights, on DSP cores
+    call = (f"{kernel}(&{prefix}_p, {{in0}}, {prefix}_filter, {packed}{bias_name}, {raw_name}, "
             f"{rq_name}, {{out}})")  # fmt: skip
     if depthwise and multiplier == 1 and out_c % 4 == 0:
         consts.append(Const(f"{prefix}_packed", "int32_t",
                             pack_depthwise(np.asarray(w.data, np.int8).reshape(w.shape)),
                             "NN_DSP"))  # fmt: skip
-        consts[0] = Const(consts[0].name, consts[0].ctype, consts[0].values, "!NN_DSP")
-        dsp_call = (f"nn_depthwise_conv2d_packed(&{prefix}_p, {{in0}}, {prefix}_packed, "
-                    f"{bias_name}, {raw_name}, {rq_name}, {{out}})")  # fmt: skip
+        consts[0] = replace(consts[0], condition="!NN_DSP")
+        dsp_call = (f"{kernel}(&{prefix}_p, {{in0}}, 0, {prefix}_packed, {bias_name}, "
+                    f"{raw_name}, {rq_name}, {{out}})")  # fmt: skip
         return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params,
-                    dsp_kernel="nn_depthwise_conv2d_packed", dsp_call=dsp_call)  # fmt: skip
+                    dsp_call=dsp_call)  # fmt: skip
     if depthwise or dh != 1 or dw != 1:
         return Step(op, kernel, (inp.index,), out.index, call, tuple(consts), params)
     # DSP cores: int16 pairs; the int8 filter stays only for clipped windows that straddle taps
@@ -256,7 +257,7 @@ def _conv(graph: Graph, op: Operator, prefix: str, depthwise: bool) -> Step:
                         pack_filter(np.asarray(w.data, np.int8).reshape(w.shape)), "NN_DSP"))
     filter_arg = f"{prefix}_filter"
     if in_c % 4 == 0:
-        consts[0] = Const(consts[0].name, consts[0].ctype, consts[0].values, "!NN_DSP")
+        consts[0] = replace(consts[0], condition="!NN_DSP")
         filter_arg = "0"
     dsp_call = (f"nn_conv2d_packed(&{prefix}_p, {{in0}}, {prefix}_packed, {filter_arg}, "
                 f"{bias_name}, {raw_name}, {rq_name}, {{out}})")  # fmt: skip
@@ -321,12 +322,9 @@ def _add(graph: Graph, op: Operator, prefix: str) -> Step:
             raise UnsupportedModel(f"operator {op.index} ADD: constant operand {t.name!r}")
     (m1, s1), (m2, s2), (mo, so) = fp.add_params(a.scale, b.scale, out.scale)
     lo, hi = _activation(op, out)
-    records = requant_records([(m1, s1), (m2, s2), (mo, so)])
-    words: list[tuple[int, ...]] = [
-        tuple(int(v) for v in row) for row in records.astype(np.uint32).view(np.int32)
-    ]
+    records = [tuple(row) for row in requant_records([(m1, s1), (m2, s2), (mo, so)]).tolist()]
     fields: tuple[int | tuple[int, ...], ...] = (
-        out.size, -a.zero_point, -b.zero_point, out.zero_point, *words, fp.ADD_LEFT_SHIFT,
+        out.size, -a.zero_point, -b.zero_point, out.zero_point, *records, fp.ADD_LEFT_SHIFT,
         lo, hi)  # fmt: skip
     return Step(op, "nn_add", (a.index, b.index), out.index,
                 f"nn_add(&{prefix}_p, {{in0}}, {{in1}}, {{out}})", (),
@@ -546,15 +544,15 @@ def _banner(name: str, graph: Graph, plan: MemoryPlan) -> str:
 
 
 def _initializer(value: int | tuple[int, ...]) -> str:
-    """A parameter block field: an int, or an array field in braces."""
+    """An int, or a struct (an nn_rq record) in braces."""
     if isinstance(value, tuple):
         return "{" + ", ".join(str(int(v)) for v in value) + "}"
     return str(int(value))
 
 
 def _array(c: Const) -> str:
-    if c.ctype == "nn_rq":  # records {m, p_lo (unsigned), p_hi, r1}
-        values = [f"{{{m},{p_lo}u,{p_hi},{r1}}}" for m, p_lo, p_hi, r1 in c.values.tolist()]
+    if c.ctype == "nn_rq":  # records {m, p_lo, p_hi, r1}
+        values = [_initializer(tuple(row)) for row in c.values.tolist()]
     else:
         values = [str(int(v)) for v in c.values.ravel()]
     rows = [",".join(values[i : i + 24]) for i in range(0, len(values), 24)]
@@ -566,31 +564,34 @@ def _array(c: Const) -> str:
     return f"#if {c.condition}\n{text}\n#endif" if c.condition else text
 
 
-def pack_depthwise(weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """DEPTHWISE_CONV_2D weights (1, f_h, f_w, out_c) int8, out_c a multiple of 4, as
-    nn_depthwise_conv2d_packed reads them: per group of four channels and tap, the int16 pairs
-    (w0, w2), (w1, w3) as two int32 words (the lanes SMLABB/SMLATT take with SXTB16)."""
-    _, f_h, f_w, out_c = weights.shape
-    w = np.asarray(weights, np.int64).reshape(f_h * f_w, out_c // 4, 4).transpose(1, 0, 2)
+def _smlad_words(w: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Groups of four weights (the last axis) as two int32 words each, (w0 | w2 << 16) and
+    (w1 | w3 << 16): the int16 lanes SMLAD (or SMLABB/SMLATT) takes with SXTB16 of an input
+    word's bytes 0, 2 and 1, 3. Flattened."""
     low, high = w[..., [0, 1]] & 0xFFFF, w[..., [2, 3]] & 0xFFFF
     return (low | (high << 16)).astype(np.uint32).view(np.int32).ravel()
+
+
+def pack_depthwise(weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """DEPTHWISE_CONV_2D weights (1, f_h, f_w, out_c) int8, out_c a multiple of 4, as
+    nn_dw4_packed reads them: per group of four channels and tap, two words (_smlad_words)."""
+    _, f_h, f_w, out_c = weights.shape
+    w = np.asarray(weights, np.int64).reshape(f_h * f_w, out_c // 4, 4).transpose(1, 0, 2)
+    return _smlad_words(w)
 
 
 def pack_filter(weights: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """CONV_2D weights (out_c, f_h, f_w, in_c) int8 as nn_conv2d_packed reads them: per group of
     four output channels (the last one zero-padded), filter row, and chunk of four bytes of
-    the row (the last one zero-padded), for each channel the int16 pairs (w0, w2), (w1, w3) of
-    the chunk as two int32 words: the lanes SMLAD multiplies with SXTB16 of the input word."""
+    the row (the last one zero-padded), for each channel the chunk's two words
+    (_smlad_words)."""
     out_c, f_h, f_w, in_c = weights.shape
     run = f_w * in_c
     groups, chunks = -(-out_c // 4), -(-run // 4)
     w = np.zeros((groups * 4, f_h, chunks * 4), np.int64)
     w[:out_c, :, :run] = weights.reshape(out_c, f_h, run)
     # (group, channel, row, chunk, byte) -> (group, row, chunk, channel, byte)
-    w = w.reshape(groups, 4, f_h, chunks, 4).transpose(0, 2, 3, 1, 4)
-    low, high = w[..., [0, 1]] & 0xFFFF, w[..., [2, 3]] & 0xFFFF
-    words = (low | (high << 16)).astype(np.uint32).view(np.int32)
-    return words.ravel()
+    return _smlad_words(w.reshape(groups, 4, f_h, chunks, 4).transpose(0, 2, 3, 1, 4))
 
 
 def _header(arena: int, i: TensorSpecC, o: TensorSpecC) -> str:

@@ -21,6 +21,20 @@
 #define NN_DSP 0
 #endif
 
+/* A channel's requantization, precomputed at compile time (emit.requant_records). For a right
+ * shift r >= 2 (a TFLite shift of -2 or less), nn_mbqm's two roundings are one
+ * multiply-accumulate onto p = 2^30 + 2^(30 + r), less 2^31 for a negative x, and an
+ * arithmetic shift of the high word by r - 1: floor((floor((x m + 2^30) / 2^31) + 2^(r-1) -
+ * [x < 0]) / 2^r) is one floor of (x m + p) / 2^(31 + r). p's low word is 2^30 (2^30 + 2^31
+ * for a negative x: a sign bit), its high word 2^(r-2) (one less for a negative x). Other
+ * shifts (r1 < 0) hold -33 - shift, for nn_mbqm. */
+typedef struct {
+    int32_t m;
+    uint32_t p_lo;
+    int32_t p_hi;
+    int32_t r1;
+} nn_rq;
+
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;
@@ -49,7 +63,7 @@ typedef struct {
 typedef struct {
     int32_t size;
     int32_t in1_offset, in2_offset, out_offset;
-    int32_t in1_rq[4], in2_rq[4], out_rq[4]; /* nn_rq records (below) */
+    nn_rq in1_rq, in2_rq, out_rq;
     int32_t left_shift;
     int32_t act_min, act_max;
 } nn_add_params;
@@ -67,20 +81,6 @@ static inline int32_t nn_clamp(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
 }
-
-/* A channel's requantization, precomputed at compile time (emit.requant_records). For a right
- * shift r >= 2 (a TFLite shift of -2 or less), nn_mbqm's two roundings are one
- * multiply-accumulate onto p = 2^30 + 2^(30 + r), less 2^31 for a negative x, and an
- * arithmetic shift of the high word by r - 1: floor((floor((x m + 2^30) / 2^31) + 2^(r-1) -
- * [x < 0]) / 2^r) is one floor of (x m + p) / 2^(31 + r). p's low word is 2^30 (2^30 + 2^31
- * for a negative x: a sign bit), its high word 2^(r-2) (one less for a negative x). Other
- * shifts (r1 < 0) hold -33 - shift, for nn_mbqm. */
-typedef struct {
-    int32_t m;
-    uint32_t p_lo;
-    int32_t p_hi;
-    int32_t r1;
-} nn_rq;
 
 static inline int32_t nn_rq_apply(int32_t acc, const nn_rq *q, int32_t fast)
 {
@@ -163,17 +163,25 @@ static inline __attribute__((always_inline)) int32_t nn_dot(const int8_t *w, con
     return acc;
 }
 
-/* two weight rows against one input row: the input is loaded and widened once */
+/* two weight rows against one input row, each input plus `off` (0, or the input offset for a
+ * window clipped by the image, against the bias without the offset folded in): the input is
+ * loaded and widened once */
 static inline __attribute__((always_inline)) void nn_dot2(const int8_t *w0, const int8_t *w1,
                                                           const int8_t *x, int32_t n,
-                                                          int32_t *acc0, int32_t *acc1)
+                                                          int32_t off, int32_t *acc0,
+                                                          int32_t *acc1)
 {
     int32_t a0 = *acc0, a1 = *acc1;
     int32_t i = 0;
 #if NN_DSP
+    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
     for (; i + 4 <= n; i += 4) {
         uint32_t xv = nn_load4(x + i);
         int32_t x02 = (int32_t)__sxtb16(xv), x13 = nn_sxtb16_odd(xv);
+        if (off) {
+            x02 = (int32_t)__sadd16(x02, off2);
+            x13 = (int32_t)__sadd16(x13, off2);
+        }
         uint32_t v0 = nn_load4(w0 + i), v1 = nn_load4(w1 + i);
         a0 = __smlad((int32_t)__sxtb16(v0), x02, a0);
         a0 = __smlad(nn_sxtb16_odd(v0), x13, a0);
@@ -182,7 +190,7 @@ static inline __attribute__((always_inline)) void nn_dot2(const int8_t *w0, cons
     }
 #endif
     for (; i < n; ++i) {
-        int32_t xi = x[i];
+        int32_t xi = x[i] + off;
         a0 += (int32_t)w0[i] * xi;
         a1 += (int32_t)w1[i] * xi;
     }
@@ -238,38 +246,6 @@ static inline __attribute__((always_inline)) void nn_dot2x2(const int8_t *w0, co
     acc[1] = a01;
     acc[2] = a10;
     acc[3] = a11;
-}
-
-/* the dot product of n weights with n inputs plus `off` each (a window clipped by the image,
- * against the bias without the offset folded in), for two weight rows */
-static inline __attribute__((always_inline)) void nn_dot2_offset(const int8_t *w0,
-                                                                 const int8_t *w1,
-                                                                 const int8_t *x, int32_t n,
-                                                                 int32_t off, int32_t *acc0,
-                                                                 int32_t *acc1)
-{
-    int32_t a0 = *acc0, a1 = *acc1;
-    int32_t i = 0;
-#if NN_DSP
-    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
-    for (; i + 4 <= n; i += 4) {
-        uint32_t xv = nn_load4(x + i);
-        int32_t x02 = (int32_t)__sadd16(__sxtb16(xv), off2);
-        int32_t x13 = (int32_t)__sadd16(nn_sxtb16_odd(xv), off2);
-        uint32_t v0 = nn_load4(w0 + i), v1 = nn_load4(w1 + i);
-        a0 = __smlad((int32_t)__sxtb16(v0), x02, a0);
-        a0 = __smlad(nn_sxtb16_odd(v0), x13, a0);
-        a1 = __smlad((int32_t)__sxtb16(v1), x02, a1);
-        a1 = __smlad(nn_sxtb16_odd(v1), x13, a1);
-    }
-#endif
-    for (; i < n; ++i) {
-        int32_t xi = x[i] + off;
-        a0 += (int32_t)w0[i] * xi;
-        a1 += (int32_t)w1[i] * xi;
-    }
-    *acc0 = a0;
-    *acc1 = a1;
 }
 
 static inline int32_t nn_sum(const int8_t *w, int32_t n)
@@ -373,8 +349,8 @@ static inline __attribute__((always_inline)) void nn_conv2d(const nn_conv_params
                     const int8_t *f0 = fbase + oc * per_oc;
                     int32_t a0 = b[oc], a1 = b[oc + 1];
                     for (int32_t fy = fy0; fy < fy1; ++fy) {
-                        nn_dot2_offset(f0 + fy * run, f0 + per_oc + fy * run,
-                                       base + fy * row_step, n, add, &a0, &a1);
+                        nn_dot2(f0 + fy * run, f0 + per_oc + fy * run, base + fy * row_step,
+                                n, add, &a0, &a1);
                     }
                     out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
                     out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), qf, zo, lo, hi);
@@ -383,8 +359,8 @@ static inline __attribute__((always_inline)) void nn_conv2d(const nn_conv_params
                     const int8_t *f0 = fbase + oc * per_oc;
                     int32_t a0 = b[oc], a1 = 0;
                     for (int32_t fy = fy0; fy < fy1; ++fy) {
-                        nn_dot2_offset(f0 + fy * run, f0 + fy * run, base + fy * row_step, n,
-                                       add, &a0, &a1);
+                        nn_dot2(f0 + fy * run, f0 + fy * run, base + fy * row_step, n, add,
+                                &a0, &a1);
                     }
                     out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
                 }
@@ -660,13 +636,81 @@ static inline __attribute__((always_inline)) void nn_dw4(const int8_t *x, const 
     acc[3] = a3;
 }
 
+#if NN_DSP
+/* The same four channels with the weights packed at compile time as int16 pairs
+ * (emit.pack_depthwise): per tap `w` holds (w0 | w2 << 16), (w1 | w3 << 16), so a tap is one
+ * input load, two SXTB16, one LDRD and four 16 x 16 multiply-accumulates; a 3 x 3 window
+ * inside the image (`full3x3`) is inline assembly. `add2`: the input offset in both halves for a
+ * clipped window, else 0. */
+static inline __attribute__((always_inline)) void nn_dw4_packed(const int8_t *x,
+                                                                const int32_t *w,
+                                                                int32_t fy0, int32_t fy1,
+                                                                int32_t fx0, int32_t fx1,
+                                                                int32_t f_w, int32_t row,
+                                                                int32_t col, int full3x3,
+                                                                int32_t add2, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    if (full3x3) {
+        const int32_t col2 = 2 * col, gap = row;
+        uint32_t xv, lo8, t0, t1;
+#define NN_DW_TAP(at)                                                                          \
+    "ldr %[xv], [%[x]" at "]\n\t"                                                              \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
+    "sxtb16 %[lo8], %[xv]\n\t"                                                                 \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                          \
+    "smlabb %[a0], %[lo8], %[t0], %[a0]\n\t"                                                   \
+    "smlatt %[a2], %[lo8], %[t0], %[a2]\n\t"                                                   \
+    "smlabb %[a1], %[xv], %[t1], %[a1]\n\t"                                                    \
+    "smlatt %[a3], %[xv], %[t1], %[a3]\n\t"
+#define NN_DW_ROW NN_DW_TAP("") NN_DW_TAP(", %[col]") NN_DW_TAP(", %[col2]")
+        __asm__ volatile(NN_DW_ROW "add %[x], %[x], %[gap]\n\t" NN_DW_ROW
+                         "add %[x], %[x], %[gap]\n\t" NN_DW_ROW
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                           [x] "+r"(x), [w] "+r"(w), [xv] "=&r"(xv), [lo8] "=&r"(lo8),
+                           [t0] "=&r"(t0), [t1] "=&r"(t1)
+                         : [col] "r"(col), [col2] "r"(col2), [gap] "r"(gap)
+                         : "memory");
+#undef NN_DW_ROW
+#undef NN_DW_TAP
+    } else {
+        for (int32_t fy = fy0; fy < fy1; ++fy) {
+            const int8_t *xr = x + fy * row + fx0 * col;
+            const int32_t *wr = w + 2 * (fy * f_w + fx0);
+            for (int32_t fx = fx0; fx < fx1; ++fx) {
+                uint32_t xv = nn_load4(xr);
+                int32_t x02 = (int32_t)__sadd16(__sxtb16(xv), add2);
+                int32_t x13 = (int32_t)__sadd16(nn_sxtb16_odd(xv), add2);
+                a0 = __smlabb(x02, wr[0], a0);
+                a2 = __smlatt(x02, wr[0], a2);
+                a1 = __smlabb(x13, wr[1], a1);
+                a3 = __smlatt(x13, wr[1], a3);
+                xr += col;
+                wr += 2;
+            }
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 /* DEPTHWISE_CONV_2D: output channel ic * depth_multiplier + m reads input channel ic;
  * filter layout [1, f_h, f_w, out_c]. `bias` has the input offset folded in, as for CONV_2D,
  * for windows inside the image; a clipped window takes `raw_bias` and x + in_offset over the
- * taps inside. With depth multiplier 1, four channels at a time (nn_dw4). */
-static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_conv_params *p, const int8_t *in, const int8_t *filter,
-                                const int32_t *bias, const int32_t *raw_bias,
-                                const nn_rq *rq, int8_t *out)
+ * taps inside. With depth multiplier 1, four channels at a time: from `packed` weights on a
+ * DSP core (nn_dw4_packed; then `filter` may be 0 and out_c is a multiple of 4), else from
+ * `filter` (nn_dw4). */
+static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_conv_params *p,
+                                                                      const int8_t *in,
+                                                                      const int8_t *filter,
+                                                                      const int32_t *packed,
+                                                                      const int32_t *bias,
+                                                                      const int32_t *raw_bias,
+                                                                      const nn_rq *rq,
+                                                                      int8_t *out)
 {
     const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
     const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c;
@@ -674,6 +718,7 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_c
     const int32_t qm = p->rq_mask, qf = p->rq_fast, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
+    (void)packed; /* DSP cores only */
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         int32_t fy0, fy1;
@@ -689,6 +734,15 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_c
             if (dm == 1) {
                 for (; oc + 4 <= out_c; oc += 4) {
                     int32_t acc[4] = {b[oc], b[oc + 1], b[oc + 2], b[oc + 3]};
+#if NN_DSP
+                    if (packed) {
+                        const int32_t add2 = inside ? 0 : (int32_t)(((uint32_t)off & 0xFFFFu) |
+                                                                    ((uint32_t)off << 16));
+                        nn_dw4_packed(base + oc, packed + 2 * f_h * f_w * (oc / 4), fy0, fy1,
+                                      fx0, fx1, f_w, row, col, inside && f_h == 3 && f_w == 3,
+                                      add2, acc);
+                    } else
+#endif
                     if (inside) {
                         nn_dw4(base + oc, filter + oc, 0, f_h, 0, f_w, row, col, f_w * out_c,
                                out_c, 0, off, acc);
@@ -718,91 +772,6 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_c
     }
 }
 
-#if NN_DSP
-/* DEPTHWISE_CONV_2D on a DSP core, depth multiplier 1 and channels a multiple of 4, with the
- * weights packed at compile time as int16 pairs: per group of four channels and tap, the words
- * (w0 | w2 << 16), (w1 | w3 << 16), so a tap is one input load, two SXTB16, one LDRD and four
- * 16 x 16 multiply-accumulates. Windows as in nn_depthwise_conv2d. */
-static inline __attribute__((always_inline)) void nn_depthwise_conv2d_packed(const nn_conv_params *p, const int8_t *in,
-                                          const int32_t *packed, const int32_t *bias,
-                                          const int32_t *raw_bias, const nn_rq *rq, int8_t *out)
-{
-    const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
-    const int32_t f_h = p->f_h, f_w = p->f_w, out_c = p->out_c, taps = f_h * f_w;
-    const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
-    const int32_t qm = p->rq_mask, qf = p->rq_fast, zo = p->out_offset;
-    const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
-    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
-    const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-        const int32_t y0 = oy * p->stride_h - p->pad_h;
-        int32_t fy0, fy1;
-        nn_clip_dilated(y0, f_h, dil_h, in_h, &fy0, &fy1);
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            const int32_t x0 = ox * p->stride_w - p->pad_w;
-            int32_t fx0, fx1;
-            nn_clip_dilated(x0, f_w, dil_w, in_w, &fx0, &fx1);
-            const int inside = fy0 == 0 && fy1 == f_h && fx0 == 0 && fx1 == f_w;
-            const int32_t *b = inside ? bias : raw_bias;
-            const int32_t add2 = inside ? 0 : off2;
-            const int8_t *base = in + (y0 * in_w + x0) * in_c;
-            const int32_t *g = packed;
-            for (int32_t oc = 0; oc < out_c; oc += 4, g += 2 * taps) {
-                int32_t a0 = b[oc], a1 = b[oc + 1], a2 = b[oc + 2], a3 = b[oc + 3];
-                int32_t rows_end = fy1;
-                if (inside && taps == 9 && f_w == 3) {
-                    /* a 3 x 3 window inside the image: per tap one load, one LDRD, two SXTB16
-                     * and four 16 x 16 multiply-accumulates */
-                    const int8_t *x = base + oc;
-                    const int32_t *w = g;
-                    const int32_t col2 = 2 * col, gap = row;
-                    uint32_t xv, lo8, t0, t1;
-#define NN_DW_TAP(at)                                                                          \
-    "ldr %[xv], [%[x]" at "]\n\t"                                                              \
-    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                        \
-    "sxtb16 %[lo8], %[xv]\n\t"                                                                 \
-    "sxtb16 %[xv], %[xv], ror #8\n\t"                                                          \
-    "smlabb %[a0], %[lo8], %[t0], %[a0]\n\t"                                                   \
-    "smlatt %[a2], %[lo8], %[t0], %[a2]\n\t"                                                   \
-    "smlabb %[a1], %[xv], %[t1], %[a1]\n\t"                                                    \
-    "smlatt %[a3], %[xv], %[t1], %[a3]\n\t"
-#define NN_DW_ROW NN_DW_TAP("") NN_DW_TAP(", %[col]") NN_DW_TAP(", %[col2]")
-                    __asm__ volatile(NN_DW_ROW "add %[x], %[x], %[gap]\n\t" NN_DW_ROW
-                                     "add %[x], %[x], %[gap]\n\t" NN_DW_ROW
-                                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2),
-                                       [a3] "+r"(a3), [x] "+r"(x), [w] "+r"(w), [xv] "=&r"(xv),
-                                       [lo8] "=&r"(lo8), [t0] "=&r"(t0), [t1] "=&r"(t1)
-                                     : [col] "r"(col), [col2] "r"(col2), [gap] "r"(gap)
-                                     : "memory");
-#undef NN_DW_ROW
-#undef NN_DW_TAP
-                    rows_end = fy0; /* no rows left for the loop below */
-                }
-                for (int32_t fy = fy0; fy < rows_end; ++fy) {
-                    const int8_t *x = base + fy * row + fx0 * col + oc;
-                    const int32_t *w = g + 2 * (fy * f_w + fx0);
-                    for (int32_t fx = fx0; fx < fx1; ++fx) {
-                        uint32_t xv = nn_load4(x);
-                        int32_t x02 = (int32_t)__sadd16(__sxtb16(xv), add2);
-                        int32_t x13 = (int32_t)__sadd16(nn_sxtb16_odd(xv), add2);
-                        a0 = __smlabb(x02, w[0], a0);
-                        a2 = __smlatt(x02, w[0], a2);
-                        a1 = __smlabb(x13, w[1], a1);
-                        a3 = __smlatt(x13, w[1], a3);
-                        x += col;
-                        w += 2;
-                    }
-                }
-                out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
-                out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), qf, zo, lo, hi);
-                out[oc + 2] = nn_out8(a2, rq + ((oc + 2) & qm), qf, zo, lo, hi);
-                out[oc + 3] = nn_out8(a3, rq + ((oc + 3) & qm), qf, zo, lo, hi);
-            }
-            out += out_c;
-        }
-    }
-}
-#endif
 
 /* FULLY_CONNECTED: weights [out_depth, accum_depth]; `bias` has the input offset folded in. */
 static inline __attribute__((always_inline)) void nn_fully_connected(const nn_fc_params *p, const int8_t *in, const int8_t *weights,
@@ -817,7 +786,7 @@ static inline __attribute__((always_inline)) void nn_fully_connected(const nn_fc
         int32_t oc = 0;
         for (; oc + 2 <= depth; oc += 2) {
             int32_t a0 = bias[oc], a1 = bias[oc + 1];
-            nn_dot2(weights + oc * n, weights + (oc + 1) * n, x, n, &a0, &a1);
+            nn_dot2(weights + oc * n, weights + (oc + 1) * n, x, n, 0, &a0, &a1);
             out[oc] = nn_out8(a0, rq + ((oc) & qm), qf, zo, lo, hi);
             out[oc + 1] = nn_out8(a1, rq + ((oc + 1) & qm), qf, zo, lo, hi);
         }
@@ -891,9 +860,7 @@ static inline __attribute__((always_inline)) void nn_add(const nn_add_params *p,
                                                          const int8_t *b, int8_t *out)
 {
     /* copies: the int8 stores below may alias the parameter block */
-    const nn_rq q1 = {p->in1_rq[0], (uint32_t)p->in1_rq[1], p->in1_rq[2], p->in1_rq[3]};
-    const nn_rq q2 = {p->in2_rq[0], (uint32_t)p->in2_rq[1], p->in2_rq[2], p->in2_rq[3]};
-    const nn_rq qo = {p->out_rq[0], (uint32_t)p->out_rq[1], p->out_rq[2], p->out_rq[3]};
+    const nn_rq q1 = p->in1_rq, q2 = p->in2_rq, qo = p->out_rq;
     const int32_t off1 = p->in1_offset, off2 = p->in2_offset, ls = p->left_shift;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t i = 0; i < p->size; ++i) {
