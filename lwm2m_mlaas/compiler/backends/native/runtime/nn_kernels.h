@@ -113,6 +113,18 @@ static inline int8_t nn_out8(int32_t acc, const nn_rq *q, int32_t fast, int32_t 
     return (int8_t)nn_clamp(v, lo, hi);
 }
 
+/* the outputs of channels oc .. oc + 3 of one pixel, `out` at channel oc */
+static inline __attribute__((always_inline)) void nn_out8_4(const int32_t *acc, int8_t *out,
+                                                            const nn_rq *rq, int32_t oc,
+                                                            int32_t qm, int32_t qf, int32_t zo,
+                                                            int32_t lo, int32_t hi)
+{
+    out[0] = nn_out8(acc[0], rq + (oc & qm), qf, zo, lo, hi);
+    out[1] = nn_out8(acc[1], rq + ((oc + 1) & qm), qf, zo, lo, hi);
+    out[2] = nn_out8(acc[2], rq + ((oc + 2) & qm), qf, zo, lo, hi);
+    out[3] = nn_out8(acc[3], rq + ((oc + 3) & qm), qf, zo, lo, hi);
+}
+
 /* the outputs of channels oc .. oc + count - 1 of one pixel from their accumulators */
 static inline __attribute__((always_inline)) void nn_out8_run(const int32_t *acc, int8_t *out,
                                                           int32_t oc, int32_t count,
@@ -718,7 +730,11 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_c
     const int32_t qm = p->rq_mask, qf = p->rq_fast, zo = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max, off = p->in_offset;
     const int32_t row = dil_h * in_w * in_c, col = dil_w * in_c;
+#if NN_DSP
+    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) | ((uint32_t)off << 16));
+#else
     (void)packed; /* DSP cores only */
+#endif
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t y0 = oy * p->stride_h - p->pad_h;
         int32_t fy0, fy1;
@@ -731,18 +747,22 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_c
             const int32_t *b = inside ? bias : raw_bias;
             const int8_t *base = in + (y0 * in_w + x0) * in_c;
             int32_t oc = 0;
+#if NN_DSP
+            if (packed) {
+                const int32_t add2 = inside ? 0 : off2;
+                const int full3x3 = inside && f_h == 3 && f_w == 3;
+                const int32_t *g = packed;
+                for (; oc < out_c; oc += 4, g += 2 * f_h * f_w) {
+                    int32_t acc[4] = {b[oc], b[oc + 1], b[oc + 2], b[oc + 3]};
+                    nn_dw4_packed(base + oc, g, fy0, fy1, fx0, fx1, f_w, row, col, full3x3,
+                                  add2, acc);
+                    nn_out8_4(acc, out + oc, rq, oc, qm, qf, zo, lo, hi);
+                }
+            }
+#endif
             if (dm == 1) {
                 for (; oc + 4 <= out_c; oc += 4) {
                     int32_t acc[4] = {b[oc], b[oc + 1], b[oc + 2], b[oc + 3]};
-#if NN_DSP
-                    if (packed) {
-                        const int32_t add2 = inside ? 0 : (int32_t)(((uint32_t)off & 0xFFFFu) |
-                                                                    ((uint32_t)off << 16));
-                        nn_dw4_packed(base + oc, packed + 2 * f_h * f_w * (oc / 4), fy0, fy1,
-                                      fx0, fx1, f_w, row, col, inside && f_h == 3 && f_w == 3,
-                                      add2, acc);
-                    } else
-#endif
                     if (inside) {
                         nn_dw4(base + oc, filter + oc, 0, f_h, 0, f_w, row, col, f_w * out_c,
                                out_c, 0, off, acc);
@@ -750,9 +770,7 @@ static inline __attribute__((always_inline)) void nn_depthwise_conv2d(const nn_c
                         nn_dw4(base + oc, filter + oc, fy0, fy1, fx0, fx1, row, col,
                                f_w * out_c, out_c, 1, off, acc);
                     }
-                    for (int32_t k = 0; k < 4; ++k) {
-                        out[oc + k] = nn_out8(acc[k], rq + ((oc + k) & qm), qf, zo, lo, hi);
-                    }
+                    nn_out8_4(acc, out + oc, rq, oc, qm, qf, zo, lo, hi);
                 }
             }
             for (; oc < out_c; ++oc) {
