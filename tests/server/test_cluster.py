@@ -142,12 +142,22 @@ async def test_devices_of_a_stopped_node_bootstrap_onto_live_ones(
             owner = nodes[c.membership.owner(endpoint).id]
             device = devices[endpoints.index(endpoint)]
             assert device.tree.data[0][1][0] == f"coap://127.0.0.1:{owner.port}"
-        async with c.store.transaction() as tx:  # the stopped node's registrations replaced
-            stored = {r.endpoint: r.id for r in await tx.registrations.all()}
-        for endpoint in on_a:
-            owner = nodes[c.membership.owner(endpoint).id]
-            registration = owner.registrations.by_endpoint(endpoint)
-            assert registration is not None and stored[endpoint] == registration.id
+
+        async def replaced() -> bool:
+            """The stopped node's registrations replaced in the database by the new owners'
+            (a registration is in memory a moment before its write commits; the device's
+            answer waits for that write)."""
+            async with c.store.transaction() as tx:
+                stored = {r.endpoint: r.id for r in await tx.registrations.all()}
+            for endpoint in on_a:
+                registration = nodes[c.membership.owner(endpoint).id].registrations.by_endpoint(
+                    endpoint)  # fmt: skip
+                assert registration is not None
+                if stored.get(endpoint) != registration.id:
+                    return False
+            return True
+
+        await wait_for(replaced, 10)
     assert "registration write failed" not in caplog.text
 
 
